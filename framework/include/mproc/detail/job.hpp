@@ -1,0 +1,89 @@
+#pragma once
+// A job is one Pool call (map, imap, apply, ...) as the engine sees it: a source that packs
+// input items into chunks on demand, a sink that takes each chunk's packed results, and the
+// bookkeeping the engine keeps while chunks are out on workers.
+//
+// Sources and sinks are type-erased here and written as templates in pool.hpp; the engine
+// (framework/src) only moves bytes.
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "mproc/detail/registry.hpp"
+#include "mproc/detail/serialize.hpp"
+
+namespace mproc::detail {
+
+// Pulls input items lazily and packs them. Called only on the engine thread.
+class ChunkSource {
+public:
+    virtual ~ChunkSource() = default;
+    // Packs up to `max_items` items onto `out` and returns how many (0 when exhausted).
+    virtual std::uint32_t fill(std::uint32_t max_items, Buffer& out) = 0;
+    // The number of items not yet packed, when the input knows its size.
+    virtual std::optional<std::uint64_t> remaining() const = 0;
+};
+
+// Where a failed chunk failed, as the worker saw it.
+struct TaskFailure {
+    std::string type_name;
+    std::string message;
+    std::uint64_t index = 0;  // the input index of the item that threw
+    int rank = 0;
+    std::string host;
+
+    template <class Archive>
+    void serialize(Archive& ar, const unsigned int) {
+        ar & type_name & message & index & rank & host;
+    }
+};
+
+// Receives results. Called on the engine thread; implementations hand results to user threads.
+class ResultSink {
+public:
+    virtual ~ResultSink() = default;
+    // The packed results of chunk `seq`, holding inputs [first, first + count).
+    virtual void deliver(std::uint64_t seq, std::uint64_t first, std::uint32_t count,
+                         const char* data, std::size_t size) = 0;
+    // Chunk `seq` failed with `error` (a RemoteError or another mproc::Error).
+    virtual void fail(std::uint64_t seq, std::uint64_t first, std::uint32_t count,
+                      std::exception_ptr error) = 0;
+    // Every chunk has been delivered or failed; `chunks` is how many there were.
+    virtual void finish(std::uint64_t chunks) = 0;
+    // The job was dropped (terminate, shutdown): nothing more will arrive.
+    virtual void abort(std::exception_ptr error) = 0;
+    // Whether one failed chunk ends the whole job (map, apply) or only its own items (imap).
+    virtual bool fails_whole_job() const { return true; }
+};
+
+struct Job {
+    std::uint64_t id = 0;  // assigned by the engine
+    int pool_id = 0;
+    TaskId task = 0;
+    std::string task_name;
+    std::unique_ptr<ChunkSource> source;
+    std::unique_ptr<ResultSink> sink;
+    std::uint32_t chunksize = 0;  // 0: chosen by the engine
+    int pinned_rank = -1;         // >= 0: run only on this rank (initializers)
+    // The most chunks handed out but not yet consumed by the reader (imap's bounded memory).
+    std::uint64_t window = std::numeric_limits<std::uint64_t>::max();
+    // Chunks the reader has taken; written by the reader's thread.
+    std::atomic<std::uint64_t> consumed{0};
+
+    // Engine-thread state.
+    std::uint64_t next_seq = 0;
+    std::uint64_t next_index = 0;
+    std::uint64_t in_flight = 0;
+    bool input_done = false;
+    bool failed = false;
+    bool cancelled = false;
+    double ns_per_item = -1;  // running estimate from workers' busy times; < 0 unknown
+    std::uint32_t ramp = 1;   // chunk size while no estimate exists; doubles per chunk
+};
+
+}  // namespace mproc::detail

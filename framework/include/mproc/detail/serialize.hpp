@@ -1,0 +1,164 @@
+#pragma once
+// Packing task arguments and results into byte buffers.
+//
+// A chunk of N items travels as one buffer. Trivially copyable items (and tuples or pairs of
+// them) are copied as raw bytes; anything else goes through one Boost binary archive opened
+// for the whole chunk, so the per-item cost stays small either way.
+
+#include <boost/archive/binary_iarchive.hpp>
+#include <boost/archive/binary_oarchive.hpp>
+#include <boost/serialization/map.hpp>
+#include <boost/serialization/set.hpp>
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/unordered_map.hpp>
+#include <boost/serialization/utility.hpp>
+#include <boost/serialization/vector.hpp>
+#include <cstddef>
+#include <cstring>
+#include <optional>
+#include <streambuf>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "mproc/error.hpp"
+
+// Boost 1.74 has no std::tuple support; a tuple serializes as its elements in order.
+namespace boost::serialization {
+template <class Archive, class... Ts>
+void serialize(Archive& ar, std::tuple<Ts...>& t, const unsigned int /*version*/) {
+    std::apply([&ar](auto&... e) { ((ar & e), ...); }, t);
+}
+}  // namespace boost::serialization
+
+namespace mproc::detail {
+
+using Buffer = std::vector<char>;
+
+// The value a void task "returns", so every task has a result type.
+struct Unit {
+    template <class Archive>
+    void serialize(Archive&, const unsigned int) {}
+};
+
+template <class T>
+concept Bitwise = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> &&
+                  !std::is_member_pointer_v<T>;
+
+template <class T>
+struct is_bitwise_aggregate : std::false_type {};
+template <class... Ts>
+struct is_bitwise_aggregate<std::tuple<Ts...>> : std::bool_constant<(Bitwise<Ts> && ...)> {};
+template <class A, class B>
+struct is_bitwise_aggregate<std::pair<A, B>> : std::bool_constant<Bitwise<A> && Bitwise<B>> {};
+
+// True when T is packed as raw bytes, with no archive.
+template <class T>
+inline constexpr bool packs_as_bytes = Bitwise<T> || is_bitwise_aggregate<T>::value;
+
+// A streambuf that appends to a Buffer, so an archive writes straight into the message.
+class AppendStreambuf : public std::streambuf {
+public:
+    explicit AppendStreambuf(Buffer& out) : out_(out) {}
+
+protected:
+    int_type overflow(int_type c) override {
+        if (c != traits_type::eof()) out_.push_back(static_cast<char>(c));
+        return c;
+    }
+    std::streamsize xsputn(const char* s, std::streamsize n) override {
+        out_.insert(out_.end(), s, s + n);
+        return n;
+    }
+
+private:
+    Buffer& out_;
+};
+
+// A streambuf reading a byte range in place.
+class ReadStreambuf : public std::streambuf {
+public:
+    ReadStreambuf(const char* data, std::size_t size) {
+        char* p = const_cast<char*>(data);  // get area is never written through
+        setg(p, p, p + size);
+    }
+};
+
+inline constexpr unsigned archive_flags = boost::archive::no_header | boost::archive::no_codecvt;
+
+// Appends items of type T to a buffer. Call finish() before the buffer is sent.
+template <class T>
+class Packer {
+public:
+    explicit Packer(Buffer& out) : out_(out), streambuf_(out) {}
+    Packer(const Packer&) = delete;
+    Packer& operator=(const Packer&) = delete;
+
+    void put(const T& value) {
+        if constexpr (Bitwise<T>) {
+            put_bytes(value);
+        } else if constexpr (is_bitwise_aggregate<T>::value) {
+            std::apply([this](const auto&... e) { (put_bytes(e), ...); }, value);
+        } else {
+            if (!archive_) archive_.emplace(streambuf_, archive_flags);
+            *archive_ << value;
+        }
+    }
+
+    void finish() { archive_.reset(); }
+
+private:
+    template <class U>
+    void put_bytes(const U& v) {
+        const auto* p = reinterpret_cast<const char*>(&v);
+        out_.insert(out_.end(), p, p + sizeof(U));
+    }
+
+    Buffer& out_;
+    AppendStreambuf streambuf_;
+    std::optional<boost::archive::binary_oarchive> archive_;
+};
+
+// Reads items of type T back from a byte range written by Packer<T>.
+template <class T>
+class Unpacker {
+public:
+    Unpacker(const char* data, std::size_t size)
+        : data_(data), size_(size), streambuf_(data, size) {}
+    Unpacker(const Unpacker&) = delete;
+    Unpacker& operator=(const Unpacker&) = delete;
+
+    T get() {
+        if constexpr (Bitwise<T>) {
+            T v;
+            get_bytes(v);
+            return v;
+        } else if constexpr (is_bitwise_aggregate<T>::value) {
+            T v;
+            std::apply([this](auto&... e) { (get_bytes(e), ...); }, v);
+            return v;
+        } else {
+            if (!archive_) archive_.emplace(streambuf_, archive_flags);
+            T v;
+            *archive_ >> v;
+            return v;
+        }
+    }
+
+private:
+    template <class U>
+    void get_bytes(U& v) {
+        if (pos_ + sizeof(U) > size_) throw Error("mproc: truncated message while unpacking");
+        std::memcpy(&v, data_ + pos_, sizeof(U));
+        pos_ += sizeof(U);
+    }
+
+    const char* data_;
+    std::size_t size_;
+    std::size_t pos_ = 0;
+    ReadStreambuf streambuf_;
+    std::optional<boost::archive::binary_iarchive> archive_;
+};
+
+}  // namespace mproc::detail

@@ -1,0 +1,9 @@
+#pragma once
+// Everything mproc offers, in one include. See README.md for a tour.
+
+#include "mproc/async_result.hpp"
+#include "mproc/error.hpp"
+#include "mproc/pool.hpp"
+#include "mproc/range.hpp"
+#include "mproc/runtime.hpp"
+#include "mproc/task.hpp"

@@ -1,0 +1,399 @@
+#pragma once
+// mproc::Pool: Python's multiprocessing.Pool across MPI ranks.
+//
+//     int square(int x) { return x * x; }
+//     MPROC_TASK(square);
+//
+//     mproc::Pool pool;                                          // every free worker rank
+//     std::vector<int> r = pool.map(square, mproc::range(10));  // {0, 1, 4, ..., 81}
+//     for (int y : pool.imap(square, mproc::range(1'000'000'000))) use(y);   // lazy, bounded
+//     mproc::AsyncResult<int> a = pool.apply_async(square, 7);   // a.get() == 49
+//
+// Chunks go to whichever worker asks next (dynamic scheduling), several kept in hand per
+// worker. With one rank the tasks run on rank 0 itself. A task that throws surfaces as
+// RemoteError at get(), map() or the iterator; the pool stays usable.
+//
+// The input is read lazily on rank 0's engine thread as chunks go out. map and imap read
+// the iterable in place (keep it alive while they run, as C++ ranges expect); map_async,
+// starmap_async and apply_async take a copy of an lvalue container.
+
+#include <cstddef>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <ranges>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "mproc/async_result.hpp"
+#include "mproc/detail/engine.hpp"
+#include "mproc/detail/sinks.hpp"
+#include "mproc/detail/traits.hpp"
+#include "mproc/error.hpp"
+#include "mproc/task.hpp"
+
+namespace mproc {
+
+template <class R>
+struct CallbackFor {
+    using type = std::function<void(const R&)>;
+};
+template <>
+struct CallbackFor<void> {
+    using type = std::function<void()>;
+};
+// The callback type for a task returning R (a vector of them for map_async).
+template <class R>
+using CallbackOf = typename CallbackFor<R>::type;
+
+// The results of imap / imap_unordered: an input range, read once, that pulls chunks from
+// the workers as the reader advances. Destroying it early cancels the rest of the work.
+template <class R>
+class IMapResult {
+    struct Cursor {
+        std::shared_ptr<detail::Job> job;
+        detail::StreamSink<R>* sink = nullptr;
+        typename detail::StreamSink<R>::Chunk chunk;
+        std::size_t pos = 0;
+        bool ended = false;
+
+        void advance_chunk() {
+            pos = 0;
+            auto next = sink->next();
+            if (next) {
+                chunk = std::move(*next);
+            } else {
+                ended = true;
+                chunk = {};
+            }
+        }
+        // Skips chunks that finished with no items (never happens for sized chunks).
+        void settle() {
+            while (!ended && !chunk.error && pos >= chunk.values.size()) advance_chunk();
+        }
+        ~Cursor() {
+            if (!ended && job) detail::cancel(job);
+        }
+    };
+
+public:
+    using value_type = detail::Stored<R>;
+
+    class iterator {
+    public:
+        using value_type = detail::Stored<R>;
+        using difference_type = std::ptrdiff_t;
+        using iterator_concept = std::input_iterator_tag;
+
+        iterator() = default;
+        explicit iterator(Cursor* c) : c_(c) {}
+
+        // The current result; rethrows RemoteError where the current chunk failed.
+        value_type& operator*() const {
+            if (c_->chunk.error) std::rethrow_exception(c_->chunk.error);
+            return c_->chunk.values[c_->pos];
+        }
+        iterator& operator++() {
+            if (c_->chunk.error) {
+                c_->advance_chunk();  // a failed chunk is stepped over as a whole
+            } else {
+                ++c_->pos;
+            }
+            c_->settle();
+            return *this;
+        }
+        void operator++(int) { ++*this; }
+        friend bool operator==(const iterator& it, std::default_sentinel_t) {
+            return it.c_->ended;
+        }
+
+    private:
+        Cursor* c_ = nullptr;
+    };
+
+    IMapResult(std::shared_ptr<detail::Job> job, detail::StreamSink<R>* sink)
+        : cursor_(std::make_unique<Cursor>()) {
+        cursor_->job = std::move(job);
+        cursor_->sink = sink;
+    }
+
+    iterator begin() {
+        if (!started_) {
+            started_ = true;
+            cursor_->advance_chunk();
+            cursor_->settle();
+        }
+        return iterator(cursor_.get());
+    }
+    std::default_sentinel_t end() const { return {}; }
+
+private:
+    std::unique_ptr<Cursor> cursor_;
+    bool started_ = false;
+};
+
+// Wraps arguments for apply_async with callbacks, as Python's args=(...) does.
+template <class... A>
+struct Args {
+    std::tuple<A...> values;
+};
+template <class... A>
+Args<std::decay_t<A>...> args(A&&... a) {
+    return {std::tuple<std::decay_t<A>...>(std::forward<A>(a)...)};
+}
+
+namespace detail {
+// What map returns for task F: a vector of results, or nothing for a void task.
+template <class F>
+using map_result_t = std::conditional_t<std::is_void_v<task_result_t<F>>, void,
+                                        std::vector<task_result_t<F>>>;
+
+template <class T>
+struct is_args : std::false_type {};
+template <class... A>
+struct is_args<Args<A...>> : std::true_type {};
+
+// A view over the input: in place for lvalues (the caller waits), a copy for async calls.
+template <bool Own, class R>
+auto hold(R&& r) {
+    using V = std::remove_cvref_t<R>;
+    if constexpr (Own && !std::ranges::view<V> && std::is_lvalue_reference_v<R>) {
+        return std::ranges::owning_view<V>(V(r));
+    } else {
+        return std::views::all(std::forward<R>(r));
+    }
+}
+}  // namespace detail
+
+class Pool {
+public:
+    // Uses `processes` worker ranks (0: every free one). With one rank, tasks run on rank 0.
+    explicit Pool(int processes = 0);
+
+    // Runs `initializer(initargs...)` once on each of the pool's workers before any task.
+    template <class F, class... InitArgs>
+        requires std::is_invocable_v<F&, InitArgs...>
+    Pool(int processes, F&& initializer, InitArgs&&... initargs) : Pool(processes) {
+        const auto& entry = detail::lookup_task(initializer, "Pool initializer");
+        using Pack = typename detail::task_traits<std::decay_t<F>>::pack;
+        using R = detail::task_result_t<std::decay_t<F>>;
+        std::vector<std::shared_ptr<detail::ResultState<R>>> states;
+        std::vector<int> targets = pool_->ranks;
+        if (targets.empty()) targets.push_back(-1);
+        for (int rank : targets) {
+            auto state = std::make_shared<detail::ResultState<R>>(pool_, nullptr, nullptr);
+            auto source = single_source<Pack>(std::forward_as_tuple(initargs...));
+            submit_job(entry, std::move(source), std::make_unique<detail::SingleSink<R>>(state),
+                       1, rank);
+            states.push_back(std::move(state));
+        }
+        try {
+            for (auto& s : states) {
+                s->wait();
+                if (s->has_error()) s->value();  // rethrows
+            }
+        } catch (...) {
+            terminate();
+            throw;
+        }
+    }
+
+    Pool(const Pool&) = delete;
+    Pool& operator=(const Pool&) = delete;
+    Pool(Pool&&) = delete;
+    Pool& operator=(Pool&&) = delete;
+    // Waits for all submitted work (close + join) unless terminate() was called.
+    ~Pool();
+
+    // How many workers the pool holds (1 when it runs on rank 0).
+    int processes() const { return pool_->processes(); }
+
+    template <class F, std::ranges::input_range R>
+    auto map(F&& f, R&& iterable, std::size_t chunksize = 0) {
+        return map_async_impl<false>(f, std::forward<R>(iterable), chunksize, {}, {}).get();
+    }
+
+    template <class F, std::ranges::input_range R>
+    auto map_async(F&& f, R&& iterable, std::size_t chunksize = 0,
+                   CallbackOf<detail::map_result_t<F>> callback = {}, ErrorCallback error_callback = {}) {
+        return map_async_impl<true>(f, std::forward<R>(iterable), chunksize, std::move(callback),
+                              std::move(error_callback));
+    }
+
+    template <class F, std::ranges::input_range R>
+    auto starmap(F&& f, R&& iterable, std::size_t chunksize = 0) {
+        return starmap_async_impl<false>(f, std::forward<R>(iterable), chunksize, {}, {}).get();
+    }
+
+    template <class F, std::ranges::input_range R>
+    auto starmap_async(F&& f, R&& iterable, std::size_t chunksize = 0,
+                       CallbackOf<detail::map_result_t<F>> callback = {},
+                       ErrorCallback error_callback = {}) {
+        return starmap_async_impl<true>(f, std::forward<R>(iterable), chunksize,
+                                  std::move(callback), std::move(error_callback));
+    }
+
+    template <class F, std::ranges::input_range R>
+    [[nodiscard]] IMapResult<detail::task_result_t<F>> imap(F&& f, R&& iterable,
+                                                            std::size_t chunksize = 1) {
+        return imap_impl(f, std::forward<R>(iterable), chunksize, true);
+    }
+
+    template <class F, std::ranges::input_range R>
+    [[nodiscard]] IMapResult<detail::task_result_t<F>> imap_unordered(F&& f, R&& iterable,
+                                                                      std::size_t chunksize = 1) {
+        return imap_impl(f, std::forward<R>(iterable), chunksize, false);
+    }
+
+    template <class F, class... A>
+        requires std::is_invocable_v<F&, A...>
+    auto apply(F&& f, A&&... a) {
+        return apply_async(f, std::forward<A>(a)...).get();
+    }
+
+    template <class F, class... A>
+        requires std::is_invocable_v<F&, A...>
+    AsyncResult<detail::task_result_t<F>> apply_async(F&& f, A&&... a) {
+        return apply_impl(f, std::forward_as_tuple(a...), {}, {});
+    }
+
+    // Python's apply_async(func, args, callback=..., error_callback=...).
+    template <class F, class... A>
+    AsyncResult<detail::task_result_t<F>> apply_async(
+        F&& f, Args<A...> arguments, CallbackOf<detail::task_result_t<F>> callback,
+        ErrorCallback error_callback = {}) {
+        return apply_impl(f, arguments.values, std::move(callback), std::move(error_callback));
+    }
+
+    // No more submissions; work already submitted goes on.
+    void close() { closed_ = true; }
+    // Drops work not yet done: pending results fail with PoolClosed, running chunks' results
+    // are discarded when they arrive.
+    void terminate();
+    // Waits for every submitted call to settle; close() or terminate() must come first.
+    void join();
+
+private:
+    template <class Pack, class Tuple>
+    static std::unique_ptr<detail::ChunkSource> single_source(Tuple&& args) {
+        Pack pack = make_pack<Pack>(std::forward<Tuple>(args));
+        auto one = std::views::single(std::move(pack));
+        return detail::make_source<Pack>(std::move(one), [](const Pack& p) -> const Pack& { return p; });
+    }
+
+    template <class Pack, class Tuple>
+    static Pack make_pack(Tuple&& t) {
+        if constexpr (std::tuple_size_v<std::remove_cvref_t<Tuple>> == 1 &&
+                      !std::is_same_v<Pack, std::remove_cvref_t<Tuple>>) {
+            return Pack(std::get<0>(std::forward<Tuple>(t)));
+        } else {
+            return std::make_from_tuple<Pack>(std::forward<Tuple>(t));
+        }
+    }
+
+    void check_open() const;
+    void submit_job(const detail::TaskEntry& entry, std::unique_ptr<detail::ChunkSource> source,
+                    std::unique_ptr<detail::ResultSink> sink, std::size_t chunksize,
+                    int pinned_rank = -1);
+    std::shared_ptr<detail::Job> make_job(const detail::TaskEntry& entry,
+                                          std::unique_ptr<detail::ChunkSource> source,
+                                          std::size_t chunksize);
+
+    template <bool Own, class F, class R, class Convert>
+    auto collect_async(F& f, R&& iterable, std::size_t chunksize, Convert convert,
+                       CallbackOf<detail::map_result_t<F>> callback, ErrorCallback error_callback,
+                       const char* what) {
+        using T = detail::task_traits<std::decay_t<F>>;
+        using Result = detail::map_result_t<F>;
+        check_open();
+        const auto& entry = detail::lookup_task(f, what);
+        auto state = std::make_shared<detail::ResultState<Result>>(
+            pool_, wrap_callback<Result>(std::move(callback)), std::move(error_callback));
+        auto source = detail::make_source<typename T::pack>(
+            detail::hold<Own>(std::forward<R>(iterable)), std::move(convert));
+        submit_job(entry, std::move(source),
+                   std::make_unique<detail::CollectSink<typename T::result>>(state), chunksize);
+        return AsyncResult<Result>(std::move(state));
+    }
+
+    template <bool Own, class F, class R>
+    auto map_async_impl(F& f, R&& iterable, std::size_t chunksize,
+                        CallbackOf<detail::map_result_t<F>> callback, ErrorCallback error_callback) {
+        using Pack = typename detail::task_traits<std::decay_t<F>>::pack;
+        static_assert(detail::task_traits<std::decay_t<F>>::arity == 1,
+                      "Pool::map takes a one-argument task; use starmap for several arguments");
+        static_assert(std::is_convertible_v<std::ranges::range_reference_t<R>, Pack>,
+                      "Pool::map: the iterable's elements do not convert to the task's argument");
+        return collect_async<Own>(
+            f, std::forward<R>(iterable), chunksize,
+            [](auto&& x) { return static_cast<Pack>(std::forward<decltype(x)>(x)); },
+            std::move(callback), std::move(error_callback), "Pool::map");
+    }
+
+    template <bool Own, class F, class R>
+    auto starmap_async_impl(F& f, R&& iterable, std::size_t chunksize,
+                            CallbackOf<detail::map_result_t<F>> callback, ErrorCallback error_callback) {
+        using Pack = typename detail::task_traits<std::decay_t<F>>::pack;
+        return collect_async<Own>(
+            f, std::forward<R>(iterable), chunksize,
+            [](auto&& t) { return make_pack<Pack>(std::forward<decltype(t)>(t)); },
+            std::move(callback), std::move(error_callback), "Pool::starmap");
+    }
+
+    template <class F, class R>
+    IMapResult<detail::task_result_t<F>> imap_impl(F& f, R&& iterable, std::size_t chunksize,
+                                                   bool ordered) {
+        using T = detail::task_traits<std::decay_t<F>>;
+        using Pack = typename T::pack;
+        static_assert(T::arity == 1, "Pool::imap takes a one-argument task");
+        check_open();
+        const auto& entry = detail::lookup_task(f, ordered ? "Pool::imap" : "Pool::imap_unordered");
+        auto source = detail::make_source<Pack>(
+            detail::hold<false>(std::forward<R>(iterable)),
+            [](auto&& x) { return static_cast<Pack>(std::forward<decltype(x)>(x)); });
+        auto job = make_job(entry, std::move(source), chunksize == 0 ? 1 : chunksize);
+        auto sink = std::make_unique<detail::StreamSink<typename T::result>>(pool_, *job, ordered);
+        auto* raw = sink.get();
+        job->sink = std::move(sink);
+        job->window = stream_window();
+        pool_->add_outstanding();
+        detail::submit(pool_, job);
+        return IMapResult<typename T::result>(std::move(job), raw);
+    }
+
+    template <class F, class Tuple>
+    AsyncResult<detail::task_result_t<F>> apply_impl(F& f, Tuple&& a,
+                                                     CallbackOf<detail::task_result_t<F>> callback,
+                                                     ErrorCallback error_callback) {
+        using T = detail::task_traits<std::decay_t<F>>;
+        using R = typename T::result;
+        check_open();
+        const auto& entry = detail::lookup_task(f, "Pool::apply");
+        auto state = std::make_shared<detail::ResultState<R>>(
+            pool_, wrap_callback<R>(std::move(callback)), std::move(error_callback));
+        submit_job(entry, single_source<typename T::pack>(std::forward<Tuple>(a)),
+                   std::make_unique<detail::SingleSink<R>>(state), 1);
+        return AsyncResult<R>(std::move(state));
+    }
+
+    template <class Result>
+    static std::function<void(const detail::Stored<Result>&)> wrap_callback(
+        CallbackOf<Result> callback) {
+        if (!callback) return nullptr;
+        if constexpr (std::is_void_v<Result>) {
+            return [cb = std::move(callback)](const detail::Unit&) { cb(); };
+        } else {
+            return callback;
+        }
+    }
+
+    std::uint64_t stream_window() const;
+
+    std::shared_ptr<detail::PoolState> pool_;
+    bool closed_ = false;
+    bool terminated_ = false;
+};
+
+}  // namespace mproc

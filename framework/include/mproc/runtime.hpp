@@ -1,0 +1,25 @@
+#pragma once
+// mproc::run: the shape of every mproc program.
+//
+//     int main(int argc, char** argv) {
+//         return mproc::run(argc, argv, [] {   // runs on rank 0 only
+//             mproc::Pool pool;
+//             ...
+//         });                                   // other ranks serve until it returns
+//     }
+//
+// run() initialises MPI (unless the program already did), runs `main_fn` on rank 0 while
+// every other rank serves tasks, then stops every rank and finalises MPI. It returns 0, or 1
+// when `main_fn` threw (the exception is printed). Without mpirun the program is one rank
+// and tasks run on rank 0 itself.
+
+#include <functional>
+
+namespace mproc {
+
+int run(int argc, char** argv, std::function<void()> main_fn);
+
+// The number of worker ranks (all ranks but rank 0); 0 with one rank.
+int worker_count();
+
+}  // namespace mproc

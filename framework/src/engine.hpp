@@ -1,0 +1,131 @@
+#pragma once
+// The engine: rank 0's main thread, the only thread of rank 0 that calls MPI. It takes
+// commands from user threads (open a pool, submit a job, cancel), hands chunks to workers
+// keeping a few in flight on each, receives results and passes them to the jobs' sinks.
+// See ARCHITECTURE.md for a task's whole journey.
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <mpi.h>
+
+#include "backoff.hpp"
+#include "mpi.hpp"
+#include "protocol.hpp"
+#include "mproc/detail/engine.hpp"
+#include "mproc/detail/job.hpp"
+
+namespace mproc::detail {
+
+// Runs callbacks (Python's callback= / error_callback=) off the engine thread, in order.
+class CallbackThread {
+public:
+    ~CallbackThread();
+    void post(std::function<void()> fn);
+
+private:
+    void loop();
+
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::deque<std::function<void()>> queue_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+class Engine {
+public:
+    explicit Engine(const Communicator& comm);
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+    ~Engine();
+
+    // Runs until stop() was called and every job has drained, then stops the workers.
+    void loop();
+    void stop();
+
+    // Called from user threads.
+    std::shared_ptr<PoolState> open_pool(int processes);
+    void release_pool(const std::shared_ptr<PoolState>& pool);
+    void submit(const std::shared_ptr<PoolState>& pool, std::shared_ptr<Job> job);
+    void cancel(std::shared_ptr<Job> job);
+    void terminate(const std::shared_ptr<PoolState>& pool);
+    void nudge();
+    void post_callback(std::function<void()> fn) { callbacks_.post(std::move(fn)); }
+
+    static Engine* current() noexcept { return current_.load(std::memory_order_acquire); }
+
+private:
+    // Chunks kept in hand per worker, so it never waits for rank 0 between chunks.
+    static constexpr std::size_t kInFlight = 4;
+
+    struct InFlight {
+        Job* job;
+        std::uint64_t seq;
+        std::uint64_t first;
+        std::uint32_t count;
+    };
+    struct SendSlot {
+        Buffer buffer;
+        MPI_Request request = MPI_REQUEST_NULL;
+    };
+    struct Worker {
+        int rank = 0;
+        int pool = 0;  // 0: free
+        std::deque<InFlight> in_flight;
+        SendSlot slots[kInFlight];
+        std::size_t next_slot = 0;
+        Buffer receive;
+    };
+    struct PoolEntry {
+        std::shared_ptr<PoolState> state;
+        std::deque<Job*> queue;  // jobs with chunks still to hand out, oldest first
+    };
+
+    // Runs `command` on the engine thread.
+    void post(std::function<void()> command);
+    bool run_commands();
+    bool dispatch();
+    bool dispatch_local(PoolEntry& pool);
+    bool poll_results();
+    Job* next_job(PoolEntry& pool, int rank);
+    std::uint32_t chunk_items(const Job& job, int workers) const;
+    // Packs the job's next chunk into `out` after the header; false when the input ended.
+    bool pack_chunk(Job& job, int workers, Buffer& out, TaskHeader& header);
+    void handle_result(Job& job, const ResultHeader& header, std::uint64_t first,
+                       const char* payload, std::size_t size);
+    void retire_if_done(Job& job);
+    void cancel_job(Job& job, std::exception_ptr error);
+    void wait(std::chrono::microseconds d);
+    void stop_workers();
+
+    static std::atomic<Engine*> current_;
+
+    const Communicator& comm_;
+    std::vector<Worker> workers_;  // workers_[r - 1] is rank r
+    std::map<int, PoolEntry> pools_;
+    std::unordered_map<Job*, std::shared_ptr<Job>> jobs_;
+    int next_pool_id_ = 1;
+    std::uint64_t next_job_id_ = 1;
+    bool stopping_ = false;
+    Buffer local_in_;
+    Buffer local_out_;
+
+    std::mutex commands_mutex_;
+    std::condition_variable commands_cv_;
+    std::vector<std::function<void()>> commands_;
+    std::atomic<bool> has_commands_{false};
+    std::atomic<bool> sleeping_{false};
+
+    CallbackThread callbacks_;
+};
+
+}  // namespace mproc::detail

@@ -1,0 +1,39 @@
+#include "mproc/error.hpp"
+
+#include <sstream>
+
+namespace mproc {
+namespace {
+
+std::string describe_remote(const std::string& task, const std::string& type,
+                            const std::string& message, int rank, const std::string& host,
+                            std::optional<std::uint64_t> index) {
+    std::ostringstream s;
+    s << "task '" << task << "' raised " << type << ": " << message << " (";
+    if (index) s << "input index " << *index << ", ";
+    s << "rank " << rank << " on " << host << ")";
+    return s.str();
+}
+
+}  // namespace
+
+RemoteError::RemoteError(std::string task, std::string type_name, std::string message, int rank,
+                         std::string host, std::optional<std::uint64_t> index)
+    : Error(describe_remote(task, type_name, message, rank, host, index)),
+      task_(std::move(task)),
+      type_name_(std::move(type_name)),
+      message_(std::move(message)),
+      rank_(rank),
+      host_(std::move(host)),
+      index_(index) {}
+
+ConfigError::ConfigError(std::string file, int line, int column, const std::string& what)
+    : Error(file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + what),
+      file_(std::move(file)),
+      line_(line),
+      column_(column) {}
+
+MpiError::MpiError(std::string routine, int code, const std::string& mpi_message)
+    : Error(routine + " failed: " + mpi_message), routine_(std::move(routine)), code_(code) {}
+
+}  // namespace mproc

@@ -1,0 +1,71 @@
+#include "execute.hpp"
+
+#include <cxxabi.h>
+
+#include <chrono>
+#include <cstring>
+#include <exception>
+#include <typeinfo>
+
+#include "mproc/detail/job.hpp"
+#include "mproc/detail/registry.hpp"
+#include "runtime_state.hpp"
+
+namespace mproc::detail {
+namespace {
+
+// The type name and message of the exception being handled.
+TaskFailure describe_current_exception() {
+    TaskFailure f;
+    try {
+        throw;
+    } catch (const std::exception& e) {
+        f.type_name = demangle(typeid(e).name());
+        f.message = e.what();
+    } catch (...) {
+        const std::type_info* t = abi::__cxa_current_exception_type();
+        f.type_name = t != nullptr ? demangle(t->name()) : "unknown exception";
+        f.message = "(not derived from std::exception)";
+    }
+    return f;
+}
+
+}  // namespace
+
+void execute_chunk(const TaskHeader& header, const char* args, std::size_t size, Buffer& out) {
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    ResultHeader result{header.job, header.seq, 0, header.count, ResultStatus::ok};
+    out.resize(sizeof(ResultHeader));
+    if (const TaskEntry* entry = find_task(header.task)) {
+        std::uint32_t done = 0;
+        try {
+            entry->invoke(args, size, header.count, out, done);
+        } catch (...) {
+            TaskFailure failure = describe_current_exception();
+            const RuntimeInfo& info = runtime_info();
+            failure.index = header.first + done;
+            failure.rank = info.rank;
+            failure.host = info.host;
+            out.resize(sizeof(ResultHeader));
+            Packer<TaskFailure> packer(out);
+            packer.put(failure);
+            packer.finish();
+            result.status = ResultStatus::task_failed;
+        }
+    } else {
+        result.status = ResultStatus::unknown_task;
+    }
+    result.busy_ns = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
+    std::memcpy(out.data(), &result, sizeof result);
+}
+
+std::exception_ptr remote_error(const std::string& task, const char* data, std::size_t size) {
+    Unpacker<TaskFailure> unpacker(data, size);
+    TaskFailure f = unpacker.get();
+    return std::make_exception_ptr(
+        RemoteError(task, f.type_name, f.message, f.rank, f.host, f.index));
+}
+
+}  // namespace mproc::detail

@@ -1,0 +1,39 @@
+#pragma once
+// The one place MPI return codes are checked, and the RAII owner of mproc's communicator.
+
+#include <mpi.h>
+
+#include <string>
+
+#include "mproc/error.hpp"
+
+namespace mproc::detail {
+
+std::string mpi_error_string(int code);
+
+// Throws MpiError naming `routine` when `code` is not MPI_SUCCESS.
+inline void check(int code, const char* routine) {
+    if (code != MPI_SUCCESS) throw MpiError(routine, code, mpi_error_string(code));
+}
+
+// A duplicate of MPI_COMM_WORLD, so mproc's messages never meet the program's own.
+class Communicator {
+public:
+    Communicator();
+    ~Communicator();
+    Communicator(const Communicator&) = delete;
+    Communicator& operator=(const Communicator&) = delete;
+    Communicator(Communicator&&) = delete;  // one owner for the communicator's whole life
+    Communicator& operator=(Communicator&&) = delete;
+
+    MPI_Comm get() const noexcept { return comm_; }
+    int rank() const noexcept { return rank_; }
+    int size() const noexcept { return size_; }
+
+private:
+    MPI_Comm comm_ = MPI_COMM_NULL;
+    int rank_ = 0;
+    int size_ = 1;
+};
+
+}  // namespace mproc::detail

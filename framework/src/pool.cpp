@@ -1,0 +1,61 @@
+#include "mproc/pool.hpp"
+
+namespace mproc {
+
+Pool::Pool(int processes) : pool_(detail::open_pool(processes)) {}
+
+Pool::~Pool() {
+    try {
+        if (!terminated_) {
+            close();
+            join();
+        }
+        detail::release_pool(pool_);
+    } catch (...) {
+        // A destructor must not throw; the engine is gone only if run() is already ending.
+    }
+}
+
+void Pool::check_open() const {
+    if (terminated_) throw PoolClosed("Pool: the pool was terminated");
+    if (closed_) throw PoolClosed("Pool: the pool is closed");
+}
+
+void Pool::terminate() {
+    closed_ = terminated_ = true;
+    detail::terminate(pool_);
+}
+
+void Pool::join() {
+    if (!closed_) throw Error("Pool::join: call close() or terminate() first");
+    pool_->wait_settled();
+}
+
+std::shared_ptr<detail::Job> Pool::make_job(const detail::TaskEntry& entry,
+                                            std::unique_ptr<detail::ChunkSource> source,
+                                            std::size_t chunksize) {
+    auto job = std::make_shared<detail::Job>();
+    job->task = entry.id;
+    job->task_name = entry.name;
+    job->source = std::move(source);
+    job->chunksize = static_cast<std::uint32_t>(chunksize);
+    return job;
+}
+
+void Pool::submit_job(const detail::TaskEntry& entry, std::unique_ptr<detail::ChunkSource> source,
+                      std::unique_ptr<detail::ResultSink> sink, std::size_t chunksize,
+                      int pinned_rank) {
+    auto job = make_job(entry, std::move(source), chunksize);
+    job->sink = std::move(sink);
+    job->pinned_rank = pinned_rank;
+    pool_->add_outstanding();
+    detail::submit(pool_, std::move(job));
+}
+
+std::uint64_t Pool::stream_window() const {
+    // Enough chunks to keep every worker's hands full twice over, and no more: this bounds
+    // rank 0's memory however long the input is.
+    return 8 * static_cast<std::uint64_t>(pool_->processes()) + 16;
+}
+
+}  // namespace mproc

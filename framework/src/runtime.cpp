@@ -1,0 +1,127 @@
+#include "mproc/runtime.hpp"
+
+#include <mpi.h>
+#include <unistd.h>
+
+#include <exception>
+#include <iostream>
+#include <thread>
+
+#include "engine.hpp"
+#include "mpi.hpp"
+#include "mproc/detail/registry.hpp"
+#include "runtime_state.hpp"
+#include "worker.hpp"
+
+namespace mproc {
+namespace detail {
+namespace {
+
+RuntimeInfo g_info;
+
+std::string host_name() {
+    char name[256] = {};
+    if (gethostname(name, sizeof name - 1) != 0) return "unknown-host";
+    return name;
+}
+
+// Initialises MPI unless the program already did, and finalises only what it initialised.
+class MpiSession {
+public:
+    MpiSession(int& argc, char**& argv) {
+        int initialized = 0;
+        MPI_Initialized(&initialized);
+        if (!initialized) {
+            int provided = 0;
+            // Only rank 0's main thread calls MPI (see ARCHITECTURE.md), so FUNNELED suffices,
+            // and it is what osc/pt2pt accepts.
+            check(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided),
+                  "MPI_Init_thread");
+            owned_ = true;
+        }
+    }
+    ~MpiSession() {
+        if (owned_) MPI_Finalize();
+    }
+    MpiSession(const MpiSession&) = delete;
+    MpiSession& operator=(const MpiSession&) = delete;
+
+private:
+    bool owned_ = false;
+};
+
+void print_exception(const char* where, std::exception_ptr e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        std::cerr << "mproc: " << where << " threw " << demangle(typeid(ex).name()) << ": "
+                  << ex.what() << std::endl;
+    } catch (...) {
+        std::cerr << "mproc: " << where << " threw a non-standard exception" << std::endl;
+    }
+}
+
+int run_master(const Communicator& comm, const std::function<void()>& main_fn) {
+    Engine engine(comm);
+    std::exception_ptr error;
+    // The user's code runs on its own thread; this thread stays in the engine, the only one
+    // that calls MPI.
+    std::thread user([&] {
+        try {
+            main_fn();
+        } catch (...) {
+            error = std::current_exception();
+        }
+        engine.stop();
+    });
+    try {
+        engine.loop();
+    } catch (...) {
+        // The engine cannot go on (an MPI failure): end every rank rather than hang any.
+        print_exception("the mproc engine on rank 0", std::current_exception());
+        MPI_Abort(comm.get(), 1);
+    }
+    user.join();
+    if (error) {
+        print_exception("the main function on rank 0", error);
+        return 1;
+    }
+    return 0;
+}
+
+}  // namespace
+
+const RuntimeInfo& runtime_info() noexcept { return g_info; }
+
+}  // namespace detail
+
+int run(int argc, char** argv, std::function<void()> main_fn) {
+    using namespace detail;
+    if (!registration_errors().empty()) {
+        std::cerr << registration_errors();
+        return 2;
+    }
+    MpiSession session(argc, argv);
+    int code = 0;
+    {
+        Communicator comm;
+        g_info = RuntimeInfo{comm.rank(), comm.size(), host_name()};
+        if (comm.rank() == 0) {
+            code = run_master(comm, main_fn);
+        } else {
+            try {
+                code = serve(comm);
+            } catch (...) {
+                print_exception(("worker rank " + std::to_string(comm.rank())).c_str(),
+                                std::current_exception());
+                MPI_Abort(comm.get(), 1);
+            }
+        }
+    }
+    g_info = RuntimeInfo{0, 1, g_info.host};
+    return code;
+}
+
+int worker_count() { return detail::runtime_info().size - 1; }
+
+}  // namespace mproc

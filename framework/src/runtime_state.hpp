@@ -1,0 +1,17 @@
+#pragma once
+// Facts about this process that every part of the runtime needs.
+
+#include <string>
+
+namespace mproc::detail {
+
+struct RuntimeInfo {
+    int rank = 0;
+    int size = 1;
+    std::string host;
+};
+
+// Valid inside mproc::run; rank 0 of size 1 outside it.
+const RuntimeInfo& runtime_info() noexcept;
+
+}  // namespace mproc::detail

@@ -1,0 +1,52 @@
+#include "worker.hpp"
+
+#include <array>
+#include <cstring>
+
+#include "backoff.hpp"
+#include "execute.hpp"
+#include "protocol.hpp"
+
+namespace mproc::detail {
+
+int serve(const Communicator& comm) {
+    struct Slot {
+        Buffer buffer;
+        MPI_Request request = MPI_REQUEST_NULL;
+    };
+    // Results in flight back to rank 0; rank 0 is always receiving, so these drain quickly.
+    std::array<Slot, 4> slots;
+    std::size_t next = 0;
+    Buffer in;
+    Backoff backoff;
+    for (;;) {
+        int flag = 0;
+        MPI_Message msg;
+        MPI_Status status;
+        check(MPI_Improbe(0, MPI_ANY_TAG, comm.get(), &flag, &msg, &status), "MPI_Improbe");
+        if (!flag) {
+            backoff.pause();
+            continue;
+        }
+        backoff.reset();
+        int n = 0;
+        MPI_Get_count(&status, MPI_BYTE, &n);
+        in.resize(static_cast<std::size_t>(n));
+        check(MPI_Mrecv(in.data(), n, MPI_BYTE, &msg, MPI_STATUS_IGNORE), "MPI_Mrecv");
+        if (status.MPI_TAG == kTagControl) break;
+
+        TaskHeader header;
+        std::memcpy(&header, in.data(), sizeof header);
+        Slot& slot = slots[next];
+        next = (next + 1) % slots.size();
+        check(MPI_Wait(&slot.request, MPI_STATUS_IGNORE), "MPI_Wait");
+        execute_chunk(header, in.data() + sizeof header, in.size() - sizeof header, slot.buffer);
+        check(MPI_Isend(slot.buffer.data(), static_cast<int>(slot.buffer.size()), MPI_BYTE, 0,
+                        kTagResult, comm.get(), &slot.request),
+              "MPI_Isend");
+    }
+    for (Slot& s : slots) check(MPI_Wait(&s.request, MPI_STATUS_IGNORE), "MPI_Wait");
+    return 0;
+}
+
+}  // namespace mproc::detail
