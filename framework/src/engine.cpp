@@ -240,7 +240,8 @@ void Engine::stop() {
 // ---- Engine: the loop ----------------------------------------------------------------------
 
 void Engine::loop() {
-    Backoff backoff;
+    tighten_timer_slack();
+    Backoff backoff(std::chrono::microseconds(20), std::chrono::microseconds(200));
     for (;;) {
         bool progressed = run_commands();
         progressed |= poll_results();
@@ -250,18 +251,45 @@ void Engine::loop() {
             backoff.reset();
             continue;
         }
-        bool in_flight = false;
-        for (const Worker& w : workers_) in_flight |= !w.in_flight.empty();
-        if (!in_flight) {
+        const auto expected = next_result_in();
+        if (!expected) {
             // Nothing out on workers: sleep until a command arrives (or a millisecond passes,
             // so MPI keeps being progressed).
             wait(std::chrono::microseconds(1000));
             backoff.reset();
-        } else {
-            backoff.pause([this](std::chrono::microseconds d) { wait(d); });
+            continue;
         }
+        // Workers hold kInFlight chunks each, so rank 0 may sleep for most of the time the
+        // chunks in hand take without any worker running dry. When results come faster
+        // than a sleep can be timed, it polls, yielding the core between polls. A chunk far
+        // over its estimate falls back to ordinary backoff.
+        const auto budget = *expected * (kInFlight - 1) / 2;
+        backoff.mark_idle();
+        const bool overdue = backoff.idle_for() > std::max<std::chrono::nanoseconds>(
+                                                      4 * *expected, std::chrono::milliseconds(1));
+        if (budget < std::chrono::microseconds(50) && !overdue) {
+            sched_yield();
+            continue;
+        }
+        const auto cap = overdue ? Backoff::kMaxSleep
+                                 : std::chrono::duration_cast<std::chrono::microseconds>(budget);
+        backoff.pause([this](std::chrono::microseconds d) { wait(d); }, cap);
     }
     stop_workers();
+}
+
+// How long until the next result should arrive: the shortest estimated duration of a chunk
+// at the head of a worker's queue. Zero when no estimate exists; nullopt with nothing out.
+std::optional<std::chrono::nanoseconds> Engine::next_result_in() const {
+    std::optional<std::chrono::nanoseconds> best;
+    for (const Worker& w : workers_) {
+        if (w.in_flight.empty()) continue;
+        const InFlight& f = w.in_flight.front();
+        const double ns = f.job->ns_per_item > 0 ? f.job->ns_per_item * f.count : 0;
+        const auto d = std::chrono::nanoseconds(static_cast<std::int64_t>(ns));
+        if (!best || d < *best) best = d;
+    }
+    return best;
 }
 
 void Engine::stop_workers() {
@@ -274,7 +302,7 @@ void Engine::stop_workers() {
               "MPI_Isend");
     }
     // Wait politely: a worker may still be finishing a long chunk whose result we drop.
-    Backoff backoff;
+    Backoff backoff(std::chrono::microseconds(20), std::chrono::microseconds(200));
     for (;;) {
         int all = 0;
         check(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &all,

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -105,6 +106,7 @@ private:
     void retire_if_done(Job& job);
     void cancel_job(Job& job, std::exception_ptr error);
     void wait(std::chrono::microseconds d);
+    std::optional<std::chrono::nanoseconds> next_result_in() const;
     void stop_workers();
 
     static std::atomic<Engine*> current_;

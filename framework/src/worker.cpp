@@ -18,7 +18,10 @@ int serve(const Communicator& comm) {
     std::array<Slot, 4> slots;
     std::size_t next = 0;
     Buffer in;
-    Backoff backoff;
+    tighten_timer_slack();
+    // Yield for a millisecond before sleeping: rank 0 refills a worker within microseconds
+    // while a map runs, and an idle worker then sleeps.
+    Backoff backoff(std::chrono::microseconds(20), std::chrono::microseconds(1000));
     for (;;) {
         int flag = 0;
         MPI_Message msg;

@@ -1,0 +1,37 @@
+// A small mproc program whose behaviour the e2e script checks from outside:
+//   program ok      prints the squares and exits 0
+//   program throw   the main function throws: the error is printed, every rank ends, exit 1
+//   program crash   a worker rank dies mid-map: the job ends (no rank left hanging)
+
+#include <mproc/mproc.hpp>
+
+#include <cstdlib>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+
+int square(int x) { return x * x; }
+MPROC_TASK(square);
+
+int die_on_3(int x) {
+    if (x == 3 && mproc::worker_count() > 0) std::abort();
+    return x;
+}
+MPROC_TASK(die_on_3);
+
+int main(int argc, char** argv) {
+    const std::string mode = argc > 1 ? argv[1] : "ok";
+    return mproc::run(argc, argv, [&] {
+        mproc::Pool pool;
+        if (mode == "throw") {
+            (void)pool.map(square, mproc::range(10));
+            throw std::runtime_error("the user's code gave up");
+        }
+        if (mode == "crash") {
+            (void)pool.map(die_on_3, mproc::range(10), 1);
+            return;
+        }
+        for (int s : pool.map(square, mproc::range(5))) std::cout << s << ' ';
+        std::cout << std::endl;
+    });
+}

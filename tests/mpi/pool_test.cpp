@@ -1,0 +1,223 @@
+// Every Pool member, at whatever rank count the test runs with (1, 2, 3 and 5).
+
+#include <gtest/gtest.h>
+#include <mproc/mproc.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <list>
+#include <map>
+#include <numeric>
+#include <ranges>
+#include <set>
+
+#include "test_tasks.hpp"
+
+using namespace test_tasks;
+
+namespace {
+
+std::vector<int> expected_squares(int n) {
+    std::vector<int> v(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = i * i;
+    return v;
+}
+
+}  // namespace
+
+TEST(Pool, MapSquaresInInputOrder) {
+    mproc::Pool pool;
+    EXPECT_EQ(pool.map(square, mproc::range(10)), expected_squares(10));
+}
+
+TEST(Pool, ProcessesIsTheWorkerCount) {
+    mproc::Pool pool;
+    EXPECT_EQ(pool.processes(), std::max(1, mproc::worker_count()));
+}
+
+TEST(Pool, MapEveryChunksize) {
+    mproc::Pool pool;
+    for (std::size_t chunksize : {0, 1, 3, 7, 64, 1000, 5000}) {
+        EXPECT_EQ(pool.map(square, mproc::range(2000), chunksize), expected_squares(2000))
+            << "chunksize " << chunksize;
+    }
+}
+
+TEST(Pool, MapEmptyInput) {
+    mproc::Pool pool;
+    EXPECT_TRUE(pool.map(square, std::vector<int>{}).empty());
+    EXPECT_TRUE(pool.map(square, mproc::range(0)).empty());
+}
+
+TEST(Pool, MapContainersAndUnsizedViews) {
+    mproc::Pool pool;
+    std::list<int> list{5, 3, 1};
+    EXPECT_EQ(pool.map(square, list), (std::vector<int>{25, 9, 1}));
+    // A filter view has no size: the engine learns the end only by reaching it.
+    auto odd = mproc::range(100) | std::views::filter([](int x) { return x % 2 == 1; });
+    std::vector<int> want;
+    for (int x : odd) want.push_back(x * x);
+    EXPECT_EQ(pool.map(square, odd), want);
+}
+
+TEST(Pool, MapSerializedTypes) {
+    mproc::Pool pool;
+    std::vector<std::string> words{"a", "bc", "", "déjà vu"};
+    EXPECT_EQ(pool.map(shout, words), (std::vector<std::string>{"a!", "bc!", "!", "déjà vu!"}));
+    std::vector<Point> points{{1.5, "p", {1, 2}}, {-2, "", {}}};
+    auto scaled = pool.map(scale, points, 1);
+    ASSERT_EQ(scaled.size(), 2u);
+    EXPECT_EQ(scaled[0], (Point{3.0, "p", {1, 2, 2}}));
+    EXPECT_EQ(scaled[1], (Point{-4.0, "", {0}}));
+}
+
+TEST(Pool, MapAsyncWithCallback) {
+    mproc::Pool pool;
+    std::atomic<long> seen{-1};
+    auto r = pool.map_async(square, mproc::range(100), 0,
+                            [&](const std::vector<int>& v) {
+                                seen = std::accumulate(v.begin(), v.end(), 0L);
+                            });
+    EXPECT_EQ(r.get(), expected_squares(100));
+    EXPECT_TRUE(r.ready());
+    EXPECT_TRUE(r.successful());
+    pool.close();
+    pool.join();  // callbacks have run once join returns
+    EXPECT_EQ(seen.load(), 328350);
+}
+
+TEST(Pool, MapAsyncOwnsACopyOfItsInput) {
+    mproc::Pool pool;
+    auto make = [&] {
+        std::vector<int> local{1, 2, 3};
+        return pool.map_async(square, local);  // local dies before the work is done
+    };
+    auto r = make();
+    EXPECT_EQ(r.get(), (std::vector<int>{1, 4, 9}));
+}
+
+TEST(Pool, ImapKeepsInputOrder) {
+    mproc::Pool pool;
+    for (std::size_t chunksize : {1, 5, 100}) {
+        std::vector<int> got;
+        for (int y : pool.imap(square, mproc::range(500), chunksize)) got.push_back(y);
+        EXPECT_EQ(got, expected_squares(500)) << "chunksize " << chunksize;
+    }
+}
+
+TEST(Pool, ImapUnorderedDeliversEverythingOnce) {
+    mproc::Pool pool;
+    std::vector<int> got;
+    for (int y : pool.imap_unordered(square, mproc::range(500), 3)) got.push_back(y);
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, expected_squares(500));
+}
+
+TEST(Pool, ImapStoppedEarlyLeavesThePoolUsable) {
+    mproc::Pool pool;
+    {
+        auto results = pool.imap(square, mproc::range(1'000'000));
+        int n = 0;
+        for (int y : results) {
+            EXPECT_EQ(y, n * n);
+            if (++n == 10) break;
+        }
+    }  // the rest is cancelled here
+    EXPECT_EQ(pool.map(square, mproc::range(5)), expected_squares(5));
+}
+
+TEST(Pool, Starmap) {
+    mproc::Pool pool;
+    std::vector<std::tuple<int, int>> pairs{{1, 2}, {3, 4}, {-5, 5}};
+    EXPECT_EQ(pool.starmap(add, pairs), (std::vector<int>{3, 7, 0}));
+    std::vector<std::pair<int, int>> as_pairs{{10, 1}, {20, 2}};
+    EXPECT_EQ(pool.starmap_async(add, as_pairs).get(), (std::vector<int>{11, 22}));
+}
+
+TEST(Pool, ApplyAndApplyAsync) {
+    mproc::Pool pool;
+    EXPECT_EQ(pool.apply(add, 2, 3), 5);
+    EXPECT_EQ(pool.apply(shout, std::string("hey")), "hey!");
+    std::vector<mproc::AsyncResult<int>> results;
+    for (int i = 0; i < 50; ++i) results.push_back(pool.apply_async(square, i));
+    for (int i = 0; i < 50; ++i) EXPECT_EQ(results[static_cast<std::size_t>(i)].get(), i * i);
+}
+
+TEST(Pool, ApplyAsyncCallbacks) {
+    mproc::Pool pool;
+    std::atomic<int> value{0};
+    std::atomic<int> errors{0};
+    std::string error_text;
+    auto ok = pool.apply_async(square, mproc::args(9), [&](const int& v) { value = v; });
+    auto bad = pool.apply_async(
+        fails_on_7, mproc::args(7), [&](const int&) { value = -1; },
+        [&](const mproc::Error& e) {
+            error_text = e.what();
+            ++errors;
+        });
+    pool.close();
+    pool.join();
+    EXPECT_EQ(value.load(), 81);
+    EXPECT_EQ(errors.load(), 1);
+    EXPECT_NE(error_text.find("seven is not allowed"), std::string::npos) << error_text;
+    EXPECT_FALSE(bad.successful());
+    EXPECT_TRUE(ok.successful());
+}
+
+TEST(Pool, VoidTasks) {
+    mproc::Pool pool;
+    mproc::AsyncResult<void> r = pool.apply_async(note, 1);
+    r.get();
+    EXPECT_TRUE(r.successful());
+    pool.map(note, mproc::range(100));
+    auto all = pool.map_async(note, mproc::range(10));
+    all.wait();
+    EXPECT_TRUE(all.successful());
+}
+
+TEST(Pool, Initializer) {
+    mproc::Pool pool(0, set_init_value, 42);
+    auto values = pool.map(init_value, mproc::range(4 * pool.processes()), 1);
+    for (int v : values) EXPECT_EQ(v, 42);
+}
+
+TEST(Pool, DynamicSchedulingUsesEveryWorker) {
+    mproc::Pool pool;
+    auto ranks = pool.map(worker_rank, std::vector<int>(static_cast<std::size_t>(8 * pool.processes()), 10), 1);
+    std::set<int> distinct(ranks.begin(), ranks.end());
+    if (mproc::worker_count() == 0) {
+        EXPECT_EQ(distinct, std::set<int>{0});
+    } else {
+        EXPECT_EQ(static_cast<int>(distinct.size()), pool.processes());
+        EXPECT_EQ(distinct.count(0), 0u) << "rank 0 is the master, never a worker";
+    }
+}
+
+TEST(Pool, SeveralPoolsShareTheWorkers) {
+    if (mproc::worker_count() < 2) GTEST_SKIP() << "needs two worker ranks";
+    mproc::Pool a(1);
+    mproc::Pool b(mproc::worker_count() - 1);
+    auto ra = a.map_async(square, mproc::range(100));
+    auto rb = b.map_async(square, mproc::range(200));
+    EXPECT_EQ(ra.get(), expected_squares(100));
+    EXPECT_EQ(rb.get(), expected_squares(200));
+}
+
+TEST(Pool, DestructorFinishesSubmittedWork) {
+    auto r = [] {
+        mproc::Pool pool;
+        return pool.apply_async(sleep_ms, 200);
+    }();  // the pool is gone here, and waited for its work
+    EXPECT_TRUE(r.ready());
+    EXPECT_EQ(r.get(), 200);
+}
+
+TEST(Pool, CloseAndJoin) {
+    mproc::Pool pool;
+    EXPECT_THROW(pool.join(), mproc::Error);  // Python: join before close is an error
+    auto r = pool.map_async(sleep_ms, std::vector<int>{50, 50, 50});
+    pool.close();
+    EXPECT_THROW((void)pool.apply_async(square, 1), mproc::PoolClosed);
+    pool.join();
+    EXPECT_TRUE(r.ready());
+}
