@@ -20,6 +20,9 @@ namespace {
 // vanishes, short enough that the tail of a map stays balanced.
 constexpr double kTargetChunkNs = 1e6;
 constexpr std::uint32_t kMaxChunkItems = 1u << 20;
+// Work kept in hand per worker, and the most chunks that may be out on one worker.
+constexpr double kTargetInFlightNs = 200e3;
+constexpr std::size_t kMaxInFlight = 16;
 
 Engine& engine() {
     Engine* e = Engine::current();
@@ -259,11 +262,11 @@ void Engine::loop() {
             backoff.reset();
             continue;
         }
-        // Workers hold kInFlight chunks each, so rank 0 may sleep for most of the time the
-        // chunks in hand take without any worker running dry. When results come faster
+        // Workers hold a second message of chunks while they run the first, so rank 0 may
+        // sleep for about half of a message's run time without any worker running dry. When results come faster
         // than a sleep can be timed, it polls, yielding the core between polls. A chunk far
         // over its estimate falls back to ordinary backoff.
-        const auto budget = *expected * (kInFlight - 1) / 2;
+        const auto budget = *expected / 2;
         backoff.mark_idle();
         const bool overdue = backoff.idle_for() > std::max<std::chrono::nanoseconds>(
                                                       4 * *expected, std::chrono::milliseconds(1));
@@ -280,12 +283,16 @@ void Engine::loop() {
 
 // How long until the next result should arrive: the shortest estimated duration of a chunk
 // at the head of a worker's queue. Zero when no estimate exists; nullopt with nothing out.
+// How long until the next result message should arrive: the shortest estimated run time of
+// the message at the head of a worker's queue. Zero when there is no estimate yet; nullopt
+// with nothing out.
 std::optional<std::chrono::nanoseconds> Engine::next_result_in() const {
     std::optional<std::chrono::nanoseconds> best;
     for (const Worker& w : workers_) {
-        if (w.in_flight.empty()) continue;
-        const InFlight& f = w.in_flight.front();
-        const double ns = f.job->ns_per_item > 0 ? f.job->ns_per_item * f.count : 0;
+        if (w.out.empty()) continue;
+        double ns = 0;
+        for (const InFlight& f : w.out.front()->chunks)
+            ns += f.job->ns_per_item > 0 ? f.job->ns_per_item * f.count : 0;
         const auto d = std::chrono::nanoseconds(static_cast<std::int64_t>(ns));
         if (!best || d < *best) best = d;
     }
@@ -295,8 +302,8 @@ std::optional<std::chrono::nanoseconds> Engine::next_result_in() const {
 void Engine::stop_workers() {
     std::vector<MPI_Request> requests;
     for (Worker& w : workers_) {
-        for (SendSlot& s : w.slots)
-            if (s.request != MPI_REQUEST_NULL) requests.push_back(s.request);
+        for (auto& m : w.out)
+            if (m->request != MPI_REQUEST_NULL) requests.push_back(m->request);
         requests.push_back(MPI_REQUEST_NULL);
         check(MPI_Isend(nullptr, 0, MPI_BYTE, w.rank, kTagControl, comm_.get(), &requests.back()),
               "MPI_Isend");
@@ -355,22 +362,73 @@ std::uint32_t Engine::chunk_items(const Job& job, int workers) const {
     return static_cast<std::uint32_t>(std::clamp(n, 1.0, static_cast<double>(kMaxChunkItems)));
 }
 
-bool Engine::pack_chunk(Job& job, int workers, Buffer& out, TaskHeader& header) {
-    out.resize(sizeof(TaskHeader));
+// How many chunks a worker should hold for this job: enough to cover about 200 µs of work,
+// so the worker never waits for rank 0, and few enough that slow chunks do not pile up on
+// one worker while others idle at the end of a map.
+std::size_t Engine::window_for(const Job& job, int workers) const {
+    if (job.ns_per_item < 0) return 4;
+    const double chunk_ns = job.ns_per_item * chunk_items(job, workers);
+    return static_cast<std::size_t>(std::clamp(kTargetInFlightNs / std::max(chunk_ns, 1.0), 2.0,
+                                               static_cast<double>(kMaxInFlight)));
+}
+
+bool Engine::pack_chunk(Job& job, int workers, Buffer& out, InFlight& record) {
+    const std::size_t at = out.size();
+    out.resize(at + sizeof(TaskHeader));
     const std::uint32_t want = chunk_items(job, workers);
     const std::uint32_t n = job.source->fill(want, out);
     auto left = job.source->remaining();
     if (n < want || (left && *left == 0)) job.input_done = true;
     if (job.ns_per_item < 0 && job.ramp < kMaxChunkItems) job.ramp *= 2;
     if (n == 0) {
+        out.resize(at);
         retire_if_done(job);
         return false;
     }
-    header = TaskHeader{job.id, job.next_seq, job.next_index, job.task, n, 0};
-    std::memcpy(out.data(), &header, sizeof header);
+    const TaskHeader header{job.id, job.next_seq, job.next_index, job.task,
+                            out.size() - at - sizeof(TaskHeader), n, 0};
+    std::memcpy(out.data() + at, &header, sizeof header);
+    record = InFlight{&job, header.seq, header.first, n};
     ++job.next_seq;
     job.next_index += n;
     ++job.in_flight;
+    return true;
+}
+
+bool Engine::send_batch(PoolEntry& pool, Worker& w) {
+    const int workers = static_cast<int>(pool.state->ranks.size());
+    Job* job = next_job(pool, w.rank);
+    if (job == nullptr) return false;
+    const std::size_t window = window_for(*job, workers);
+    if (w.chunks_out >= window) return false;
+    // Half a window per message: one message runs while the next is on its way.
+    const std::size_t batch = std::max<std::size_t>(1, window / 2);
+    const std::size_t room = window - w.chunks_out;
+    if (room < batch) return false;
+
+    std::unique_ptr<Message> msg;
+    if (w.spare.empty()) {
+        msg = std::make_unique<Message>();
+    } else {
+        msg = std::move(w.spare.back());
+        w.spare.pop_back();
+    }
+    msg->buffer.clear();
+    msg->chunks.clear();
+    while (job != nullptr && msg->chunks.size() < batch) {
+        InFlight record;
+        if (pack_chunk(*job, workers, msg->buffer, record)) msg->chunks.push_back(record);
+        job = next_job(pool, w.rank);
+    }
+    if (msg->chunks.empty()) {
+        w.spare.push_back(std::move(msg));
+        return true;  // jobs ended while packing: the caller looks again
+    }
+    check(MPI_Isend(msg->buffer.data(), static_cast<int>(msg->buffer.size()), MPI_BYTE, w.rank,
+                    kTagTask, comm_.get(), &msg->request),
+          "MPI_Isend");
+    w.chunks_out += msg->chunks.size();
+    w.out.push_back(std::move(msg));
     return true;
 }
 
@@ -382,31 +440,11 @@ bool Engine::dispatch() {
             any |= dispatch_local(pool);
             continue;
         }
-        const int workers = static_cast<int>(pool.state->ranks.size());
-        // One chunk per worker per pass, so the first worker does not take everything.
+        // One message per worker per pass, so the first worker does not take everything.
         for (bool sent = true; sent;) {
             sent = false;
-            for (int rank : pool.state->ranks) {
-                Worker& w = workers_[rank - 1];
-                if (w.in_flight.size() >= kInFlight) continue;
-                Job* job = next_job(pool, rank);
-                if (job == nullptr) continue;
-                SendSlot& slot = w.slots[w.next_slot];
-                // The chunk this slot carried came back already (results return in order),
-                // so its send has completed and the wait returns at once.
-                check(MPI_Wait(&slot.request, MPI_STATUS_IGNORE), "MPI_Wait");
-                TaskHeader header;
-                if (!pack_chunk(*job, workers, slot.buffer, header)) {
-                    sent = true;  // the job ended; look again
-                    continue;
-                }
-                check(MPI_Isend(slot.buffer.data(), static_cast<int>(slot.buffer.size()),
-                                MPI_BYTE, rank, kTagTask, comm_.get(), &slot.request),
-                      "MPI_Isend");
-                w.next_slot = (w.next_slot + 1) % kInFlight;
-                w.in_flight.push_back(InFlight{job, header.seq, header.first, header.count});
-                sent = any = true;
-            }
+            for (int rank : pool.state->ranks) sent |= send_batch(pool, workers_[rank - 1]);
+            any |= sent;
         }
     }
     return any;
@@ -417,15 +455,17 @@ bool Engine::dispatch() {
 bool Engine::dispatch_local(PoolEntry& pool) {
     Job* job = next_job(pool, 0);
     if (job == nullptr) return false;
+    local_in_.clear();
+    InFlight record;
+    if (!pack_chunk(*job, 1, local_in_, record)) return true;
     TaskHeader header;
-    if (!pack_chunk(*job, 1, local_in_, header)) return true;
-    execute_chunk(header, local_in_.data() + sizeof header, local_in_.size() - sizeof header,
-                  local_out_);
+    std::memcpy(&header, local_in_.data(), sizeof header);
+    local_out_.clear();
+    execute_chunk(header, local_in_.data() + sizeof header, local_out_);
     ResultHeader result;
     std::memcpy(&result, local_out_.data(), sizeof result);
     --job->in_flight;
-    handle_result(*job, result, header.first, local_out_.data() + sizeof result,
-                  local_out_.size() - sizeof result);
+    handle_result(*job, result, record.first, local_out_.data() + sizeof result, result.size);
     return true;
 }
 
@@ -436,9 +476,9 @@ bool Engine::poll_results() {
     // Drain what has arrived, but not forever: dispatch must refill workers too.
     for (int i = 0; i < 64; ++i) {
         int flag = 0;
-        MPI_Message msg;
+        MPI_Message mpi_msg;
         MPI_Status status;
-        check(MPI_Improbe(MPI_ANY_SOURCE, kTagResult, comm_.get(), &flag, &msg, &status),
+        check(MPI_Improbe(MPI_ANY_SOURCE, kTagResult, comm_.get(), &flag, &mpi_msg, &status),
               "MPI_Improbe");
         if (!flag) break;
         any = true;
@@ -446,20 +486,29 @@ bool Engine::poll_results() {
         int n = 0;
         MPI_Get_count(&status, MPI_BYTE, &n);
         w.receive.resize(static_cast<std::size_t>(n));
-        check(MPI_Mrecv(w.receive.data(), n, MPI_BYTE, &msg, MPI_STATUS_IGNORE), "MPI_Mrecv");
-        ResultHeader header;
-        std::memcpy(&header, w.receive.data(), sizeof header);
-        // Results come back in the order chunks went out (MPI does not overtake).
-        const InFlight f = w.in_flight.front();
-        w.in_flight.pop_front();
-        if (f.seq != header.seq || f.job->id != header.job) {
-            throw Error("mproc: internal error: rank " + std::to_string(w.rank) +
-                        " answered chunk " + std::to_string(header.seq) + " of job " +
-                        std::to_string(header.job) + " out of order");
+        check(MPI_Mrecv(w.receive.data(), n, MPI_BYTE, &mpi_msg, MPI_STATUS_IGNORE), "MPI_Mrecv");
+        // Each task message is answered by one result message, in order (MPI does not
+        // overtake), so this answers the oldest message out, whose send has completed.
+        std::unique_ptr<Message> msg = std::move(w.out.front());
+        w.out.pop_front();
+        check(MPI_Wait(&msg->request, MPI_STATUS_IGNORE), "MPI_Wait");
+        std::size_t at = 0;
+        for (const InFlight& f : msg->chunks) {
+            ResultHeader header;
+            if (at + sizeof header > w.receive.size()) throw Error("mproc: internal error: short result message");
+            std::memcpy(&header, w.receive.data() + at, sizeof header);
+            at += sizeof header;
+            if (f.seq != header.seq || f.job->id != header.job) {
+                throw Error("mproc: internal error: rank " + std::to_string(w.rank) +
+                            " answered chunk " + std::to_string(header.seq) + " of job " +
+                            std::to_string(header.job) + " out of order");
+            }
+            --w.chunks_out;
+            --f.job->in_flight;
+            handle_result(*f.job, header, f.first, w.receive.data() + at, header.size);
+            at += header.size;
         }
-        --f.job->in_flight;
-        handle_result(*f.job, header, f.first, w.receive.data() + sizeof header,
-                      w.receive.size() - sizeof header);
+        w.spare.push_back(std::move(msg));
     }
     return any;
 }

@@ -65,25 +65,24 @@ public:
     static Engine* current() noexcept { return current_.load(std::memory_order_acquire); }
 
 private:
-    // Chunks kept in hand per worker, so it never waits for rank 0 between chunks.
-    static constexpr std::size_t kInFlight = 4;
-
     struct InFlight {
         Job* job;
         std::uint64_t seq;
         std::uint64_t first;
         std::uint32_t count;
     };
-    struct SendSlot {
+    // One task message out on a worker, to be answered by one result message.
+    struct Message {
         Buffer buffer;
         MPI_Request request = MPI_REQUEST_NULL;
+        std::vector<InFlight> chunks;
     };
     struct Worker {
         int rank = 0;
         int pool = 0;  // 0: free
-        std::deque<InFlight> in_flight;
-        SendSlot slots[kInFlight];
-        std::size_t next_slot = 0;
+        std::deque<std::unique_ptr<Message>> out;  // oldest first; answered in this order
+        std::vector<std::unique_ptr<Message>> spare;
+        std::size_t chunks_out = 0;
         Buffer receive;
     };
     struct PoolEntry {
@@ -99,8 +98,11 @@ private:
     bool poll_results();
     Job* next_job(PoolEntry& pool, int rank);
     std::uint32_t chunk_items(const Job& job, int workers) const;
-    // Packs the job's next chunk into `out` after the header; false when the input ended.
-    bool pack_chunk(Job& job, int workers, Buffer& out, TaskHeader& header);
+    std::size_t window_for(const Job& job, int workers) const;
+    // Sends `w` one message of chunks if its window has room; false if nothing was sent.
+    bool send_batch(PoolEntry& pool, Worker& w);
+    // Appends the job's next chunk (header and inputs) to `out`; false when the input ended.
+    bool pack_chunk(Job& job, int workers, Buffer& out, InFlight& record);
     void handle_result(Job& job, const ResultHeader& header, std::uint64_t first,
                        const char* payload, std::size_t size);
     void retire_if_done(Job& job);

@@ -32,22 +32,23 @@ TaskFailure describe_current_exception() {
 
 }  // namespace
 
-void execute_chunk(const TaskHeader& header, const char* args, std::size_t size, Buffer& out) {
+void execute_chunk(const TaskHeader& header, const char* args, Buffer& out) {
     using Clock = std::chrono::steady_clock;
     const auto start = Clock::now();
-    ResultHeader result{header.job, header.seq, 0, header.count, ResultStatus::ok};
-    out.resize(sizeof(ResultHeader));
+    const std::size_t at = out.size();
+    ResultHeader result{header.job, header.seq, 0, 0, header.count, ResultStatus::ok};
+    out.resize(at + sizeof(ResultHeader));
     if (const TaskEntry* entry = find_task(header.task)) {
         std::uint32_t done = 0;
         try {
-            entry->invoke(args, size, header.count, out, done);
+            entry->invoke(args, header.size, header.count, out, done);
         } catch (...) {
             TaskFailure failure = describe_current_exception();
             const RuntimeInfo& info = runtime_info();
             failure.index = header.first + done;
             failure.rank = info.rank;
             failure.host = info.host;
-            out.resize(sizeof(ResultHeader));
+            out.resize(at + sizeof(ResultHeader));
             Packer<TaskFailure> packer(out);
             packer.put(failure);
             packer.finish();
@@ -56,9 +57,10 @@ void execute_chunk(const TaskHeader& header, const char* args, std::size_t size,
     } else {
         result.status = ResultStatus::unknown_task;
     }
+    result.size = out.size() - at - sizeof(ResultHeader);
     result.busy_ns = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
-    std::memcpy(out.data(), &result, sizeof result);
+    std::memcpy(out.data() + at, &result, sizeof result);
 }
 
 std::exception_ptr remote_error(const std::string& task, const char* data, std::size_t size) {

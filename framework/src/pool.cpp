@@ -55,7 +55,7 @@ void Pool::submit_job(const detail::TaskEntry& entry, std::unique_ptr<detail::Ch
 std::uint64_t Pool::stream_window() const {
     // Enough chunks to keep every worker's hands full twice over, and no more: this bounds
     // rank 0's memory however long the input is.
-    return 8 * static_cast<std::uint64_t>(pool_->processes()) + 16;
+    return 32 * static_cast<std::uint64_t>(pool_->processes()) + 16;
 }
 
 }  // namespace mproc

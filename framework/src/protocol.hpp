@@ -1,7 +1,14 @@
 #pragma once
-// The wire protocol between rank 0 and workers: one message per chunk each way, a fixed
-// header followed by the packed items. Variable sizes are received with MPI_Improbe +
-// MPI_Mrecv, so there is never a separate "size" message to race with.
+// The wire protocol between rank 0 and workers.
+//
+// A task message carries one or more chunks back to back, each a TaskHeader followed by its
+// packed inputs. The worker answers every task message with exactly one result message:
+// a ResultHeader and packed results (or a TaskFailure) per chunk, in the same order. Batching
+// chunks this way divides the per-message cost of tiny tasks without changing what a chunk
+// means (the unit of scheduling, of results and of failure).
+//
+// Variable sizes are received with MPI_Improbe + MPI_Mrecv, so there is never a separate
+// "size" message to race with.
 
 #include <cstdint>
 
@@ -10,8 +17,8 @@
 namespace mproc::detail {
 
 enum Tag : int {
-    kTagTask = 1,     // rank 0 -> worker: TaskHeader + packed inputs
-    kTagResult = 2,   // worker -> rank 0: ResultHeader + packed results or a TaskFailure
+    kTagTask = 1,     // rank 0 -> worker: chunks
+    kTagResult = 2,   // worker -> rank 0: one result per chunk of the task message answered
     kTagControl = 3,  // rank 0 -> worker: stop (empty payload)
 };
 
@@ -20,7 +27,8 @@ struct TaskHeader {
     std::uint64_t seq;    // chunk number within the job
     std::uint64_t first;  // input index of the chunk's first item
     TaskId task;
-    std::uint32_t count;
+    std::uint64_t size;   // bytes of packed inputs after this header
+    std::uint32_t count;  // items in the chunk
     std::uint32_t reserved;
 };
 
@@ -34,6 +42,7 @@ struct ResultHeader {
     std::uint64_t job;
     std::uint64_t seq;
     std::uint64_t busy_ns;  // time spent running the chunk, for chunk sizing and load reports
+    std::uint64_t size;     // bytes of payload after this header
     std::uint32_t count;
     ResultStatus status;
 };

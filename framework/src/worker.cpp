@@ -10,15 +10,16 @@
 namespace mproc::detail {
 
 int serve(const Communicator& comm) {
+    tighten_timer_slack();
     struct Slot {
         Buffer buffer;
         MPI_Request request = MPI_REQUEST_NULL;
     };
-    // Results in flight back to rank 0; rank 0 is always receiving, so these drain quickly.
+    // Result messages in flight back to rank 0; rank 0 is always receiving, so they drain
+    // quickly, and a slot is free again long before the ring comes round.
     std::array<Slot, 4> slots;
     std::size_t next = 0;
     Buffer in;
-    tighten_timer_slack();
     // Yield for a millisecond before sleeping: rank 0 refills a worker within microseconds
     // while a map runs, and an idle worker then sleeps.
     Backoff backoff(std::chrono::microseconds(20), std::chrono::microseconds(1000));
@@ -38,12 +39,17 @@ int serve(const Communicator& comm) {
         check(MPI_Mrecv(in.data(), n, MPI_BYTE, &msg, MPI_STATUS_IGNORE), "MPI_Mrecv");
         if (status.MPI_TAG == kTagControl) break;
 
-        TaskHeader header;
-        std::memcpy(&header, in.data(), sizeof header);
         Slot& slot = slots[next];
         next = (next + 1) % slots.size();
         check(MPI_Wait(&slot.request, MPI_STATUS_IGNORE), "MPI_Wait");
-        execute_chunk(header, in.data() + sizeof header, in.size() - sizeof header, slot.buffer);
+        slot.buffer.clear();
+        for (std::size_t at = 0; at < in.size();) {
+            TaskHeader header;
+            std::memcpy(&header, in.data() + at, sizeof header);
+            at += sizeof header;
+            execute_chunk(header, in.data() + at, slot.buffer);
+            at += header.size;
+        }
         check(MPI_Isend(slot.buffer.data(), static_cast<int>(slot.buffer.size()), MPI_BYTE, 0,
                         kTagResult, comm.get(), &slot.request),
               "MPI_Isend");

@@ -313,8 +313,10 @@ private:
             pool_, wrap_callback<Result>(std::move(callback)), std::move(error_callback));
         auto source = detail::make_source<typename T::pack>(
             detail::hold<Own>(std::forward<R>(iterable)), std::move(convert));
+        auto total = source->remaining();
         submit_job(entry, std::move(source),
-                   std::make_unique<detail::CollectSink<typename T::result>>(state), chunksize);
+                   std::make_unique<detail::CollectSink<typename T::result>>(state, total),
+                   chunksize);
         return AsyncResult<Result>(std::move(state));
     }
 

@@ -48,6 +48,22 @@ ChunkInvoker make_invoker(F f) {
     using T = task_traits<F>;
     return [f = std::move(f)](const char* in, std::size_t size, std::uint32_t count, Buffer& out,
                               std::uint32_t& done) {
+        using Pack = typename T::pack;
+        using Out = typename T::wire_result;
+        if constexpr (Bitwise<Pack> && Bitwise<Out> && !std::is_void_v<typename T::result>) {
+            // Tiny tasks on plain values: read and write in place, no per-item bookkeeping.
+            if (size < std::size_t{count} * sizeof(Pack))
+                throw Error("mproc: truncated message while unpacking");
+            const std::size_t at = out.size();
+            out.resize(at + std::size_t{count} * sizeof(Out));
+            for (done = 0; done < count; ++done) {
+                Pack arg;
+                std::memcpy(&arg, in + std::size_t{done} * sizeof(Pack), sizeof(Pack));
+                const Out r = call_with_pack(f, std::move(arg));
+                std::memcpy(out.data() + at + std::size_t{done} * sizeof(Out), &r, sizeof(Out));
+            }
+            return;
+        }
         Unpacker<typename T::pack> args(in, size);
         Packer<typename T::wire_result> results(out);
         for (done = 0; done < count; ++done) {

@@ -91,7 +91,7 @@ inline constexpr unsigned archive_flags = boost::archive::no_header | boost::arc
 template <class T>
 class Packer {
 public:
-    explicit Packer(Buffer& out) : out_(out), streambuf_(out) {}
+    explicit Packer(Buffer& out) : out_(out) {}
     Packer(const Packer&) = delete;
     Packer& operator=(const Packer&) = delete;
 
@@ -101,8 +101,8 @@ public:
         } else if constexpr (is_bitwise_aggregate<T>::value) {
             std::apply([this](const auto&... e) { (put_bytes(e), ...); }, value);
         } else {
-            if (!archive_) archive_.emplace(streambuf_, archive_flags);
-            *archive_ << value;
+            if (!archive_) archive_.emplace(out_);
+            archive_->archive << value;
         }
     }
 
@@ -111,21 +111,27 @@ public:
 private:
     template <class U>
     void put_bytes(const U& v) {
-        const auto* p = reinterpret_cast<const char*>(&v);
-        out_.insert(out_.end(), p, p + sizeof(U));
+        const std::size_t at = out_.size();
+        out_.resize(at + sizeof(U));
+        std::memcpy(out_.data() + at, &v, sizeof(U));
     }
 
+    // Built only for types that need it: a streambuf and an archive cost a locale each.
+    struct Archive {
+        explicit Archive(Buffer& out) : streambuf(out), archive(streambuf, archive_flags) {}
+        AppendStreambuf streambuf;
+        boost::archive::binary_oarchive archive;
+    };
+
     Buffer& out_;
-    AppendStreambuf streambuf_;
-    std::optional<boost::archive::binary_oarchive> archive_;
+    std::optional<Archive> archive_;
 };
 
 // Reads items of type T back from a byte range written by Packer<T>.
 template <class T>
 class Unpacker {
 public:
-    Unpacker(const char* data, std::size_t size)
-        : data_(data), size_(size), streambuf_(data, size) {}
+    Unpacker(const char* data, std::size_t size) : data_(data), size_(size) {}
     Unpacker(const Unpacker&) = delete;
     Unpacker& operator=(const Unpacker&) = delete;
 
@@ -139,9 +145,9 @@ public:
             std::apply([this](auto&... e) { (get_bytes(e), ...); }, v);
             return v;
         } else {
-            if (!archive_) archive_.emplace(streambuf_, archive_flags);
+            if (!archive_) archive_.emplace(data_, size_);
             T v;
-            *archive_ >> v;
+            archive_->archive >> v;
             return v;
         }
     }
@@ -154,11 +160,19 @@ private:
         pos_ += sizeof(U);
     }
 
+    struct Archive {
+        Archive(const char* data, std::size_t size)
+            : streambuf(data, size), archive(streambuf, archive_flags) {}
+        ReadStreambuf streambuf;
+        boost::archive::binary_iarchive archive;
+    };
+
     const char* data_;
     std::size_t size_;
     std::size_t pos_ = 0;
-    ReadStreambuf streambuf_;
-    std::optional<boost::archive::binary_iarchive> archive_;
+    std::optional<Archive> archive_;
 };
+
+
 
 }  // namespace mproc::detail

@@ -12,6 +12,8 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+#include <algorithm>
+#include <cstring>
 
 #include "mproc/async_result.hpp"
 #include "mproc/detail/engine.hpp"
@@ -33,12 +35,24 @@ public:
             it_.emplace(std::ranges::begin(view_));
             started_ = true;
         }
-        Packer<Pack> packer(out);
         std::uint32_t n = 0;
         auto& it = *it_;
         const auto end = std::ranges::end(view_);
-        for (; n < max_items && it != end; ++it, ++n) packer.put(convert_(*it));
-        packer.finish();
+        if constexpr (Bitwise<Pack>) {
+            // Write straight into the message; trim to what the input had.
+            std::size_t at = out.size();
+            if (remaining_) max_items = static_cast<std::uint32_t>(std::min<std::uint64_t>(max_items, *remaining_));
+            out.resize(at + std::size_t{max_items} * sizeof(Pack));
+            for (; n < max_items && it != end; ++it, ++n, at += sizeof(Pack)) {
+                const Pack p = convert_(*it);
+                std::memcpy(out.data() + at, &p, sizeof(Pack));
+            }
+            out.resize(at);
+        } else {
+            Packer<Pack> packer(out);
+            for (; n < max_items && it != end; ++it, ++n) packer.put(convert_(*it));
+            packer.finish();
+        }
         if (remaining_) *remaining_ -= n;
         return n;
     }
@@ -61,30 +75,55 @@ std::unique_ptr<ChunkSource> make_source(View view, Convert convert) {
 template <class R>
 using Stored = std::conditional_t<std::is_void_v<R>, Unit, R>;
 
+// Unpacks `count` results into out[0, count).
+template <class T>
+void unpack_into(T* out, const char* data, std::size_t size, std::uint32_t count) {
+    if constexpr (Bitwise<T>) {
+        if (size < std::size_t{count} * sizeof(T)) throw Error("mproc: truncated result message");
+        std::memcpy(static_cast<void*>(out), data, std::size_t{count} * sizeof(T));
+    } else {
+        Unpacker<T> unpacker(data, size);
+        for (std::uint32_t i = 0; i < count; ++i) out[i] = unpacker.get();
+    }
+}
+
 template <class R>
 std::vector<Stored<R>> unpack_all(const char* data, std::size_t size, std::uint32_t count) {
-    Unpacker<Stored<R>> unpacker(data, size);
-    std::vector<Stored<R>> out;
-    out.reserve(count);
-    for (std::uint32_t i = 0; i < count; ++i) out.push_back(unpacker.get());
+    std::vector<Stored<R>> out(count);
+    unpack_into(out.data(), data, size, count);
     return out;
 }
 
-// map / starmap: every chunk's results, joined in input order when the last one arrives.
+// map / starmap: every chunk's results in input order. When the input's size is known the
+// results go straight to their place in the final vector; otherwise chunks are joined at
+// the end.
 template <class R>
 class CollectSink final : public ResultSink {
 public:
     using Result = std::conditional_t<std::is_void_v<R>, void, std::vector<R>>;
 
-    explicit CollectSink(std::shared_ptr<ResultState<Result>> state) : state_(std::move(state)) {}
+    CollectSink(std::shared_ptr<ResultState<Result>> state, std::optional<std::uint64_t> total)
+        : state_(std::move(state)) {
+        if constexpr (!std::is_void_v<R> && std::is_default_constructible_v<R>) {
+            if (total) {
+                direct_ = true;
+                all_.resize(*total);
+            }
+        }
+    }
 
-    void deliver(std::uint64_t seq, std::uint64_t, std::uint32_t count, const char* data,
+    void deliver(std::uint64_t seq, std::uint64_t first, std::uint32_t count, const char* data,
                  std::size_t size) override {
         if constexpr (!std::is_void_v<R>) {
-            if (chunks_.size() <= seq) chunks_.resize(seq + 1);
-            chunks_[seq] = unpack_all<R>(data, size, count);
+            if (direct_) {
+                if (first + count > all_.size()) throw Error("mproc: internal error: result beyond the input");
+                unpack_into(all_.data() + first, data, size, count);
+            } else {
+                if (chunks_.size() <= seq) chunks_.resize(seq + 1);
+                chunks_[seq] = unpack_all<R>(data, size, count);
+            }
         }
-        (void)seq, (void)count, (void)data, (void)size;
+        (void)seq, (void)first, (void)count, (void)data, (void)size;
     }
     void fail(std::uint64_t, std::uint64_t, std::uint32_t, std::exception_ptr e) override {
         state_->set_error(std::move(e));
@@ -93,19 +132,22 @@ public:
         if constexpr (std::is_void_v<R>) {
             state_->set_value(Unit{});
         } else {
-            std::size_t total = 0;
-            for (const auto& c : chunks_) total += c.size();
-            std::vector<R> all;
-            all.reserve(total);
-            for (auto& c : chunks_) std::move(c.begin(), c.end(), std::back_inserter(all));
-            chunks_.clear();
-            state_->set_value(std::move(all));
+            if (!direct_) {
+                std::size_t total = 0;
+                for (const auto& c : chunks_) total += c.size();
+                all_.reserve(total);
+                for (auto& c : chunks_) std::move(c.begin(), c.end(), std::back_inserter(all_));
+                chunks_.clear();
+            }
+            state_->set_value(std::move(all_));
         }
     }
     void abort(std::exception_ptr e) override { state_->set_error(std::move(e)); }
 
 private:
     std::shared_ptr<ResultState<Result>> state_;
+    bool direct_ = false;
+    std::vector<Stored<R>> all_;
     std::vector<std::vector<Stored<R>>> chunks_;
 };
 

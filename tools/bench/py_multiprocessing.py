@@ -1,0 +1,83 @@
+"""Python multiprocessing.Pool's side of tools/bench, as JSON lines (run with Debian's python3).
+
+usage: py_multiprocessing.py WORKERS
+"""
+import json
+import multiprocessing as mp
+import os
+import resource
+import statistics
+import sys
+import time
+
+SCALE = float(os.environ.get("MPROC_BENCH_SCALE", "1"))
+REPS = 3
+
+
+def empty(x):
+    return x
+
+
+def cpu_span(span):
+    s = 0
+    for i in range(span[0], span[1]):
+        s += i + i * i + i * i * i
+    return s
+
+
+def emit(workers, figure, value, unit):
+    print(json.dumps({"impl": "multiprocessing.Pool", "workers": workers,
+                      "figure": figure, "value": value, "unit": unit}), flush=True)
+
+
+def rate(items, fn):
+    rates = []
+    for _ in range(REPS):
+        t0 = time.perf_counter()
+        fn()
+        rates.append(items / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def main():
+    w = int(sys.argv[1])
+    n1 = int(50_000 * SCALE)
+    n1000 = int(4_000_000 * SCALE)
+    with mp.Pool(w) as pool:
+        emit(w, "map cs=1", rate(n1, lambda: pool.map(empty, range(n1), 1)), "tasks/s")
+        emit(w, "map cs=1000", rate(n1000, lambda: pool.map(empty, range(n1000), 1000)), "tasks/s")
+        emit(w, "map cs=auto", rate(n1000, lambda: pool.map(empty, range(n1000))), "tasks/s")
+        for cs, n in ((1, n1), (1000, n1000)):
+            emit(w, f"imap cs={cs}", rate(n, lambda: sum(pool.imap(empty, range(n), cs))), "tasks/s")
+            emit(w, f"imap_unordered cs={cs}",
+                 rate(n, lambda: sum(pool.imap_unordered(empty, range(n), cs))), "tasks/s")
+        napply = int(20_000 * SCALE)
+
+        def apply_all():
+            rs = [pool.apply_async(empty, (i,)) for i in range(napply)]
+            for r in rs:
+                r.get()
+        emit(w, "apply_async", rate(napply, apply_all), "tasks/s")
+
+        total = int(20_000_000 * SCALE)
+        spans = [(total * i // 64, total * (i + 1) // 64) for i in range(64)]
+        times = []
+        for _ in range(REPS):
+            t0 = time.perf_counter()
+            pool.map(cpu_span, spans, 1)
+            times.append(time.perf_counter() - t0)
+        emit(w, "cpu_sum seconds", statistics.median(times), "s")
+
+        # imap's memory: Python's task handler reads the whole input ahead of the workers,
+        # so this is measured at 10^7 (10^8 would take minutes and gigabytes).
+        nbig = int(10_000_000 * SCALE)
+        t0 = time.perf_counter()
+        total_sum = sum(pool.imap(empty, range(nbig), 10_000))
+        secs = time.perf_counter() - t0
+        assert total_sum == nbig * (nbig - 1) // 2
+        emit(w, "imap 1e7 peak RSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MiB")
+        emit(w, "imap 1e7 rate", nbig / secs, "tasks/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Turns the benchmarks' JSON lines into one Markdown table with ratios."""
+import json
+import sys
+from collections import defaultdict
+
+IMPLS = ["mproc", "multiprocessing.Pool", "mpi4py.futures", "raw MPI"]
+RATES = ["map cs=1", "map cs=1000", "map cs=auto", "imap cs=1", "imap cs=1000",
+         "imap_unordered cs=1", "imap_unordered cs=1000", "apply_async"]
+
+
+def fmt_rate(v):
+    if v is None:
+        return "–"
+    if v >= 1e6:
+        return f"{v / 1e6:.2f} M/s"
+    return f"{v / 1e3:.1f} k/s"
+
+
+def ratio(a, b):
+    return f"{a / b:.1f}×" if a and b else "–"
+
+
+def main():
+    data = defaultdict(dict)  # (workers, figure) -> impl -> value
+    for line in open(sys.argv[1]):
+        line = line.strip()
+        if line.startswith("{"):
+            r = json.loads(line)
+            data[(r["workers"], r["figure"])][r["impl"]] = r["value"]
+    workers = sorted({w for w, _ in data}, reverse=True)
+    raw = {w: data.get((w, "8-byte round trips, 4 in flight"), {}).get("raw MPI") for w in workers}
+
+    print("| workers | figure | mproc | multiprocessing.Pool | mpi4py.futures | raw MPI (4 in flight) "
+          "| mproc / Pool | mproc / mpi4py | mproc / raw MPI |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for w in workers:
+        for fig in RATES:
+            row = data.get((w, fig), {})
+            m, p, f = row.get("mproc"), row.get("multiprocessing.Pool"), row.get("mpi4py.futures")
+            rawv = raw[w] if fig.endswith("cs=1") or fig == "apply_async" else None
+            print(f"| {w} | {fig} | {fmt_rate(m)} | {fmt_rate(p)} | {fmt_rate(f)} | {fmt_rate(rawv)} "
+                  f"| {ratio(m, p)} | {ratio(m, f)} | {ratio(m, rawv)} |")
+    # CPU-bound speed-up: the 1-worker time over the W-worker time, per implementation.
+    if 1 in workers:
+        for w in workers:
+            if w == 1:
+                continue
+            cells = []
+            for impl in IMPLS[:3]:
+                one = data.get((1, "cpu_sum seconds"), {}).get(impl)
+                many = data.get((w, "cpu_sum seconds"), {}).get(impl)
+                cells.append(f"{one / many:.2f}× ({one / many / w * 100:.0f}%)" if one and many else "–")
+            print(f"| {w} vs 1 | cpu_sum speed-up (efficiency) | {cells[0]} | {cells[1]} | {cells[2]} | – | | | |")
+    for w in workers:
+        row_m = data.get((w, "imap 1e8 peak RSS"), {}).get("mproc")
+        row_p = data.get((w, "imap 1e7 peak RSS"), {}).get("multiprocessing.Pool")
+        rate_m = data.get((w, "imap 1e8 rate"), {}).get("mproc")
+        rate_p = data.get((w, "imap 1e7 rate"), {}).get("multiprocessing.Pool")
+        print(f"| {w} | master peak RSS, imap cs=10000 | {row_m:.0f} MiB over 10^8 ({fmt_rate(rate_m)}) "
+              f"| {row_p:.0f} MiB over 10^7 ({fmt_rate(rate_p)}) | – | – | | | |"
+              if row_m and row_p else f"| {w} | master peak RSS | – | – | – | – | | | |")
+
+
+if __name__ == "__main__":
+    main()
