@@ -205,7 +205,7 @@ void Engine::submit(const std::shared_ptr<PoolState>& pool, std::shared_ptr<Job>
             job->sink->abort(std::make_exception_ptr(PoolClosed("the pool was released")));
             return;
         }
-        it->second.queue.push_back(job.get());
+        it->second.queue.push_back(job);
         jobs_.emplace(job.get(), std::move(job));
     });
 }
@@ -281,8 +281,6 @@ void Engine::loop() {
     stop_workers();
 }
 
-// How long until the next result should arrive: the shortest estimated duration of a chunk
-// at the head of a worker's queue. Zero when no estimate exists; nullopt with nothing out.
 // How long until the next result message should arrive: the shortest estimated run time of
 // the message at the head of a worker's queue. Zero when there is no estimate yet; nullopt
 // with nothing out.
@@ -337,7 +335,7 @@ void Engine::stop_workers() {
 
 Job* Engine::next_job(PoolEntry& pool, int rank) {
     for (auto it = pool.queue.begin(); it != pool.queue.end();) {
-        Job* j = *it;
+        Job* j = it->get();
         if (j->input_done || j->failed || j->cancelled) {
             it = pool.queue.erase(it);
             continue;
@@ -549,7 +547,6 @@ void Engine::retire_if_done(Job& job) {
     if (job.in_flight > 0) return;
     if (!(job.input_done || job.failed || job.cancelled)) return;
     if (!job.failed && !job.cancelled) job.sink->finish(job.next_seq);
-    if (auto it = pools_.find(job.pool_id); it != pools_.end()) std::erase(it->second.queue, &job);
     jobs_.erase(&job);  // may destroy the job: nothing touches it after this
 }
 

@@ -87,7 +87,9 @@ private:
     };
     struct PoolEntry {
         std::shared_ptr<PoolState> state;
-        std::deque<Job*> queue;  // jobs with chunks still to hand out, oldest first
+        // Jobs with chunks still to hand out, oldest first. Shared ownership lets a retired
+        // job linger here until dispatch passes it, instead of a search to remove it.
+        std::deque<std::shared_ptr<Job>> queue;
     };
 
     // Runs `command` on the engine thread.

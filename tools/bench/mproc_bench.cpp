@@ -1,5 +1,9 @@
 // mproc's side of tools/bench: task rates, CPU-bound scaling and imap memory, printed as JSON
 // lines. Run under mpirun with 1 + W ranks; W is the worker count reported.
+//
+//   mproc_bench          rates and CPU-bound scaling
+//   mproc_bench memory   rank 0's peak memory for imap over 10^8 lazy inputs, measured in a
+//                        process of its own (freed heap from earlier runs would count too)
 
 #include <mproc/mproc.hpp>
 
@@ -28,9 +32,21 @@ int main(int argc, char** argv) {
     // Sizes scale with MPROC_BENCH_SCALE (default 1) so a quick run stays quick.
     const double scale = std::getenv("MPROC_BENCH_SCALE") ? std::atof(std::getenv("MPROC_BENCH_SCALE")) : 1.0;
     const int reps = 3;
+    const bool memory = argc > 1 && std::string(argv[1]) == "memory";
     return mproc::run(argc, argv, [&] {
         mproc::Pool pool;
         const int w = pool.processes();
+        if (memory) {
+            const auto nbig = static_cast<std::int64_t>(100'000'000 * scale);
+            double secs = bench::seconds_of([&] {
+                std::int64_t s = 0;
+                for (std::int64_t y : pool.imap(empty64, mproc::range<std::int64_t>(0, nbig), 10'000)) s += y;
+                if (s != nbig * (nbig - 1) / 2) std::abort();
+            });
+            bench::emit("mproc", w, "imap 1e8 peak RSS", bench::peak_rss_kib() / 1024.0, "MiB");
+            bench::emit("mproc", w, "imap 1e8 rate", static_cast<double>(nbig) / secs, "tasks/s");
+            return;
+        }
         const auto n1 = static_cast<int>(1'000'000 * scale);
         const auto n1000 = static_cast<int>(20'000'000 * scale);
 
@@ -73,16 +89,5 @@ int main(int argc, char** argv) {
             (void)pool.map(cpu_span, spans, 1);
         }));
         bench::emit("mproc", w, "cpu_sum seconds", bench::median(times), "s");
-
-        // imap over 10^8 lazy inputs: rank 0's peak memory.
-        const auto nbig = static_cast<std::int64_t>(100'000'000 * scale);
-        bench::reset_peak_rss();
-        double secs = bench::seconds_of([&] {
-            std::int64_t s = 0;
-            for (std::int64_t y : pool.imap(empty64, mproc::range<std::int64_t>(0, nbig), 10'000)) s += y;
-            if (s != nbig * (nbig - 1) / 2) std::abort();
-        });
-        bench::emit("mproc", w, "imap 1e8 peak RSS", bench::peak_rss_kib() / 1024.0, "MiB");
-        bench::emit("mproc", w, "imap 1e8 rate", static_cast<double>(nbig) / secs, "tasks/s");
     });
 }

@@ -7,6 +7,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
+#include <chrono>
+#include <atomic>
+#include <limits>
 #include <optional>
 #include <ranges>
 #include <type_traits>
@@ -173,6 +177,9 @@ private:
 };
 
 // imap / imap_unordered: a bounded buffer of finished chunks between engine and reader.
+//
+// Tiny chunks arrive a microsecond apart, so the reader takes every ready chunk at once and
+// polls briefly before it sleeps: a futex wake per chunk would cost more than the chunk.
 template <class R>
 class StreamSink final : public ResultSink {
 public:
@@ -195,6 +202,7 @@ public:
         {
             std::lock_guard lock(mutex_);
             total_ = chunks;
+            changed_.fetch_add(1, std::memory_order_release);
         }
         cv_.notify_all();
         settle();
@@ -203,6 +211,7 @@ public:
         {
             std::lock_guard lock(mutex_);
             aborted_ = std::move(e);
+            changed_.fetch_add(1, std::memory_order_release);
         }
         cv_.notify_all();
         settle();
@@ -211,27 +220,11 @@ public:
 
     // Reader side: the next chunk in order (or in completion order); nullopt at the end.
     std::optional<Chunk> next() {
-        std::unique_lock lock(mutex_);
-        for (;;) {
-            if (taken_ == total_) return std::nullopt;
-            if (ordered_) {
-                auto it = pending_.find(taken_);
-                if (it != pending_.end()) {
-                    Chunk c = std::move(it->second);
-                    pending_.erase(it);
-                    return take(std::move(c));
-                }
-            } else if (!pending_.empty()) {
-                auto it = pending_.begin();
-                Chunk c = std::move(it->second);
-                pending_.erase(it);
-                return take(std::move(c));
-            }
-            if (aborted_) std::rethrow_exception(aborted_);
-            ++waiting_;
-            cv_.wait(lock);
-            --waiting_;
-        }
+        if (local_.empty()) refill();
+        if (local_.empty()) return std::nullopt;
+        Chunk c = std::move(local_.front());
+        local_.pop_front();
+        return c;
     }
 
 private:
@@ -239,17 +232,62 @@ private:
         bool wake;
         {
             std::lock_guard lock(mutex_);
-            pending_.emplace(ordered_ ? seq : arrival_++, std::move(c));
-            wake = waiting_ > 0;
+            if (ordered_) {
+                const std::uint64_t slot = seq - head_seq_;
+                if (pending_.size() <= slot) pending_.resize(slot + 1);
+                pending_[slot] = std::move(c);
+            } else {
+                pending_.emplace_back(std::move(c));
+            }
+            changed_.fetch_add(1, std::memory_order_release);
+            wake = waiting_;
         }
         if (wake) cv_.notify_one();
     }
-    Chunk take(Chunk c) {
-        ++taken_;
-        job_.consumed.fetch_add(1, std::memory_order_release);
-        nudge_engine();  // the window may have had no room
-        return c;
+
+    // Moves every chunk that may be read now into local_, waiting for at least one.
+    void refill() {
+        using namespace std::chrono;
+        const auto seen = changed_.load(std::memory_order_acquire);
+        if (!take_ready()) {
+            // Poll for a moment (yielding the core) before sleeping on the condition.
+            const auto until = steady_clock::now() + microseconds(50);
+            while (changed_.load(std::memory_order_acquire) == seen &&
+                   steady_clock::now() < until)
+                std::this_thread::yield();
+        }
+        std::unique_lock lock(mutex_);
+        for (;;) {
+            const std::size_t n = take_ready_locked();
+            if (n > 0 || taken_ == total_) break;
+            if (aborted_) std::rethrow_exception(aborted_);
+            waiting_ = true;
+            cv_.wait(lock);
+            waiting_ = false;
+        }
     }
+
+    bool take_ready() {
+        std::lock_guard lock(mutex_);
+        return take_ready_locked() > 0;
+    }
+
+    std::size_t take_ready_locked() {
+        std::size_t n = 0;
+        while (!pending_.empty() && pending_.front()) {
+            local_.push_back(std::move(*pending_.front()));
+            pending_.pop_front();
+            ++n;
+            if (ordered_) ++head_seq_;
+        }
+        if (n > 0) {
+            taken_ += n;
+            job_.consumed.fetch_add(n, std::memory_order_release);
+            nudge_engine();  // the window may have had no room
+        }
+        return n;
+    }
+
     void settle() {
         if (!settled_.exchange(true)) pool_->settle_one();
     }
@@ -259,13 +297,16 @@ private:
     const bool ordered_;
     std::mutex mutex_;
     std::condition_variable cv_;
-    std::map<std::uint64_t, Chunk> pending_;  // keyed by seq (ordered) or arrival (unordered)
-    std::uint64_t arrival_ = 0;
+    // Ordered: slot i holds chunk head_seq_ + i once it arrived. Unordered: arrival order.
+    std::deque<std::optional<Chunk>> pending_;
+    std::uint64_t head_seq_ = 0;
     std::uint64_t taken_ = 0;
     std::uint64_t total_ = std::numeric_limits<std::uint64_t>::max();
-    int waiting_ = 0;
+    bool waiting_ = false;
+    std::atomic<std::uint64_t> changed_{0};
     std::exception_ptr aborted_;
     std::atomic<bool> settled_{false};
+    std::deque<Chunk> local_;  // reader-side: taken, not yet iterated
 };
 
 }  // namespace mproc::detail
