@@ -132,7 +132,13 @@ void Engine::post(std::function<void()> command) {
 }
 
 void Engine::nudge() {
-    if (sleeping_.load(std::memory_order_acquire)) commands_cv_.notify_one();
+    if (!sleeping_.load(std::memory_order_acquire)) return;
+    {
+        // Under the mutex, so the flag cannot be set between the engine's check and its wait.
+        std::lock_guard lock(commands_mutex_);
+        nudged_ = true;
+    }
+    commands_cv_.notify_one();
 }
 
 bool Engine::run_commands() {
@@ -150,7 +156,8 @@ bool Engine::run_commands() {
 void Engine::wait(std::chrono::microseconds d) {
     std::unique_lock lock(commands_mutex_);
     sleeping_.store(true, std::memory_order_release);
-    commands_cv_.wait_for(lock, d, [this] { return has_commands_.load(); });
+    commands_cv_.wait_for(lock, d, [this] { return has_commands_.load() || nudged_; });
+    nudged_ = false;
     sleeping_.store(false, std::memory_order_release);
 }
 

@@ -130,6 +130,7 @@ private:
     std::vector<std::function<void()>> commands_;
     std::atomic<bool> has_commands_{false};
     std::atomic<bool> sleeping_{false};
+    bool nudged_ = false;  // guarded by commands_mutex_
 
     CallbackThread callbacks_;
 };

@@ -26,13 +26,25 @@ struct Span {
 std::uint64_t cpu_span(Span s) { return bench::cpu_sum(s.start, s.stop); }
 MPROC_TASK(cpu_span);
 
+// CPU-bound: a fixed amount of work in 64 spans; its time is compared across worker counts.
+void cpu_bound(mproc::Pool& pool, double scale, int reps) {
+    const auto total = static_cast<std::uint64_t>(3e9 * scale);
+    std::vector<Span> spans;
+    for (std::uint64_t i = 0; i < 64; ++i) spans.push_back({total * i / 64, total * (i + 1) / 64});
+    std::vector<double> times;
+    for (int i = 0; i < reps; ++i)
+        times.push_back(bench::seconds_of([&] { (void)pool.map(cpu_span, spans, 1); }));
+    bench::emit("mproc", pool.processes(), "cpu_sum seconds", bench::median(times), "s");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     // Sizes scale with MPROC_BENCH_SCALE (default 1) so a quick run stays quick.
     const double scale = std::getenv("MPROC_BENCH_SCALE") ? std::atof(std::getenv("MPROC_BENCH_SCALE")) : 1.0;
     const int reps = 3;
-    const bool memory = argc > 1 && std::string(argv[1]) == "memory";
+    const std::string mode = argc > 1 ? argv[1] : "";
+    const bool memory = mode == "memory";
     return mproc::run(argc, argv, [&] {
         mproc::Pool pool;
         const int w = pool.processes();
@@ -45,6 +57,10 @@ int main(int argc, char** argv) {
             });
             bench::emit("mproc", w, "imap 1e8 peak RSS", bench::peak_rss_kib() / 1024.0, "MiB");
             bench::emit("mproc", w, "imap 1e8 rate", static_cast<double>(nbig) / secs, "tasks/s");
+            return;
+        }
+        if (mode == "cpu") {
+            cpu_bound(pool, scale, reps);
             return;
         }
         const auto n1 = static_cast<int>(1'000'000 * scale);
@@ -80,14 +96,6 @@ int main(int argc, char** argv) {
             for (auto& r : rs) (void)r.get();
         }), "tasks/s");
 
-        // CPU-bound: a fixed amount of work in 64 spans; seconds, compared across W later.
-        const auto total = static_cast<std::uint64_t>(3e9 * scale);
-        std::vector<Span> spans;
-        for (std::uint64_t i = 0; i < 64; ++i) spans.push_back({total * i / 64, total * (i + 1) / 64});
-        std::vector<double> times;
-        for (int i = 0; i < reps; ++i) times.push_back(bench::seconds_of([&] {
-            (void)pool.map(cpu_span, spans, 1);
-        }));
-        bench::emit("mproc", w, "cpu_sum seconds", bench::median(times), "s");
+        cpu_bound(pool, scale, reps);
     });
 }

@@ -359,7 +359,7 @@ private:
         auto sink = std::make_unique<detail::StreamSink<typename T::result>>(pool_, *job, ordered);
         auto* raw = sink.get();
         job->sink = std::move(sink);
-        job->window = stream_window();
+        job->window = stream_window(chunksize == 0 ? 1 : chunksize);
         pool_->add_outstanding();
         detail::submit(pool_, job);
         return IMapResult<typename T::result>(std::move(job), raw);
@@ -391,7 +391,7 @@ private:
         }
     }
 
-    std::uint64_t stream_window() const;
+    std::uint64_t stream_window(std::size_t chunksize) const;
 
     std::shared_ptr<detail::PoolState> pool_;
     bool closed_ = false;

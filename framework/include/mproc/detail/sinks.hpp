@@ -178,8 +178,8 @@ private:
 
 // imap / imap_unordered: a bounded buffer of finished chunks between engine and reader.
 //
-// Tiny chunks arrive a microsecond apart, so the reader takes every ready chunk at once and
-// polls briefly before it sleeps: a futex wake per chunk would cost more than the chunk.
+// Tiny chunks arrive a microsecond apart, so the reader takes every ready chunk at once: a
+// thread wake-up per chunk would cost more than the chunk.
 template <class R>
 class StreamSink final : public ResultSink {
 public:
@@ -202,7 +202,6 @@ public:
         {
             std::lock_guard lock(mutex_);
             total_ = chunks;
-            changed_.fetch_add(1, std::memory_order_release);
         }
         cv_.notify_all();
         settle();
@@ -211,7 +210,6 @@ public:
         {
             std::lock_guard lock(mutex_);
             aborted_ = std::move(e);
-            changed_.fetch_add(1, std::memory_order_release);
         }
         cv_.notify_all();
         settle();
@@ -239,22 +237,21 @@ private:
             } else {
                 pending_.emplace_back(std::move(c));
             }
-            changed_.fetch_add(1, std::memory_order_release);
             wake = waiting_;
         }
         if (wake) cv_.notify_one();
     }
 
-    // Moves every chunk that may be read now into local_, waiting for at least one.
+    // Moves every chunk that may be read now into local_, waiting for at least one. While
+    // results flow, the reader naps in short, growing steps (so chunks pile up and are taken
+    // together, and nobody pays for a wake-up per chunk); after a millisecond with nothing
+    // new it sleeps on the condition variable until the engine wakes it.
     void refill() {
         using namespace std::chrono;
-        const auto seen = changed_.load(std::memory_order_acquire);
-        if (!take_ready()) {
-            // Poll for a moment (yielding the core) before sleeping on the condition.
-            const auto until = steady_clock::now() + microseconds(50);
-            while (changed_.load(std::memory_order_acquire) == seen &&
-                   steady_clock::now() < until)
-                std::this_thread::yield();
+        auto nap = microseconds(10);
+        for (auto napped = microseconds(0); napped < milliseconds(1); napped += nap, nap *= 2) {
+            if (take_ready()) return;
+            std::this_thread::sleep_for(nap);
         }
         std::unique_lock lock(mutex_);
         for (;;) {
@@ -267,9 +264,10 @@ private:
         }
     }
 
+    // True when something was taken or nothing more will come.
     bool take_ready() {
         std::lock_guard lock(mutex_);
-        return take_ready_locked() > 0;
+        return take_ready_locked() > 0 || taken_ == total_ || aborted_;
     }
 
     std::size_t take_ready_locked() {
@@ -303,7 +301,6 @@ private:
     std::uint64_t taken_ = 0;
     std::uint64_t total_ = std::numeric_limits<std::uint64_t>::max();
     bool waiting_ = false;
-    std::atomic<std::uint64_t> changed_{0};
     std::exception_ptr aborted_;
     std::atomic<bool> settled_{false};
     std::deque<Chunk> local_;  // reader-side: taken, not yet iterated
