@@ -3,40 +3,14 @@
 Run as: mpirun -np W+1 python3 -m mpi4py.futures py_mpi4py_futures.py
 (rank 0 runs this script, the other ranks are the executor's workers).
 """
-import json
-import os
-import statistics
-import time
 
 from mpi4py.futures import MPIPoolExecutor
 
-SCALE = float(os.environ.get("MPROC_BENCH_SCALE", "1"))
-REPS = 3
-
-
-def empty(x):
-    return x
-
-
-def cpu_span(span):
-    s = 0
-    for i in range(span[0], span[1]):
-        s += i + i * i + i * i * i
-    return s
+from py_common import SCALE, cpu_span, emit as emit_line, empty, median_seconds, rate, spans
 
 
 def emit(workers, figure, value, unit):
-    print(json.dumps({"impl": "mpi4py.futures", "workers": workers,
-                      "figure": figure, "value": value, "unit": unit}), flush=True)
-
-
-def rate(items, fn):
-    rates = []
-    for _ in range(REPS):
-        t0 = time.perf_counter()
-        fn()
-        rates.append(items / (time.perf_counter() - t0))
-    return statistics.median(rates)
+    emit_line("mpi4py.futures", workers, figure, value, unit)
 
 
 def main():
@@ -65,14 +39,8 @@ def main():
                 f.result()
         emit(w, "apply_async", rate(napply, submit_all), "tasks/s")
 
-        total = int(20_000_000 * SCALE)
-        spans = [(total * i // 64, total * (i + 1) // 64) for i in range(64)]
-        times = []
-        for _ in range(REPS):
-            t0 = time.perf_counter()
-            list(ex.map(cpu_span, spans))
-            times.append(time.perf_counter() - t0)
-        emit(w, "cpu_sum seconds", statistics.median(times), "s")
+        work = spans(int(20_000_000 * SCALE))
+        emit(w, "cpu_sum seconds", median_seconds(lambda: list(ex.map(cpu_span, work))), "s")
 
 
 if __name__ == "__main__":

@@ -2,41 +2,16 @@
 
 usage: py_multiprocessing.py WORKERS [memory]
 """
-import json
 import multiprocessing as mp
-import os
 import resource
-import statistics
 import sys
 import time
 
-SCALE = float(os.environ.get("MPROC_BENCH_SCALE", "1"))
-REPS = 3
-
-
-def empty(x):
-    return x
-
-
-def cpu_span(span):
-    s = 0
-    for i in range(span[0], span[1]):
-        s += i + i * i + i * i * i
-    return s
+from py_common import SCALE, cpu_span, emit as emit_line, empty, median_seconds, rate, spans
 
 
 def emit(workers, figure, value, unit):
-    print(json.dumps({"impl": "multiprocessing.Pool", "workers": workers,
-                      "figure": figure, "value": value, "unit": unit}), flush=True)
-
-
-def rate(items, fn):
-    rates = []
-    for _ in range(REPS):
-        t0 = time.perf_counter()
-        fn()
-        rates.append(items / (time.perf_counter() - t0))
-    return statistics.median(rates)
+    emit_line("multiprocessing.Pool", workers, figure, value, unit)
 
 
 def main():
@@ -71,14 +46,8 @@ def main():
                 r.get()
         emit(w, "apply_async", rate(napply, apply_all), "tasks/s")
 
-        total = int(20_000_000 * SCALE)
-        spans = [(total * i // 64, total * (i + 1) // 64) for i in range(64)]
-        times = []
-        for _ in range(REPS):
-            t0 = time.perf_counter()
-            pool.map(cpu_span, spans, 1)
-            times.append(time.perf_counter() - t0)
-        emit(w, "cpu_sum seconds", statistics.median(times), "s")
+        work = spans(int(20_000_000 * SCALE))
+        emit(w, "cpu_sum seconds", median_seconds(lambda: pool.map(cpu_span, work, 1)), "s")
 
 
 if __name__ == "__main__":
