@@ -63,7 +63,8 @@ public:
     using Error::Error;
 };
 
-// A configuration file is wrong; what() reads "FILE:LINE:COLUMN: what is wrong".
+// A configuration file is wrong; what() reads "FILE:LINE:COLUMN: what is wrong" (just
+// "FILE: what is wrong" when line is 0, for problems with no position, like a --set value).
 class ConfigError : public Error {
 public:
     ConfigError(std::string file, int line, int column, const std::string& what);

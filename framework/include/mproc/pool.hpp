@@ -355,7 +355,7 @@ private:
         auto source = detail::make_source<Pack>(
             detail::hold<false>(std::forward<R>(iterable)),
             [](auto&& x) { return static_cast<Pack>(std::forward<decltype(x)>(x)); });
-        auto job = make_job(entry, std::move(source), chunksize == 0 ? 1 : chunksize);
+        auto job = make_job(entry, std::move(source), chunksize);  // 0: sized automatically
         auto sink = std::make_unique<detail::StreamSink<typename T::result>>(pool_, *job, ordered);
         auto* raw = sink.get();
         job->sink = std::move(sink);

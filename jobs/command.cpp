@@ -1,0 +1,152 @@
+// command: a task farmer. Each input fills a shell command template — `{}` is the whole input,
+// `{name}` a field of a mapping input (a grid point) — substituted shell-quoted, and the
+// command runs under /bin/sh. The result records the exit code, the duration and the output
+// (bounded). A non-zero exit is a failed task; errors.task_timeout kills the command's whole
+// process group.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "job.hpp"
+
+extern char** environ;
+
+using namespace mproc::runner;
+
+namespace {
+
+std::string shell_quote(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+std::string fill_template(const std::string& tpl, const Value& input) {
+    std::string out;
+    for (std::size_t i = 0; i < tpl.size(); ++i) {
+        if (tpl[i] != '{') {
+            out += tpl[i];
+            continue;
+        }
+        const auto close = tpl.find('}', i);
+        if (close == std::string::npos) throw std::invalid_argument("unclosed { in command template");
+        const std::string name = tpl.substr(i + 1, close - i - 1);
+        if (name.empty()) {
+            out += shell_quote(input.text());
+        } else {
+            if (!input.is_map() || input[name].is_null())
+                throw std::invalid_argument("the command uses {" + name + "} but the input " + input.json() + " has no '" + name + "'");
+            out += shell_quote(input[name].text());
+        }
+        i = close;
+    }
+    return out;
+}
+
+struct Outcome {
+    int status = 0;
+    bool timed_out = false;
+    std::string output;
+    double seconds = 0;
+};
+
+Outcome run_shell(const std::string& cmd, const TaskContext& ctx, std::size_t max_output) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&attr, 0);  // its own group, so a timeout kills all it started
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
+    pid_t pid = 0;
+    const auto start = std::chrono::steady_clock::now();
+    const int rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, const_cast<char**>(argv), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    close(fds[1]);
+    if (rc != 0) {
+        close(fds[0]);
+        throw std::runtime_error("cannot start /bin/sh: " + std::string(strerror(rc)));
+    }
+    Outcome o;
+    char buf[4096];
+    bool open = true;
+    for (;;) {
+        int wait_ms = 100;
+        if (auto d = ctx.deadline()) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*d - std::chrono::steady_clock::now()).count();
+            if (left <= 0) {
+                kill(-pid, SIGKILL);
+                o.timed_out = true;
+                break;
+            }
+            wait_ms = static_cast<int>(std::min<long long>(left, 100));
+        }
+        if (open) {
+            pollfd p{fds[0], POLLIN, 0};
+            if (poll(&p, 1, wait_ms) > 0) {
+                const ssize_t n = read(fds[0], buf, sizeof buf);
+                if (n <= 0) {
+                    open = false;
+                } else if (o.output.size() < max_output) {
+                    o.output.append(buf, std::min<std::size_t>(static_cast<std::size_t>(n), max_output - o.output.size()));
+                }
+                continue;  // drained beyond the bound, so the child never blocks on a full pipe
+            }
+        } else {
+            std::this_thread::sleep_for(std::chrono::milliseconds(std::min(wait_ms, 5)));
+        }
+        int status = 0;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            o.status = status;
+            pid = 0;
+            break;
+        }
+    }
+    close(fds[0]);
+    if (pid != 0) waitpid(pid, &o.status, 0);
+    o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return o;
+}
+
+}  // namespace
+
+MPROC_JOB({
+    .name = "command",
+    .description = "runs a shell command per input: {} is the input, {name} a field of it (shell-quoted)",
+    .params = {{"command", ParamType::string, Value(), "the command template, e.g. \"wc -l {}\""},
+               {"max_output", ParamType::integer, Value(4096), "bytes of stdout+stderr kept per task"},
+               {"fail_on_nonzero", ParamType::boolean, Value(true), "whether a non-zero exit fails the task"}},
+    .run = [](const Value& input, const Value& params, const TaskContext& ctx) -> Value {
+        const std::string cmd = fill_template(params["command"].as_string(), input);
+        Outcome o = run_shell(cmd, ctx, static_cast<std::size_t>(params["max_output"].as_int()));
+        if (o.timed_out) throw TaskTimeout("timed out after " + std::to_string(ctx.timeout_seconds()) + " s; the command was killed");
+        const int code = WIFEXITED(o.status) ? WEXITSTATUS(o.status) : 128 + WTERMSIG(o.status);
+        if (code != 0 && params["fail_on_nonzero"].as_bool()) {
+            throw std::runtime_error("exit code " + std::to_string(code) + (o.output.empty() ? "" : ": " + o.output.substr(0, 200)));
+        }
+        return Value(Value::Map{{"exit_code", Value(code)}, {"seconds", Value(o.seconds)}, {"output", Value(o.output)}});
+    },
+    .check = [](const Value& params) -> std::string {
+        if (params["command"].as_string().empty()) return "command must not be empty";
+        return params["max_output"].as_int() < 0 ? "max_output must be at least 0" : "";
+    },
+});

@@ -1,0 +1,391 @@
+#include "config.hpp"
+
+#include <glob.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "mproc/error.hpp"
+
+namespace mproc::runner {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diag = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t up = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diag = up;
+        }
+    }
+    return row[b.size()];
+}
+
+// " (did you mean 'x'?)" for the closest candidate within a small edit distance.
+std::string suggestion(const std::string& word, const std::vector<std::string>& candidates) {
+    std::string best;
+    std::size_t best_d = std::max<std::size_t>(2, word.size() / 3) + 1;
+    for (const auto& c : candidates) {
+        const std::size_t d = edit_distance(word, c);
+        if (d < best_d) {
+            best_d = d;
+            best = c;
+        }
+    }
+    return best.empty() ? "" : " (did you mean '" + best + "'?)";
+}
+
+std::string join(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s;
+}
+
+class Checker {
+public:
+    Checker(std::string file, std::map<std::string, std::string> sets)
+        : file_(std::move(file)), sets_(std::move(sets)) {}
+
+    // Throws the ConfigError for `node` (at its position, or naming its --set).
+    [[noreturn]] void fail(const YAML::Node& node, const std::string& key,
+                           const std::string& what) const {
+        auto it = sets_.find(key);
+        if (it != sets_.end()) throw ConfigError("--set " + it->first + "=" + it->second, 0, 0, what);
+        const YAML::Mark m = node.Mark();
+        if (m.is_null()) throw ConfigError(file_, 1, 1, what);
+        throw ConfigError(file_, m.line + 1, m.column + 1, what);
+    }
+
+    void keys(const YAML::Node& map, const std::string& where,
+              const std::vector<std::string>& allowed) const {
+        if (!map.IsMap()) fail(map, where, where + " must be a mapping");
+        for (const auto& kv : map) {
+            const std::string k = kv.first.as<std::string>();
+            if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
+                fail(kv.first, where.empty() ? k : where + "." + k,
+                     "unknown key '" + k + "'" + (where.empty() ? "" : " in " + where) +
+                         suggestion(k, allowed) + "; expected one of: " + join(allowed));
+            }
+        }
+    }
+
+    std::int64_t integer(const YAML::Node& n, const std::string& key, std::int64_t min) const {
+        std::int64_t v = 0;
+        if (!n.IsScalar() || !YAML::convert<std::int64_t>::decode(n, v))
+            fail(n, key, key + " must be an integer, not " + show(n));
+        if (v < min) fail(n, key, key + " must be at least " + std::to_string(min) + ", not " + std::to_string(v));
+        return v;
+    }
+
+    double number(const YAML::Node& n, const std::string& key, double min) const {
+        double v = 0;
+        if (!n.IsScalar() || !YAML::convert<double>::decode(n, v))
+            fail(n, key, key + " must be a number, not " + show(n));
+        if (v < min) fail(n, key, key + " must be at least " + std::to_string(min));
+        return v;
+    }
+
+    bool boolean(const YAML::Node& n, const std::string& key) const {
+        bool v = false;
+        if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v))
+            fail(n, key, key + " must be true or false, not " + show(n));
+        return v;
+    }
+
+    std::string string(const YAML::Node& n, const std::string& key) const {
+        if (!n.IsScalar()) fail(n, key, key + " must be a string, not " + show(n));
+        return n.Scalar();
+    }
+
+    std::string choice(const YAML::Node& n, const std::string& key,
+                       const std::vector<std::string>& options) const {
+        const std::string s = string(n, key);
+        if (std::find(options.begin(), options.end(), s) == options.end())
+            fail(n, key, key + " must be one of " + join(options) + ", not '" + s + "'" + suggestion(s, options));
+        return s;
+    }
+
+    static std::string show(const YAML::Node& n) {
+        if (n.IsScalar()) return "'" + n.Scalar() + "'";
+        if (n.IsSequence()) return "a list";
+        if (n.IsMap()) return "a mapping";
+        return "nothing";
+    }
+
+    const std::string& file() const { return file_; }
+
+private:
+    std::string file_;
+    std::map<std::string, std::string> sets_;
+};
+
+// A YAML value as a Value: quoted scalars stay strings; plain ones become numbers, booleans
+// or null where they read as such.
+Value to_value(const YAML::Node& n) {
+    if (n.IsNull() || !n.IsDefined()) return Value();
+    if (n.IsSequence()) {
+        Value::List l;
+        for (const auto& x : n) l.push_back(to_value(x));
+        return Value(std::move(l));
+    }
+    if (n.IsMap()) {
+        Value::Map m;
+        for (const auto& kv : n) m.emplace(kv.first.as<std::string>(), to_value(kv.second));
+        return Value(std::move(m));
+    }
+    if (n.Tag() == "!") return Value(n.Scalar());  // quoted: a string, whatever it looks like
+    std::int64_t i = 0;
+    if (YAML::convert<std::int64_t>::decode(n, i)) return Value(static_cast<long long>(i));
+    double d = 0;
+    if (YAML::convert<double>::decode(n, d)) return Value(d);
+    const std::string& s = n.Scalar();
+    if (s == "true" || s == "false") return Value(s == "true");
+    if (s == "~" || s == "null") return Value();
+    return Value(s);
+}
+
+void check_input(const Checker& c, const YAML::Node& in, InputSpec& spec) {
+    const std::vector<std::string> sources{"range", "values", "lines", "files", "grid"};
+    c.keys(in, "input", sources);
+    std::vector<std::string> given;
+    for (const auto& kv : in) given.push_back(kv.first.as<std::string>());
+    if (given.empty()) c.fail(in, "input", "input needs exactly one source: " + join(sources));
+    if (given.size() > 1)
+        c.fail(in, "input", "input has both '" + given[0] + "' and '" + given[1] + "'; give exactly one source");
+    const std::string kind = given[0];
+    const YAML::Node n = in[kind];
+    const std::string key = "input." + kind;
+    if (kind == "range") {
+        spec.kind = InputSpec::Kind::range;
+        c.keys(n, key, {"start", "stop", "step"});
+        if (!n["stop"]) c.fail(n, key, key + " needs 'stop'");
+        spec.start = n["start"] ? c.integer(n["start"], key + ".start", INT64_MIN) : 0;
+        spec.stop = c.integer(n["stop"], key + ".stop", INT64_MIN);
+        spec.step = n["step"] ? c.integer(n["step"], key + ".step", INT64_MIN) : 1;
+        if (spec.step == 0) c.fail(n["step"], key + ".step", key + ".step must not be 0");
+        const bool empty = spec.step > 0 ? spec.start >= spec.stop : spec.start <= spec.stop;
+        if (empty) c.fail(n, key, key + " is empty (start " + std::to_string(spec.start) + ", stop " + std::to_string(spec.stop) + ")");
+    } else if (kind == "values") {
+        spec.kind = InputSpec::Kind::values;
+        if (!n.IsSequence()) c.fail(n, key, key + " must be a list, not " + Checker::show(n));
+        if (n.size() == 0) c.fail(n, key, key + " is empty");
+        for (const auto& x : n) spec.values.push_back(to_value(x));
+    } else if (kind == "lines") {
+        spec.kind = InputSpec::Kind::lines;
+        spec.path = c.string(n, key);
+        if (access(spec.path.c_str(), R_OK) != 0 || fs::is_directory(spec.path))
+            c.fail(n, key, key + ": cannot read '" + spec.path + "'" + (fs::exists(spec.path) ? "" : " (no such file)"));
+    } else if (kind == "files") {
+        spec.kind = InputSpec::Kind::files;
+        const std::string pattern = c.string(n, key);
+        glob_t g{};
+        const int rc = glob(pattern.c_str(), 0, nullptr, &g);
+        for (std::size_t i = 0; rc == 0 && i < g.gl_pathc; ++i) spec.files.emplace_back(g.gl_pathv[i]);
+        globfree(&g);
+        if (spec.files.empty()) c.fail(n, key, key + ": no file matches '" + pattern + "'");
+        std::sort(spec.files.begin(), spec.files.end());
+    } else {
+        spec.kind = InputSpec::Kind::grid;
+        if (!n.IsMap() || n.size() == 0) c.fail(n, key, key + " must be a non-empty mapping of name: [values]");
+        for (const auto& kv : n) {
+            const std::string name = kv.first.as<std::string>();
+            std::vector<Value> vals;
+            if (kv.second.IsSequence()) {
+                for (const auto& x : kv.second) vals.push_back(to_value(x));
+            } else if (kv.second.IsScalar()) {
+                vals.push_back(to_value(kv.second));
+            }
+            if (vals.empty()) c.fail(kv.second, key + "." + name, key + "." + name + " has no values");
+            spec.grid.emplace_back(name, std::move(vals));
+        }
+    }
+}
+
+Value check_params(const Checker& c, const YAML::Node& root, const JobSpec& job) {
+    const YAML::Node n = root["params"];
+    std::vector<std::string> names;
+    for (const Param& p : job.params) names.push_back(p.name);
+    Value::Map out;
+    if (n && !n.IsNull()) {
+        if (!n.IsMap()) c.fail(n, "params", "params must be a mapping");
+        for (const auto& kv : n) {
+            const std::string k = kv.first.as<std::string>();
+            if (std::find(names.begin(), names.end(), k) == names.end()) {
+                c.fail(kv.first, "params." + k,
+                       "job '" + job.name + "' has no parameter '" + k + "'" + suggestion(k, names) +
+                           (names.empty() ? "; it takes none" : "; it takes: " + join(names)));
+            }
+        }
+    }
+    for (const Param& p : job.params) {
+        const YAML::Node v = n && n.IsMap() ? n[p.name] : YAML::Node();
+        const std::string key = "params." + p.name;
+        if (!v || v.IsNull()) {
+            if (p.default_value.is_null())
+                c.fail(n ? n : root, key, "job '" + job.name + "' needs params." + p.name + " (" + p.help + ")");
+            out[p.name] = p.default_value;
+            continue;
+        }
+        switch (p.type) {
+            case ParamType::integer: out[p.name] = Value(static_cast<long long>(c.integer(v, key, INT64_MIN))); break;
+            case ParamType::number: out[p.name] = Value(c.number(v, key, -1e308)); break;
+            case ParamType::boolean: out[p.name] = Value(c.boolean(v, key)); break;
+            case ParamType::string: out[p.name] = Value(c.string(v, key)); break;
+            case ParamType::list:
+                if (!v.IsSequence()) c.fail(v, key, key + " must be a list, not " + Checker::show(v));
+                out[p.name] = to_value(v);
+                break;
+        }
+    }
+    Value params(std::move(out));
+    if (job.check) {
+        const std::string problem = job.check(params);
+        if (!problem.empty()) c.fail(n ? n : root, "params", "params: " + problem);
+    }
+    return params;
+}
+
+void check_output(const Checker& c, const YAML::Node& n, Config& cfg) {
+    if (cfg.output == "-") return;
+    const fs::path p(cfg.output);
+    const std::string ext = p.extension().string();
+    if (ext == ".jsonl") cfg.format = Format::jsonl;
+    else if (ext == ".csv") cfg.format = Format::csv;
+    else if (ext == ".txt") cfg.format = Format::txt;
+    else c.fail(n, "output.path", "output.path: unknown format '" + ext + "'; use .jsonl, .csv or .txt (or - for stdout)");
+    // The directory is created if missing; its nearest existing ancestor must be writable.
+    fs::path dir = fs::absolute(p).parent_path();
+    while (!fs::exists(dir) && dir.has_parent_path() && dir != dir.parent_path()) dir = dir.parent_path();
+    if (!fs::is_directory(dir) || access(dir.c_str(), W_OK) != 0)
+        c.fail(n, "output.path", "output.path: cannot write into '" + dir.string() + "'");
+}
+
+// Applies "a.b.c=value" to the document; returns the key for error messages.
+std::string apply_set(YAML::Node root, const std::string& set, std::map<std::string, std::string>& sets) {
+    const auto eq = set.find('=');
+    if (eq == std::string::npos || eq == 0) throw ConfigError("--set " + set, 0, 0, "expected KEY=VALUE, like pool.chunksize=100");
+    const std::string key = set.substr(0, eq), value = set.substr(eq + 1);
+    std::vector<std::string> parts;
+    for (std::size_t at = 0;;) {
+        const auto dot = key.find('.', at);
+        parts.push_back(key.substr(at, dot - at));
+        if (dot == std::string::npos) break;
+        at = dot + 1;
+    }
+    YAML::Node node = root;
+    for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+        YAML::Node next = node[parts[i]];
+        if (!next.IsDefined() || next.IsNull()) node[parts[i]] = YAML::Node(YAML::NodeType::Map);
+        node.reset(node[parts[i]]);
+    }
+    YAML::Node parsed;
+    try {
+        parsed = YAML::Load(value);
+    } catch (const YAML::Exception& e) {
+        throw ConfigError("--set " + set, 0, 0, e.msg);
+    }
+    if (parsed.IsNull() && !value.empty() && value != "~" && value != "null") parsed = YAML::Node(value);
+    node[parts.back()] = parsed;
+    sets[key] = value;
+    return key;
+}
+
+}  // namespace
+
+const char* policy_name(Policy p) {
+    switch (p) {
+        case Policy::fail: return "fail";
+        case Policy::skip: return "skip";
+        case Policy::retry: return "retry";
+    }
+    return "?";
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+    YAML::Node root;
+    try {
+        root = YAML::LoadFile(path);
+    } catch (const YAML::BadFile&) {
+        throw ConfigError(path, 1, 1, "cannot read the config file" + std::string(fs::exists(path) ? "" : " (no such file)"));
+    } catch (const YAML::Exception& e) {
+        throw ConfigError(path, e.mark.line + 1, e.mark.column + 1, "malformed YAML: " + e.msg);
+    }
+    if (!root.IsMap()) throw ConfigError(path, 1, 1, "the config must be a mapping with 'job:' and 'input:'");
+    std::map<std::string, std::string> sets;
+    for (const auto& s : overrides) apply_set(root, s, sets);
+
+    Checker c(path, sets);
+    Config cfg;
+    cfg.file = path;
+    c.keys(root, "", {"job", "input", "params", "pool", "output", "errors", "launch", "slurm"});
+
+    if (!root["job"]) c.fail(root, "job", "missing 'job:' (one of the jobs `mproc jobs` lists)");
+    const std::string job = c.string(root["job"], "job");
+    cfg.job = find_job(job);
+    if (cfg.job == nullptr) {
+        std::vector<std::string> names;
+        for (const JobSpec* j : all_jobs()) names.push_back(j->name);
+        c.fail(root["job"], "job", "unknown job '" + job + "'" + suggestion(job, names) + "; the jobs are: " + join(names));
+    }
+    if (!root["input"]) c.fail(root, "input", "missing 'input:' (range, values, lines, files or grid)");
+    check_input(c, root["input"], cfg.input);
+    cfg.params = check_params(c, root, *cfg.job);
+
+    if (const YAML::Node pool = root["pool"]) {
+        c.keys(pool, "pool", {"processes", "chunksize", "ordered"});
+        if (const auto p = pool["processes"])
+            cfg.processes = p.IsScalar() && p.Scalar() == "all" ? 0 : static_cast<int>(c.integer(p, "pool.processes", 1));
+        if (const auto p = pool["chunksize"])
+            cfg.chunksize = p.IsScalar() && p.Scalar() == "auto" ? 0 : static_cast<std::size_t>(c.integer(p, "pool.chunksize", 1));
+        if (const auto p = pool["ordered"]) cfg.ordered = c.boolean(p, "pool.ordered");
+    }
+    cfg.output = "results/" + job + ".jsonl";
+    if (const YAML::Node out = root["output"]) {
+        c.keys(out, "output", {"path"});
+        if (out["path"]) cfg.output = c.string(out["path"], "output.path");
+        check_output(c, out["path"] ? out["path"] : out, cfg);
+    } else {
+        check_output(c, root, cfg);
+    }
+    if (const YAML::Node e = root["errors"]) {
+        c.keys(e, "errors", {"policy", "retries", "task_timeout"});
+        if (e["policy"]) {
+            const std::string p = c.choice(e["policy"], "errors.policy", {"fail", "skip", "retry"});
+            cfg.policy = p == "fail" ? Policy::fail : p == "skip" ? Policy::skip : Policy::retry;
+        }
+        if (e["retries"]) cfg.retries = static_cast<int>(c.integer(e["retries"], "errors.retries", 0));
+        if (e["task_timeout"]) cfg.task_timeout = c.number(e["task_timeout"], "errors.task_timeout", 0);
+        if (cfg.retries > 0 && cfg.policy != Policy::retry)
+            c.fail(e["retries"], "errors.retries", "errors.retries is set but errors.policy is '" + std::string(policy_name(cfg.policy)) + "'; use policy: retry");
+    }
+    if (const YAML::Node l = root["launch"]) {
+        c.keys(l, "launch", {"ranks"});
+        if (l["ranks"]) cfg.ranks = static_cast<int>(c.integer(l["ranks"], "launch.ranks", 1));
+    }
+    if (const YAML::Node s = root["slurm"]) {
+        c.keys(s, "slurm", {"nodes", "ntasks_per_node", "time", "partition", "account", "extra"});
+        if (s["nodes"]) cfg.slurm.nodes = static_cast<int>(c.integer(s["nodes"], "slurm.nodes", 1));
+        if (s["ntasks_per_node"]) cfg.slurm.ntasks_per_node = static_cast<int>(c.integer(s["ntasks_per_node"], "slurm.ntasks_per_node", 1));
+        if (s["time"]) cfg.slurm.time = c.string(s["time"], "slurm.time");
+        if (s["partition"]) cfg.slurm.partition = c.string(s["partition"], "slurm.partition");
+        if (s["account"]) cfg.slurm.account = c.string(s["account"], "slurm.account");
+        if (const auto x = s["extra"]) {
+            if (!x.IsSequence()) c.fail(x, "slurm.extra", "slurm.extra must be a list of #SBATCH lines");
+            for (const auto& line : x) cfg.slurm.extra.push_back(c.string(line, "slurm.extra"));
+        }
+    }
+    return cfg;
+}
+
+}  // namespace mproc::runner

@@ -1,0 +1,60 @@
+#pragma once
+// A batch job's YAML config, read and checked in full before any rank starts. Every problem
+// is an mproc::ConfigError reading "CONFIG:LINE:COLUMN: what is wrong" (or "--set KEY=VALUE:
+// what is wrong" for a command-line override), with a suggestion for a misspelt key.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "job.hpp"
+#include "value.hpp"
+
+namespace mproc::runner {
+
+struct InputSpec {
+    enum class Kind { range, values, lines, files, grid } kind = Kind::range;
+    std::int64_t start = 0, stop = 0, step = 1;               // range
+    std::vector<Value> values;                                // values
+    std::string path;                                         // lines
+    std::vector<std::string> files;                           // files: the glob's matches, sorted
+    std::vector<std::pair<std::string, std::vector<Value>>> grid;  // grid, in file order
+};
+
+enum class Format { jsonl, csv, txt };
+enum class Policy { fail, skip, retry };
+
+struct SlurmSpec {
+    int nodes = 1;
+    int ntasks_per_node = 2;
+    std::string time = "00:10:00";
+    std::string partition;
+    std::string account;
+    std::vector<std::string> extra;
+};
+
+struct Config {
+    std::string file;
+    const JobSpec* job = nullptr;
+    InputSpec input;
+    Value params;              // a mapping, defaults filled in
+    int processes = 0;         // 0: every free worker
+    std::size_t chunksize = 0; // 0: automatic
+    bool ordered = true;
+    std::string output;        // "-": stdout
+    Format format = Format::jsonl;
+    Policy policy = Policy::fail;
+    int retries = 0;
+    double task_timeout = 0;   // seconds; 0: none
+    int ranks = 3;             // for `mproc run` outside an allocation
+    SlurmSpec slurm;
+};
+
+// Reads and checks CONFIG with the --set overrides ("key.path=value") applied.
+Config load_config(const std::string& path, const std::vector<std::string>& sets);
+
+const char* policy_name(Policy p);
+
+}  // namespace mproc::runner

@@ -1,0 +1,88 @@
+#include "inputs.hpp"
+
+#include <cstring>
+#include <stdexcept>
+
+namespace mproc::runner {
+namespace {
+
+std::uint64_t count_lines(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::vector<char> buf(1 << 20);
+    std::uint64_t n = 0;
+    char last = '\n';
+    while (in) {
+        in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+        const auto got = static_cast<std::size_t>(in.gcount());
+        for (const char* p = buf.data(); (p = static_cast<const char*>(std::memchr(p, '\n', buf.data() + got - p))); ++p) ++n;
+        if (got > 0) last = buf[got - 1];
+    }
+    return n + (last != '\n' ? 1 : 0);  // a last line without a newline still counts
+}
+
+}  // namespace
+
+InputStream::InputStream(const InputSpec& spec) : spec_(spec) {
+    switch (spec.kind) {
+        case InputSpec::Kind::range: {
+            const auto span = spec.step > 0 ? spec.stop - spec.start : spec.start - spec.stop;
+            const auto step = spec.step > 0 ? spec.step : -spec.step;
+            size_ = span <= 0 ? 0 : static_cast<std::uint64_t>((span + step - 1) / step);
+            break;
+        }
+        case InputSpec::Kind::values: size_ = spec.values.size(); break;
+        case InputSpec::Kind::files: size_ = spec.files.size(); break;
+        case InputSpec::Kind::lines:
+            size_ = count_lines(spec.path);
+            lines_.open(spec.path);
+            if (!lines_) throw std::runtime_error("cannot read " + spec.path);
+            break;
+        case InputSpec::Kind::grid:
+            size_ = 1;
+            for (const auto& [name, values] : spec.grid) size_ *= values.size();
+            break;
+    }
+}
+
+std::optional<Value> InputStream::next() {
+    if (at_ >= size_) return std::nullopt;
+    const std::uint64_t i = at_++;
+    switch (spec_.kind) {
+        case InputSpec::Kind::range: return Value(static_cast<long long>(spec_.start + static_cast<std::int64_t>(i) * spec_.step));
+        case InputSpec::Kind::values: return spec_.values[i];
+        case InputSpec::Kind::files: return Value(spec_.files[i]);
+        case InputSpec::Kind::lines: {
+            std::string line;
+            if (!std::getline(lines_, line)) return std::nullopt;
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            return Value(std::move(line));
+        }
+        case InputSpec::Kind::grid: {
+            // Mixed radix over the axes, the last one fastest (as nested loops would go).
+            Value::Map point;
+            std::uint64_t rest = i;
+            for (auto it = spec_.grid.rbegin(); it != spec_.grid.rend(); ++it) {
+                point[it->first] = it->second[rest % it->second.size()];
+                rest /= it->second.size();
+            }
+            return Value(std::move(point));
+        }
+    }
+    return std::nullopt;
+}
+
+void ItemRange::advance() {
+    for (;;) {
+        auto v = stream_.next();
+        if (!v) {
+            ended_ = true;
+            return;
+        }
+        const std::uint64_t i = index_++;
+        if (done_ && done_(i)) continue;
+        current_ = Item{i, std::move(*v)};
+        return;
+    }
+}
+
+}  // namespace mproc::runner

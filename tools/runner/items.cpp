@@ -1,0 +1,60 @@
+#include "items.hpp"
+
+#include <mpi.h>
+
+#include <chrono>
+#include <exception>
+
+#include <mproc/mproc.hpp>
+
+#include "job.hpp"
+
+namespace mproc::runner {
+namespace {
+Setup g_setup;
+const JobSpec* g_job = nullptr;
+}  // namespace
+
+void setup_worker(Setup setup) {
+    g_job = find_job(setup.job);
+    if (g_job == nullptr) throw std::runtime_error("no job '" + setup.job + "' in this build");
+    g_setup = std::move(setup);
+}
+
+Record run_item(Item item) {
+    using Clock = std::chrono::steady_clock;
+    Record r;
+    r.index = item.index;
+    r.input = item.input;
+    MPI_Comm_rank(MPI_COMM_WORLD, &r.rank);
+    const auto start = Clock::now();
+    for (r.attempts = 1;; ++r.attempts) {
+        std::optional<Clock::time_point> deadline;
+        if (g_setup.task_timeout > 0)
+            deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                          std::chrono::duration<double>(g_setup.task_timeout));
+        TaskContext ctx(deadline);
+        ctx.set_timeout_seconds(g_setup.task_timeout);
+        try {
+            r.result = g_job->run(item.input, g_setup.params, ctx);
+            r.ok = true;
+            r.error.clear();
+            break;
+        } catch (const std::exception& e) {
+            r.ok = false;
+            r.result = Value();
+            r.error = dynamic_cast<const TaskTimeout*>(&e) != nullptr
+                          ? std::string(e.what())
+                          : detail::demangle(typeid(e).name()) + ": " + e.what();
+        }
+        if (r.attempts >= g_setup.attempts) break;
+    }
+    r.busy_ns = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
+    return r;
+}
+
+MPROC_TASK(setup_worker);
+MPROC_TASK(run_item);
+
+}  // namespace mproc::runner

@@ -1,0 +1,54 @@
+#pragma once
+// What travels between rank 0 and workers in a batch run: an Item (an input and its index)
+// goes out, a Record (the result or the error, and where and how long) comes back.
+
+#include <cstdint>
+#include <string>
+
+#include "value.hpp"
+
+namespace mproc::runner {
+
+struct Item {
+    std::uint64_t index = 0;
+    Value input;
+
+    template <class Archive>
+    void serialize(Archive& ar, const unsigned int) {
+        ar & index & input;
+    }
+};
+
+struct Record {
+    std::uint64_t index = 0;
+    Value input;  // echoed back, so rank 0 keeps nothing per item in flight
+    bool ok = true;
+    Value result;
+    std::string error;
+    int rank = 0;
+    std::uint64_t busy_ns = 0;
+    int attempts = 1;
+
+    template <class Archive>
+    void serialize(Archive& ar, const unsigned int) {
+        ar & index & input & ok & result & error & rank & busy_ns & attempts;
+    }
+};
+
+// Sent once to every worker (the Pool initializer) so items need not carry it.
+struct Setup {
+    std::string job;
+    Value params;
+    double task_timeout = 0;
+    int attempts = 1;  // 1 + retries under policy: retry
+
+    template <class Archive>
+    void serialize(Archive& ar, const unsigned int) {
+        ar & job & params & task_timeout & attempts;
+    }
+};
+
+void setup_worker(Setup setup);
+Record run_item(Item item);
+
+}  // namespace mproc::runner

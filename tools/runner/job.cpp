@@ -1,0 +1,52 @@
+#include "job.hpp"
+
+#include <algorithm>
+#include <iostream>
+#include <map>
+
+namespace mproc::runner {
+namespace {
+std::map<std::string, JobSpec>& registry() {
+    static std::map<std::string, JobSpec> jobs;
+    return jobs;
+}
+}  // namespace
+
+void TaskContext::check() const {
+    if (deadline_ && Clock::now() > *deadline_) {
+        throw TaskTimeout("timed out after " + std::to_string(timeout_seconds_) + " s");
+    }
+}
+
+bool register_job(JobSpec spec) {
+    auto [it, fresh] = registry().emplace(spec.name, std::move(spec));
+    if (!fresh) {
+        std::cerr << "mproc: job '" << it->first << "' is registered twice\n";
+        std::abort();  // a build mistake, found at start-up
+    }
+    return true;
+}
+
+const JobSpec* find_job(const std::string& name) {
+    auto it = registry().find(name);
+    return it == registry().end() ? nullptr : &it->second;
+}
+
+std::vector<const JobSpec*> all_jobs() {
+    std::vector<const JobSpec*> out;
+    for (const auto& [name, spec] : registry()) out.push_back(&spec);
+    return out;
+}
+
+const char* type_name(ParamType t) {
+    switch (t) {
+        case ParamType::integer: return "integer";
+        case ParamType::number: return "number";
+        case ParamType::string: return "string";
+        case ParamType::boolean: return "boolean";
+        case ParamType::list: return "list";
+    }
+    return "?";
+}
+
+}  // namespace mproc::runner

@@ -1,0 +1,85 @@
+#pragma once
+// The interface of a built-in batch job. A job is one .cpp in jobs/ that registers a
+// JobSpec; `mproc jobs` lists them, and a YAML config names one with `job:`.
+//
+//     MPROC_JOB({
+//         .name = "squares",
+//         .description = "x -> x*x for integer inputs",
+//         .params = {},
+//         .run = [](const Value& input, const Value& params, const TaskContext& ctx) {
+//             return Value(input.as_int() * input.as_int());
+//         },
+//     });
+//
+// `run` executes on a worker for one input and returns the result, or throws: the error's
+// message is recorded for that input and the config's `errors.policy` decides what follows.
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "value.hpp"
+
+namespace mproc::runner {
+
+enum class ParamType { integer, number, string, boolean, list };
+
+struct Param {
+    std::string name;
+    ParamType type = ParamType::string;
+    Value default_value;  // null: the parameter is required
+    std::string help;
+};
+
+// Thrown when a task's errors.task_timeout has passed.
+class TaskTimeout : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// What a running task knows besides its input: its deadline.
+class TaskContext {
+public:
+    using Clock = std::chrono::steady_clock;
+    explicit TaskContext(std::optional<Clock::time_point> deadline) : deadline_(deadline) {}
+
+    // Throws TaskTimeout once the deadline has passed; long-running jobs call it in their loops.
+    void check() const;
+    std::optional<Clock::time_point> deadline() const { return deadline_; }
+    double timeout_seconds() const { return timeout_seconds_; }
+    void set_timeout_seconds(double s) { timeout_seconds_ = s; }
+
+private:
+    std::optional<Clock::time_point> deadline_;
+    double timeout_seconds_ = 0;
+};
+
+struct JobSpec {
+    std::string name;
+    std::string description;
+    std::vector<Param> params;
+    std::function<Value(const Value& input, const Value& params, const TaskContext& ctx)> run;
+    // Jobs that reduce: the reduction starts at reduce_init and folds in every result.
+    std::function<Value(Value acc, const Value& result)> reduce;
+    Value reduce_init;
+    // What the reduction reads as on the terminal, e.g. "pi ≈ 3.1416".
+    std::function<std::string(const Value& reduced, const Value& params)> describe;
+    // Checks on parameters beyond their types: an error message, or "" when fine.
+    std::function<std::string(const Value& params)> check;
+};
+
+bool register_job(JobSpec spec);
+const JobSpec* find_job(const std::string& name);
+std::vector<const JobSpec*> all_jobs();
+const char* type_name(ParamType t);
+
+}  // namespace mproc::runner
+
+#define MPROC_JOB_CONCAT2(a, b) a##b
+#define MPROC_JOB_CONCAT(a, b) MPROC_JOB_CONCAT2(a, b)
+#define MPROC_JOB(...)                                                                  \
+    [[maybe_unused]] static const bool MPROC_JOB_CONCAT(mproc_job_registration_, __COUNTER__) = \
+        ::mproc::runner::register_job(::mproc::runner::JobSpec __VA_ARGS__)

@@ -1,0 +1,291 @@
+// The C++ side of `tools/mproc`: runs, checks and lists batch jobs. The shell front
+// (tools/mproc) builds it, validates the config, and launches `mproc-runner run` under mpirun;
+// every rank runs this program, rank 0 drives the job and the others serve tasks.
+//
+//   mproc-runner run CONFIG [--resume] [--set KEY=VALUE ...]
+//   mproc-runner validate CONFIG [--set ...]      # exit 0, or 2 with CONFIG:LINE:COL: problem
+//   mproc-runner ranks CONFIG [--set ...]         # the rank count `mproc run` should start
+//   mproc-runner jobs                             # the built-in jobs and their parameters
+//
+// Exit codes: 0 done; 1 some tasks failed; 2 bad command line or config; 3 interrupted.
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <mproc/mproc.hpp>
+
+#include "config.hpp"
+#include "inputs.hpp"
+#include "items.hpp"
+#include "output.hpp"
+
+namespace {
+
+using namespace mproc::runner;
+using Clock = std::chrono::steady_clock;
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+struct Args {
+    std::string verb, config;
+    bool resume = false;
+    std::vector<std::string> sets;
+};
+
+Args parse_args(int argc, char** argv) {
+    Args a;
+    std::vector<std::string> rest(argv + 1, argv + argc);
+    for (std::size_t i = 0; i < rest.size(); ++i) {
+        const std::string& s = rest[i];
+        if (s == "--resume") {
+            a.resume = true;
+        } else if (s == "--set") {
+            if (i + 1 >= rest.size()) throw std::invalid_argument("--set needs KEY=VALUE");
+            a.sets.push_back(rest[++i]);
+        } else if (s.rfind("--set=", 0) == 0) {
+            a.sets.push_back(s.substr(6));
+        } else if (!s.empty() && s[0] == '-') {
+            throw std::invalid_argument("unknown option '" + s + "'");
+        } else if (a.verb.empty()) {
+            a.verb = s;
+        } else if (a.config.empty()) {
+            a.config = s;
+        } else {
+            throw std::invalid_argument("unexpected argument '" + s + "'");
+        }
+    }
+    if (a.verb.empty()) throw std::invalid_argument("no verb (run, validate, ranks, jobs)");
+    if (a.verb != "jobs" && a.config.empty()) throw std::invalid_argument(a.verb + " needs a CONFIG file");
+    return a;
+}
+
+std::string seconds_text(double s) {
+    std::ostringstream o;
+    if (s < 60) {
+        o << std::fixed << std::setprecision(s < 10 ? 1 : 0) << s << " s";
+    } else {
+        const auto t = static_cast<long>(s);
+        o << t / 3600 << ":" << std::setw(2) << std::setfill('0') << (t / 60) % 60 << ":"
+          << std::setw(2) << t % 60;
+    }
+    return o.str();
+}
+
+// Progress on stderr: a live bar on a terminal, a plain line every few seconds otherwise,
+// and a summary with per-rank counts and busy time at the end.
+class Progress {
+public:
+    Progress(std::uint64_t total, std::uint64_t already)
+        : total_(total), already_(already), tty_(isatty(2) != 0) {
+        const char* every = std::getenv("MPROC_PROGRESS_SECONDS");
+        interval_ = every ? std::atof(every) : (tty_ ? 0.2 : 5.0);
+    }
+
+    void record(const Record& r) {
+        ++done_;
+        if (!r.ok) ++failed_;
+        auto& s = ranks_[r.rank];
+        ++s.tasks;
+        s.busy += static_cast<double>(r.busy_ns) / 1e9;
+    }
+
+    void tick(bool force = false) {
+        const auto now = Clock::now();
+        if (!force && std::chrono::duration<double>(now - last_).count() < interval_) return;
+        last_ = now;
+        const double elapsed = std::chrono::duration<double>(now - start_).count();
+        const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0;
+        const std::uint64_t todo = total_ - already_;
+        const double eta = rate > 0 ? static_cast<double>(todo - std::min(todo, done_)) / rate : 0;
+        const std::uint64_t shown = already_ + done_;
+        const double frac = total_ ? static_cast<double>(shown) / static_cast<double>(total_) : 1;
+        std::ostringstream line;
+        line << shown << "/" << total_ << " (" << std::fixed << std::setprecision(1) << 100 * frac
+             << "%), " << std::setprecision(0) << rate << " tasks/s, ETA " << seconds_text(eta)
+             << ", " << failed_ << " failed";
+        if (tty_) {
+            const int width = 30, filled = static_cast<int>(frac * width);
+            std::cerr << "\r\033[K[" << std::string(static_cast<std::size_t>(filled), '#')
+                      << std::string(static_cast<std::size_t>(width - filled), '.') << "] " << line.str()
+                      << std::flush;
+        } else {
+            std::cerr << "progress: " << line.str() << std::endl;
+        }
+    }
+
+    void summary(const std::string& outcome) {
+        if (tty_) std::cerr << "\r\033[K";
+        const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+        std::cerr << outcome << ": " << done_ << " tasks in " << seconds_text(elapsed) << " ("
+                  << std::fixed << std::setprecision(0)
+                  << (elapsed > 0 ? static_cast<double>(done_) / elapsed : 0) << " tasks/s), "
+                  << failed_ << " failed";
+        if (already_ > 0) std::cerr << "; " << already_ << " were done by an earlier run";
+        std::cerr << "\n";
+        for (const auto& [rank, s] : ranks_) {
+            std::cerr << "  rank " << rank << ": " << s.tasks << " tasks, busy "
+                      << seconds_text(s.busy) << " ("
+                      << std::setprecision(0) << (elapsed > 0 ? 100 * s.busy / elapsed : 0) << "%)\n";
+        }
+    }
+
+    std::uint64_t failed() const { return failed_; }
+
+private:
+    struct RankStats {
+        std::uint64_t tasks = 0;
+        double busy = 0;
+    };
+    std::uint64_t total_, already_, done_ = 0, failed_ = 0;
+    bool tty_;
+    double interval_;
+    Clock::time_point start_ = Clock::now(), last_ = Clock::now();
+    std::map<int, RankStats> ranks_;
+};
+
+// Rank 0's part of `run`: returns the exit code.
+int drive(const Args& args) {
+    const Config cfg = load_config(args.config, args.sets);
+    namespace fs = std::filesystem;
+    if (args.resume && cfg.output != "-" && !fs::exists(cfg.output + ".journal") && fs::exists(cfg.output)) {
+        std::cerr << "mproc: " << cfg.output << " is complete; nothing to resume\n";
+        return 0;
+    }
+    ResultWriter out(cfg, args.resume);
+    ItemRange items(cfg.input, [&out](std::uint64_t i) { return out.done(i); });
+    Progress progress(items.total(), out.done_count());
+
+    Setup setup{cfg.job->name, cfg.params, cfg.task_timeout, cfg.policy == Policy::retry ? 1 + cfg.retries : 1};
+    mproc::Pool pool(cfg.processes, setup_worker, setup);
+
+    int code = 0;
+    std::string outcome = "done";
+    auto last_flush = Clock::now();
+    auto consume = [&](auto&& results) {
+        for (auto it = results.begin(); it != results.end(); ++it) {
+            Record& r = *it;
+            progress.record(r);
+            if (!r.ok && cfg.policy == Policy::fail) {
+                // Not recorded as done: a --resume after the fix runs it again.
+                std::cerr << (isatty(2) ? "\r\033[K" : "") << cfg.file << ": input " << r.index
+                          << " (" << r.input.json() << ") failed: " << r.error
+                          << "\nmproc: stopping (errors.policy: fail)\n";
+                code = 1;
+                outcome = "stopped";
+                return;
+            }
+            out.add(r);
+            const auto now = Clock::now();
+            if (now - last_flush > std::chrono::milliseconds(100)) {
+                out.flush();
+                last_flush = now;
+            }
+            progress.tick();
+            if (g_stop.load()) {
+                code = 3;
+                outcome = "interrupted";
+                return;
+            }
+        }
+    };
+    if (cfg.ordered) {
+        consume(pool.imap(run_item, items, cfg.chunksize));
+    } else {
+        consume(pool.imap_unordered(run_item, items, cfg.chunksize));
+    }
+    if (code == 0 && g_stop.load()) {  // the signal came after the last result
+        code = 3;
+        outcome = "interrupted";
+    }
+    if (code == 0) {
+        out.finish();
+        if (progress.failed() > 0) code = 1;
+    } else {
+        out.flush(true);
+    }
+    progress.tick(true);
+    progress.summary(outcome);
+    if (cfg.job->reduce && code != 3) {
+        std::cerr << (cfg.job->describe ? cfg.job->describe(out.reduced(), cfg.params) : out.reduced().json())
+                  << "\n";
+    }
+    if (code == 0 || (code == 1 && cfg.policy != Policy::fail)) {
+        if (cfg.output != "-") {
+            std::cerr << "results: " << cfg.output;
+            if (cfg.job->reduce) std::cerr << ", reduction: " << reduced_path(cfg.output);
+            std::cerr << "\n";
+        }
+    } else if (cfg.output != "-") {
+        std::cerr << "mproc: partial results kept; continue with: tools/mproc run " << cfg.file
+                  << " --resume\n";
+    }
+    return code;
+}
+
+void list_jobs() {
+    for (const JobSpec* j : all_jobs()) {
+        std::cout << j->name << "\n    " << j->description << "\n";
+        for (const Param& p : j->params) {
+            std::cout << "    params." << p.name << " (" << type_name(p.type) << ", "
+                      << (p.default_value.is_null() ? std::string("required")
+                                                    : "default " + p.default_value.json())
+                      << "): " << p.help << "\n";
+        }
+        if (j->reduce) std::cout << "    reduces its results to one value\n";
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::signal(SIGUSR1, SIG_IGN);  // mpirun forwards it to every rank; only rank 0 acts on it
+    Args args;
+    try {
+        args = parse_args(argc, argv);
+        if (args.verb == "jobs") {
+            list_jobs();
+            return 0;
+        }
+        if (args.verb == "validate" || args.verb == "ranks") {
+            const Config cfg = load_config(args.config, args.sets);
+            if (args.verb == "ranks") {
+                std::cout << cfg.ranks << "\n";
+            } else {
+                InputStream in(cfg.input);
+                std::cout << cfg.file << ": ok: job " << cfg.job->name << ", " << in.size()
+                          << " inputs, results to " << cfg.output << ", errors.policy "
+                          << policy_name(cfg.policy) << ", " << cfg.ranks << " ranks\n";
+            }
+            return 0;
+        }
+        if (args.verb != "run") throw std::invalid_argument("unknown verb '" + args.verb + "'");
+        // Check the config on every rank before MPI starts: a bad one ends every rank alike.
+        (void)load_config(args.config, args.sets);
+    } catch (const mproc::ConfigError& e) {
+        std::cerr << e.what() << "\n";
+        return 2;
+    } catch (const std::exception& e) {
+        std::cerr << "mproc: " << e.what() << "\n";
+        return 2;
+    }
+    int code = 0;
+    const int rc = mproc::run(argc, argv, [&] {
+        struct sigaction sa {};
+        sa.sa_handler = on_stop_signal;
+        sigemptyset(&sa.sa_mask);
+        for (int sig : {SIGINT, SIGTERM, SIGUSR1}) sigaction(sig, &sa, nullptr);
+        code = drive(args);
+    });
+    return rc != 0 ? rc : code;
+}

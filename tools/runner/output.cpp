@@ -1,0 +1,219 @@
+#include "output.hpp"
+
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+
+namespace mproc::runner {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string csv_field(const std::string& s) {
+    if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+    std::string out = "\"";
+    for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+}
+
+// The journal stores the reduction as JSON, which YAML reads back.
+Value from_yaml(const YAML::Node& n) {
+    if (n.IsNull()) return Value();
+    if (n.IsSequence()) {
+        Value::List l;
+        for (const auto& x : n) l.push_back(from_yaml(x));
+        return Value(std::move(l));
+    }
+    if (n.IsMap()) {
+        Value::Map m;
+        for (const auto& kv : n) m.emplace(kv.first.as<std::string>(), from_yaml(kv.second));
+        return Value(std::move(m));
+    }
+    if (n.Tag() == "!") return Value(n.Scalar());
+    std::int64_t i = 0;
+    if (YAML::convert<std::int64_t>::decode(n, i)) return Value(static_cast<long long>(i));
+    double d = 0;
+    if (YAML::convert<double>::decode(n, d)) return Value(d);
+    if (n.Scalar() == "true" || n.Scalar() == "false") return Value(n.Scalar() == "true");
+    return Value(n.Scalar());
+}
+
+void write_all(std::FILE* f, const std::string& s, const std::string& what) {
+    if (!s.empty() && std::fwrite(s.data(), 1, s.size(), f) != s.size())
+        throw std::runtime_error("cannot write " + what);
+    if (std::fflush(f) != 0) throw std::runtime_error("cannot write " + what);
+}
+
+}  // namespace
+
+std::string reduced_path(const std::string& output) {
+    fs::path p(output);
+    return (p.parent_path() / p.stem()).string() + ".reduced.json";
+}
+
+ResultWriter::ResultWriter(const Config& cfg, bool resume)
+    : cfg_(cfg), to_stdout_(cfg.output == "-"), reduced_(cfg.job->reduce_init) {
+    if (to_stdout_) {
+        if (resume) throw std::runtime_error("--resume needs a results file, not output.path: -");
+        if (cfg_.format == Format::csv) std::cout << "index,input,result,error\n";
+        return;
+    }
+    part_path_ = cfg.output + ".part";
+    journal_path_ = cfg.output + ".journal";
+    const fs::path dir = fs::path(cfg.output).parent_path();
+    if (!dir.empty()) fs::create_directories(dir);
+    if (resume && fs::exists(journal_path_) && fs::exists(part_path_)) {
+        resume_from_journal();
+        return;
+    }
+    if (!resume && fs::exists(journal_path_))
+        std::cerr << "mproc: starting afresh; an interrupted run's partial results in " << part_path_
+                  << " are discarded (run with --resume to continue it instead)\n";
+    part_ = std::fopen(part_path_.c_str(), "wb");
+    journal_ = std::fopen(journal_path_.c_str(), "wb");
+    if (part_ == nullptr || journal_ == nullptr) throw std::runtime_error("cannot create " + part_path_);
+    std::string header = cfg_.format == Format::csv ? "index,input,result,error\n" : "";
+    write_all(part_, header, part_path_);
+    part_size_ = header.size();
+    write_all(journal_, "mproc-journal 1 " + std::to_string(part_size_) + "\n= " + reduced_.json() + "\n", journal_path_);
+}
+
+void ResultWriter::resume_from_journal() {
+    std::ifstream in(journal_path_);
+    std::string line;
+    std::uint64_t good_size = 0;
+    bool header_ok = false;
+    std::vector<std::uint64_t> block;
+    std::uint64_t block_end = 0;
+    while (std::getline(in, line)) {
+        if (in.eof()) break;  // a last line without its newline is torn: ignore it
+        if (!header_ok) {
+            std::istringstream h(line);
+            std::string magic;
+            int version = 0;
+            h >> magic >> version >> good_size;
+            if (magic != "mproc-journal" || version != 1) throw std::runtime_error(journal_path_ + " is not an mproc journal");
+            header_ok = true;
+            continue;
+        }
+        if (line.rfind("= ", 0) == 0) {
+            // A block is complete: its records count, and the reduction so far is this one.
+            for (std::uint64_t i : block) {
+                if (done_.size() <= i) done_.resize(i + 1);
+                if (!done_[i]) ++done_count_;
+                done_[i] = true;
+            }
+            block.clear();
+            if (block_end > good_size) good_size = block_end;
+            reduced_ = from_yaml(YAML::Load(line.substr(2)));
+            continue;
+        }
+        std::istringstream l(line);
+        std::uint64_t index = 0, end = 0;
+        if (!(l >> index >> end)) break;
+        block.push_back(index);
+        block_end = end;
+    }
+    if (!header_ok) throw std::runtime_error(journal_path_ + " is empty; run without --resume");
+    // Cut the .part file back to the last complete block, then carry on appending.
+    fs::resize_file(part_path_, good_size);
+    part_size_ = good_size;
+    part_ = std::fopen(part_path_.c_str(), "ab");
+    // Rewrite the journal with only what counts, so a torn tail cannot confuse a later resume.
+    std::string journal = "mproc-journal 1 " + std::to_string(good_size) + "\n= " + reduced_.json() + "\n";
+    const std::string tmp = journal_path_ + ".tmp";
+    {
+        std::FILE* f = std::fopen(tmp.c_str(), "wb");
+        if (f == nullptr) throw std::runtime_error("cannot write " + tmp);
+        write_all(f, journal, tmp);
+        std::fclose(f);
+    }
+    fs::rename(tmp, journal_path_);
+    journal_ = std::fopen(journal_path_.c_str(), "ab");
+    if (part_ == nullptr || journal_ == nullptr) throw std::runtime_error("cannot reopen " + part_path_);
+}
+
+ResultWriter::~ResultWriter() {
+    if (part_ != nullptr) std::fclose(part_);
+    if (journal_ != nullptr) std::fclose(journal_);
+}
+
+void ResultWriter::format(const Record& r, std::string& out) const {
+    const Value& input = r.input;
+    switch (cfg_.format) {
+        case Format::jsonl:
+            out += "{\"index\": " + std::to_string(r.index) + ", \"input\": " + input.json();
+            if (r.ok) {
+                out += ", \"result\": " + r.result.json() + "}\n";
+            } else {
+                out += ", \"error\": ";
+                append_json_string(out, r.error);
+                out += "}\n";
+            }
+            break;
+        case Format::csv:
+            out += std::to_string(r.index) + "," + csv_field(input.text()) + "," +
+                   csv_field(r.ok ? r.result.text() : "") + "," + csv_field(r.ok ? "" : r.error) + "\n";
+            break;
+        case Format::txt:
+            out += std::to_string(r.index) + "\t" + input.text() + "\t" +
+                   (r.ok ? r.result.text() : "ERROR: " + r.error) + "\n";
+            break;
+    }
+}
+
+void ResultWriter::add(const Record& r) {
+    format(r, pending_);
+    if (r.ok && cfg_.job->reduce) reduced_ = cfg_.job->reduce(std::move(reduced_), r.result);
+    if (to_stdout_) {
+        std::cout << pending_;
+        pending_.clear();
+        return;
+    }
+    pending_ends_.push_back(part_size_ + pending_.size());
+    pending_indices_.push_back(r.index);
+}
+
+void ResultWriter::flush(bool sync) {
+    if (to_stdout_) {
+        std::cout.flush();
+        return;
+    }
+    if (pending_indices_.empty()) return;
+    // Records first, then the journal that vouches for them.
+    write_all(part_, pending_, part_path_);
+    part_size_ += pending_.size();
+    std::string journal;
+    for (std::size_t i = 0; i < pending_indices_.size(); ++i)
+        journal += std::to_string(pending_indices_[i]) + " " + std::to_string(pending_ends_[i]) + "\n";
+    journal += "= " + reduced_.json() + "\n";
+    if (sync) fsync(fileno(part_));
+    write_all(journal_, journal, journal_path_);
+    if (sync) fsync(fileno(journal_));
+    pending_.clear();
+    pending_ends_.clear();
+    pending_indices_.clear();
+}
+
+void ResultWriter::finish() {
+    flush(true);
+    if (to_stdout_) return;
+    if (cfg_.job->reduce) {
+        const std::string path = reduced_path(cfg_.output);
+        std::ofstream(path + ".tmp") << reduced_.json() << "\n";
+        fs::rename(path + ".tmp", path);
+    }
+    std::fclose(part_);
+    part_ = nullptr;
+    fs::rename(part_path_, cfg_.output);
+    std::fclose(journal_);
+    journal_ = nullptr;
+    fs::remove(journal_path_);
+}
+
+}  // namespace mproc::runner
