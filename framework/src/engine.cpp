@@ -207,6 +207,8 @@ void Engine::submit(const std::shared_ptr<PoolState>& pool, std::shared_ptr<Job>
     post([this, pool, job = std::move(job)]() mutable {
         job->id = next_job_id_++;
         job->pool_id = pool->id;
+        // A task seen before starts from what its items cost last time (apply_async in a loop).
+        if (auto known = task_ns_.find(job->task); known != task_ns_.end()) job->ns_per_item = known->second;
         auto it = pools_.find(pool->id);
         if (it == pools_.end()) {
             job->sink->abort(std::make_exception_ptr(PoolClosed("the pool was released")));
@@ -371,7 +373,9 @@ std::uint32_t Engine::chunk_items(const Job& job, int workers) const {
 // so the worker never waits for rank 0, and few enough that slow chunks do not pile up on
 // one worker while others idle at the end of a map.
 std::size_t Engine::window_for(const Job& job, int workers) const {
-    if (job.ns_per_item < 0) return 4;
+    // Until a worker has reported how long items take, one chunk each: sending more (while
+    // the chunk size is still doubling) once handed one worker three quarters of a job.
+    if (job.ns_per_item < 0) return 1;
     const double chunk_ns = job.ns_per_item * chunk_items(job, workers);
     return static_cast<std::size_t>(std::clamp(kTargetInFlightNs / std::max(chunk_ns, 1.0), 2.0,
                                                static_cast<double>(kMaxInFlight)));
@@ -528,6 +532,7 @@ void Engine::handle_result(Job& job, const ResultHeader& header, std::uint64_t f
                         static_cast<double>(header.busy_ns) / std::max(header.count, 1u);
                     job.ns_per_item =
                         job.ns_per_item < 0 ? per_item : 0.7 * job.ns_per_item + 0.3 * per_item;
+                    task_ns_[job.task] = job.ns_per_item;
                     job.sink->deliver(header.seq, first, header.count, payload, size);
                     break;
                 }

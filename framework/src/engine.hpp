@@ -119,6 +119,7 @@ private:
     std::vector<Worker> workers_;  // workers_[r - 1] is rank r
     std::map<int, PoolEntry> pools_;
     std::unordered_map<Job*, std::shared_ptr<Job>> jobs_;
+    std::unordered_map<TaskId, double> task_ns_;  // last known cost per item, by task
     int next_pool_id_ = 1;
     std::uint64_t next_job_id_ = 1;
     bool stopping_ = false;

@@ -193,6 +193,19 @@ TEST(Pool, DynamicSchedulingUsesEveryWorker) {
     }
 }
 
+TEST(Pool, AutomaticChunksShareEqualWorkEvenly) {
+    mproc::Pool pool;
+    const int w = pool.processes();
+    const int n = 12 * w;
+    // Equal 20 ms tasks, chunk size chosen by the engine: every worker should do about n / w.
+    auto ranks = pool.map(worker_rank, std::vector<int>(static_cast<std::size_t>(n), 20));
+    std::map<int, int> per_rank;
+    for (int r : ranks) ++per_rank[r];
+    for (const auto& [rank, count] : per_rank)
+        EXPECT_GE(count, 7 * n / (10 * w)) << "rank " << rank << " did " << count << " of " << n;
+    EXPECT_EQ(static_cast<int>(per_rank.size()), w);
+}
+
 TEST(Pool, SeveralPoolsShareTheWorkers) {
     if (mproc::worker_count() < 2) GTEST_SKIP() << "needs two worker ranks";
     mproc::Pool a(1);
