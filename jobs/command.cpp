@@ -11,7 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -30,16 +32,23 @@ std::string shell_quote(const std::string& s) {
     return out + "'";
 }
 
+bool is_identifier(const std::string& s) {
+    if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+    for (char c : s)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+    return true;
+}
+
+// {} and {name} are replaced; any other brace (a shell group "{ a; b; }") is left alone.
 std::string fill_template(const std::string& tpl, const Value& input) {
     std::string out;
     for (std::size_t i = 0; i < tpl.size(); ++i) {
-        if (tpl[i] != '{') {
+        const auto close = tpl[i] == '{' ? tpl.find('}', i) : std::string::npos;
+        const std::string name = close == std::string::npos ? "" : tpl.substr(i + 1, close - i - 1);
+        if (close == std::string::npos || !(name.empty() || is_identifier(name))) {
             out += tpl[i];
             continue;
         }
-        const auto close = tpl.find('}', i);
-        if (close == std::string::npos) throw std::invalid_argument("unclosed { in command template");
-        const std::string name = tpl.substr(i + 1, close - i - 1);
         if (name.empty()) {
             out += shell_quote(input.text());
         } else {

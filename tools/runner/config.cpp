@@ -233,7 +233,7 @@ Value check_params(const Checker& c, const YAML::Node& root, const JobSpec& job)
         const std::string key = "params." + p.name;
         if (!v || v.IsNull()) {
             if (p.default_value.is_null())
-                c.fail(n ? n : root, key, "job '" + job.name + "' needs params." + p.name + " (" + p.help + ")");
+                c.fail(n ? n : root["job"], key, "job '" + job.name + "' needs params." + p.name + " (" + p.help + ")");
             out[p.name] = p.default_value;
             continue;
         }
@@ -251,7 +251,7 @@ Value check_params(const Checker& c, const YAML::Node& root, const JobSpec& job)
     Value params(std::move(out));
     if (job.check) {
         const std::string problem = job.check(params);
-        if (!problem.empty()) c.fail(n ? n : root, "params", "params: " + problem);
+        if (!problem.empty()) c.fail(n ? n : root["job"], "params", "params: " + problem);
     }
     return params;
 }
@@ -295,7 +295,12 @@ std::string apply_set(YAML::Node root, const std::string& set, std::map<std::str
     } catch (const YAML::Exception& e) {
         throw ConfigError("--set " + set, 0, 0, e.msg);
     }
-    if (parsed.IsNull() && !value.empty() && value != "~" && value != "null") parsed = YAML::Node(value);
+    // Only a value written as YAML flow ([..] or {..}) is a list or mapping; "-" and "a: b"
+    // on a command line are strings.
+    const bool flow = !value.empty() && (value[0] == '[' || value[0] == '{');
+    if ((parsed.IsNull() && !value.empty() && value != "~" && value != "null") ||
+        ((parsed.IsSequence() || parsed.IsMap()) && !flow))
+        parsed = YAML::Node(value);
     node[parts.back()] = parsed;
     sets[key] = value;
     return key;

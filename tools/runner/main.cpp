@@ -15,6 +15,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -280,12 +281,17 @@ int main(int argc, char** argv) {
         return 2;
     }
     int code = 0;
+    // mpirun reports any non-zero rank as a failed job; "some tasks failed" (1) and
+    // "interrupted" (3) are normal outcomes, so rank 0 reports them through this file.
+    const char* status_file = std::getenv("MPROC_STATUS_FILE");
     const int rc = mproc::run(argc, argv, [&] {
         struct sigaction sa {};
         sa.sa_handler = on_stop_signal;
         sigemptyset(&sa.sa_mask);
         for (int sig : {SIGINT, SIGTERM, SIGUSR1}) sigaction(sig, &sa, nullptr);
         code = drive(args);
+        if (status_file != nullptr) std::ofstream(status_file) << code << "\n";
     });
-    return rc != 0 ? rc : code;
+    if (rc != 0) return rc;
+    return status_file != nullptr ? 0 : code;
 }

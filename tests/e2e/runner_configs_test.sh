@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Every built-in job's config runs through the real `tools/mproc run` at several rank counts,
+# and its results are checked against what is computed here independently.
+source "$(dirname "$0")/lib.sh"
+cd "$root"
+
+for ranks in 1 2 3 5; do
+    o=$work/squares-$ranks.jsonl
+    expect "squares at $ranks ranks" 0 "$mproc" run configs/squares.yaml --ranks "$ranks" --set output.path="$o"
+    want=$(for i in $(seq 0 999); do echo "{\"index\": $i, \"input\": $i, \"result\": $((i * i))}"; done)
+    if [ "$(cat "$o")" = "$want" ]; then ok "squares at $ranks ranks: all 1000 records, in order"; else bad "squares at $ranks ranks: wrong results" "$(diff <(echo "$want") "$o" | head)"; fi
+    contains "squares at $ranks ranks: summary per rank" "$err" "rank [0-9]+: [0-9]+ tasks, busy"
+done
+
+expect "cpu_sum" 0 "$mproc" run configs/cpu_sum.yaml --set params.span=100000 --set output.path="$work/cpu.jsonl"
+want=$(/usr/bin/python3 -c "N=64*100000; print(sum(j + j*j + j*j*j for j in range(N)))")
+[ "$(cat "$work/cpu.reduced.json")" = "\"$want\"" ] && ok "cpu_sum: exact total $want" || bad "cpu_sum total" "$(cat "$work/cpu.reduced.json") vs $want"
+[ "$(wc -l < "$work/cpu.jsonl")" -eq 64 ] && ok "cpu_sum: 64 records" || bad "cpu_sum: record count"
+
+expect "pi" 0 "$mproc" run configs/pi.yaml --ranks 5 --set input.range.stop=40 --set params.samples=100000 --set output.path="$work/pi.jsonl"
+contains "pi: reduced samples" "$(cat "$work/pi.reduced.json")" '"samples": 4000000'
+contains "pi: estimate printed" "$err" "pi ≈ 3\.1[0-9]+ from 4000000 samples"
+
+expect "wordcount" 0 "$mproc" run configs/wordcount.yaml --ranks 2 --set output.path="$work/wc.jsonl"
+words=$(cat ./*.md | tr -cs 'A-Za-z0-9' '\n' | grep -c .)
+contains "wordcount: total words match tr | grep -c ($words)" "$err" "words: $words,"
+
+expect "file_io" 0 "$mproc" run configs/file_io.yaml --set output.path="$work/io.csv" --set params.out_dir="$work/copies"
+bytes=$(cat framework/src/* | wc -c)
+contains "file_io: total bytes match wc -c ($bytes)" "$(cat "$work/io.reduced.json")" "\"bytes\": $bytes,"
+head -1 "$work/io.csv" | grep -q '^index,input,result,error$' && ok "file_io: csv header" || bad "file_io: csv header" "$(head -2 "$work/io.csv")"
+diff -r framework/src "$work/copies" >/dev/null && ok "file_io: copies identical" || bad "file_io: copies differ"
+
+expect "command over a grid" 0 "$mproc" run configs/command.yaml --set output.path="$work/cmd.jsonl"
+[ "$(grep -c '"exit_code": 0' "$work/cmd.jsonl")" -eq 6 ] && ok "command: 6 successful records" || bad "command records" "$(cat "$work/cmd.jsonl")"
+contains "command: grid values substituted" "$(cat "$work/cmd.jsonl")" 'alpha=0.5 n=100'
+
+expect "command over lines" 0 "$mproc" run configs/command_lines.yaml --set output.path="$work/lines.txt"
+contains "command over lines: wc -w of the first line's file" "$(head -1 "$work/lines.txt")" "^0	configs/squares.yaml	.*\"output\": \"$(wc -w < configs/squares.yaml)\\\\n\""
+
+expect "stdout output" 0 "$mproc" run configs/squares.yaml --set output.path=- --set input.range.stop=3
+[ "$out" = $'{"index": 0, "input": 0, "result": 0}\n{"index": 1, "input": 1, "result": 1}\n{"index": 2, "input": 2, "result": 4}' ] && ok "stdout: the three records" || bad "stdout" "$out"
+
+expect "unordered results" 0 "$mproc" run configs/squares.yaml --set pool.ordered=false --set output.path="$work/un.jsonl"
+[ "$(sort "$work/un.jsonl")" = "$(sort "$work/squares-3.jsonl")" ] && ok "unordered: same records as ordered" || bad "unordered records differ"
+
+expect "mproc jobs" 0 "$mproc" jobs
+for j in squares cpu_sum pi wordcount file_io command; do contains "mproc jobs lists $j" "$out" "^$j\$"; done
+contains "mproc jobs shows parameters" "$out" "params.samples \(integer, default 1000000\)"
+
+finish

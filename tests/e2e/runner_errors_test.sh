@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# What goes wrong, through the real `tools/mproc`: every kind of bad config is one line
+# "CONFIG:LINE:COLUMN: what is wrong" with exit 2 before any rank starts; the error policies;
+# task timeouts that really stop the task.
+source "$(dirname "$0")/lib.sh"
+cd "$work"
+mkdir -p data && printf 'a\nb\n' > data/items.txt
+
+# bad NAME EXPECTED_LOCATION PATTERN YAML : the config must be refused with that message.
+refuse() {
+    local name=$1 where=$2 pattern=$3 yaml=$4
+    printf '%s\n' "$yaml" > bad.yaml
+    expect "refused: $name" 2 "$mproc" validate bad.yaml
+    local line; line=$(head -1 <<<"$err")
+    if [[ "$line" == "bad.yaml:$where: "* ]] && grep -qE -- "$pattern" <<<"$line"; then
+        ok "refused: $name says where and why"
+    else
+        bad "refused: $name: wanted bad.yaml:$where: /$pattern/" "$err"
+    fi
+    [ "$(wc -l <<<"$err")" -eq 1 ] && ok "refused: $name in one line" || bad "refused: $name: more than one line" "$err"
+}
+
+refuse "unknown key, with a suggestion" 5:3 "unknown key 'chunksiz' in pool \(did you mean 'chunksize'\?\)" \
+'job: squares
+input:
+  range: {stop: 10}
+pool:
+  chunksiz: 10'
+refuse "unknown top-level key" 3:1 "unknown key 'outptu' \(did you mean 'output'\?\)" \
+'job: squares
+input: {values: [1]}
+outptu: {path: x.jsonl}'
+refuse "wrong type" 4:14 "pool.chunksize must be an integer, not 'lots'" \
+'job: squares
+input: {values: [1]}
+pool:
+  chunksize: lots'
+refuse "wrong type of a boolean" 3:17 "pool.ordered must be true or false" \
+'job: squares
+input: {values: [1]}
+pool: {ordered: maybe}'
+refuse "empty input" 2:17 "input.values is empty" \
+'job: squares
+input: {values: []}'
+refuse "no input source" 2:8 "input needs exactly one source" \
+'job: squares
+input: {}'
+refuse "conflicting input sources" 3:3 "input has both 'range' and 'values'" \
+'job: squares
+input:
+  range: {stop: 3}
+  values: [1]'
+refuse "missing input file" 2:16 "input.lines: cannot read 'data/nothing.txt' \(no such file\)" \
+'job: command
+input: {lines: data/nothing.txt}
+params: {command: "true"}'
+refuse "glob matching nothing" 2:16 "input.files: no file matches 'data/\*.csv'" \
+'job: wordcount
+input: {files: "data/*.csv"}'
+refuse "unknown job" 1:6 "unknown job 'squares2' \(did you mean 'squares'\?\)" \
+'job: squares2
+input: {values: [1]}'
+refuse "unknown job parameter" 3:10 "job 'pi' has no parameter 'sample' \(did you mean 'samples'\?\)" \
+'job: pi
+input: {range: {stop: 2}}
+params: {sample: 10}'
+refuse "job parameter of the wrong type" 3:19 "params.samples must be an integer" \
+'job: pi
+input: {range: {stop: 2}}
+params: {samples: many}'
+refuse "missing required parameter" 1:6 "job 'command' needs params.command" \
+'job: command
+input: {values: [1]}'
+refuse "job's own check of a parameter" 3:9 "params: samples must be at least 1" \
+'job: pi
+input: {range: {stop: 2}}
+params: {samples: 0}'
+refuse "bad error policy" 3:18 "errors.policy must be one of fail, skip, retry, not 'skipp' \(did you mean 'skip'\?\)" \
+'job: squares
+input: {values: [1]}
+errors: {policy: skipp}'
+refuse "unknown output format" 3:16 "output.path: unknown format '.json'" \
+'job: squares
+input: {values: [1]}
+output: {path: out.json}'
+mkdir -p locked && chmod 555 locked
+if [ "$(id -u)" -ne 0 ]; then
+    refuse "unwritable output directory" 3:16 "output.path: cannot write into" \
+'job: squares
+input: {values: [1]}
+output: {path: locked/out.jsonl}'
+else
+    # root writes anywhere; a path under a regular file is unwritable for anyone.
+    touch plainfile
+    refuse "unwritable output directory" 3:16 "output.path: cannot write into" \
+'job: squares
+input: {values: [1]}
+output: {path: plainfile/out.jsonl}'
+fi
+refuse "malformed YAML" 3:1 "malformed YAML" \
+'job: squares
+input: {values: [1]
+pool: x'
+
+printf 'job: squares\ninput: {values: [1]}\n' > good.yaml
+expect "a --set with a wrong type" 2 "$mproc" run good.yaml --set pool.chunksize=abc
+contains "a --set error names the override" "$err" "^--set pool.chunksize=abc: pool.chunksize must be an integer"
+expect "a bad --ranks" 2 "$mproc" run good.yaml --ranks zero
+expect "no config file" 2 "$mproc" run nothing.yaml
+contains "no config file: says so" "$err" "nothing.yaml:1:1: cannot read the config file \(no such file\)"
+expect "validate a good config" 0 "$mproc" validate good.yaml
+contains "validate summarises" "$out" "good.yaml: ok: job squares, 1 inputs"
+
+# Error policies, with a command that fails for odd inputs.
+cat > policy.yaml <<'YAML'
+job: command
+input: {range: {stop: 6}}
+params: {command: "test $(expr {} % 2) -eq 0"}
+pool: {chunksize: 1}
+output: {path: policy.jsonl}
+YAML
+expect "policy fail stops at the first failure" 1 "$mproc" run policy.yaml --set errors.policy=fail
+contains "policy fail names the input and the error" "$err" "policy.yaml: input [135] \([135]\) failed: std::runtime_error: exit code 1"
+[ ! -e policy.jsonl ] && [ -e policy.jsonl.part ] && ok "policy fail keeps partial results for --resume" || bad "policy fail files" "$(ls)"
+expect "policy skip runs everything" 1 "$mproc" run policy.yaml --set errors.policy=skip
+[ "$(grep -c '"error"' policy.jsonl)" -eq 3 ] && [ "$(grep -c '"result"' policy.jsonl)" -eq 3 ] && ok "policy skip records 3 errors and 3 results" || bad "policy skip records" "$(cat policy.jsonl)"
+
+# retry: each input fails the first time it runs and succeeds the second.
+cat > retry.yaml <<YAML
+job: command
+input: {range: {stop: 4}}
+params: {command: "test -e $work/seen.{} || { touch $work/seen.{}; exit 7; }"}
+pool: {chunksize: 1}
+output: {path: retry.jsonl}
+errors: {policy: retry, retries: 1}
+YAML
+expect "policy retry succeeds on the second attempt" 0 "$mproc" run retry.yaml
+[ "$(grep -c '"exit_code": 0' retry.jsonl)" -eq 4 ] && ok "retry: all 4 succeeded" || bad "retry records" "$(cat retry.jsonl)"
+rm -f "$work"/seen.*
+expect "without retries the same fails" 1 "$mproc" run retry.yaml --set errors.policy=skip --set errors.retries=0
+
+# Timeouts: a command that sleeps 30 s is killed after 1 s; the run goes on.
+cat > timeout.yaml <<YAML
+job: command
+input: {values: [30, 0]}
+params: {command: "sleep {}; echo done"}
+pool: {chunksize: 1}
+output: {path: timeout.jsonl}
+errors: {policy: skip, task_timeout: 1}
+YAML
+start=$(date +%s)
+expect "task_timeout kills an overrunning command" 1 "$mproc" run timeout.yaml
+took=$(( $(date +%s) - start ))
+[ "$took" -lt 15 ] && ok "task_timeout: the run took ${took}s, not 30" || bad "task_timeout took ${took}s"
+contains "task_timeout: recorded as timed out" "$(cat timeout.jsonl)" '"index": 0, "input": 30, "error": "timed out after 1\.0+ s; the command was killed"'
+contains "task_timeout: the next input ran" "$(cat timeout.jsonl)" '"index": 1, "input": 0, "result": \{"exit_code": 0'
+pgrep -f "sleep 30" >/dev/null && bad "task_timeout: the sleep is still running" || ok "task_timeout: no sleep left behind"
+expect "task_timeout in a C++ job" 1 "$mproc" run "$root/configs/cpu_sum.yaml" --set errors.task_timeout=0.05 --set errors.policy=skip --set input.range.stop=2 --set params.span=2000000000 --set output.path=cpu.jsonl
+[ "$(grep -c 'timed out after' cpu.jsonl)" -eq 2 ] && ok "cpu_sum stops at its deadline" || bad "cpu_sum timeout" "$(cat cpu.jsonl)"
+
+chmod 755 locked
+finish
