@@ -1,7 +1,11 @@
 #include "mproc/runtime.hpp"
 
 #include <mpi.h>
+#include <sys/prctl.h>
 #include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
 
 #include <exception>
 #include <iostream>
@@ -97,6 +101,12 @@ const RuntimeInfo& runtime_info() noexcept { return g_info; }
 
 int run(int argc, char** argv, std::function<void()> main_fn) {
     using namespace detail;
+    // Under mpirun, a rank whose launcher is killed (kill -9 mpirun) would otherwise run on
+    // as an orphan, still writing results; the kernel ends it with its launcher instead.
+    if (std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1) return 1;  // the launcher died before we could ask
+    }
     if (!registration_errors().empty()) {
         std::cerr << registration_errors();
         return 2;

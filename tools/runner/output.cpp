@@ -1,8 +1,14 @@
 #include "output.hpp"
 
+#include <sys/file.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <thread>
+
+#include <fcntl.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -56,6 +62,23 @@ std::string reduced_path(const std::string& output) {
     return (p.parent_path() / p.stem()).string() + ".reduced.json";
 }
 
+// Holds OUTPUT.lock for the whole run, so two runs never write the same results; a run
+// started while an old one is still ending (its ranks being killed) waits for it.
+int lock_output(const std::string& output) {
+    const std::string path = output + ".lock";
+    const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) throw std::runtime_error("cannot create " + path);
+    for (int i = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; ++i) {
+        if (i == 0) std::cerr << "mproc: another run is writing " << output << "; waiting for it\n";
+        if (i == 300) {
+            close(fd);
+            throw std::runtime_error("another mproc run is still writing " + output);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return fd;
+}
+
 ResultWriter::ResultWriter(const Config& cfg, bool resume)
     : cfg_(cfg), to_stdout_(cfg.output == "-"), reduced_(cfg.job->reduce_init) {
     if (to_stdout_) {
@@ -67,6 +90,7 @@ ResultWriter::ResultWriter(const Config& cfg, bool resume)
     journal_path_ = cfg.output + ".journal";
     const fs::path dir = fs::path(cfg.output).parent_path();
     if (!dir.empty()) fs::create_directories(dir);
+    lock_fd_ = lock_output(cfg.output);
     if (resume && fs::exists(journal_path_) && fs::exists(part_path_)) {
         resume_from_journal();
         return;
@@ -141,6 +165,7 @@ void ResultWriter::resume_from_journal() {
 ResultWriter::~ResultWriter() {
     if (part_ != nullptr) std::fclose(part_);
     if (journal_ != nullptr) std::fclose(journal_);
+    if (lock_fd_ >= 0) close(lock_fd_);  // releases the lock
 }
 
 void ResultWriter::format(const Record& r, std::string& out) const {
@@ -214,6 +239,7 @@ void ResultWriter::finish() {
     std::fclose(journal_);
     journal_ = nullptr;
     fs::remove(journal_path_);
+    fs::remove(cfg_.output + ".lock");
 }
 
 }  // namespace mproc::runner

@@ -46,6 +46,7 @@ private:
     std::string part_path_, journal_path_;
     std::FILE* part_ = nullptr;
     std::FILE* journal_ = nullptr;
+    int lock_fd_ = -1;
     std::uint64_t part_size_ = 0;
     std::string pending_;                 // formatted records not yet written
     std::vector<std::uint64_t> pending_ends_;  // .part size after each pending record
