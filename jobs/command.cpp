@@ -98,6 +98,7 @@ Outcome run_shell(const std::string& cmd, const TaskContext& ctx, std::size_t ma
     Outcome o;
     char buf[4096];
     bool open = true;
+    int idle = 0;
     for (;;) {
         int wait_ms = 100;
         if (auto d = ctx.deadline()) {
@@ -120,8 +121,6 @@ Outcome run_shell(const std::string& cmd, const TaskContext& ctx, std::size_t ma
                 }
                 continue;  // drained beyond the bound, so the child never blocks on a full pipe
             }
-        } else {
-            std::this_thread::sleep_for(std::chrono::milliseconds(std::min(wait_ms, 5)));
         }
         int status = 0;
         if (waitpid(pid, &status, WNOHANG) == pid) {
@@ -129,6 +128,9 @@ Outcome run_shell(const std::string& cmd, const TaskContext& ctx, std::size_t ma
             pid = 0;
             break;
         }
+        // Output closed but the child not yet reaped (it is exiting, or kept running without
+        // its stdout): check again soon, then less often.
+        if (!open) std::this_thread::sleep_for(std::chrono::microseconds(std::min(50 << std::min(idle++, 10), 5000)));
     }
     close(fds[0]);
     if (pid != 0) waitpid(pid, &o.status, 0);

@@ -5,7 +5,7 @@
 
 MPROC_BUILD_PACKAGES=(cmake ninja-build g++ libopenmpi-dev openmpi-bin
                       libboost-serialization-dev libyaml-cpp-dev libgtest-dev)
-MPROC_BENCH_PACKAGES=(python3 python3-mpi4py)
+MPROC_BENCH_PACKAGES=(python3 python3-mpi4py parallel)
 
 mproc_missing_packages() {
     local p

@@ -351,7 +351,8 @@ Job* Engine::next_job(PoolEntry& pool, int rank) {
         }
         const bool pinned_ok = j->pinned_rank < 0 || j->pinned_rank == rank;
         const bool window_ok =
-            j->next_seq - j->consumed.load(std::memory_order_acquire) < j->window;
+            j->next_seq - j->consumed.load(std::memory_order_acquire) < j->window &&
+            j->next_index - j->consumed_items.load(std::memory_order_acquire) < j->window_items;
         if (pinned_ok && window_ok) return j;
         ++it;
     }

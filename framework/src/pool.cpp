@@ -53,11 +53,12 @@ void Pool::submit_job(const detail::TaskEntry& entry, std::unique_ptr<detail::Ch
 }
 
 std::uint64_t Pool::stream_window(std::size_t chunksize) const {
-    // Enough chunks to keep every worker's hands full twice over (and, for tiny chunks, a
-    // few tens of thousands of items, so a reader that naps does not stall the workers), and
-    // no more: this bounds rank 0's memory however long the input is.
+    // Enough chunks to keep every worker's hands full twice over, and no more: this bounds
+    // rank 0's memory however long the input is. Tiny fixed chunks get a few tens of
+    // thousands of items' worth, so a reader that naps does not stall the workers; automatic
+    // chunks (chunksize 0) are each about a millisecond of work already.
     const std::uint64_t by_workers = 32 * static_cast<std::uint64_t>(pool_->processes()) + 16;
-    return std::max<std::uint64_t>(by_workers, 65536 / chunksize);
+    return chunksize == 0 ? by_workers : std::max<std::uint64_t>(by_workers, 65536 / chunksize);
 }
 
 }  // namespace mproc

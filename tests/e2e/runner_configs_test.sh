@@ -44,6 +44,13 @@ expect "stdout output" 0 "$mproc" run configs/squares.yaml --set output.path=- -
 expect "unordered results" 0 "$mproc" run configs/squares.yaml --set pool.ordered=false --set output.path="$work/un.jsonl"
 [ "$(sort "$work/un.jsonl")" = "$(sort "$work/squares-3.jsonl")" ] && ok "unordered: same records as ordered" || bad "unordered records differ"
 
+# A long lazy input: rank 0's memory must not grow with it (the results go to disk as they come).
+expect "3 million inputs" 0 "$mproc" run configs/squares.yaml --set input.range.stop=3000000 --set output.path="$work/big.jsonl"
+mib=$(grep -oE 'rank 0 peak memory [0-9]+ MiB' <<<"$err" | grep -oE '[0-9]+')
+[ -n "$mib" ] && [ "$mib" -lt 120 ] && ok "3 million inputs: rank 0 peaked at $mib MiB" || bad "3 million inputs: rank 0 memory ${mib:-?} MiB" "$err"
+[ "$(wc -l < "$work/big.jsonl")" -eq 3000000 ] && ok "3 million inputs: all records" || bad "3 million inputs: record count"
+rm -f "$work/big.jsonl"
+
 expect "mproc jobs" 0 "$mproc" jobs
 for j in squares cpu_sum pi wordcount file_io command; do contains "mproc jobs lists $j" "$out" "^$j\$"; done
 contains "mproc jobs shows parameters" "$out" "params.samples \(integer, default 1000000\)"

@@ -51,6 +51,18 @@ def main():
                 many = data.get((w, "cpu_sum seconds"), {}).get(impl)
                 cells.append(f"{one / many:.2f}× ({one / many / w * 100:.0f}%)" if one and many else "–")
             print(f"| {w} vs 1 | cpu_sum speed-up (efficiency) | {cells[0]} | {cells[1]} | {cells[2]} | – | | | |")
+    runner_rows = []
+    for w in workers:
+        sq = data.get((w, "squares 1e6 via the runner"), {})
+        cmd = data.get((w, "10^4 true commands"), {})
+        if sq:
+            runner_rows.append(f"| {w} | squares over 10^6 inputs to .jsonl | {sq.get('mproc run', 0):.2f} s "
+                               f"| library directly: {sq.get('library', 0):.2f} s | runner overhead "
+                               f"{(sq.get('mproc run', 0) / sq.get('library', 1) - 1) * 100:+.0f}% |")
+        if cmd:
+            runner_rows.append(f"| {w} | 10,000 `true` commands | {cmd.get('mproc run', 0):.1f} s "
+                               f"| GNU parallel -j {w}: {cmd.get('GNU parallel', 0):.1f} s "
+                               f"| {cmd.get('GNU parallel', 0) / max(cmd.get('mproc run', 1), 1e-9):.1f}× faster |")
     for w in workers:
         row_m = data.get((w, "imap 1e8 peak RSS"), {}).get("mproc")
         row_p = data.get((w, "imap 1e7 peak RSS"), {}).get("multiprocessing.Pool")
@@ -59,6 +71,15 @@ def main():
         print(f"| {w} | master peak RSS, imap cs=10000 | {row_m:.0f} MiB over 10^8 ({fmt_rate(rate_m)}) "
               f"| {row_p:.0f} MiB over 10^7 ({fmt_rate(rate_p)}) | – | – | | | |"
               if row_m and row_p else f"| {w} | master peak RSS | – | – | – | – | | | |")
+    if runner_rows:
+        print()
+        print("The batch runner (`tools/mproc run`, whole commands timed, launch included; medians of 3 "
+              "for squares, one run each for the commands):")
+        print()
+        print("| workers | work | mproc run | the alternative | ratio |")
+        print("|---|---|---|---|---|")
+        for r in runner_rows:
+            print(r)
 
 
 if __name__ == "__main__":

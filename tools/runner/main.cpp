@@ -83,6 +83,14 @@ std::string seconds_text(double s) {
     return o.str();
 }
 
+long peak_rss_mib() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6)) / 1024;
+    return -1;
+}
+
 // Progress on stderr: a live bar on a terminal, a plain line every few seconds otherwise,
 // and a summary with per-rank counts and busy time at the end.
 class Progress {
@@ -133,7 +141,7 @@ public:
                   << (elapsed > 0 ? static_cast<double>(done_) / elapsed : 0) << " tasks/s), "
                   << failed_ << " failed";
         if (already_ > 0) std::cerr << "; " << already_ << " were done by an earlier run";
-        std::cerr << "\n";
+        std::cerr << "; rank 0 peak memory " << peak_rss_mib() << " MiB\n";
         for (const auto& [rank, s] : ranks_) {
             std::cerr << "  rank " << rank << ": " << s.tasks << " tasks, busy "
                       << seconds_text(s.busy) << " ("

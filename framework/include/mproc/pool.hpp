@@ -17,6 +17,7 @@
 // the iterable in place (keep it alive while they run, as C++ ranges expect); map_async,
 // starmap_async and apply_async take a copy of an lvalue container.
 
+#include <algorithm>
 #include <cstddef>
 #include <iterator>
 #include <memory>
@@ -359,7 +360,9 @@ private:
         auto sink = std::make_unique<detail::StreamSink<typename T::result>>(pool_, *job, ordered);
         auto* raw = sink.get();
         job->sink = std::move(sink);
-        job->window = stream_window(chunksize == 0 ? 1 : chunksize);
+        job->window = stream_window(chunksize);
+        // Some tens of thousands of items in hand, and never less than a chunk per worker.
+        job->window_items = std::max<std::uint64_t>(65536, 2 * chunksize * static_cast<std::uint64_t>(processes()));
         pool_->add_outstanding();
         detail::submit(pool_, job);
         return IMapResult<typename T::result>(std::move(job), raw);

@@ -70,10 +70,13 @@ struct Job {
     std::unique_ptr<ResultSink> sink;
     std::uint32_t chunksize = 0;  // 0: chosen by the engine
     int pinned_rank = -1;         // >= 0: run only on this rank (initializers)
-    // The most chunks handed out but not yet consumed by the reader (imap's bounded memory).
+    // The most chunks, and items, handed out but not yet taken by the reader (imap's bounded
+    // memory: automatic chunks grow large for tiny tasks, so chunks alone do not bound it).
     std::uint64_t window = std::numeric_limits<std::uint64_t>::max();
-    // Chunks the reader has taken; written by the reader's thread.
+    std::uint64_t window_items = std::numeric_limits<std::uint64_t>::max();
+    // Chunks and items the reader has taken; written by the reader's thread.
     std::atomic<std::uint64_t> consumed{0};
+    std::atomic<std::uint64_t> consumed_items{0};
 
     // Engine-thread state.
     std::uint64_t next_seq = 0;

@@ -186,6 +186,7 @@ public:
     struct Chunk {
         std::vector<Stored<R>> values;
         std::exception_ptr error;
+        std::uint32_t count = 0;  // items the chunk stood for (a failed one has no values)
     };
 
     StreamSink(std::shared_ptr<PoolState> pool, Job& job, bool ordered)
@@ -193,10 +194,10 @@ public:
 
     void deliver(std::uint64_t seq, std::uint64_t, std::uint32_t count, const char* data,
                  std::size_t size) override {
-        push(seq, Chunk{unpack_all<R>(data, size, count), nullptr});
+        push(seq, Chunk{unpack_all<R>(data, size, count), nullptr, count});
     }
-    void fail(std::uint64_t seq, std::uint64_t, std::uint32_t, std::exception_ptr e) override {
-        push(seq, Chunk{{}, std::move(e)});
+    void fail(std::uint64_t seq, std::uint64_t, std::uint32_t count, std::exception_ptr e) override {
+        push(seq, Chunk{{}, std::move(e), count});
     }
     void finish(std::uint64_t chunks) override {
         {
@@ -272,7 +273,9 @@ private:
 
     std::size_t take_ready_locked() {
         std::size_t n = 0;
+        std::uint64_t items = 0;
         while (!pending_.empty() && pending_.front()) {
+            items += pending_.front()->count;
             local_.push_back(std::move(*pending_.front()));
             pending_.pop_front();
             ++n;
@@ -280,6 +283,7 @@ private:
         }
         if (n > 0) {
             taken_ += n;
+            job_.consumed_items.fetch_add(items, std::memory_order_release);
             job_.consumed.fetch_add(n, std::memory_order_release);
             nudge_engine();  // the window may have had no room
         }
