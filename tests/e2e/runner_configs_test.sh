@@ -46,7 +46,7 @@ expect "unordered results" 0 "$mproc" run configs/squares.yaml --set pool.ordere
 
 # A long lazy input: rank 0's memory must not grow with it (the results go to disk as they come).
 expect "3 million inputs" 0 "$mproc" run configs/squares.yaml --set input.range.stop=3000000 --set output.path="$work/big.jsonl"
-mib=$(grep -oE 'rank 0 peak memory [0-9]+ MiB' <<<"$err" | grep -oE '[0-9]+')
+mib=$(sed -nE 's/.*rank 0 peak memory ([0-9]+) MiB.*/\1/p' <<<"$err")
 [ -n "$mib" ] && [ "$mib" -lt 120 ] && ok "3 million inputs: rank 0 peaked at $mib MiB" || bad "3 million inputs: rank 0 memory ${mib:-?} MiB" "$err"
 [ "$(wc -l < "$work/big.jsonl")" -eq 3000000 ] && ok "3 million inputs: all records" || bad "3 million inputs: record count"
 rm -f "$work/big.jsonl"
