@@ -51,6 +51,12 @@ mib=$(sed -nE 's/.*rank 0 peak memory ([0-9]+) MiB.*/\1/p' <<<"$err")
 [ "$(wc -l < "$work/big.jsonl")" -eq 3000000 ] && ok "3 million inputs: all records" || bad "3 million inputs: record count"
 rm -f "$work/big.jsonl"
 
+# On a terminal the progress is a live bar redrawn in place (script(1) provides the terminal).
+tty_out=$(script -qec "$mproc run configs/pi.yaml --set input.range.stop=20 --set output.path=$work/tty.jsonl" /dev/null)
+contains "a terminal gets a live progress bar" "$tty_out" $'\r.*\[#+\.*\] [0-9]+/20 \('
+contains "the bar shows tasks/s, ETA and failures" "$tty_out" 'tasks/s, ETA [0-9.]+ s, 0 failed'
+contains "a log gets plain progress lines" "$err" '^progress: [0-9]+/[0-9]+ '
+
 expect "mproc jobs" 0 "$mproc" jobs
 for j in squares cpu_sum pi wordcount file_io command; do contains "mproc jobs lists $j" "$out" "^$j\$"; done
 contains "mproc jobs shows parameters" "$out" "params.samples \(integer, default 1000000\)"

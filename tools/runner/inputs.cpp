@@ -44,6 +44,16 @@ InputStream::InputStream(const InputSpec& spec) : spec_(spec) {
     }
 }
 
+// Point i of the grid: mixed radix over the axes, the last one fastest (as nested loops go).
+Value InputStream::grid_point(std::uint64_t i) const {
+    Value::Map point;
+    for (auto it = spec_.grid.rbegin(); it != spec_.grid.rend(); ++it) {
+        point[it->first] = it->second[i % it->second.size()];
+        i /= it->second.size();
+    }
+    return Value(std::move(point));
+}
+
 std::optional<Value> InputStream::next() {
     if (at_ >= size_) return std::nullopt;
     const std::uint64_t i = at_++;
@@ -57,16 +67,7 @@ std::optional<Value> InputStream::next() {
             if (!line.empty() && line.back() == '\r') line.pop_back();
             return Value(std::move(line));
         }
-        case InputSpec::Kind::grid: {
-            // Mixed radix over the axes, the last one fastest (as nested loops would go).
-            Value::Map point;
-            std::uint64_t rest = i;
-            for (auto it = spec_.grid.rbegin(); it != spec_.grid.rend(); ++it) {
-                point[it->first] = it->second[rest % it->second.size()];
-                rest /= it->second.size();
-            }
-            return Value(std::move(point));
-        }
+        case InputSpec::Kind::grid: return grid_point(i);
     }
     return std::nullopt;
 }

@@ -22,6 +22,8 @@ public:
     std::optional<Value> next();
 
 private:
+    Value grid_point(std::uint64_t i) const;
+
     const InputSpec& spec_;
     std::uint64_t size_ = 0;
     std::uint64_t at_ = 0;

@@ -52,3 +52,7 @@ void setup_worker(Setup setup);
 Record run_item(Item item);
 
 }  // namespace mproc::runner
+
+MPROC_PLAIN_SERIALIZABLE(mproc::runner::Item)
+MPROC_PLAIN_SERIALIZABLE(mproc::runner::Record)
+MPROC_PLAIN_SERIALIZABLE(mproc::runner::Setup)

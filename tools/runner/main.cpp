@@ -95,8 +95,10 @@ long peak_rss_mib() {
 // and a summary with per-rank counts and busy time at the end.
 class Progress {
 public:
+    // Under mpirun a rank's stderr is a pipe to mpirun; tools/mproc says whether its own
+    // stderr is a terminal.
     Progress(std::uint64_t total, std::uint64_t already)
-        : total_(total), already_(already), tty_(isatty(2) != 0) {
+        : total_(total), already_(already), tty_(isatty(2) != 0 || std::getenv("MPROC_TTY") != nullptr) {
         const char* every = std::getenv("MPROC_PROGRESS_SECONDS");
         interval_ = every ? std::atof(every) : (tty_ ? 0.2 : 5.0);
     }
@@ -187,7 +189,7 @@ int drive(const Args& args) {
             progress.record(r);
             if (!r.ok && cfg.policy == Policy::fail) {
                 // Not recorded as done: a --resume after the fix runs it again.
-                std::cerr << (isatty(2) ? "\r\033[K" : "") << cfg.file << ": input " << r.index
+                std::cerr << (std::getenv("MPROC_TTY") != nullptr ? "\r\033[K" : "") << cfg.file << ": input " << r.index
                           << " (" << r.input.json() << ") failed: " << r.error
                           << "\nmproc: stopping (errors.policy: fail)\n";
                 code = 1;

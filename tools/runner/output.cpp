@@ -172,14 +172,19 @@ void ResultWriter::format(const Record& r, std::string& out) const {
     const Value& input = r.input;
     switch (cfg_.format) {
         case Format::jsonl:
-            out += "{\"index\": " + std::to_string(r.index) + ", \"input\": " + input.json();
+            // Appended piece by piece: this runs once per record on rank 0.
+            out += "{\"index\": ";
+            out += std::to_string(r.index);
+            out += ", \"input\": ";
+            append_json(out, input);
             if (r.ok) {
-                out += ", \"result\": " + r.result.json() + "}\n";
+                out += ", \"result\": ";
+                append_json(out, r.result);
             } else {
                 out += ", \"error\": ";
                 append_json_string(out, r.error);
-                out += "}\n";
             }
+            out += "}\n";
             break;
         case Format::csv:
             out += std::to_string(r.index) + "," + csv_field(input.text()) + "," +

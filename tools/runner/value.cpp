@@ -4,7 +4,6 @@
 #include <cstdio>
 
 namespace mproc::runner {
-namespace {
 
 void append_json(std::string& out, const Value& v) {
     if (v.is_null()) {
@@ -46,8 +45,6 @@ void append_json(std::string& out, const Value& v) {
         out += '}';
     }
 }
-
-}  // namespace
 
 const Value& Value::operator[](const std::string& key) const {
     static const Value null;

@@ -8,6 +8,7 @@
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
 #include <cstdint>
+#include <mproc/detail/serialize.hpp>
 #include <map>
 #include <string>
 #include <variant>
@@ -100,7 +101,10 @@ private:
     std::variant<std::monostate, bool, std::int64_t, double, std::string, List, Map> v_;
 };
 
-// Appends `s` to `out` as a JSON string literal.
+// Appends `s` to `out` as a JSON string literal, and `v` as JSON.
 void append_json_string(std::string& out, const std::string& s);
+void append_json(std::string& out, const Value& v);
 
 }  // namespace mproc::runner
+
+MPROC_PLAIN_SERIALIZABLE(mproc::runner::Value)

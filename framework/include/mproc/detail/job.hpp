@@ -43,6 +43,12 @@ struct TaskFailure {
     }
 };
 
+}  // namespace mproc::detail
+
+MPROC_PLAIN_SERIALIZABLE(mproc::detail::TaskFailure)
+
+namespace mproc::detail {
+
 // Receives results. Called on the engine thread; implementations hand results to user threads.
 class ResultSink {
 public:

@@ -7,13 +7,16 @@
 
 #include <boost/archive/binary_iarchive.hpp>
 #include <boost/archive/binary_oarchive.hpp>
+#include <boost/serialization/level.hpp>
 #include <boost/serialization/map.hpp>
+#include <boost/serialization/tracking.hpp>
 #include <boost/serialization/set.hpp>
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/unordered_map.hpp>
 #include <boost/serialization/utility.hpp>
 #include <boost/serialization/vector.hpp>
 #include <cstddef>
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <streambuf>
@@ -31,6 +34,12 @@ void serialize(Archive& ar, std::tuple<Ts...>& t, const unsigned int /*version*/
     std::apply([&ar](auto&... e) { ((ar & e), ...); }, t);
 }
 }  // namespace boost::serialization
+
+// Types that only mproc itself sends (and every rank has the same build) need neither class
+// versions nor object tracking; with both off, Boost skips most of its per-object work.
+#define MPROC_PLAIN_SERIALIZABLE(T)                                                     \
+    BOOST_CLASS_IMPLEMENTATION(T, boost::serialization::object_serializable)            \
+    BOOST_CLASS_TRACKING(T, boost::serialization::track_never)
 
 namespace mproc::detail {
 
@@ -68,7 +77,7 @@ protected:
         return c;
     }
     std::streamsize xsputn(const char* s, std::streamsize n) override {
-        out_.insert(out_.end(), s, s + n);
+        out_.insert(out_.end(), s, s + n);  // no zero-fill first, unlike resize
         return n;
     }
 
@@ -82,6 +91,15 @@ public:
     ReadStreambuf(const char* data, std::size_t size) {
         char* p = const_cast<char*>(data);  // get area is never written through
         setg(p, p, p + size);
+    }
+
+protected:
+    // Archives read field by field; the default goes through several virtual calls each.
+    std::streamsize xsgetn(char* s, std::streamsize n) override {
+        const std::streamsize k = std::min<std::streamsize>(n, egptr() - gptr());
+        std::memcpy(s, gptr(), static_cast<std::size_t>(k));
+        gbump(static_cast<int>(k));
+        return k;
     }
 };
 
