@@ -12,7 +12,7 @@ using namespace mproc::runner;
 
 namespace {
 
-using u128 = unsigned __int128;
+__extension__ using u128 = unsigned __int128;  // a GCC/Clang extension, on purpose
 
 std::string to_decimal(u128 v) {
     if (v == 0) return "0";
