@@ -272,9 +272,9 @@ void Engine::loop() {
             continue;
         }
         // Workers hold a second message of chunks while they run the first, so rank 0 may
-        // sleep for about half of a message's run time without any worker running dry. When results come faster
-        // than a sleep can be timed, it polls, yielding the core between polls. A chunk far
-        // over its estimate falls back to ordinary backoff.
+        // sleep for about half of a message's run time without any worker running dry. When
+        // results come faster than a sleep can be timed, it polls, yielding the core between
+        // polls. A message far over its estimate falls back to ordinary backoff.
         const auto budget = *expected / 2;
         backoff.mark_idle();
         const bool overdue = backoff.idle_for() > std::max<std::chrono::nanoseconds>(

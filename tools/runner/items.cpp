@@ -58,3 +58,8 @@ MPROC_TASK(setup_worker);
 MPROC_TASK(run_item);
 
 }  // namespace mproc::runner
+
+namespace mproc::runner {
+// What goes to workers and back per input uses the byte codecs, not Boost archives.
+static_assert(detail::CustomPacked<Item> && detail::CustomPacked<Record> && detail::CustomPacked<Value>);
+}  // namespace mproc::runner

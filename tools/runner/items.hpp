@@ -48,6 +48,36 @@ struct Setup {
     }
 };
 
+// Byte codecs for what goes out and comes back once per input (see value.hpp).
+inline void mproc_pack(std::vector<char>& out, const Item& i) {
+    detail::pack_raw(out, i.index);
+    mproc_pack(out, i.input);
+}
+inline void mproc_unpack(const char*& at, const char* end, Item& i) {
+    detail::unpack_raw(at, end, i.index);
+    mproc_unpack(at, end, i.input);
+}
+inline void mproc_pack(std::vector<char>& out, const Record& r) {
+    detail::pack_raw(out, r.index);
+    mproc_pack(out, r.input);
+    detail::pack_raw(out, r.ok);
+    mproc_pack(out, r.result);
+    detail::pack_string(out, r.error);
+    detail::pack_raw(out, r.rank);
+    detail::pack_raw(out, r.busy_ns);
+    detail::pack_raw(out, r.attempts);
+}
+inline void mproc_unpack(const char*& at, const char* end, Record& r) {
+    detail::unpack_raw(at, end, r.index);
+    mproc_unpack(at, end, r.input);
+    detail::unpack_raw(at, end, r.ok);
+    mproc_unpack(at, end, r.result);
+    detail::unpack_string(at, end, r.error);
+    detail::unpack_raw(at, end, r.rank);
+    detail::unpack_raw(at, end, r.busy_ns);
+    detail::unpack_raw(at, end, r.attempts);
+}
+
 void setup_worker(Setup setup);
 Record run_item(Item item);
 

@@ -215,10 +215,7 @@ int drive(const Args& args) {
     } else {
         consume(pool.imap_unordered(run_item, items, cfg.chunksize));
     }
-    if (code == 0 && g_stop.load()) {  // the signal came after the last result
-        code = 3;
-        outcome = "interrupted";
-    }
+    // A stop that comes after the last result changes nothing: the run is complete.
     if (code == 0) {
         out.finish();
         if (progress.failed() > 0) code = 1;

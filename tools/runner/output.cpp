@@ -174,7 +174,7 @@ void ResultWriter::format(const Record& r, std::string& out) const {
         case Format::jsonl:
             // Appended piece by piece: this runs once per record on rank 0.
             out += "{\"index\": ";
-            out += std::to_string(r.index);
+            append_int(out, static_cast<std::int64_t>(r.index));
             out += ", \"input\": ";
             append_json(out, input);
             if (r.ok) {
@@ -219,8 +219,12 @@ void ResultWriter::flush(bool sync) {
     write_all(part_, pending_, part_path_);
     part_size_ += pending_.size();
     std::string journal;
-    for (std::size_t i = 0; i < pending_indices_.size(); ++i)
-        journal += std::to_string(pending_indices_[i]) + " " + std::to_string(pending_ends_[i]) + "\n";
+    for (std::size_t i = 0; i < pending_indices_.size(); ++i) {
+        append_int(journal, static_cast<std::int64_t>(pending_indices_[i]));
+        journal += ' ';
+        append_int(journal, static_cast<std::int64_t>(pending_ends_[i]));
+        journal += '\n';
+    }
     journal += "= " + reduced_.json() + "\n";
     if (sync) fsync(fileno(part_));
     write_all(journal_, journal, journal_path_);

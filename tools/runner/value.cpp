@@ -1,7 +1,9 @@
 #include "value.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 
 namespace mproc::runner {
 
@@ -11,7 +13,7 @@ void append_json(std::string& out, const Value& v) {
     } else if (v.is_bool()) {
         out += v.as_bool() ? "true" : "false";
     } else if (v.is_int()) {
-        out += std::to_string(v.as_int());
+        append_int(out, v.as_int());
     } else if (v.is_number()) {
         const double d = v.as_double();
         if (!std::isfinite(d)) {
@@ -46,6 +48,12 @@ void append_json(std::string& out, const Value& v) {
     }
 }
 
+void append_int(std::string& out, std::int64_t i) {
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, i);
+    out.append(buf, r.ptr);
+}
+
 const Value& Value::operator[](const std::string& key) const {
     static const Value null;
     if (!is_map()) return null;
@@ -73,6 +81,83 @@ void append_json_string(std::string& out, const std::string& s) {
         }
     }
     out += '"';
+}
+
+void mproc_pack(std::vector<char>& out, const Value& v) {
+    using namespace mproc::detail;
+    out.push_back(static_cast<char>(v.v_.index()));
+    if (v.is_bool()) {
+        out.push_back(v.as_bool() ? 1 : 0);
+    } else if (v.is_int()) {
+        pack_raw(out, v.as_int());
+    } else if (v.is_number()) {
+        pack_raw(out, v.as_double());
+    } else if (v.is_string()) {
+        pack_string(out, v.as_string());
+    } else if (v.is_list()) {
+        pack_raw(out, static_cast<std::uint64_t>(v.as_list().size()));
+        for (const Value& x : v.as_list()) mproc_pack(out, x);
+    } else if (v.is_map()) {
+        pack_raw(out, static_cast<std::uint64_t>(v.as_map().size()));
+        for (const auto& [k, x] : v.as_map()) {
+            pack_string(out, k);
+            mproc_pack(out, x);
+        }
+    }
+}
+
+void mproc_unpack(const char*& at, const char* end, Value& v) {
+    using namespace mproc::detail;
+    std::uint8_t kind = 0;
+    unpack_raw(at, end, kind);
+    switch (kind) {
+        case 0: v = Value(); break;
+        case 1: {
+            std::uint8_t b = 0;
+            unpack_raw(at, end, b);
+            v = Value(b != 0);
+            break;
+        }
+        case 2: {
+            std::int64_t i = 0;
+            unpack_raw(at, end, i);
+            v = Value(static_cast<long long>(i));
+            break;
+        }
+        case 3: {
+            double d = 0;
+            unpack_raw(at, end, d);
+            v = Value(d);
+            break;
+        }
+        case 4: {
+            std::string s;
+            unpack_string(at, end, s);
+            v = Value(std::move(s));
+            break;
+        }
+        case 5: {
+            std::uint64_t n = 0;
+            unpack_raw(at, end, n);
+            Value::List l(static_cast<std::size_t>(n));
+            for (Value& x : l) mproc_unpack(at, end, x);
+            v = Value(std::move(l));
+            break;
+        }
+        case 6: {
+            std::uint64_t n = 0;
+            unpack_raw(at, end, n);
+            Value::Map m;
+            for (std::uint64_t i = 0; i < n; ++i) {
+                std::string k;
+                unpack_string(at, end, k);
+                mproc_unpack(at, end, m[k]);
+            }
+            v = Value(std::move(m));
+            break;
+        }
+        default: throw std::runtime_error("Value: corrupt message");
+    }
 }
 
 std::string Value::json() const {

@@ -63,6 +63,9 @@ public:
 
     bool operator==(const Value&) const = default;
 
+    friend void mproc_pack(std::vector<char>& out, const Value& v);
+    friend void mproc_unpack(const char*& at, const char* end, Value& v);
+
     template <class Archive>
     void save(Archive& ar, const unsigned int) const {
         const int kind = static_cast<int>(v_.index());
@@ -101,9 +104,16 @@ private:
     std::variant<std::monostate, bool, std::int64_t, double, std::string, List, Map> v_;
 };
 
+// A byte codec for Value (see mproc::detail::CustomPacked): a kind byte, then the payload.
+// Values go to workers and back once per input, and Boost's per-field work dominated there.
+void mproc_pack(std::vector<char>& out, const Value& v);
+void mproc_unpack(const char*& at, const char* end, Value& v);
+
 // Appends `s` to `out` as a JSON string literal, and `v` as JSON.
 void append_json_string(std::string& out, const std::string& s);
 void append_json(std::string& out, const Value& v);
+// Appends an integer in decimal, without a temporary string.
+void append_int(std::string& out, std::int64_t i);
 
 }  // namespace mproc::runner
 

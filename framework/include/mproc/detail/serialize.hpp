@@ -17,7 +17,9 @@
 #include <boost/serialization/vector.hpp>
 #include <cstddef>
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <string>
 #include <optional>
 #include <streambuf>
 #include <tuple>
@@ -54,6 +56,16 @@ struct Unit {
 template <class T>
 concept Bitwise = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> &&
                   !std::is_member_pointer_v<T>;
+
+// A type may bring its own byte codec, found by argument-dependent lookup, when Boost's
+// per-field work is too slow for it (the batch runner's values are):
+//     void mproc_pack(mproc::detail::Buffer& out, const T& v);           // appends v
+//     void mproc_unpack(const char*& at, const char* end, T& v);         // reads v, advances
+template <class T>
+concept CustomPacked = requires(const T& v, T& w, std::vector<char>& out, const char*& at) {
+    mproc_pack(out, v);
+    mproc_unpack(at, at, w);
+};
 
 template <class T>
 struct is_bitwise_aggregate : std::false_type {};
@@ -118,6 +130,8 @@ public:
             put_bytes(value);
         } else if constexpr (is_bitwise_aggregate<T>::value) {
             std::apply([this](const auto&... e) { (put_bytes(e), ...); }, value);
+        } else if constexpr (CustomPacked<T>) {
+            mproc_pack(out_, value);
         } else {
             if (!archive_) archive_.emplace(out_);
             archive_->archive << value;
@@ -145,6 +159,31 @@ private:
     std::optional<Archive> archive_;
 };
 
+// Helpers for CustomPacked codecs: raw bytes of plain values, and length-prefixed strings.
+template <Bitwise U>
+void pack_raw(Buffer& out, const U& v) {
+    const std::size_t at = out.size();
+    out.resize(at + sizeof(U));
+    std::memcpy(out.data() + at, &v, sizeof(U));
+}
+template <Bitwise U>
+void unpack_raw(const char*& at, const char* end, U& v) {
+    if (end - at < static_cast<std::ptrdiff_t>(sizeof(U))) throw Error("mproc: truncated message while unpacking");
+    std::memcpy(&v, at, sizeof(U));
+    at += sizeof(U);
+}
+inline void pack_string(Buffer& out, const std::string& s) {
+    pack_raw(out, static_cast<std::uint64_t>(s.size()));
+    out.insert(out.end(), s.begin(), s.end());
+}
+inline void unpack_string(const char*& at, const char* end, std::string& s) {
+    std::uint64_t n = 0;
+    unpack_raw(at, end, n);
+    if (static_cast<std::uint64_t>(end - at) < n) throw Error("mproc: truncated message while unpacking");
+    s.assign(at, static_cast<std::size_t>(n));
+    at += n;
+}
+
 // Reads items of type T back from a byte range written by Packer<T>.
 template <class T>
 class Unpacker {
@@ -161,6 +200,12 @@ public:
         } else if constexpr (is_bitwise_aggregate<T>::value) {
             T v;
             std::apply([this](auto&... e) { (get_bytes(e), ...); }, v);
+            return v;
+        } else if constexpr (CustomPacked<T>) {
+            T v;
+            const char* at = data_ + pos_;
+            mproc_unpack(at, data_ + size_, v);
+            pos_ = static_cast<std::size_t>(at - data_);
             return v;
         } else {
             if (!archive_) archive_.emplace(data_, size_);
