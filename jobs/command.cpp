@@ -53,7 +53,8 @@ std::string fill_template(const std::string& tpl, const Value& input) {
             out += shell_quote(input.text());
         } else {
             if (!input.is_map() || input[name].is_null())
-                throw std::invalid_argument("the command uses {" + name + "} but the input " + input.json() + " has no '" + name + "'");
+                throw std::invalid_argument("the command uses {" + name + "} but the input " +
+                                            input.json() + " has no '" + name + "'");
             out += shell_quote(input[name].text());
         }
         i = close;
@@ -77,7 +78,8 @@ Outcome run_shell(const std::string& cmd, const TaskContext& ctx, std::size_t ma
     posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(
+        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     posix_spawnattr_setpgroup(&attr, 0);  // its own group, so a timeout kills all it started
     sigset_t none, all;
     sigemptyset(&none);
@@ -102,7 +104,9 @@ Outcome run_shell(const std::string& cmd, const TaskContext& ctx, std::size_t ma
     for (;;) {
         int wait_ms = 100;
         if (auto d = ctx.deadline()) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*d - std::chrono::steady_clock::now()).count();
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  *d - std::chrono::steady_clock::now())
+                                  .count();
             if (left <= 0) {
                 kill(-pid, SIGKILL);
                 o.timed_out = true;
@@ -117,7 +121,8 @@ Outcome run_shell(const std::string& cmd, const TaskContext& ctx, std::size_t ma
                 if (n <= 0) {
                     open = false;
                 } else if (o.output.size() < max_output) {
-                    o.output.append(buf, std::min<std::size_t>(static_cast<std::size_t>(n), max_output - o.output.size()));
+                    o.output.append(buf, std::min<std::size_t>(static_cast<std::size_t>(n),
+                                                               max_output - o.output.size()));
                 }
                 continue;  // drained beyond the bound, so the child never blocks on a full pipe
             }
@@ -130,7 +135,9 @@ Outcome run_shell(const std::string& cmd, const TaskContext& ctx, std::size_t ma
         }
         // Output closed but the child not yet reaped (it is exiting, or kept running without
         // its stdout): check again soon, then less often.
-        if (!open) std::this_thread::sleep_for(std::chrono::microseconds(std::min(50 << std::min(idle++, 10), 5000)));
+        if (!open)
+            std::this_thread::sleep_for(
+                std::chrono::microseconds(std::min(50 << std::min(idle++, 10), 5000)));
     }
     close(fds[0]);
     if (pid != 0) waitpid(pid, &o.status, 0);
@@ -142,19 +149,27 @@ Outcome run_shell(const std::string& cmd, const TaskContext& ctx, std::size_t ma
 
 MPROC_JOB({
     .name = "command",
-    .description = "runs a shell command per input: {} is the input, {name} a field of it (shell-quoted)",
+    .description =
+        "runs a shell command per input: {} is the input, {name} a field of it (shell-quoted)",
     .params = {{"command", ParamType::string, Value(), "the command template, e.g. \"wc -l {}\""},
-               {"max_output", ParamType::integer, Value(4096), "bytes of stdout+stderr kept per task"},
-               {"fail_on_nonzero", ParamType::boolean, Value(true), "whether a non-zero exit fails the task"}},
+               {"max_output", ParamType::integer, Value(4096),
+                "bytes of stdout+stderr kept per task"},
+               {"fail_on_nonzero", ParamType::boolean, Value(true),
+                "whether a non-zero exit fails the task"}},
     .run = [](const Value& input, const Value& params, const TaskContext& ctx) -> Value {
         const std::string cmd = fill_template(params["command"].as_string(), input);
         Outcome o = run_shell(cmd, ctx, static_cast<std::size_t>(params["max_output"].as_int()));
-        if (o.timed_out) throw TaskTimeout("timed out after " + std::to_string(ctx.timeout_seconds()) + " s; the command was killed");
+        if (o.timed_out)
+            throw TaskTimeout("timed out after " + std::to_string(ctx.timeout_seconds()) +
+                              " s; the command was killed");
         const int code = WIFEXITED(o.status) ? WEXITSTATUS(o.status) : 128 + WTERMSIG(o.status);
         if (code != 0 && params["fail_on_nonzero"].as_bool()) {
-            throw std::runtime_error("exit code " + std::to_string(code) + (o.output.empty() ? "" : ": " + o.output.substr(0, 200)));
+            throw std::runtime_error("exit code " + std::to_string(code) +
+                                     (o.output.empty() ? "" : ": " + o.output.substr(0, 200)));
         }
-        return Value(Value::Map{{"exit_code", Value(code)}, {"seconds", Value(o.seconds)}, {"output", Value(o.output)}});
+        return Value(Value::Map{{"exit_code", Value(code)},
+                                {"seconds", Value(o.seconds)},
+                                {"output", Value(o.output)}});
     },
     .check = [](const Value& params) -> std::string {
         if (params["command"].as_string().empty()) return "command must not be empty";

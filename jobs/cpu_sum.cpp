@@ -38,7 +38,8 @@ MPROC_JOB({
     .params = {{"span", ParamType::integer, Value(1'000'000), "numbers per chunk"}},
     .run = [](const Value& input, const Value& params, const TaskContext& ctx) -> Value {
         if (!input.is_int() || input.as_int() < 0)
-            throw std::invalid_argument("cpu_sum needs chunk indices (integers >= 0), got " + input.json());
+            throw std::invalid_argument("cpu_sum needs chunk indices (integers >= 0), got " +
+                                        input.json());
         const auto span = static_cast<u128>(params["span"].as_int());
         const u128 start = static_cast<u128>(input.as_int()) * span;
         u128 sum = 0;
@@ -52,7 +53,8 @@ MPROC_JOB({
         return Value(to_decimal(from_decimal(acc.as_string()) + from_decimal(r.as_string())));
     },
     .reduce_init = Value("0"),
-    .describe = [](const Value& reduced, const Value&) { return "cpu_sum total: " + reduced.as_string(); },
+    .describe = [](const Value& reduced,
+                   const Value&) { return "cpu_sum total: " + reduced.as_string(); },
     .check = [](const Value& params) -> std::string {
         return params["span"].as_int() < 1 ? "span must be at least 1" : "";
     },

@@ -15,11 +15,14 @@ using namespace mproc::runner;
 
 MPROC_JOB({
     .name = "file_io",
-    .description = "reads each file (input: paths), optionally writes a copy; reports bytes, lines, seconds",
-    .params = {{"out_dir", ParamType::string, Value(""), "where to write copies (empty: read only)"},
+    .description =
+        "reads each file (input: paths), optionally writes a copy; reports bytes, lines, seconds",
+    .params = {{"out_dir", ParamType::string, Value(""),
+                "where to write copies (empty: read only)"},
                {"block_size", ParamType::integer, Value(1 << 20), "bytes per read"}},
     .run = [](const Value& input, const Value& params, const TaskContext& ctx) -> Value {
-        if (!input.is_string()) throw std::invalid_argument("file_io needs file paths, got " + input.json());
+        if (!input.is_string())
+            throw std::invalid_argument("file_io needs file paths, got " + input.json());
         const auto start = std::chrono::steady_clock::now();
         const std::string& path = input.as_string();
         std::ifstream in(path, std::ios::binary);
@@ -28,7 +31,8 @@ MPROC_JOB({
         const std::string out_dir = params["out_dir"].as_string();
         if (!out_dir.empty()) {
             std::filesystem::create_directories(out_dir);
-            const auto target = std::filesystem::path(out_dir) / std::filesystem::path(path).filename();
+            const auto target =
+                std::filesystem::path(out_dir) / std::filesystem::path(path).filename();
             copy.open(target, std::ios::binary);
             if (!copy) throw std::runtime_error("cannot write " + target.string());
         }
@@ -38,12 +42,15 @@ MPROC_JOB({
             in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
             const auto got = in.gcount();
             bytes += got;
-            for (std::streamsize i = 0; i < got; ++i) lines += buf[static_cast<std::size_t>(i)] == '\n';
+            for (std::streamsize i = 0; i < got; ++i)
+                lines += buf[static_cast<std::size_t>(i)] == '\n';
             if (copy.is_open()) copy.write(buf.data(), got);
             ctx.check();
         }
-        if (copy.is_open() && !copy.flush()) throw std::runtime_error("writing the copy of " + path + " failed");
-        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (copy.is_open() && !copy.flush())
+            throw std::runtime_error("writing the copy of " + path + " failed");
+        const double secs =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         return Value(Value::Map{{"bytes", Value(static_cast<long long>(bytes))},
                                 {"lines", Value(static_cast<long long>(lines))},
                                 {"seconds", Value(secs)}});
@@ -56,10 +63,12 @@ MPROC_JOB({
         return acc;
     },
     .reduce_init = Value(Value::Map{{"files", Value(0)}, {"bytes", Value(0)}, {"lines", Value(0)}}),
-    .describe = [](const Value& r, const Value&) {
-        return "file_io: " + std::to_string(r["files"].as_int()) + " files, " +
-               std::to_string(r["bytes"].as_int()) + " bytes, " + std::to_string(r["lines"].as_int()) + " lines";
-    },
+    .describe =
+        [](const Value& r, const Value&) {
+            return "file_io: " + std::to_string(r["files"].as_int()) + " files, " +
+                   std::to_string(r["bytes"].as_int()) + " bytes, " +
+                   std::to_string(r["lines"].as_int()) + " lines";
+        },
     .check = [](const Value& params) -> std::string {
         return params["block_size"].as_int() < 1 ? "block_size must be at least 1" : "";
     },

@@ -16,7 +16,8 @@ MPROC_JOB({
     .params = {{"samples", ParamType::integer, Value(1'000'000), "points per chunk"},
                {"seed", ParamType::integer, Value(1), "base seed"}},
     .run = [](const Value& input, const Value& params, const TaskContext& ctx) -> Value {
-        if (!input.is_int()) throw std::invalid_argument("pi needs integer chunk indices, got " + input.json());
+        if (!input.is_int())
+            throw std::invalid_argument("pi needs integer chunk indices, got " + input.json());
         std::seed_seq seq{static_cast<std::uint64_t>(params["seed"].as_int()),
                           static_cast<std::uint64_t>(input.as_int())};
         std::mt19937_64 gen(seq);
@@ -38,11 +39,14 @@ MPROC_JOB({
         return acc;
     },
     .reduce_init = Value(Value::Map{{"hits", Value(0)}, {"samples", Value(0)}}),
-    .describe = [](const Value& reduced, const Value&) {
-        const double samples = static_cast<double>(reduced["samples"].as_int());
-        const double pi = samples > 0 ? 4.0 * static_cast<double>(reduced["hits"].as_int()) / samples : 0;
-        return "pi ≈ " + std::to_string(pi) + " from " + std::to_string(reduced["samples"].as_int()) + " samples";
-    },
+    .describe =
+        [](const Value& reduced, const Value&) {
+            const double samples = static_cast<double>(reduced["samples"].as_int());
+            const double pi =
+                samples > 0 ? 4.0 * static_cast<double>(reduced["hits"].as_int()) / samples : 0;
+            return "pi ≈ " + std::to_string(pi) + " from " +
+                   std::to_string(reduced["samples"].as_int()) + " samples";
+        },
     .check = [](const Value& params) -> std::string {
         return params["samples"].as_int() < 1 ? "samples must be at least 1" : "";
     },

@@ -11,7 +11,8 @@ MPROC_JOB({
     .description = "x -> x*x for each integer input",
     .params = {},
     .run = [](const Value& input, const Value&, const TaskContext&) -> Value {
-        if (!input.is_int()) throw std::invalid_argument("squares needs integer inputs, got " + input.json());
+        if (!input.is_int())
+            throw std::invalid_argument("squares needs integer inputs, got " + input.json());
         const auto x = input.as_int();
         return Value(static_cast<long long>(x * x));
     },

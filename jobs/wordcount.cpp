@@ -16,9 +16,11 @@ using namespace mproc::runner;
 MPROC_JOB({
     .name = "wordcount",
     .description = "word counts per file (input: paths), merged into one table",
-    .params = {{"top", ParamType::integer, Value(20), "how many of the commonest words the summary shows"}},
+    .params = {{"top", ParamType::integer, Value(20),
+                "how many of the commonest words the summary shows"}},
     .run = [](const Value& input, const Value&, const TaskContext& ctx) -> Value {
-        if (!input.is_string()) throw std::invalid_argument("wordcount needs file paths, got " + input.json());
+        if (!input.is_string())
+            throw std::invalid_argument("wordcount needs file paths, got " + input.json());
         std::ifstream in(input.as_string(), std::ios::binary);
         if (!in) throw std::runtime_error("cannot read " + input.as_string());
         std::map<std::string, std::int64_t> counts;
@@ -43,22 +45,28 @@ MPROC_JOB({
         auto& m = acc.as_map();
         for (const auto& [w, k] : r.as_map()) {
             auto it = m.find(w);
-            m[w] = Value(static_cast<long long>((it == m.end() ? 0 : it->second.as_int()) + k.as_int()));
+            m[w] = Value(
+                static_cast<long long>((it == m.end() ? 0 : it->second.as_int()) + k.as_int()));
         }
         return acc;
     },
     .reduce_init = Value(Value::Map{}),
-    .describe = [](const Value& reduced, const Value& params) {
-        std::vector<std::pair<std::int64_t, std::string>> top;
-        std::int64_t total = 0;
-        for (const auto& [w, k] : reduced.as_map()) {
-            top.emplace_back(-k.as_int(), w);
-            total += k.as_int();
-        }
-        std::sort(top.begin(), top.end());
-        std::string s = "words: " + std::to_string(total) + ", distinct: " + std::to_string(top.size());
-        const auto n = std::min<std::size_t>(top.size(), static_cast<std::size_t>(params["top"].as_int()));
-        for (std::size_t i = 0; i < n; ++i) s += (i ? ", " : "; commonest: ") + top[i].second + " " + std::to_string(-top[i].first);
-        return s;
-    },
+    .describe =
+        [](const Value& reduced, const Value& params) {
+            std::vector<std::pair<std::int64_t, std::string>> top;
+            std::int64_t total = 0;
+            for (const auto& [w, k] : reduced.as_map()) {
+                top.emplace_back(-k.as_int(), w);
+                total += k.as_int();
+            }
+            std::sort(top.begin(), top.end());
+            std::string s =
+                "words: " + std::to_string(total) + ", distinct: " + std::to_string(top.size());
+            const auto n =
+                std::min<std::size_t>(top.size(), static_cast<std::size_t>(params["top"].as_int()));
+            for (std::size_t i = 0; i < n; ++i)
+                s += (i ? ", " : "; commonest: ") + top[i].second + " " +
+                     std::to_string(-top[i].first);
+            return s;
+        },
 });

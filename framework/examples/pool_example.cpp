@@ -3,12 +3,13 @@
 //     build/framework/pool_example                 # one rank, no mpirun
 //     mpirun -np 3 build/framework/pool_example    # rank 0 + 2 workers
 
-#include <mproc/mproc.hpp>
-
 #include <iostream>
+#include <mproc/mproc.hpp>
 #include <numeric>
 
-int square(int x) { return x * x; }
+int square(int x) {
+    return x * x;
+}
 MPROC_TASK(square);
 
 int main(int argc, char** argv) {

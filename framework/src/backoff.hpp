@@ -17,7 +17,7 @@
 namespace mproc::detail {
 
 class Backoff {
-public:
+  public:
     using Clock = std::chrono::steady_clock;
     using micros = std::chrono::microseconds;
 
@@ -65,7 +65,7 @@ public:
     static constexpr micros kFirstSleep{20};
     static constexpr micros kMaxSleep{1000};
 
-private:
+  private:
     micros spin_;
     micros yield_;
     bool idle_ = false;

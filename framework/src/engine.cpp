@@ -5,6 +5,7 @@
 #include <cstring>
 #include <future>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include "execute.hpp"
@@ -55,16 +56,24 @@ void PoolState::wait_settled() {
 
 // ---- the calls pool.hpp makes ------------------------------------------------------------
 
-std::shared_ptr<PoolState> open_pool(int processes) { return engine().open_pool(processes); }
-void release_pool(const std::shared_ptr<PoolState>& pool) { engine().release_pool(pool); }
+std::shared_ptr<PoolState> open_pool(int processes) {
+    return engine().open_pool(processes);
+}
+void release_pool(const std::shared_ptr<PoolState>& pool) {
+    engine().release_pool(pool);
+}
 void submit(const std::shared_ptr<PoolState>& pool, std::shared_ptr<Job> job) {
     engine().submit(pool, std::move(job));
 }
 void cancel(std::shared_ptr<Job> job) {
     if (Engine* e = Engine::current()) e->cancel(std::move(job));
 }
-void terminate(const std::shared_ptr<PoolState>& pool) { engine().terminate(pool); }
-void post_callback(std::function<void()> fn) { engine().post_callback(std::move(fn)); }
+void terminate(const std::shared_ptr<PoolState>& pool) {
+    engine().terminate(pool);
+}
+void post_callback(std::function<void()> fn) {
+    engine().post_callback(std::move(fn));
+}
 void nudge_engine() {
     if (Engine* e = Engine::current()) e->nudge();
 }
@@ -120,7 +129,9 @@ Engine::Engine(const Communicator& comm) : comm_(comm), workers_(comm.size() - 1
     current_.store(this, std::memory_order_release);
 }
 
-Engine::~Engine() { current_.store(nullptr, std::memory_order_release); }
+Engine::~Engine() {
+    current_.store(nullptr, std::memory_order_release);
+}
 
 void Engine::post(std::function<void()> command) {
     {
@@ -174,11 +185,11 @@ std::shared_ptr<PoolState> Engine::open_pool(int processes) {
                 const int want = processes > 0 ? processes : static_cast<int>(free.size());
                 if (want == 0 || want > static_cast<int>(free.size())) {
                     std::ostringstream msg;
-                    msg << "Pool(" << processes << "): " << free.size() << " of "
-                        << workers_.size() << " worker ranks are free";
+                    msg << "Pool(" << processes << "): " << free.size() << " of " << workers_.size()
+                        << " worker ranks are free";
                     if (want > static_cast<int>(workers_.size()))
-                        msg << "; start at least " << want + 1 << " ranks (mpirun -np "
-                            << want + 1 << ")";
+                        msg << "; start at least " << want + 1 << " ranks (mpirun -np " << want + 1
+                            << ")";
                     else
                         msg << "; the others are held by other pools";
                     throw ResourceError(msg.str());
@@ -208,7 +219,8 @@ void Engine::submit(const std::shared_ptr<PoolState>& pool, std::shared_ptr<Job>
         job->id = next_job_id_++;
         job->pool_id = pool->id;
         // A task seen before starts from what its items cost last time (apply_async in a loop).
-        if (auto known = task_ns_.find(job->task); known != task_ns_.end()) job->ns_per_item = known->second;
+        if (auto known = task_ns_.find(job->task); known != task_ns_.end())
+            job->ns_per_item = known->second;
         auto it = pools_.find(pool->id);
         if (it == pools_.end()) {
             job->sink->abort(std::make_exception_ptr(PoolClosed("the pool was released")));
@@ -367,6 +379,10 @@ std::uint32_t Engine::chunk_items(const Job& job, int workers) const {
     if (auto left = job.source->remaining()) {
         n = std::min(n, std::ceil(static_cast<double>(*left) / (4.0 * workers)));
     }
+    // A bounded job (imap) may hold window_items in all: a few chunks' worth per worker.
+    if (job.window_items != std::numeric_limits<std::uint64_t>::max()) {
+        n = std::min(n, static_cast<double>(job.window_items) / (4.0 * workers));
+    }
     return static_cast<std::uint32_t>(std::clamp(n, 1.0, static_cast<double>(kMaxChunkItems)));
 }
 
@@ -395,8 +411,8 @@ bool Engine::pack_chunk(Job& job, int workers, Buffer& out, InFlight& record) {
         retire_if_done(job);
         return false;
     }
-    const TaskHeader header{job.id, job.next_seq, job.next_index, job.task,
-                            out.size() - at - sizeof(TaskHeader), n, 0};
+    const TaskHeader header{
+        job.id, job.next_seq, job.next_index, job.task, out.size() - at - sizeof(TaskHeader), n, 0};
     std::memcpy(out.data() + at, &header, sizeof header);
     record = InFlight{&job, header.seq, header.first, n};
     ++job.next_seq;
@@ -505,7 +521,8 @@ bool Engine::poll_results() {
         std::size_t at = 0;
         for (const InFlight& f : msg->chunks) {
             ResultHeader header;
-            if (at + sizeof header > w.receive.size()) throw Error("mproc: internal error: short result message");
+            if (at + sizeof header > w.receive.size())
+                throw Error("mproc: internal error: short result message");
             std::memcpy(&header, w.receive.data() + at, sizeof header);
             at += sizeof header;
             if (f.seq != header.seq || f.job->id != header.job) {

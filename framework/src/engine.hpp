@@ -4,6 +4,8 @@
 // keeping a few in flight on each, receives results and passes them to the jobs' sinks.
 // See ARCHITECTURE.md for a task's whole journey.
 
+#include <mpi.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -16,23 +18,21 @@
 #include <unordered_map>
 #include <vector>
 
-#include <mpi.h>
-
 #include "backoff.hpp"
 #include "mpi.hpp"
-#include "protocol.hpp"
 #include "mproc/detail/engine.hpp"
 #include "mproc/detail/job.hpp"
+#include "protocol.hpp"
 
 namespace mproc::detail {
 
 // Runs callbacks (Python's callback= / error_callback=) off the engine thread, in order.
 class CallbackThread {
-public:
+  public:
     ~CallbackThread();
     void post(std::function<void()> fn);
 
-private:
+  private:
     void loop();
 
     std::mutex mutex_;
@@ -43,7 +43,7 @@ private:
 };
 
 class Engine {
-public:
+  public:
     explicit Engine(const Communicator& comm);
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
@@ -64,7 +64,7 @@ public:
 
     static Engine* current() noexcept { return current_.load(std::memory_order_acquire); }
 
-private:
+  private:
     struct InFlight {
         Job* job;
         std::uint64_t seq;
@@ -79,7 +79,7 @@ private:
     };
     struct Worker {
         int rank = 0;
-        int pool = 0;  // 0: free
+        int pool = 0;                              // 0: free
         std::deque<std::unique_ptr<Message>> out;  // oldest first; answered in this order
         std::vector<std::unique_ptr<Message>> spare;
         std::size_t chunks_out = 0;

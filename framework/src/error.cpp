@@ -28,8 +28,9 @@ RemoteError::RemoteError(std::string task, std::string type_name, std::string me
       index_(index) {}
 
 ConfigError::ConfigError(std::string file, int line, int column, const std::string& what)
-    : Error(line > 0 ? file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + what
-                     : file + ": " + what),
+    : Error(line > 0
+                ? file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + what
+                : file + ": " + what),
       file_(std::move(file)),
       line_(line),
       column_(column) {}

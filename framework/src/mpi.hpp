@@ -18,7 +18,7 @@ inline void check(int code, const char* routine) {
 
 // A duplicate of MPI_COMM_WORLD, so mproc's messages never meet the program's own.
 class Communicator {
-public:
+  public:
     Communicator();
     ~Communicator();
     Communicator(const Communicator&) = delete;
@@ -30,7 +30,7 @@ public:
     int rank() const noexcept { return rank_; }
     int size() const noexcept { return size_; }
 
-private:
+  private:
     MPI_Comm comm_ = MPI_COMM_NULL;
     int rank_ = 0;
     int size_ = 1;

@@ -82,7 +82,9 @@ const TaskEntry* find_task_by_type(const std::type_info& type) noexcept {
     return it == m.end() ? nullptr : find_task(it->second);
 }
 
-const std::string& registration_errors() { return registry().errors; }
+const std::string& registration_errors() {
+    return registry().errors;
+}
 
 void throw_unregistered(const char* what, const void* fn_address, const std::type_info& type) {
     std::ostringstream msg;

@@ -6,7 +6,6 @@
 
 #include <csignal>
 #include <cstdlib>
-
 #include <exception>
 #include <iostream>
 #include <thread>
@@ -31,7 +30,7 @@ std::string host_name() {
 
 // Initialises MPI unless the program already did, and finalises only what it initialised.
 class MpiSession {
-public:
+  public:
     MpiSession(int& argc, char**& argv) {
         int initialized = 0;
         MPI_Initialized(&initialized);
@@ -39,8 +38,7 @@ public:
             int provided = 0;
             // Only rank 0's main thread calls MPI (see ARCHITECTURE.md), so FUNNELED suffices,
             // and it is what osc/pt2pt accepts.
-            check(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided),
-                  "MPI_Init_thread");
+            check(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
             owned_ = true;
         }
     }
@@ -50,7 +48,7 @@ public:
     MpiSession(const MpiSession&) = delete;
     MpiSession& operator=(const MpiSession&) = delete;
 
-private:
+  private:
     bool owned_ = false;
 };
 
@@ -95,7 +93,9 @@ int run_master(const Communicator& comm, const std::function<void()>& main_fn) {
 
 }  // namespace
 
-const RuntimeInfo& runtime_info() noexcept { return g_info; }
+const RuntimeInfo& runtime_info() noexcept {
+    return g_info;
+}
 
 }  // namespace detail
 
@@ -132,6 +132,8 @@ int run(int argc, char** argv, std::function<void()> main_fn) {
     return code;
 }
 
-int worker_count() { return detail::runtime_info().size - 1; }
+int worker_count() {
+    return detail::runtime_info().size - 1;
+}
 
 }  // namespace mproc

@@ -1,8 +1,9 @@
+#include <iostream>
 #include <mproc/mproc.hpp>
 
-#include <iostream>
-
-int cube(int x) { return x * x * x; }
+int cube(int x) {
+    return x * x * x;
+}
 MPROC_TASK(cube);
 
 int main(int argc, char** argv) {

@@ -3,14 +3,15 @@
 //   program throw   the main function throws: the error is printed, every rank ends, exit 1
 //   program crash   a worker rank dies mid-map: the job ends (no rank left hanging)
 
-#include <mproc/mproc.hpp>
-
 #include <cstdlib>
 #include <iostream>
+#include <mproc/mproc.hpp>
 #include <stdexcept>
 #include <string>
 
-int square(int x) { return x * x; }
+int square(int x) {
+    return x * x;
+}
 MPROC_TASK(square);
 
 int die_on_3(int x) {

@@ -2,6 +2,7 @@
 // The exit code is non-zero when a test failed or any rank failed.
 
 #include <gtest/gtest.h>
+
 #include <mproc/mproc.hpp>
 
 int main(int argc, char** argv) {

@@ -2,10 +2,10 @@
 // unregistered tasks, tasks that differ between ranks, too few workers.
 
 #include <gtest/gtest.h>
-#include <mproc/mproc.hpp>
 
 #include <chrono>
 #include <cstdlib>
+#include <mproc/mproc.hpp>
 #include <string>
 
 #include "test_tasks.hpp"
@@ -15,11 +15,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-int not_registered(int x) { return x; }
+int not_registered(int x) {
+    return x;
+}
 
 // Registered only on rank 0 (mpirun tells each process its rank before main), so workers
 // receive a task id they do not know: what a mismatched build on some nodes looks like.
-int rank0_only(int x) { return x + 1; }
+int rank0_only(int x) {
+    return x + 1;
+}
 bool on_rank0() {
     const char* r = std::getenv("OMPI_COMM_WORLD_RANK");
     return r == nullptr || std::string(r) == "0";
@@ -27,7 +31,9 @@ bool on_rank0() {
 [[maybe_unused]] const auto rank0_only_id =
     on_rank0() ? mproc::detail::register_task("rank0_only", rank0_only) : 0;
 
-int expected_rank_floor() { return mproc::worker_count() > 0 ? 1 : 0; }
+int expected_rank_floor() {
+    return mproc::worker_count() > 0 ? 1 : 0;
+}
 
 }  // namespace
 

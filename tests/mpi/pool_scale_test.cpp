@@ -2,11 +2,11 @@
 // that wait without burning a core.
 
 #include <gtest/gtest.h>
-#include <mproc/mproc.hpp>
 
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <mproc/mproc.hpp>
 #include <string>
 #include <thread>
 
@@ -26,9 +26,13 @@ long peak_rss_kib() {
     return -1;
 }
 
-void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+void reset_peak_rss() {
+    std::ofstream("/proc/self/clear_refs") << "5";
+}
 
-double process_cpu_seconds() { return cpu_seconds(0); }
+double process_cpu_seconds() {
+    return cpu_seconds(0);
+}
 
 }  // namespace
 
@@ -47,8 +51,8 @@ TEST(PoolScale, ImapOverOneHundredMillionLazyItemsKeepsMemoryBounded) {
     EXPECT_EQ(count, n);
     EXPECT_EQ(sum, n * (n - 1) / 2);
     // 10^8 results would be 800 MB; the window of chunks in flight is a few MB.
-    EXPECT_LT(peak - before, 64 * 1024) << "peak RSS grew from " << before << " to " << peak
-                                        << " KiB";
+    EXPECT_LT(peak - before, 64 * 1024)
+        << "peak RSS grew from " << before << " to " << peak << " KiB";
 }
 
 TEST(PoolScale, OrderedImapOverALazyInputStaysBounded) {
@@ -70,7 +74,8 @@ TEST(PoolScale, IdleRanksDoNotSpin) {
     // Each worker's CPU clock, sampled by several small tasks so every worker reports.
     auto sample = [&] {
         std::map<int, double> cpu;
-        auto samples = pool.map(rank_cpu, std::vector<int>(static_cast<std::size_t>(8 * pool.processes()), 0), 1);
+        auto samples = pool.map(
+            rank_cpu, std::vector<int>(static_cast<std::size_t>(8 * pool.processes()), 0), 1);
         for (auto [rank, seconds] : samples) cpu[rank] = std::max(cpu[rank], seconds);
         return cpu;
     };
@@ -92,7 +97,8 @@ TEST(PoolScale, MasterWaitingOnLongTasksDoesNotSpin) {
     if (mproc::worker_count() == 0) GTEST_SKIP() << "with one rank, rank 0 runs the tasks itself";
     mproc::Pool pool;
     const double before = process_cpu_seconds();
-    auto r = pool.map(sleep_ms, std::vector<int>(static_cast<std::size_t>(2 * pool.processes()), 500), 1);
+    auto r = pool.map(sleep_ms,
+                      std::vector<int>(static_cast<std::size_t>(2 * pool.processes()), 500), 1);
     const double used = process_cpu_seconds() - before;
     EXPECT_EQ(r.size(), static_cast<std::size_t>(2 * pool.processes()));
     EXPECT_LT(used, 0.3) << "rank 0 burned " << used << " s of CPU in about 1 s of waiting";

@@ -1,12 +1,12 @@
 // Every Pool member, at whatever rank count the test runs with (1, 2, 3 and 5).
 
 #include <gtest/gtest.h>
-#include <mproc/mproc.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <list>
 #include <map>
+#include <mproc/mproc.hpp>
 #include <numeric>
 #include <ranges>
 #include <set>
@@ -74,10 +74,9 @@ TEST(Pool, MapSerializedTypes) {
 TEST(Pool, MapAsyncWithCallback) {
     mproc::Pool pool;
     std::atomic<long> seen{-1};
-    auto r = pool.map_async(square, mproc::range(100), 0,
-                            [&](const std::vector<int>& v) {
-                                seen = std::accumulate(v.begin(), v.end(), 0L);
-                            });
+    auto r = pool.map_async(square, mproc::range(100), 0, [&](const std::vector<int>& v) {
+        seen = std::accumulate(v.begin(), v.end(), 0L);
+    });
     EXPECT_EQ(r.get(), expected_squares(100));
     EXPECT_TRUE(r.ready());
     EXPECT_TRUE(r.successful());
@@ -183,7 +182,8 @@ TEST(Pool, Initializer) {
 
 TEST(Pool, DynamicSchedulingUsesEveryWorker) {
     mproc::Pool pool;
-    auto ranks = pool.map(worker_rank, std::vector<int>(static_cast<std::size_t>(8 * pool.processes()), 10), 1);
+    auto ranks = pool.map(worker_rank,
+                          std::vector<int>(static_cast<std::size_t>(8 * pool.processes()), 10), 1);
     std::set<int> distinct(ranks.begin(), ranks.end());
     if (mproc::worker_count() == 0) {
         EXPECT_EQ(distinct, std::set<int>{0});

@@ -4,20 +4,27 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <mproc/mproc.hpp>
 #include <stdexcept>
 #include <thread>
-
-#include <mproc/mproc.hpp>
 
 namespace test_tasks {
 namespace {
 int g_init_value = -1;
 }
 
-int square(int x) { return x * x; }
-std::int64_t identity(std::int64_t x) { return x; }
-int add(int a, int b) { return a + b; }
-std::string shout(const std::string& s) { return s + "!"; }
+int square(int x) {
+    return x * x;
+}
+std::int64_t identity(std::int64_t x) {
+    return x;
+}
+int add(int a, int b) {
+    return a + b;
+}
+std::string shout(const std::string& s) {
+    return s + "!";
+}
 Point scale(const Point& p) {
     Point q = p;
     q.x *= 2;
@@ -50,8 +57,12 @@ std::pair<int, double> rank_cpu(int) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     return {rank, cpu_seconds(0)};
 }
-int init_value(int) { return g_init_value; }
-void set_init_value(int v) { g_init_value = v; }
+int init_value(int) {
+    return g_init_value;
+}
+void set_init_value(int v) {
+    g_init_value = v;
+}
 std::int64_t sum_cubes(std::int64_t n) {
     std::int64_t s = 0;
     for (std::int64_t i = 0; i < n; ++i) s += i + i * i + i * i * i;

@@ -1,8 +1,8 @@
 // mproc::range behaves like Python's range.
 
 #include <gtest/gtest.h>
-#include <mproc/range.hpp>
 
+#include <mproc/range.hpp>
 #include <ranges>
 #include <vector>
 

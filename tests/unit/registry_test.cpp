@@ -1,19 +1,23 @@
 // Task registration and lookup, and running a chunk straight through a registered invoker.
 
 #include <gtest/gtest.h>
-#include <mproc/task.hpp>
 
+#include <mproc/task.hpp>
 #include <string>
 
 namespace {
 
-int triple(int x) { return 3 * x; }
+int triple(int x) {
+    return 3 * x;
+}
 MPROC_TASK(triple);
 
 inline auto join_words = [](const std::string& a, const std::string& b) { return a + " " + b; };
 MPROC_TASK_AS("join_words", join_words);
 
-int unregistered(int x) { return x; }
+int unregistered(int x) {
+    return x;
+}
 
 }  // namespace
 
@@ -69,4 +73,6 @@ TEST(Registry, InvokerTakesTuplesForSeveralArguments) {
     EXPECT_EQ(u.get(), "hello world");
 }
 
-TEST(Registry, NoRegistrationErrors) { EXPECT_EQ(registration_errors(), ""); }
+TEST(Registry, NoRegistrationErrors) {
+    EXPECT_EQ(registration_errors(), "");
+}

@@ -1,9 +1,9 @@
 // Packing and unpacking chunks: the raw-byte fast path and the Boost archive path.
 
 #include <gtest/gtest.h>
-#include <mproc/detail/serialize.hpp>
 
 #include <map>
+#include <mproc/detail/serialize.hpp>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -25,10 +25,25 @@ struct Rich {
     std::map<std::string, std::vector<int>> table;
     template <class Archive>
     void serialize(Archive& ar, const unsigned int) {
-        ar & name & table;
+        ar& name& table;
     }
     bool operator==(const Rich&) const = default;
 };
+
+// A type with its own byte codec, found by argument-dependent lookup.
+struct Tagged {
+    std::string tag;
+    int n = 0;
+    bool operator==(const Tagged&) const = default;
+};
+void mproc_pack(std::vector<char>& out, const Tagged& t) {
+    mproc::detail::pack_string(out, t.tag);
+    mproc::detail::pack_raw(out, t.n);
+}
+void mproc_unpack(const char*& at, const char* end, Tagged& t) {
+    mproc::detail::unpack_string(at, end, t.tag);
+    mproc::detail::unpack_raw(at, end, t.n);
+}
 
 template <class T>
 std::vector<T> round_trip(const std::vector<T>& items) {
@@ -76,6 +91,21 @@ TEST(Serialize, RoundTrips) {
     EXPECT_EQ(round_trip<Pair>({{1, 2.0}}), (std::vector<Pair>{{1, 2.0}}));
     Rich r{"n", {{"k", {1, 2}}}};
     EXPECT_EQ(round_trip<Rich>({r, Rich{}}), (std::vector<Rich>{r, Rich{}}));
+}
+
+TEST(Serialize, CustomCodecsAreUsedWhenATypeHasOne) {
+    static_assert(mproc::detail::CustomPacked<Tagged>);
+    static_assert(!mproc::detail::CustomPacked<Rich>);
+    Buffer buf;
+    Packer<Tagged> packer(buf);
+    packer.put({"ab", 7});
+    packer.finish();
+    EXPECT_EQ(buf.size(), sizeof(std::uint64_t) + 2 + sizeof(int));  // exactly the codec's bytes
+    EXPECT_EQ(round_trip<Tagged>({{"ab", 7}, {"", -1}}),
+              (std::vector<Tagged>{{"ab", 7}, {"", -1}}));
+    Buffer cut(buf.begin(), buf.end() - 1);
+    Unpacker<Tagged> unpacker(cut.data(), cut.size());
+    EXPECT_THROW(unpacker.get(), mproc::Error);
 }
 
 TEST(Serialize, TruncatedInputIsAnErrorNotACrash) {

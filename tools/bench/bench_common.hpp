@@ -38,13 +38,16 @@ inline long peak_rss_kib() {
     return -1;
 }
 
-inline void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+inline void reset_peak_rss() {
+    std::ofstream("/proc/self/clear_refs") << "5";
+}
 
 inline void emit(const char* impl, int workers, const std::string& figure, double value,
                  const char* unit) {
-    std::printf("{\"impl\": \"%s\", \"workers\": %d, \"figure\": \"%s\", \"value\": %.6g, "
-                "\"unit\": \"%s\"}\n",
-                impl, workers, figure.c_str(), value, unit);
+    std::printf(
+        "{\"impl\": \"%s\", \"workers\": %d, \"figure\": \"%s\", \"value\": %.6g, "
+        "\"unit\": \"%s\"}\n",
+        impl, workers, figure.c_str(), value, unit);
     std::fflush(stdout);
 }
 

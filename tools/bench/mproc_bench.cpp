@@ -5,25 +5,30 @@
 //   mproc_bench memory   rank 0's peak memory for imap over 10^8 lazy inputs, measured in a
 //                        process of its own (freed heap from earlier runs would count too)
 
-#include <mproc/mproc.hpp>
-
 #include <cstdlib>
+#include <mproc/mproc.hpp>
 #include <string>
 
 #include "bench_common.hpp"
 
 namespace {
 
-int empty(int x) { return x; }
+int empty(int x) {
+    return x;
+}
 MPROC_TASK(empty);
 
-std::int64_t empty64(std::int64_t x) { return x; }
+std::int64_t empty64(std::int64_t x) {
+    return x;
+}
 MPROC_TASK(empty64);
 
 struct Span {
     std::uint64_t start, stop;
 };
-std::uint64_t cpu_span(Span s) { return bench::cpu_sum(s.start, s.stop); }
+std::uint64_t cpu_span(Span s) {
+    return bench::cpu_sum(s.start, s.stop);
+}
 MPROC_TASK(cpu_span);
 
 // CPU-bound: a fixed amount of work in 64 spans; its time is compared across worker counts.
@@ -41,7 +46,8 @@ void cpu_bound(mproc::Pool& pool, double scale, int reps) {
 
 int main(int argc, char** argv) {
     // Sizes scale with MPROC_BENCH_SCALE (default 1) so a quick run stays quick.
-    const double scale = std::getenv("MPROC_BENCH_SCALE") ? std::atof(std::getenv("MPROC_BENCH_SCALE")) : 1.0;
+    const double scale =
+        std::getenv("MPROC_BENCH_SCALE") ? std::atof(std::getenv("MPROC_BENCH_SCALE")) : 1.0;
     const int reps = 3;
     const std::string mode = argc > 1 ? argv[1] : "";
     const bool memory = mode == "memory";
@@ -52,7 +58,9 @@ int main(int argc, char** argv) {
             const auto nbig = static_cast<std::int64_t>(100'000'000 * scale);
             double secs = bench::seconds_of([&] {
                 std::int64_t s = 0;
-                for (std::int64_t y : pool.imap(empty64, mproc::range<std::int64_t>(0, nbig), 10'000)) s += y;
+                for (std::int64_t y :
+                     pool.imap(empty64, mproc::range<std::int64_t>(0, nbig), 10'000))
+                    s += y;
                 if (s != nbig * (nbig - 1) / 2) std::abort();
             });
             bench::emit("mproc", w, "imap 1e8 peak RSS", bench::peak_rss_kib() / 1024.0, "MiB");
@@ -66,35 +74,48 @@ int main(int argc, char** argv) {
         const auto n1 = static_cast<int>(1'000'000 * scale);
         const auto n1000 = static_cast<int>(20'000'000 * scale);
 
-        bench::emit("mproc", w, "map cs=1", bench::rate(reps, n1, [&] {
-            (void)pool.map(empty, mproc::range(n1), 1);
-        }), "tasks/s");
-        bench::emit("mproc", w, "map cs=1000", bench::rate(reps, n1000, [&] {
-            (void)pool.map(empty, mproc::range(n1000), 1000);
-        }), "tasks/s");
-        bench::emit("mproc", w, "map cs=auto", bench::rate(reps, n1000, [&] {
-            (void)pool.map(empty, mproc::range(n1000));
-        }), "tasks/s");
+        bench::emit("mproc", w, "map cs=1",
+                    bench::rate(reps, n1, [&] { (void)pool.map(empty, mproc::range(n1), 1); }),
+                    "tasks/s");
+        bench::emit(
+            "mproc", w, "map cs=1000",
+            bench::rate(reps, n1000, [&] { (void)pool.map(empty, mproc::range(n1000), 1000); }),
+            "tasks/s");
+        bench::emit("mproc", w, "map cs=auto",
+                    bench::rate(reps, n1000, [&] { (void)pool.map(empty, mproc::range(n1000)); }),
+                    "tasks/s");
         for (std::size_t cs : {1, 1000}) {
             const int n = cs == 1 ? n1 : n1000;
-            bench::emit("mproc", w, "imap cs=" + std::to_string(cs), bench::rate(reps, n, [&] {
-                long long s = 0;
-                for (int y : pool.imap(empty, mproc::range(n), cs)) s += y;
-                if (s < 0) std::abort();
-            }), "tasks/s");
-            bench::emit("mproc", w, "imap_unordered cs=" + std::to_string(cs), bench::rate(reps, n, [&] {
-                long long s = 0;
-                for (int y : pool.imap_unordered(empty, mproc::range(n), cs)) s += y;
-                if (s < 0) std::abort();
-            }), "tasks/s");
+            bench::emit("mproc", w, "imap cs=" + std::to_string(cs),
+                        bench::rate(reps, n,
+                                    [&] {
+                                        long long s = 0;
+                                        for (int y : pool.imap(empty, mproc::range(n), cs)) s += y;
+                                        if (s < 0) std::abort();
+                                    }),
+                        "tasks/s");
+            bench::emit(
+                "mproc", w, "imap_unordered cs=" + std::to_string(cs),
+                bench::rate(reps, n,
+                            [&] {
+                                long long s = 0;
+                                for (int y : pool.imap_unordered(empty, mproc::range(n), cs))
+                                    s += y;
+                                if (s < 0) std::abort();
+                            }),
+                "tasks/s");
         }
         const auto napply = static_cast<int>(200'000 * scale);
-        bench::emit("mproc", w, "apply_async", bench::rate(reps, napply, [&] {
-            std::vector<mproc::AsyncResult<int>> rs;
-            rs.reserve(static_cast<std::size_t>(napply));
-            for (int i = 0; i < napply; ++i) rs.push_back(pool.apply_async(empty, i));
-            for (auto& r : rs) (void)r.get();
-        }), "tasks/s");
+        bench::emit("mproc", w, "apply_async",
+                    bench::rate(reps, napply,
+                                [&] {
+                                    std::vector<mproc::AsyncResult<int>> rs;
+                                    rs.reserve(static_cast<std::size_t>(napply));
+                                    for (int i = 0; i < napply; ++i)
+                                        rs.push_back(pool.apply_async(empty, i));
+                                    for (auto& r : rs) (void)r.get();
+                                }),
+                    "tasks/s");
 
         cpu_bound(pool, scale, reps);
     });

@@ -3,14 +3,15 @@
 //
 //   mpirun -np 3 runner_direct_bench N OUTPUT
 
-#include <mproc/mproc.hpp>
-
 #include <cstdio>
 #include <cstdlib>
+#include <mproc/mproc.hpp>
 #include <string>
 
 namespace {
-long long square(long long x) { return x * x; }
+long long square(long long x) {
+    return x * x;
+}
 MPROC_TASK(square);
 }  // namespace
 
@@ -23,7 +24,9 @@ int main(int argc, char** argv) {
         long long i = 0;
         char line[96];
         for (long long r : pool.imap(square, mproc::range(0LL, n), 0)) {
-            const int len = std::snprintf(line, sizeof line, "{\"index\": %lld, \"input\": %lld, \"result\": %lld}\n", i, i, r);
+            const int len =
+                std::snprintf(line, sizeof line,
+                              "{\"index\": %lld, \"input\": %lld, \"result\": %lld}\n", i, i, r);
             std::fwrite(line, 1, static_cast<std::size_t>(len), out);
             ++i;
         }

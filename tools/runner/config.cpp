@@ -53,7 +53,7 @@ std::string join(const std::vector<std::string>& v) {
 }
 
 class Checker {
-public:
+  public:
     Checker(std::string file, std::map<std::string, std::string> sets)
         : file_(std::move(file)), sets_(std::move(sets)) {}
 
@@ -61,7 +61,8 @@ public:
     [[noreturn]] void fail(const YAML::Node& node, const std::string& key,
                            const std::string& what) const {
         auto it = sets_.find(key);
-        if (it != sets_.end()) throw ConfigError("--set " + it->first + "=" + it->second, 0, 0, what);
+        if (it != sets_.end())
+            throw ConfigError("--set " + it->first + "=" + it->second, 0, 0, what);
         const YAML::Mark m = node.Mark();
         if (m.is_null()) throw ConfigError(file_, 1, 1, what);
         throw ConfigError(file_, m.line + 1, m.column + 1, what);
@@ -84,7 +85,9 @@ public:
         std::int64_t v = 0;
         if (!n.IsScalar() || !YAML::convert<std::int64_t>::decode(n, v))
             fail(n, key, key + " must be an integer, not " + show(n));
-        if (v < min) fail(n, key, key + " must be at least " + std::to_string(min) + ", not " + std::to_string(v));
+        if (v < min)
+            fail(n, key,
+                 key + " must be at least " + std::to_string(min) + ", not " + std::to_string(v));
         return v;
     }
 
@@ -112,7 +115,9 @@ public:
                        const std::vector<std::string>& options) const {
         const std::string s = string(n, key);
         if (std::find(options.begin(), options.end(), s) == options.end())
-            fail(n, key, key + " must be one of " + join(options) + ", not '" + s + "'" + suggestion(s, options));
+            fail(n, key,
+                 key + " must be one of " + join(options) + ", not '" + s + "'" +
+                     suggestion(s, options));
         return s;
     }
 
@@ -125,7 +130,7 @@ public:
 
     const std::string& file() const { return file_; }
 
-private:
+  private:
     std::string file_;
     std::map<std::string, std::string> sets_;
 };
@@ -162,7 +167,8 @@ void check_input(const Checker& c, const YAML::Node& in, InputSpec& spec) {
     for (const auto& kv : in) given.push_back(kv.first.as<std::string>());
     if (given.empty()) c.fail(in, "input", "input needs exactly one source: " + join(sources));
     if (given.size() > 1)
-        c.fail(in, "input", "input has both '" + given[0] + "' and '" + given[1] + "'; give exactly one source");
+        c.fail(in, "input",
+               "input has both '" + given[0] + "' and '" + given[1] + "'; give exactly one source");
     const std::string kind = given[0];
     const YAML::Node n = in[kind];
     const std::string key = "input." + kind;
@@ -175,7 +181,10 @@ void check_input(const Checker& c, const YAML::Node& in, InputSpec& spec) {
         spec.step = n["step"] ? c.integer(n["step"], key + ".step", INT64_MIN) : 1;
         if (spec.step == 0) c.fail(n["step"], key + ".step", key + ".step must not be 0");
         const bool empty = spec.step > 0 ? spec.start >= spec.stop : spec.start <= spec.stop;
-        if (empty) c.fail(n, key, key + " is empty (start " + std::to_string(spec.start) + ", stop " + std::to_string(spec.stop) + ")");
+        if (empty)
+            c.fail(n, key,
+                   key + " is empty (start " + std::to_string(spec.start) + ", stop " +
+                       std::to_string(spec.stop) + ")");
     } else if (kind == "values") {
         spec.kind = InputSpec::Kind::values;
         if (!n.IsSequence()) c.fail(n, key, key + " must be a list, not " + Checker::show(n));
@@ -185,19 +194,23 @@ void check_input(const Checker& c, const YAML::Node& in, InputSpec& spec) {
         spec.kind = InputSpec::Kind::lines;
         spec.path = c.string(n, key);
         if (access(spec.path.c_str(), R_OK) != 0 || fs::is_directory(spec.path))
-            c.fail(n, key, key + ": cannot read '" + spec.path + "'" + (fs::exists(spec.path) ? "" : " (no such file)"));
+            c.fail(n, key,
+                   key + ": cannot read '" + spec.path + "'" +
+                       (fs::exists(spec.path) ? "" : " (no such file)"));
     } else if (kind == "files") {
         spec.kind = InputSpec::Kind::files;
         const std::string pattern = c.string(n, key);
         glob_t g{};
         const int rc = glob(pattern.c_str(), 0, nullptr, &g);
-        for (std::size_t i = 0; rc == 0 && i < g.gl_pathc; ++i) spec.files.emplace_back(g.gl_pathv[i]);
+        for (std::size_t i = 0; rc == 0 && i < g.gl_pathc; ++i)
+            spec.files.emplace_back(g.gl_pathv[i]);
         globfree(&g);
         if (spec.files.empty()) c.fail(n, key, key + ": no file matches '" + pattern + "'");
         std::sort(spec.files.begin(), spec.files.end());
     } else {
         spec.kind = InputSpec::Kind::grid;
-        if (!n.IsMap() || n.size() == 0) c.fail(n, key, key + " must be a non-empty mapping of name: [values]");
+        if (!n.IsMap() || n.size() == 0)
+            c.fail(n, key, key + " must be a non-empty mapping of name: [values]");
         for (const auto& kv : n) {
             const std::string name = kv.first.as<std::string>();
             std::vector<Value> vals;
@@ -206,7 +219,8 @@ void check_input(const Checker& c, const YAML::Node& in, InputSpec& spec) {
             } else if (kv.second.IsScalar()) {
                 vals.push_back(to_value(kv.second));
             }
-            if (vals.empty()) c.fail(kv.second, key + "." + name, key + "." + name + " has no values");
+            if (vals.empty())
+                c.fail(kv.second, key + "." + name, key + "." + name + " has no values");
             spec.grid.emplace_back(name, std::move(vals));
         }
     }
@@ -223,7 +237,8 @@ Value check_params(const Checker& c, const YAML::Node& root, const JobSpec& job)
             const std::string k = kv.first.as<std::string>();
             if (std::find(names.begin(), names.end(), k) == names.end()) {
                 c.fail(kv.first, "params." + k,
-                       "job '" + job.name + "' has no parameter '" + k + "'" + suggestion(k, names) +
+                       "job '" + job.name + "' has no parameter '" + k + "'" +
+                           suggestion(k, names) +
                            (names.empty() ? "; it takes none" : "; it takes: " + join(names)));
             }
         }
@@ -233,17 +248,27 @@ Value check_params(const Checker& c, const YAML::Node& root, const JobSpec& job)
         const std::string key = "params." + p.name;
         if (!v || v.IsNull()) {
             if (p.default_value.is_null())
-                c.fail(n ? n : root["job"], key, "job '" + job.name + "' needs params." + p.name + " (" + p.help + ")");
+                c.fail(n ? n : root["job"], key,
+                       "job '" + job.name + "' needs params." + p.name + " (" + p.help + ")");
             out[p.name] = p.default_value;
             continue;
         }
         switch (p.type) {
-            case ParamType::integer: out[p.name] = Value(static_cast<long long>(c.integer(v, key, INT64_MIN))); break;
-            case ParamType::number: out[p.name] = Value(c.number(v, key, -1e308)); break;
-            case ParamType::boolean: out[p.name] = Value(c.boolean(v, key)); break;
-            case ParamType::string: out[p.name] = Value(c.string(v, key)); break;
+            case ParamType::integer:
+                out[p.name] = Value(static_cast<long long>(c.integer(v, key, INT64_MIN)));
+                break;
+            case ParamType::number:
+                out[p.name] = Value(c.number(v, key, -1e308));
+                break;
+            case ParamType::boolean:
+                out[p.name] = Value(c.boolean(v, key));
+                break;
+            case ParamType::string:
+                out[p.name] = Value(c.string(v, key));
+                break;
             case ParamType::list:
-                if (!v.IsSequence()) c.fail(v, key, key + " must be a list, not " + Checker::show(v));
+                if (!v.IsSequence())
+                    c.fail(v, key, key + " must be a list, not " + Checker::show(v));
                 out[p.name] = to_value(v);
                 break;
         }
@@ -260,21 +285,30 @@ void check_output(const Checker& c, const YAML::Node& n, Config& cfg) {
     if (cfg.output == "-") return;
     const fs::path p(cfg.output);
     const std::string ext = p.extension().string();
-    if (ext == ".jsonl") cfg.format = Format::jsonl;
-    else if (ext == ".csv") cfg.format = Format::csv;
-    else if (ext == ".txt") cfg.format = Format::txt;
-    else c.fail(n, "output.path", "output.path: unknown format '" + ext + "'; use .jsonl, .csv or .txt (or - for stdout)");
+    if (ext == ".jsonl")
+        cfg.format = Format::jsonl;
+    else if (ext == ".csv")
+        cfg.format = Format::csv;
+    else if (ext == ".txt")
+        cfg.format = Format::txt;
+    else
+        c.fail(n, "output.path",
+               "output.path: unknown format '" + ext +
+                   "'; use .jsonl, .csv or .txt (or - for stdout)");
     // The directory is created if missing; its nearest existing ancestor must be writable.
     fs::path dir = fs::absolute(p).parent_path();
-    while (!fs::exists(dir) && dir.has_parent_path() && dir != dir.parent_path()) dir = dir.parent_path();
+    while (!fs::exists(dir) && dir.has_parent_path() && dir != dir.parent_path())
+        dir = dir.parent_path();
     if (!fs::is_directory(dir) || access(dir.c_str(), W_OK) != 0)
         c.fail(n, "output.path", "output.path: cannot write into '" + dir.string() + "'");
 }
 
 // Applies "a.b.c=value" to the document; returns the key for error messages.
-std::string apply_set(YAML::Node root, const std::string& set, std::map<std::string, std::string>& sets) {
+std::string apply_set(YAML::Node root, const std::string& set,
+                      std::map<std::string, std::string>& sets) {
     const auto eq = set.find('=');
-    if (eq == std::string::npos || eq == 0) throw ConfigError("--set " + set, 0, 0, "expected KEY=VALUE, like pool.chunksize=100");
+    if (eq == std::string::npos || eq == 0)
+        throw ConfigError("--set " + set, 0, 0, "expected KEY=VALUE, like pool.chunksize=100");
     const std::string key = set.substr(0, eq), value = set.substr(eq + 1);
     std::vector<std::string> parts;
     for (std::size_t at = 0;;) {
@@ -310,9 +344,12 @@ std::string apply_set(YAML::Node root, const std::string& set, std::map<std::str
 
 const char* policy_name(Policy p) {
     switch (p) {
-        case Policy::fail: return "fail";
-        case Policy::skip: return "skip";
-        case Policy::retry: return "retry";
+        case Policy::fail:
+            return "fail";
+        case Policy::skip:
+            return "skip";
+        case Policy::retry:
+            return "retry";
     }
     return "?";
 }
@@ -322,11 +359,14 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
     try {
         root = YAML::LoadFile(path);
     } catch (const YAML::BadFile&) {
-        throw ConfigError(path, 1, 1, "cannot read the config file" + std::string(fs::exists(path) ? "" : " (no such file)"));
+        throw ConfigError(
+            path, 1, 1,
+            "cannot read the config file" + std::string(fs::exists(path) ? "" : " (no such file)"));
     } catch (const YAML::Exception& e) {
         throw ConfigError(path, e.mark.line + 1, e.mark.column + 1, "malformed YAML: " + e.msg);
     }
-    if (!root.IsMap()) throw ConfigError(path, 1, 1, "the config must be a mapping with 'job:' and 'input:'");
+    if (!root.IsMap())
+        throw ConfigError(path, 1, 1, "the config must be a mapping with 'job:' and 'input:'");
     std::map<std::string, std::string> sets;
     for (const auto& s : overrides) apply_set(root, s, sets);
 
@@ -341,18 +381,25 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
     if (cfg.job == nullptr) {
         std::vector<std::string> names;
         for (const JobSpec* j : all_jobs()) names.push_back(j->name);
-        c.fail(root["job"], "job", "unknown job '" + job + "'" + suggestion(job, names) + "; the jobs are: " + join(names));
+        c.fail(root["job"], "job",
+               "unknown job '" + job + "'" + suggestion(job, names) +
+                   "; the jobs are: " + join(names));
     }
-    if (!root["input"]) c.fail(root, "input", "missing 'input:' (range, values, lines, files or grid)");
+    if (!root["input"])
+        c.fail(root, "input", "missing 'input:' (range, values, lines, files or grid)");
     check_input(c, root["input"], cfg.input);
     cfg.params = check_params(c, root, *cfg.job);
 
     if (const YAML::Node pool = root["pool"]) {
         c.keys(pool, "pool", {"processes", "chunksize", "ordered"});
         if (const auto p = pool["processes"])
-            cfg.processes = p.IsScalar() && p.Scalar() == "all" ? 0 : static_cast<int>(c.integer(p, "pool.processes", 1));
+            cfg.processes = p.IsScalar() && p.Scalar() == "all"
+                                ? 0
+                                : static_cast<int>(c.integer(p, "pool.processes", 1));
         if (const auto p = pool["chunksize"])
-            cfg.chunksize = p.IsScalar() && p.Scalar() == "auto" ? 0 : static_cast<std::size_t>(c.integer(p, "pool.chunksize", 1));
+            cfg.chunksize = p.IsScalar() && p.Scalar() == "auto"
+                                ? 0
+                                : static_cast<std::size_t>(c.integer(p, "pool.chunksize", 1));
         if (const auto p = pool["ordered"]) cfg.ordered = c.boolean(p, "pool.ordered");
     }
     cfg.output = "results/" + job + ".jsonl";
@@ -369,10 +416,14 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
             const std::string p = c.choice(e["policy"], "errors.policy", {"fail", "skip", "retry"});
             cfg.policy = p == "fail" ? Policy::fail : p == "skip" ? Policy::skip : Policy::retry;
         }
-        if (e["retries"]) cfg.retries = static_cast<int>(c.integer(e["retries"], "errors.retries", 0));
-        if (e["task_timeout"]) cfg.task_timeout = c.number(e["task_timeout"], "errors.task_timeout", 0);
+        if (e["retries"])
+            cfg.retries = static_cast<int>(c.integer(e["retries"], "errors.retries", 0));
+        if (e["task_timeout"])
+            cfg.task_timeout = c.number(e["task_timeout"], "errors.task_timeout", 0);
         if (cfg.retries > 0 && cfg.policy != Policy::retry)
-            c.fail(e["retries"], "errors.retries", "errors.retries is set but errors.policy is '" + std::string(policy_name(cfg.policy)) + "'; use policy: retry");
+            c.fail(e["retries"], "errors.retries",
+                   "errors.retries is set but errors.policy is '" +
+                       std::string(policy_name(cfg.policy)) + "'; use policy: retry");
     }
     if (const YAML::Node l = root["launch"]) {
         c.keys(l, "launch", {"ranks"});
@@ -381,12 +432,15 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
     if (const YAML::Node s = root["slurm"]) {
         c.keys(s, "slurm", {"nodes", "ntasks_per_node", "time", "partition", "account", "extra"});
         if (s["nodes"]) cfg.slurm.nodes = static_cast<int>(c.integer(s["nodes"], "slurm.nodes", 1));
-        if (s["ntasks_per_node"]) cfg.slurm.ntasks_per_node = static_cast<int>(c.integer(s["ntasks_per_node"], "slurm.ntasks_per_node", 1));
+        if (s["ntasks_per_node"])
+            cfg.slurm.ntasks_per_node =
+                static_cast<int>(c.integer(s["ntasks_per_node"], "slurm.ntasks_per_node", 1));
         if (s["time"]) cfg.slurm.time = c.string(s["time"], "slurm.time");
         if (s["partition"]) cfg.slurm.partition = c.string(s["partition"], "slurm.partition");
         if (s["account"]) cfg.slurm.account = c.string(s["account"], "slurm.account");
         if (const auto x = s["extra"]) {
-            if (!x.IsSequence()) c.fail(x, "slurm.extra", "slurm.extra must be a list of #SBATCH lines");
+            if (!x.IsSequence())
+                c.fail(x, "slurm.extra", "slurm.extra must be a list of #SBATCH lines");
             for (const auto& line : x) cfg.slurm.extra.push_back(c.string(line, "slurm.extra"));
         }
     }

@@ -16,10 +16,10 @@ namespace mproc::runner {
 
 struct InputSpec {
     enum class Kind { range, values, lines, files, grid } kind = Kind::range;
-    std::int64_t start = 0, stop = 0, step = 1;               // range
-    std::vector<Value> values;                                // values
-    std::string path;                                         // lines
-    std::vector<std::string> files;                           // files: the glob's matches, sorted
+    std::int64_t start = 0, stop = 0, step = 1;  // range
+    std::vector<Value> values;                   // values
+    std::string path;                            // lines
+    std::vector<std::string> files;              // files: the glob's matches, sorted
     std::vector<std::pair<std::string, std::vector<Value>>> grid;  // grid, in file order
 };
 
@@ -39,16 +39,16 @@ struct Config {
     std::string file;
     const JobSpec* job = nullptr;
     InputSpec input;
-    Value params;              // a mapping, defaults filled in
-    int processes = 0;         // 0: every free worker
-    std::size_t chunksize = 0; // 0: automatic
+    Value params;               // a mapping, defaults filled in
+    int processes = 0;          // 0: every free worker
+    std::size_t chunksize = 0;  // 0: automatic
     bool ordered = true;
-    std::string output;        // "-": stdout
+    std::string output;  // "-": stdout
     Format format = Format::jsonl;
     Policy policy = Policy::fail;
     int retries = 0;
-    double task_timeout = 0;   // seconds; 0: none
-    int ranks = 3;             // for `mproc run` outside an allocation
+    double task_timeout = 0;  // seconds; 0: none
+    int ranks = 3;            // for `mproc run` outside an allocation
     SlurmSpec slurm;
 };
 

@@ -14,7 +14,9 @@ std::uint64_t count_lines(const std::string& path) {
     while (in) {
         in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
         const auto got = static_cast<std::size_t>(in.gcount());
-        for (const char* p = buf.data(); (p = static_cast<const char*>(std::memchr(p, '\n', buf.data() + got - p))); ++p) ++n;
+        for (const char* p = buf.data();
+             (p = static_cast<const char*>(std::memchr(p, '\n', buf.data() + got - p))); ++p)
+            ++n;
         if (got > 0) last = buf[got - 1];
     }
     return n + (last != '\n' ? 1 : 0);  // a last line without a newline still counts
@@ -30,8 +32,12 @@ InputStream::InputStream(const InputSpec& spec) : spec_(spec) {
             size_ = span <= 0 ? 0 : static_cast<std::uint64_t>((span + step - 1) / step);
             break;
         }
-        case InputSpec::Kind::values: size_ = spec.values.size(); break;
-        case InputSpec::Kind::files: size_ = spec.files.size(); break;
+        case InputSpec::Kind::values:
+            size_ = spec.values.size();
+            break;
+        case InputSpec::Kind::files:
+            size_ = spec.files.size();
+            break;
         case InputSpec::Kind::lines:
             size_ = count_lines(spec.path);
             lines_.open(spec.path);
@@ -58,16 +64,21 @@ std::optional<Value> InputStream::next() {
     if (at_ >= size_) return std::nullopt;
     const std::uint64_t i = at_++;
     switch (spec_.kind) {
-        case InputSpec::Kind::range: return Value(static_cast<long long>(spec_.start + static_cast<std::int64_t>(i) * spec_.step));
-        case InputSpec::Kind::values: return spec_.values[i];
-        case InputSpec::Kind::files: return Value(spec_.files[i]);
+        case InputSpec::Kind::range:
+            return Value(
+                static_cast<long long>(spec_.start + static_cast<std::int64_t>(i) * spec_.step));
+        case InputSpec::Kind::values:
+            return spec_.values[i];
+        case InputSpec::Kind::files:
+            return Value(spec_.files[i]);
         case InputSpec::Kind::lines: {
             std::string line;
             if (!std::getline(lines_, line)) return std::nullopt;
             if (!line.empty() && line.back() == '\r') line.pop_back();
             return Value(std::move(line));
         }
-        case InputSpec::Kind::grid: return grid_point(i);
+        case InputSpec::Kind::grid:
+            return grid_point(i);
     }
     return std::nullopt;
 }

@@ -14,14 +14,14 @@
 namespace mproc::runner {
 
 class InputStream {
-public:
+  public:
     explicit InputStream(const InputSpec& spec);
     // How many inputs there are in all (a lines input is counted once, quickly).
     std::uint64_t size() const { return size_; }
     // The next input, or nullopt at the end.
     std::optional<Value> next();
 
-private:
+  private:
     Value grid_point(std::uint64_t i) const;
 
     const InputSpec& spec_;
@@ -32,12 +32,12 @@ private:
 
 // An input range of the Items still to do, for Pool::imap.
 class ItemRange {
-public:
+  public:
     ItemRange(const InputSpec& spec, std::function<bool(std::uint64_t)> done)
         : stream_(spec), done_(std::move(done)) {}
 
     class iterator {
-    public:
+      public:
         using value_type = Item;
         using difference_type = std::ptrdiff_t;
         iterator() = default;
@@ -51,7 +51,7 @@ public:
         bool at_end() const { return r_->ended_; }
         friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.at_end(); }
 
-    private:
+      private:
         ItemRange* r_ = nullptr;
     };
 
@@ -59,7 +59,7 @@ public:
     std::default_sentinel_t end() const { return {}; }
     std::uint64_t total() const { return stream_.size(); }
 
-private:
+  private:
     void advance();
 
     InputStream stream_;

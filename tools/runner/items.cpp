@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <exception>
-
 #include <mproc/mproc.hpp>
 
 #include "job.hpp"
@@ -61,5 +60,6 @@ MPROC_TASK(run_item);
 
 namespace mproc::runner {
 // What goes to workers and back per input uses the byte codecs, not Boost archives.
-static_assert(detail::CustomPacked<Item> && detail::CustomPacked<Record> && detail::CustomPacked<Value>);
+static_assert(detail::CustomPacked<Item> && detail::CustomPacked<Record> &&
+              detail::CustomPacked<Value>);
 }  // namespace mproc::runner

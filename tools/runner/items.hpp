@@ -15,7 +15,7 @@ struct Item {
 
     template <class Archive>
     void serialize(Archive& ar, const unsigned int) {
-        ar & index & input;
+        ar& index& input;
     }
 };
 
@@ -31,7 +31,7 @@ struct Record {
 
     template <class Archive>
     void serialize(Archive& ar, const unsigned int) {
-        ar & index & input & ok & result & error & rank & busy_ns & attempts;
+        ar& index& input& ok& result& error& rank& busy_ns& attempts;
     }
 };
 
@@ -44,7 +44,7 @@ struct Setup {
 
     template <class Archive>
     void serialize(Archive& ar, const unsigned int) {
-        ar & job & params & task_timeout & attempts;
+        ar& job& params& task_timeout& attempts;
     }
 };
 

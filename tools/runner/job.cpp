@@ -40,11 +40,16 @@ std::vector<const JobSpec*> all_jobs() {
 
 const char* type_name(ParamType t) {
     switch (t) {
-        case ParamType::integer: return "integer";
-        case ParamType::number: return "number";
-        case ParamType::string: return "string";
-        case ParamType::boolean: return "boolean";
-        case ParamType::list: return "list";
+        case ParamType::integer:
+            return "integer";
+        case ParamType::number:
+            return "number";
+        case ParamType::string:
+            return "string";
+        case ParamType::boolean:
+            return "boolean";
+        case ParamType::list:
+            return "list";
     }
     return "?";
 }

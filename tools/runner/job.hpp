@@ -36,13 +36,13 @@ struct Param {
 
 // Thrown when a task's errors.task_timeout has passed.
 class TaskTimeout : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 // What a running task knows besides its input: its deadline.
 class TaskContext {
-public:
+  public:
     using Clock = std::chrono::steady_clock;
     explicit TaskContext(std::optional<Clock::time_point> deadline) : deadline_(deadline) {}
 
@@ -52,7 +52,7 @@ public:
     double timeout_seconds() const { return timeout_seconds_; }
     void set_timeout_seconds(double s) { timeout_seconds_ = s; }
 
-private:
+  private:
     std::optional<Clock::time_point> deadline_;
     double timeout_seconds_ = 0;
 };
@@ -80,6 +80,6 @@ const char* type_name(ParamType t);
 
 #define MPROC_JOB_CONCAT2(a, b) a##b
 #define MPROC_JOB_CONCAT(a, b) MPROC_JOB_CONCAT2(a, b)
-#define MPROC_JOB(...)                                                                  \
+#define MPROC_JOB(...)                                                                          \
     [[maybe_unused]] static const bool MPROC_JOB_CONCAT(mproc_job_registration_, __COUNTER__) = \
         ::mproc::runner::register_job(::mproc::runner::JobSpec __VA_ARGS__)

@@ -19,11 +19,10 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <mproc/mproc.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <mproc/mproc.hpp>
 
 #include "config.hpp"
 #include "inputs.hpp"
@@ -36,7 +35,9 @@ using namespace mproc::runner;
 using Clock = std::chrono::steady_clock;
 
 std::atomic<bool> g_stop{false};
-extern "C" void on_stop_signal(int) { g_stop.store(true); }
+extern "C" void on_stop_signal(int) {
+    g_stop.store(true);
+}
 
 struct Args {
     std::string verb, config;
@@ -67,7 +68,8 @@ Args parse_args(int argc, char** argv) {
         }
     }
     if (a.verb.empty()) throw std::invalid_argument("no verb (run, validate, ranks, jobs)");
-    if (a.verb != "jobs" && a.config.empty()) throw std::invalid_argument(a.verb + " needs a CONFIG file");
+    if (a.verb != "jobs" && a.config.empty())
+        throw std::invalid_argument(a.verb + " needs a CONFIG file");
     return a;
 }
 
@@ -94,11 +96,13 @@ long peak_rss_mib() {
 // Progress on stderr: a live bar on a terminal, a plain line every few seconds otherwise,
 // and a summary with per-rank counts and busy time at the end.
 class Progress {
-public:
+  public:
     // Under mpirun a rank's stderr is a pipe to mpirun; tools/mproc says whether its own
     // stderr is a terminal.
     Progress(std::uint64_t total, std::uint64_t already)
-        : total_(total), already_(already), tty_(isatty(2) != 0 || std::getenv("MPROC_TTY") != nullptr) {
+        : total_(total),
+          already_(already),
+          tty_(isatty(2) != 0 || std::getenv("MPROC_TTY") != nullptr) {
         const char* every = std::getenv("MPROC_PROGRESS_SECONDS");
         interval_ = every ? std::atof(every) : (tty_ ? 0.2 : 5.0);
     }
@@ -128,8 +132,8 @@ public:
         if (tty_) {
             const int width = 30, filled = static_cast<int>(frac * width);
             std::cerr << "\r\033[K[" << std::string(static_cast<std::size_t>(filled), '#')
-                      << std::string(static_cast<std::size_t>(width - filled), '.') << "] " << line.str()
-                      << std::flush;
+                      << std::string(static_cast<std::size_t>(width - filled), '.') << "] "
+                      << line.str() << std::flush;
         } else {
             std::cerr << "progress: " << line.str() << std::endl;
         }
@@ -146,14 +150,14 @@ public:
         std::cerr << "; rank 0 peak memory " << peak_rss_mib() << " MiB\n";
         for (const auto& [rank, s] : ranks_) {
             std::cerr << "  rank " << rank << ": " << s.tasks << " tasks, busy "
-                      << seconds_text(s.busy) << " ("
-                      << std::setprecision(0) << (elapsed > 0 ? 100 * s.busy / elapsed : 0) << "%)\n";
+                      << seconds_text(s.busy) << " (" << std::setprecision(0)
+                      << (elapsed > 0 ? 100 * s.busy / elapsed : 0) << "%)\n";
         }
     }
 
     std::uint64_t failed() const { return failed_; }
 
-private:
+  private:
     struct RankStats {
         std::uint64_t tasks = 0;
         double busy = 0;
@@ -169,7 +173,8 @@ private:
 int drive(const Args& args) {
     const Config cfg = load_config(args.config, args.sets);
     namespace fs = std::filesystem;
-    if (args.resume && cfg.output != "-" && !fs::exists(cfg.output + ".journal") && fs::exists(cfg.output)) {
+    if (args.resume && cfg.output != "-" && !fs::exists(cfg.output + ".journal") &&
+        fs::exists(cfg.output)) {
         std::cerr << "mproc: " << cfg.output << " is complete; nothing to resume\n";
         return 0;
     }
@@ -177,7 +182,8 @@ int drive(const Args& args) {
     ItemRange items(cfg.input, [&out](std::uint64_t i) { return out.done(i); });
     Progress progress(items.total(), out.done_count());
 
-    Setup setup{cfg.job->name, cfg.params, cfg.task_timeout, cfg.policy == Policy::retry ? 1 + cfg.retries : 1};
+    Setup setup{cfg.job->name, cfg.params, cfg.task_timeout,
+                cfg.policy == Policy::retry ? 1 + cfg.retries : 1};
     mproc::Pool pool(cfg.processes, setup_worker, setup);
 
     int code = 0;
@@ -189,9 +195,9 @@ int drive(const Args& args) {
             progress.record(r);
             if (!r.ok && cfg.policy == Policy::fail) {
                 // Not recorded as done: a --resume after the fix runs it again.
-                std::cerr << (std::getenv("MPROC_TTY") != nullptr ? "\r\033[K" : "") << cfg.file << ": input " << r.index
-                          << " (" << r.input.json() << ") failed: " << r.error
-                          << "\nmproc: stopping (errors.policy: fail)\n";
+                std::cerr << (std::getenv("MPROC_TTY") != nullptr ? "\r\033[K" : "") << cfg.file
+                          << ": input " << r.index << " (" << r.input.json()
+                          << ") failed: " << r.error << "\nmproc: stopping (errors.policy: fail)\n";
                 code = 1;
                 outcome = "stopped";
                 return;
@@ -225,7 +231,8 @@ int drive(const Args& args) {
     progress.tick(true);
     progress.summary(outcome);
     if (cfg.job->reduce && code != 3) {
-        std::cerr << (cfg.job->describe ? cfg.job->describe(out.reduced(), cfg.params) : out.reduced().json())
+        std::cerr << (cfg.job->describe ? cfg.job->describe(out.reduced(), cfg.params)
+                                        : out.reduced().json())
                   << "\n";
     }
     if (code == 0 || (code == 1 && cfg.policy != Policy::fail)) {

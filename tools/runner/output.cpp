@@ -1,12 +1,9 @@
 #include "output.hpp"
 
+#include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
-
-#include <thread>
-
-#include <fcntl.h>
 
 #include <chrono>
 #include <filesystem>
@@ -14,6 +11,7 @@
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 namespace mproc::runner {
 namespace {
@@ -96,15 +94,18 @@ ResultWriter::ResultWriter(const Config& cfg, bool resume)
         return;
     }
     if (!resume && fs::exists(journal_path_))
-        std::cerr << "mproc: starting afresh; an interrupted run's partial results in " << part_path_
-                  << " are discarded (run with --resume to continue it instead)\n";
+        std::cerr << "mproc: starting afresh; an interrupted run's partial results in "
+                  << part_path_ << " are discarded (run with --resume to continue it instead)\n";
     part_ = std::fopen(part_path_.c_str(), "wb");
     journal_ = std::fopen(journal_path_.c_str(), "wb");
-    if (part_ == nullptr || journal_ == nullptr) throw std::runtime_error("cannot create " + part_path_);
+    if (part_ == nullptr || journal_ == nullptr)
+        throw std::runtime_error("cannot create " + part_path_);
     std::string header = cfg_.format == Format::csv ? "index,input,result,error\n" : "";
     write_all(part_, header, part_path_);
     part_size_ = header.size();
-    write_all(journal_, "mproc-journal 1 " + std::to_string(part_size_) + "\n= " + reduced_.json() + "\n", journal_path_);
+    write_all(journal_,
+              "mproc-journal 1 " + std::to_string(part_size_) + "\n= " + reduced_.json() + "\n",
+              journal_path_);
 }
 
 void ResultWriter::resume_from_journal() {
@@ -121,7 +122,8 @@ void ResultWriter::resume_from_journal() {
             std::string magic;
             int version = 0;
             h >> magic >> version >> good_size;
-            if (magic != "mproc-journal" || version != 1) throw std::runtime_error(journal_path_ + " is not an mproc journal");
+            if (magic != "mproc-journal" || version != 1)
+                throw std::runtime_error(journal_path_ + " is not an mproc journal");
             header_ok = true;
             continue;
         }
@@ -149,7 +151,8 @@ void ResultWriter::resume_from_journal() {
     part_size_ = good_size;
     part_ = std::fopen(part_path_.c_str(), "ab");
     // Rewrite the journal with only what counts, so a torn tail cannot confuse a later resume.
-    std::string journal = "mproc-journal 1 " + std::to_string(good_size) + "\n= " + reduced_.json() + "\n";
+    std::string journal =
+        "mproc-journal 1 " + std::to_string(good_size) + "\n= " + reduced_.json() + "\n";
     const std::string tmp = journal_path_ + ".tmp";
     {
         std::FILE* f = std::fopen(tmp.c_str(), "wb");
@@ -159,7 +162,8 @@ void ResultWriter::resume_from_journal() {
     }
     fs::rename(tmp, journal_path_);
     journal_ = std::fopen(journal_path_.c_str(), "ab");
-    if (part_ == nullptr || journal_ == nullptr) throw std::runtime_error("cannot reopen " + part_path_);
+    if (part_ == nullptr || journal_ == nullptr)
+        throw std::runtime_error("cannot reopen " + part_path_);
 }
 
 ResultWriter::~ResultWriter() {
@@ -188,7 +192,8 @@ void ResultWriter::format(const Record& r, std::string& out) const {
             break;
         case Format::csv:
             out += std::to_string(r.index) + "," + csv_field(input.text()) + "," +
-                   csv_field(r.ok ? r.result.text() : "") + "," + csv_field(r.ok ? "" : r.error) + "\n";
+                   csv_field(r.ok ? r.result.text() : "") + "," + csv_field(r.ok ? "" : r.error) +
+                   "\n";
             break;
         case Format::txt:
             out += std::to_string(r.index) + "\t" + input.text() + "\t" +

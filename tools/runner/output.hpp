@@ -19,7 +19,7 @@
 namespace mproc::runner {
 
 class ResultWriter {
-public:
+  public:
     ResultWriter(const Config& cfg, bool resume);
     ~ResultWriter();
     ResultWriter(const ResultWriter&) = delete;
@@ -37,7 +37,7 @@ public:
     // Flushes, writes the reduction file if the job reduces, and renames .part into place.
     void finish();
 
-private:
+  private:
     void resume_from_journal();
     void format(const Record& r, std::string& out) const;
 
@@ -48,7 +48,7 @@ private:
     std::FILE* journal_ = nullptr;
     int lock_fd_ = -1;
     std::uint64_t part_size_ = 0;
-    std::string pending_;                 // formatted records not yet written
+    std::string pending_;                      // formatted records not yet written
     std::vector<std::uint64_t> pending_ends_;  // .part size after each pending record
     std::vector<std::uint64_t> pending_indices_;
     std::vector<bool> done_;

@@ -65,11 +65,21 @@ void append_json_string(std::string& out, const std::string& s) {
     out += '"';
     for (unsigned char c : s) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
                 if (c < 0x20) {
                     char buf[8];
@@ -111,7 +121,9 @@ void mproc_unpack(const char*& at, const char* end, Value& v) {
     std::uint8_t kind = 0;
     unpack_raw(at, end, kind);
     switch (kind) {
-        case 0: v = Value(); break;
+        case 0:
+            v = Value();
+            break;
         case 1: {
             std::uint8_t b = 0;
             unpack_raw(at, end, b);
@@ -156,7 +168,8 @@ void mproc_unpack(const char*& at, const char* end, Value& v) {
             v = Value(std::move(m));
             break;
         }
-        default: throw std::runtime_error("Value: corrupt message");
+        default:
+            throw std::runtime_error("Value: corrupt message");
     }
 }
 
@@ -166,6 +179,8 @@ std::string Value::json() const {
     return out;
 }
 
-std::string Value::text() const { return is_string() ? as_string() : json(); }
+std::string Value::text() const {
+    return is_string() ? as_string() : json();
+}
 
 }  // namespace mproc::runner

@@ -8,8 +8,8 @@
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
 #include <cstdint>
-#include <mproc/detail/serialize.hpp>
 #include <map>
+#include <mproc/detail/serialize.hpp>
 #include <string>
 #include <variant>
 #include <vector>
@@ -17,7 +17,7 @@
 namespace mproc::runner {
 
 class Value {
-public:
+  public:
     using List = std::vector<Value>;
     using Map = std::map<std::string, Value>;
 
@@ -81,19 +81,34 @@ public:
         int kind = 0;
         ar >> kind;
         switch (kind) {
-            case 0: v_ = std::monostate{}; break;
-            case 1: load_as<bool>(ar); break;
-            case 2: load_as<std::int64_t>(ar); break;
-            case 3: load_as<double>(ar); break;
-            case 4: load_as<std::string>(ar); break;
-            case 5: load_as<List>(ar); break;
-            case 6: load_as<Map>(ar); break;
-            default: throw std::runtime_error("Value: corrupt archive");
+            case 0:
+                v_ = std::monostate{};
+                break;
+            case 1:
+                load_as<bool>(ar);
+                break;
+            case 2:
+                load_as<std::int64_t>(ar);
+                break;
+            case 3:
+                load_as<double>(ar);
+                break;
+            case 4:
+                load_as<std::string>(ar);
+                break;
+            case 5:
+                load_as<List>(ar);
+                break;
+            case 6:
+                load_as<Map>(ar);
+                break;
+            default:
+                throw std::runtime_error("Value: corrupt archive");
         }
     }
     BOOST_SERIALIZATION_SPLIT_MEMBER()
 
-private:
+  private:
     template <class T, class Archive>
     void load_as(Archive& ar) {
         T x{};

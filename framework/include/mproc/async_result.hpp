@@ -40,7 +40,7 @@ struct callback_arg<void> {
 // The shared state behind an AsyncResult: set once by the engine, read by the user.
 template <class T>
 class ResultState : public std::enable_shared_from_this<ResultState<T>> {
-public:
+  public:
     using Stored = std::conditional_t<std::is_void_v<T>, Unit, T>;
 
     ResultState(std::shared_ptr<PoolState> pool, std::function<void(const Stored&)> callback,
@@ -49,8 +49,12 @@ public:
           callback_(std::move(callback)),
           error_callback_(std::move(error_callback)) {}
 
-    void set_value(Stored v) { settle([&] { value_.emplace(std::move(v)); }); }
-    void set_error(std::exception_ptr e) { settle([&] { error_ = std::move(e); }); }
+    void set_value(Stored v) {
+        settle([&] { value_.emplace(std::move(v)); });
+    }
+    void set_error(std::exception_ptr e) {
+        settle([&] { error_ = std::move(e); });
+    }
 
     bool ready() const {
         std::lock_guard lock(mutex_);
@@ -72,7 +76,7 @@ public:
     }
     bool has_error() const { return error_ != nullptr; }
 
-private:
+  private:
     template <class Set>
     void settle(Set&& set) {
         {
@@ -133,8 +137,9 @@ void ResultState<T>::report_callback_exception(std::exception_ptr e) {
 
 template <class R>
 class [[nodiscard]] AsyncResult {
-public:
-    explicit AsyncResult(std::shared_ptr<detail::ResultState<R>> state) : state_(std::move(state)) {}
+  public:
+    explicit AsyncResult(std::shared_ptr<detail::ResultState<R>> state)
+        : state_(std::move(state)) {}
 
     // Waits and returns the result (a reference valid while this AsyncResult lives).
     decltype(auto) get() & {
@@ -167,7 +172,7 @@ public:
         return !state_->has_error();
     }
 
-private:
+  private:
     decltype(auto) result() {
         if constexpr (std::is_void_v<R>) {
             state_->value();

@@ -13,14 +13,14 @@
 namespace mproc {
 
 class Error : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 // A task threw on a worker. Carries what the worker knew: the exception's type and message,
 // where it ran, which task, and the input index when the task was one item of a map.
 class RemoteError : public Error {
-public:
+  public:
     RemoteError(std::string task, std::string type_name, std::string message, int rank,
                 std::string host, std::optional<std::uint64_t> index);
 
@@ -31,7 +31,7 @@ public:
     const std::string& host() const noexcept { return host_; }
     std::optional<std::uint64_t> index() const noexcept { return index_; }
 
-private:
+  private:
     std::string task_;
     std::string type_name_;
     std::string message_;
@@ -41,39 +41,39 @@ private:
 };
 
 class TimeoutError : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 // Queue::get_nowait / get(timeout) found nothing.
 class Empty : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 // Queue::put_nowait / put(timeout) found no room.
 class Full : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 // Connection::recv on a pipe whose other end is closed and drained.
 class EOFError : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 // A configuration file is wrong; what() reads "FILE:LINE:COLUMN: what is wrong" (just
 // "FILE: what is wrong" when line is 0, for problems with no position, like a --set value).
 class ConfigError : public Error {
-public:
+  public:
     ConfigError(std::string file, int line, int column, const std::string& what);
 
     const std::string& file() const noexcept { return file_; }
     int line() const noexcept { return line_; }
     int column() const noexcept { return column_; }
 
-private:
+  private:
     std::string file_;
     int line_;
     int column_;
@@ -81,32 +81,32 @@ private:
 
 // An MPI routine failed; what() names the routine and gives MPI's own error string.
 class MpiError : public Error {
-public:
+  public:
     MpiError(std::string routine, int code, const std::string& mpi_message);
 
     const std::string& routine() const noexcept { return routine_; }
     int code() const noexcept { return code_; }
 
-private:
+  private:
     std::string routine_;
     int code_;
 };
 
 // Not enough of something the program asked for: free worker ranks, shared arena space.
 class ResourceError : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 // Work was submitted to a pool that was closed or terminated, or was dropped by terminate().
 class PoolClosed : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 // Unwinds a Process target that was terminated at an interruption point.
 class Terminated : public Error {
-public:
+  public:
     using Error::Error;
 };
 

@@ -79,11 +79,11 @@ class IMapResult {
         }
     };
 
-public:
+  public:
     using value_type = detail::Stored<R>;
 
     class iterator {
-    public:
+      public:
         using value_type = detail::Stored<R>;
         using difference_type = std::ptrdiff_t;
         using iterator_concept = std::input_iterator_tag;
@@ -106,11 +106,9 @@ public:
             return *this;
         }
         void operator++(int) { ++*this; }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) {
-            return it.c_->ended;
-        }
+        friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.c_->ended; }
 
-    private:
+      private:
         Cursor* c_ = nullptr;
     };
 
@@ -130,7 +128,7 @@ public:
     }
     std::default_sentinel_t end() const { return {}; }
 
-private:
+  private:
     std::unique_ptr<Cursor> cursor_;
     bool started_ = false;
 };
@@ -148,8 +146,8 @@ Args<std::decay_t<A>...> args(A&&... a) {
 namespace detail {
 // What map returns for task F: a vector of results, or nothing for a void task.
 template <class F>
-using map_result_t = std::conditional_t<std::is_void_v<task_result_t<F>>, void,
-                                        std::vector<task_result_t<F>>>;
+using map_result_t =
+    std::conditional_t<std::is_void_v<task_result_t<F>>, void, std::vector<task_result_t<F>>>;
 
 template <class T>
 struct is_args : std::false_type {};
@@ -169,14 +167,15 @@ auto hold(R&& r) {
 }  // namespace detail
 
 class Pool {
-public:
+  public:
     // Uses `processes` worker ranks (0: every free one). With one rank, tasks run on rank 0.
     explicit Pool(int processes = 0);
 
     // Runs `initializer(initargs...)` once on each of the pool's workers before any task.
     template <class F, class... InitArgs>
-        requires std::is_invocable_v<F&, InitArgs...>
-    Pool(int processes, F&& initializer, InitArgs&&... initargs) : Pool(processes) {
+    requires std::is_invocable_v<F&, InitArgs...> Pool(int processes, F&& initializer,
+                                                       InitArgs&&... initargs)
+        : Pool(processes) {
         const auto& entry = detail::lookup_task(initializer, "Pool initializer");
         using Pack = typename detail::task_traits<std::decay_t<F>>::pack;
         using R = detail::task_result_t<std::decay_t<F>>;
@@ -186,8 +185,8 @@ public:
         for (int rank : targets) {
             auto state = std::make_shared<detail::ResultState<R>>(pool_, nullptr, nullptr);
             auto source = single_source<Pack>(std::forward_as_tuple(initargs...));
-            submit_job(entry, std::move(source), std::make_unique<detail::SingleSink<R>>(state),
-                       1, rank);
+            submit_job(entry, std::move(source), std::make_unique<detail::SingleSink<R>>(state), 1,
+                       rank);
             states.push_back(std::move(state));
         }
         try {
@@ -218,9 +217,10 @@ public:
 
     template <class F, std::ranges::input_range R>
     auto map_async(F&& f, R&& iterable, std::size_t chunksize = 0,
-                   CallbackOf<detail::map_result_t<F>> callback = {}, ErrorCallback error_callback = {}) {
+                   CallbackOf<detail::map_result_t<F>> callback = {},
+                   ErrorCallback error_callback = {}) {
         return map_async_impl<true>(f, std::forward<R>(iterable), chunksize, std::move(callback),
-                              std::move(error_callback));
+                                    std::move(error_callback));
     }
 
     template <class F, std::ranges::input_range R>
@@ -233,7 +233,7 @@ public:
                        CallbackOf<detail::map_result_t<F>> callback = {},
                        ErrorCallback error_callback = {}) {
         return starmap_async_impl<true>(f, std::forward<R>(iterable), chunksize,
-                                  std::move(callback), std::move(error_callback));
+                                        std::move(callback), std::move(error_callback));
     }
 
     template <class F, std::ranges::input_range R>
@@ -249,22 +249,20 @@ public:
     }
 
     template <class F, class... A>
-        requires std::is_invocable_v<F&, A...>
-    auto apply(F&& f, A&&... a) {
-        return apply_async(f, std::forward<A>(a)...).get();
-    }
+    requires std::is_invocable_v<F&, A...>
+    auto apply(F&& f, A&&... a) { return apply_async(f, std::forward<A>(a)...).get(); }
 
     template <class F, class... A>
-        requires std::is_invocable_v<F&, A...>
-    AsyncResult<detail::task_result_t<F>> apply_async(F&& f, A&&... a) {
+    requires std::is_invocable_v<F&, A...> AsyncResult<detail::task_result_t<F>> apply_async(
+        F&& f, A&&... a) {
         return apply_impl(f, std::forward_as_tuple(a...), {}, {});
     }
 
     // Python's apply_async(func, args, callback=..., error_callback=...).
     template <class F, class... A>
-    AsyncResult<detail::task_result_t<F>> apply_async(
-        F&& f, Args<A...> arguments, CallbackOf<detail::task_result_t<F>> callback,
-        ErrorCallback error_callback = {}) {
+    AsyncResult<detail::task_result_t<F>> apply_async(F&& f, Args<A...> arguments,
+                                                      CallbackOf<detail::task_result_t<F>> callback,
+                                                      ErrorCallback error_callback = {}) {
         return apply_impl(f, arguments.values, std::move(callback), std::move(error_callback));
     }
 
@@ -276,12 +274,13 @@ public:
     // Waits for every submitted call to settle; close() or terminate() must come first.
     void join();
 
-private:
+  private:
     template <class Pack, class Tuple>
     static std::unique_ptr<detail::ChunkSource> single_source(Tuple&& args) {
         Pack pack = make_pack<Pack>(std::forward<Tuple>(args));
         auto one = std::views::single(std::move(pack));
-        return detail::make_source<Pack>(std::move(one), [](const Pack& p) -> const Pack& { return p; });
+        return detail::make_source<Pack>(std::move(one),
+                                         [](const Pack& p) -> const Pack& { return p; });
     }
 
     template <class Pack, class Tuple>
@@ -323,7 +322,8 @@ private:
 
     template <bool Own, class F, class R>
     auto map_async_impl(F& f, R&& iterable, std::size_t chunksize,
-                        CallbackOf<detail::map_result_t<F>> callback, ErrorCallback error_callback) {
+                        CallbackOf<detail::map_result_t<F>> callback,
+                        ErrorCallback error_callback) {
         using Pack = typename detail::task_traits<std::decay_t<F>>::pack;
         static_assert(detail::task_traits<std::decay_t<F>>::arity == 1,
                       "Pool::map takes a one-argument task; use starmap for several arguments");
@@ -337,7 +337,8 @@ private:
 
     template <bool Own, class F, class R>
     auto starmap_async_impl(F& f, R&& iterable, std::size_t chunksize,
-                            CallbackOf<detail::map_result_t<F>> callback, ErrorCallback error_callback) {
+                            CallbackOf<detail::map_result_t<F>> callback,
+                            ErrorCallback error_callback) {
         using Pack = typename detail::task_traits<std::decay_t<F>>::pack;
         return collect_async<Own>(
             f, std::forward<R>(iterable), chunksize,
@@ -362,7 +363,8 @@ private:
         job->sink = std::move(sink);
         job->window = stream_window(chunksize);
         // Some tens of thousands of items in hand, and never less than a chunk per worker.
-        job->window_items = std::max<std::uint64_t>(65536, 2 * chunksize * static_cast<std::uint64_t>(processes()));
+        job->window_items =
+            std::max<std::uint64_t>(65536, 2 * chunksize * static_cast<std::uint64_t>(processes()));
         pool_->add_outstanding();
         detail::submit(pool_, job);
         return IMapResult<typename T::result>(std::move(job), raw);

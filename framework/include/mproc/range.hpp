@@ -15,9 +15,9 @@ namespace mproc {
 
 template <std::integral T>
 class Range : public std::ranges::view_interface<Range<T>> {
-public:
+  public:
     class iterator {
-    public:
+      public:
         using value_type = T;
         using difference_type = std::ptrdiff_t;
         using iterator_concept = std::random_access_iterator_tag;
@@ -27,25 +27,48 @@ public:
 
         T operator*() const { return value_; }
         T operator[](difference_type n) const { return static_cast<T>(value_ + n * step_); }
-        iterator& operator++() { value_ += step_; return *this; }
-        iterator operator++(int) { auto old = *this; ++*this; return old; }
-        iterator& operator--() { value_ -= step_; return *this; }
-        iterator operator--(int) { auto old = *this; --*this; return old; }
-        iterator& operator+=(difference_type n) { value_ += static_cast<T>(n * step_); return *this; }
-        iterator& operator-=(difference_type n) { value_ -= static_cast<T>(n * step_); return *this; }
+        iterator& operator++() {
+            value_ += step_;
+            return *this;
+        }
+        iterator operator++(int) {
+            auto old = *this;
+            ++*this;
+            return old;
+        }
+        iterator& operator--() {
+            value_ -= step_;
+            return *this;
+        }
+        iterator operator--(int) {
+            auto old = *this;
+            --*this;
+            return old;
+        }
+        iterator& operator+=(difference_type n) {
+            value_ += static_cast<T>(n * step_);
+            return *this;
+        }
+        iterator& operator-=(difference_type n) {
+            value_ -= static_cast<T>(n * step_);
+            return *this;
+        }
         friend iterator operator+(iterator it, difference_type n) { return it += n; }
         friend iterator operator+(difference_type n, iterator it) { return it += n; }
         friend iterator operator-(iterator it, difference_type n) { return it -= n; }
         friend difference_type operator-(const iterator& a, const iterator& b) {
-            return (static_cast<difference_type>(a.value_) - static_cast<difference_type>(b.value_)) /
+            return (static_cast<difference_type>(a.value_) -
+                    static_cast<difference_type>(b.value_)) /
                    static_cast<difference_type>(a.step_);
         }
-        friend bool operator==(const iterator& a, const iterator& b) { return a.value_ == b.value_; }
+        friend bool operator==(const iterator& a, const iterator& b) {
+            return a.value_ == b.value_;
+        }
         friend auto operator<=>(const iterator& a, const iterator& b) {
             return a.step_ > 0 ? a.value_ <=> b.value_ : b.value_ <=> a.value_;
         }
 
-    private:
+      private:
         T value_{};
         T step_{1};
     };
@@ -64,10 +87,12 @@ public:
     }
 
     iterator begin() const { return iterator(start_, step_); }
-    iterator end() const { return iterator(static_cast<T>(start_ + static_cast<T>(size_) * step_), step_); }
+    iterator end() const {
+        return iterator(static_cast<T>(start_ + static_cast<T>(size_) * step_), step_);
+    }
     std::size_t size() const { return size_; }
 
-private:
+  private:
     T start_{};
     T step_{1};
     std::size_t size_ = 0;

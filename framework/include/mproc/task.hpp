@@ -15,8 +15,8 @@
 #define MPROC_DETAIL_CONCAT2(a, b) a##b
 #define MPROC_DETAIL_CONCAT(a, b) MPROC_DETAIL_CONCAT2(a, b)
 
-#define MPROC_TASK_AS(name, callable)                                                 \
-    [[maybe_unused]] static const ::mproc::detail::TaskId MPROC_DETAIL_CONCAT(        \
+#define MPROC_TASK_AS(name, callable)                                          \
+    [[maybe_unused]] static const ::mproc::detail::TaskId MPROC_DETAIL_CONCAT( \
         mproc_task_registration_, __COUNTER__) = ::mproc::detail::register_task(name, callable)
 
 #define MPROC_TASK(fn) MPROC_TASK_AS(#fn, fn)

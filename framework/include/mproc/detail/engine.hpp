@@ -15,7 +15,7 @@ namespace mproc::detail {
 
 // What a Pool object and the engine share.
 class PoolState {
-public:
+  public:
     int id = 0;
     std::vector<int> ranks;  // the worker ranks this pool holds; empty: runs on rank 0
 
@@ -26,7 +26,7 @@ public:
     void settle_one();
     void wait_settled();
 
-private:
+  private:
     std::mutex mutex_;
     std::condition_variable settled_;
     std::uint64_t outstanding_ = 0;

@@ -21,7 +21,7 @@ namespace mproc::detail {
 
 // Pulls input items lazily and packs them. Called only on the engine thread.
 class ChunkSource {
-public:
+  public:
     virtual ~ChunkSource() = default;
     // Packs up to `max_items` items onto `out` and returns how many (0 when exhausted).
     virtual std::uint32_t fill(std::uint32_t max_items, Buffer& out) = 0;
@@ -39,7 +39,7 @@ struct TaskFailure {
 
     template <class Archive>
     void serialize(Archive& ar, const unsigned int) {
-        ar & type_name & message & index & rank & host;
+        ar& type_name& message& index& rank& host;
     }
 };
 
@@ -51,7 +51,7 @@ namespace mproc::detail {
 
 // Receives results. Called on the engine thread; implementations hand results to user threads.
 class ResultSink {
-public:
+  public:
     virtual ~ResultSink() = default;
     // The packed results of chunk `seq`, holding inputs [first, first + count).
     virtual void deliver(std::uint64_t seq, std::uint64_t first, std::uint32_t count,

@@ -18,9 +18,8 @@ using TaskId = std::uint64_t;
 
 // Runs `count` packed items from [in, in + size) and appends their packed results to `out`.
 // `done` counts the items finished, so a throw can be pinned to its input.
-using ChunkInvoker =
-    std::function<void(const char* in, std::size_t size, std::uint32_t count, Buffer& out,
-                       std::uint32_t& done)>;
+using ChunkInvoker = std::function<void(const char* in, std::size_t size, std::uint32_t count,
+                                        Buffer& out, std::uint32_t& done)>;
 
 struct TaskEntry {
     std::string name;

@@ -5,23 +5,23 @@
 // them) are copied as raw bytes; anything else goes through one Boost binary archive opened
 // for the whole chunk, so the per-item cost stays small either way.
 
+#include <algorithm>
 #include <boost/archive/binary_iarchive.hpp>
 #include <boost/archive/binary_oarchive.hpp>
 #include <boost/serialization/level.hpp>
 #include <boost/serialization/map.hpp>
-#include <boost/serialization/tracking.hpp>
 #include <boost/serialization/set.hpp>
 #include <boost/serialization/string.hpp>
+#include <boost/serialization/tracking.hpp>
 #include <boost/serialization/unordered_map.hpp>
 #include <boost/serialization/utility.hpp>
 #include <boost/serialization/vector.hpp>
 #include <cstddef>
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <string>
 #include <optional>
 #include <streambuf>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -39,8 +39,8 @@ void serialize(Archive& ar, std::tuple<Ts...>& t, const unsigned int /*version*/
 
 // Types that only mproc itself sends (and every rank has the same build) need neither class
 // versions nor object tracking; with both off, Boost skips most of its per-object work.
-#define MPROC_PLAIN_SERIALIZABLE(T)                                                     \
-    BOOST_CLASS_IMPLEMENTATION(T, boost::serialization::object_serializable)            \
+#define MPROC_PLAIN_SERIALIZABLE(T)                                          \
+    BOOST_CLASS_IMPLEMENTATION(T, boost::serialization::object_serializable) \
     BOOST_CLASS_TRACKING(T, boost::serialization::track_never)
 
 namespace mproc::detail {
@@ -54,8 +54,8 @@ struct Unit {
 };
 
 template <class T>
-concept Bitwise = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> &&
-                  !std::is_member_pointer_v<T>;
+concept Bitwise =
+    std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_member_pointer_v<T>;
 
 // A type may bring its own byte codec, found by argument-dependent lookup, when Boost's
 // per-field work is too slow for it (the batch runner's values are):
@@ -80,10 +80,10 @@ inline constexpr bool packs_as_bytes = Bitwise<T> || is_bitwise_aggregate<T>::va
 
 // A streambuf that appends to a Buffer, so an archive writes straight into the message.
 class AppendStreambuf : public std::streambuf {
-public:
+  public:
     explicit AppendStreambuf(Buffer& out) : out_(out) {}
 
-protected:
+  protected:
     int_type overflow(int_type c) override {
         if (c != traits_type::eof()) out_.push_back(static_cast<char>(c));
         return c;
@@ -93,19 +93,19 @@ protected:
         return n;
     }
 
-private:
+  private:
     Buffer& out_;
 };
 
 // A streambuf reading a byte range in place.
 class ReadStreambuf : public std::streambuf {
-public:
+  public:
     ReadStreambuf(const char* data, std::size_t size) {
         char* p = const_cast<char*>(data);  // get area is never written through
         setg(p, p, p + size);
     }
 
-protected:
+  protected:
     // Archives read field by field; the default goes through several virtual calls each.
     std::streamsize xsgetn(char* s, std::streamsize n) override {
         const std::streamsize k = std::min<std::streamsize>(n, egptr() - gptr());
@@ -120,7 +120,7 @@ inline constexpr unsigned archive_flags = boost::archive::no_header | boost::arc
 // Appends items of type T to a buffer. Call finish() before the buffer is sent.
 template <class T>
 class Packer {
-public:
+  public:
     explicit Packer(Buffer& out) : out_(out) {}
     Packer(const Packer&) = delete;
     Packer& operator=(const Packer&) = delete;
@@ -140,7 +140,7 @@ public:
 
     void finish() { archive_.reset(); }
 
-private:
+  private:
     template <class U>
     void put_bytes(const U& v) {
         const std::size_t at = out_.size();
@@ -168,7 +168,8 @@ void pack_raw(Buffer& out, const U& v) {
 }
 template <Bitwise U>
 void unpack_raw(const char*& at, const char* end, U& v) {
-    if (end - at < static_cast<std::ptrdiff_t>(sizeof(U))) throw Error("mproc: truncated message while unpacking");
+    if (end - at < static_cast<std::ptrdiff_t>(sizeof(U)))
+        throw Error("mproc: truncated message while unpacking");
     std::memcpy(&v, at, sizeof(U));
     at += sizeof(U);
 }
@@ -179,7 +180,8 @@ inline void pack_string(Buffer& out, const std::string& s) {
 inline void unpack_string(const char*& at, const char* end, std::string& s) {
     std::uint64_t n = 0;
     unpack_raw(at, end, n);
-    if (static_cast<std::uint64_t>(end - at) < n) throw Error("mproc: truncated message while unpacking");
+    if (static_cast<std::uint64_t>(end - at) < n)
+        throw Error("mproc: truncated message while unpacking");
     s.assign(at, static_cast<std::size_t>(n));
     at += n;
 }
@@ -187,7 +189,7 @@ inline void unpack_string(const char*& at, const char* end, std::string& s) {
 // Reads items of type T back from a byte range written by Packer<T>.
 template <class T>
 class Unpacker {
-public:
+  public:
     Unpacker(const char* data, std::size_t size) : data_(data), size_(size) {}
     Unpacker(const Unpacker&) = delete;
     Unpacker& operator=(const Unpacker&) = delete;
@@ -215,7 +217,7 @@ public:
         }
     }
 
-private:
+  private:
     template <class U>
     void get_bytes(U& v) {
         if (pos_ + sizeof(U) > size_) throw Error("mproc: truncated message while unpacking");
@@ -235,7 +237,5 @@ private:
     std::size_t pos_ = 0;
     std::optional<Archive> archive_;
 };
-
-
 
 }  // namespace mproc::detail

@@ -2,22 +2,22 @@
 // The typed ends of a job: sources that pack inputs, sinks that unpack results into what the
 // user holds (an AsyncResult, or the buffer behind an imap iterator).
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <thread>
-#include <chrono>
-#include <atomic>
-#include <limits>
 #include <optional>
 #include <ranges>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
-#include <algorithm>
-#include <cstring>
 
 #include "mproc/async_result.hpp"
 #include "mproc/detail/engine.hpp"
@@ -28,9 +28,8 @@ namespace mproc::detail {
 // Reads a range lazily on the engine thread, converting each element to the task's Pack.
 template <class Pack, class View, class Convert>
 class RangeSource final : public ChunkSource {
-public:
-    RangeSource(View view, Convert convert)
-        : view_(std::move(view)), convert_(std::move(convert)) {
+  public:
+    RangeSource(View view, Convert convert) : view_(std::move(view)), convert_(std::move(convert)) {
         if constexpr (std::ranges::sized_range<View>) remaining_ = std::ranges::size(view_);
     }
 
@@ -45,7 +44,9 @@ public:
         if constexpr (Bitwise<Pack>) {
             // Write straight into the message; trim to what the input had.
             std::size_t at = out.size();
-            if (remaining_) max_items = static_cast<std::uint32_t>(std::min<std::uint64_t>(max_items, *remaining_));
+            if (remaining_)
+                max_items =
+                    static_cast<std::uint32_t>(std::min<std::uint64_t>(max_items, *remaining_));
             out.resize(at + std::size_t{max_items} * sizeof(Pack));
             for (; n < max_items && it != end; ++it, ++n, at += sizeof(Pack)) {
                 const Pack p = convert_(*it);
@@ -63,7 +64,7 @@ public:
 
     std::optional<std::uint64_t> remaining() const override { return remaining_; }
 
-private:
+  private:
     View view_;
     Convert convert_;
     bool started_ = false;
@@ -103,7 +104,7 @@ std::vector<Stored<R>> unpack_all(const char* data, std::size_t size, std::uint3
 // the end.
 template <class R>
 class CollectSink final : public ResultSink {
-public:
+  public:
     using Result = std::conditional_t<std::is_void_v<R>, void, std::vector<R>>;
 
     CollectSink(std::shared_ptr<ResultState<Result>> state, std::optional<std::uint64_t> total)
@@ -120,7 +121,8 @@ public:
                  std::size_t size) override {
         if constexpr (!std::is_void_v<R>) {
             if (direct_) {
-                if (first + count > all_.size()) throw Error("mproc: internal error: result beyond the input");
+                if (first + count > all_.size())
+                    throw Error("mproc: internal error: result beyond the input");
                 unpack_into(all_.data() + first, data, size, count);
             } else {
                 if (chunks_.size() <= seq) chunks_.resize(seq + 1);
@@ -148,7 +150,7 @@ public:
     }
     void abort(std::exception_ptr e) override { state_->set_error(std::move(e)); }
 
-private:
+  private:
     std::shared_ptr<ResultState<Result>> state_;
     bool direct_ = false;
     std::vector<Stored<R>> all_;
@@ -158,7 +160,7 @@ private:
 // apply: one item, one result.
 template <class R>
 class SingleSink final : public ResultSink {
-public:
+  public:
     explicit SingleSink(std::shared_ptr<ResultState<R>> state) : state_(std::move(state)) {}
 
     void deliver(std::uint64_t, std::uint64_t, std::uint32_t, const char* data,
@@ -172,7 +174,7 @@ public:
     void finish(std::uint64_t) override {}
     void abort(std::exception_ptr e) override { state_->set_error(std::move(e)); }
 
-private:
+  private:
     std::shared_ptr<ResultState<R>> state_;
 };
 
@@ -182,7 +184,7 @@ private:
 // thread wake-up per chunk would cost more than the chunk.
 template <class R>
 class StreamSink final : public ResultSink {
-public:
+  public:
     struct Chunk {
         std::vector<Stored<R>> values;
         std::exception_ptr error;
@@ -196,7 +198,8 @@ public:
                  std::size_t size) override {
         push(seq, Chunk{unpack_all<R>(data, size, count), nullptr, count});
     }
-    void fail(std::uint64_t seq, std::uint64_t, std::uint32_t count, std::exception_ptr e) override {
+    void fail(std::uint64_t seq, std::uint64_t, std::uint32_t count,
+              std::exception_ptr e) override {
         push(seq, Chunk{{}, std::move(e), count});
     }
     void finish(std::uint64_t chunks) override {
@@ -223,6 +226,12 @@ public:
         if (local_.empty()) return std::nullopt;
         Chunk c = std::move(local_.front());
         local_.pop_front();
+        // Counted as consumed only now, so the window bounds what the reader holds too: a
+        // reader slower than the workers must not pile up chunks of its own. Published in
+        // small batches: the counters are shared with the engine thread.
+        unpublished_chunks_ += 1;
+        unpublished_items_ += c.count;
+        if (unpublished_chunks_ >= 64 || unpublished_items_ >= job_.window_items / 16) publish();
         return c;
     }
 
@@ -247,7 +256,16 @@ private:
     // results flow, the reader naps in short, growing steps (so chunks pile up and are taken
     // together, and nobody pays for a wake-up per chunk); after a millisecond with nothing
     // new it sleeps on the condition variable until the engine wakes it.
+    void publish() {
+        if (unpublished_chunks_ == 0) return;
+        job_.consumed_items.fetch_add(unpublished_items_, std::memory_order_release);
+        job_.consumed.fetch_add(unpublished_chunks_, std::memory_order_release);
+        unpublished_chunks_ = unpublished_items_ = 0;
+        nudge_engine();  // the window may have had no room
+    }
+
     void refill() {
+        publish();  // before waiting: the engine may be waiting for room
         using namespace std::chrono;
         auto nap = microseconds(10);
         for (auto napped = microseconds(0); napped < milliseconds(1); napped += nap, nap *= 2) {
@@ -273,20 +291,13 @@ private:
 
     std::size_t take_ready_locked() {
         std::size_t n = 0;
-        std::uint64_t items = 0;
         while (!pending_.empty() && pending_.front()) {
-            items += pending_.front()->count;
             local_.push_back(std::move(*pending_.front()));
             pending_.pop_front();
             ++n;
             if (ordered_) ++head_seq_;
         }
-        if (n > 0) {
-            taken_ += n;
-            job_.consumed_items.fetch_add(items, std::memory_order_release);
-            job_.consumed.fetch_add(n, std::memory_order_release);
-            nudge_engine();  // the window may have had no room
-        }
+        taken_ += n;
         return n;
     }
 
@@ -308,6 +319,7 @@ private:
     std::exception_ptr aborted_;
     std::atomic<bool> settled_{false};
     std::deque<Chunk> local_;  // reader-side: taken, not yet iterated
+    std::uint64_t unpublished_chunks_ = 0, unpublished_items_ = 0;  // read, not yet counted
 };
 
 }  // namespace mproc::detail
