@@ -7,6 +7,7 @@
 #include <mproc/mproc.hpp>
 
 #include "job.hpp"
+#include "output.hpp"
 
 namespace mproc::runner {
 namespace {
@@ -24,7 +25,6 @@ Record run_item(Item item) {
     using Clock = std::chrono::steady_clock;
     Record r;
     r.index = item.index;
-    r.input = item.input;
     MPI_Comm_rank(MPI_COMM_WORLD, &r.rank);
     const auto start = Clock::now();
     for (r.attempts = 1;; ++r.attempts) {
@@ -48,6 +48,12 @@ Record run_item(Item item) {
         }
         if (r.attempts >= g_setup.attempts) break;
     }
+    // The record is formatted here, where the work is spread over the workers; rank 0 only
+    // copies it. Rank 0 still gets the input of a failure (to name it) and the result of a
+    // job that reduces (to fold it in).
+    format_record(static_cast<Format>(g_setup.format), r, item.input, r.line);
+    if (!r.ok) r.input = std::move(item.input);
+    if (!g_job->reduce) r.result = Value();
     r.busy_ns = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
     return r;

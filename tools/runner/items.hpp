@@ -21,9 +21,10 @@ struct Item {
 
 struct Record {
     std::uint64_t index = 0;
-    Value input;  // echoed back, so rank 0 keeps nothing per item in flight
+    Value input;  // echoed back only for a failure (rank 0 names it), else null
     bool ok = true;
-    Value result;
+    Value result;      // only for jobs that reduce (rank 0 folds it in), else null
+    std::string line;  // the formatted record, made on the worker
     std::string error;
     int rank = 0;
     std::uint64_t busy_ns = 0;
@@ -41,10 +42,11 @@ struct Setup {
     Value params;
     double task_timeout = 0;
     int attempts = 1;  // 1 + retries under policy: retry
+    int format = 0;    // a Format: workers format their records
 
     template <class Archive>
     void serialize(Archive& ar, const unsigned int) {
-        ar& job& params& task_timeout& attempts;
+        ar& job& params& task_timeout& attempts& format;
     }
 };
 
@@ -62,6 +64,7 @@ inline void mproc_pack(std::vector<char>& out, const Record& r) {
     mproc_pack(out, r.input);
     detail::pack_raw(out, r.ok);
     mproc_pack(out, r.result);
+    detail::pack_string(out, r.line);
     detail::pack_string(out, r.error);
     detail::pack_raw(out, r.rank);
     detail::pack_raw(out, r.busy_ns);
@@ -72,6 +75,7 @@ inline void mproc_unpack(const char*& at, const char* end, Record& r) {
     mproc_unpack(at, end, r.input);
     detail::unpack_raw(at, end, r.ok);
     mproc_unpack(at, end, r.result);
+    detail::unpack_string(at, end, r.line);
     detail::unpack_string(at, end, r.error);
     detail::unpack_raw(at, end, r.rank);
     detail::unpack_raw(at, end, r.busy_ns);

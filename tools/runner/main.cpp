@@ -183,7 +183,7 @@ int drive(const Args& args) {
     Progress progress(items.total(), out.done_count());
 
     Setup setup{cfg.job->name, cfg.params, cfg.task_timeout,
-                cfg.policy == Policy::retry ? 1 + cfg.retries : 1};
+                cfg.policy == Policy::retry ? 1 + cfg.retries : 1, static_cast<int>(cfg.format)};
     mproc::Pool pool(cfg.processes, setup_worker, setup);
 
     int code = 0;

@@ -172,9 +172,8 @@ ResultWriter::~ResultWriter() {
     if (lock_fd_ >= 0) close(lock_fd_);  // releases the lock
 }
 
-void ResultWriter::format(const Record& r, std::string& out) const {
-    const Value& input = r.input;
-    switch (cfg_.format) {
+void format_record(Format format, const Record& r, const Value& input, std::string& out) {
+    switch (format) {
         case Format::jsonl:
             // Appended piece by piece: this runs once per record on rank 0.
             out += "{\"index\": ";
@@ -203,7 +202,11 @@ void ResultWriter::format(const Record& r, std::string& out) const {
 }
 
 void ResultWriter::add(const Record& r) {
-    format(r, pending_);
+    if (r.line.empty()) {
+        format_record(cfg_.format, r, r.input, pending_);
+    } else {
+        pending_ += r.line;  // formatted on the worker
+    }
     if (r.ok && cfg_.job->reduce) reduced_ = cfg_.job->reduce(std::move(reduced_), r.result);
     if (to_stdout_) {
         std::cout << pending_;

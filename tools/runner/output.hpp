@@ -39,7 +39,6 @@ class ResultWriter {
 
   private:
     void resume_from_journal();
-    void format(const Record& r, std::string& out) const;
 
     const Config& cfg_;
     bool to_stdout_;
@@ -55,6 +54,10 @@ class ResultWriter {
     std::uint64_t done_count_ = 0;
     Value reduced_;
 };
+
+// Appends the record for `r` (whose input is `input`) in `format`. Workers call it, so rank 0
+// only copies finished lines.
+void format_record(Format format, const Record& r, const Value& input, std::string& out);
 
 // Where a job's reduction goes: OUTPUT without its extension, plus ".reduced.json".
 std::string reduced_path(const std::string& output);

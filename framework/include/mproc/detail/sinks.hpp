@@ -235,7 +235,7 @@ class StreamSink final : public ResultSink {
         return c;
     }
 
-private:
+  private:
     void push(std::uint64_t seq, Chunk c) {
         bool wake;
         {
