@@ -342,6 +342,8 @@ std::string apply_set(YAML::Node root, const std::string& set,
 
 }  // namespace
 
+Value parse_value(const std::string& text) { return to_value(YAML::Load(text)); }
+
 const char* policy_name(Policy p) {
     switch (p) {
         case Policy::fail:

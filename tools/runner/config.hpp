@@ -57,4 +57,8 @@ Config load_config(const std::string& path, const std::vector<std::string>& sets
 
 const char* policy_name(Policy p);
 
+// A YAML (or JSON) text as a Value, read as config values are: quoted scalars stay strings,
+// plain ones become numbers, booleans or null where they read as such.
+Value parse_value(const std::string& text);
+
 }  // namespace mproc::runner

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
-#include <yaml-cpp/yaml.h>
 
 #include <chrono>
 #include <filesystem>
@@ -23,28 +22,6 @@ std::string csv_field(const std::string& s) {
     std::string out = "\"";
     for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
     return out + "\"";
-}
-
-// The journal stores the reduction as JSON, which YAML reads back.
-Value from_yaml(const YAML::Node& n) {
-    if (n.IsNull()) return Value();
-    if (n.IsSequence()) {
-        Value::List l;
-        for (const auto& x : n) l.push_back(from_yaml(x));
-        return Value(std::move(l));
-    }
-    if (n.IsMap()) {
-        Value::Map m;
-        for (const auto& kv : n) m.emplace(kv.first.as<std::string>(), from_yaml(kv.second));
-        return Value(std::move(m));
-    }
-    if (n.Tag() == "!") return Value(n.Scalar());
-    std::int64_t i = 0;
-    if (YAML::convert<std::int64_t>::decode(n, i)) return Value(static_cast<long long>(i));
-    double d = 0;
-    if (YAML::convert<double>::decode(n, d)) return Value(d);
-    if (n.Scalar() == "true" || n.Scalar() == "false") return Value(n.Scalar() == "true");
-    return Value(n.Scalar());
 }
 
 void write_all(std::FILE* f, const std::string& s, const std::string& what) {
@@ -136,7 +113,7 @@ void ResultWriter::resume_from_journal() {
             }
             block.clear();
             if (block_end > good_size) good_size = block_end;
-            reduced_ = from_yaml(YAML::Load(line.substr(2)));
+            reduced_ = parse_value(line.substr(2));  // JSON is YAML
             continue;
         }
         std::istringstream l(line);
