@@ -285,8 +285,6 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (args.verb != "run") throw std::invalid_argument("unknown verb '" + args.verb + "'");
-        // Check the config on every rank before MPI starts: a bad one ends every rank alike.
-        (void)load_config(args.config, args.sets);
     } catch (const mproc::ConfigError& e) {
         std::cerr << e.what() << "\n";
         return 2;
@@ -303,7 +301,14 @@ int main(int argc, char** argv) {
         sa.sa_handler = on_stop_signal;
         sigemptyset(&sa.sa_mask);
         for (int sig : {SIGINT, SIGTERM, SIGUSR1}) sigaction(sig, &sa, nullptr);
-        code = drive(args);
+        // Only rank 0 reads the config (workers get what they need from the pool's
+        // initializer); tools/mproc has validated it already, so this is a backstop.
+        try {
+            code = drive(args);
+        } catch (const mproc::ConfigError& e) {
+            std::cerr << e.what() << "\n";
+            code = 2;
+        }
         if (status_file != nullptr) std::ofstream(status_file) << code << "\n";
     });
     if (rc != 0) return rc;
