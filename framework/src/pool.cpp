@@ -52,13 +52,18 @@ void Pool::submit_job(const detail::TaskEntry& entry, std::unique_ptr<detail::Ch
     detail::submit(pool_, std::move(job));
 }
 
-std::uint64_t Pool::stream_window(std::size_t chunksize) const {
+void Pool::bound_stream(detail::Job& job, std::size_t chunksize) const {
     // Enough chunks to keep every worker's hands full twice over, and no more: this bounds
     // rank 0's memory however long the input is. Tiny fixed chunks get a few tens of
     // thousands of items' worth, so a reader that naps does not stall the workers; automatic
     // chunks (chunksize 0) are each about a millisecond of work already.
-    const std::uint64_t by_workers = 32 * static_cast<std::uint64_t>(pool_->processes()) + 16;
-    return chunksize == 0 ? by_workers : std::max<std::uint64_t>(by_workers, 65536 / chunksize);
+    const auto workers = static_cast<std::uint64_t>(pool_->processes());
+    const std::uint64_t by_workers = 32 * workers + 16;
+    job.window =
+        chunksize == 0 ? by_workers : std::max<std::uint64_t>(by_workers, 65536 / chunksize);
+    // And in items, since automatic chunks grow large for tiny tasks: some tens of thousands,
+    // never less than a chunk per worker.
+    job.window_items = std::max<std::uint64_t>(65536, 2 * chunksize * workers);
 }
 
 }  // namespace mproc

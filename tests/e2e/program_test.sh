@@ -1,34 +1,24 @@
 #!/usr/bin/env bash
-# Exit codes and messages of an mproc program, checked from outside at several rank counts.
-set -u
+# Exit codes and messages of an mproc program, checked from outside at several rank counts
+# (0: no mpirun at all).
+source "$(dirname "$0")/lib.sh"
 program=$1
 mpirun=$2
-fail=0
-check() {  # check NAME CONDITION_RESULT DETAIL
-    if [ "$2" -eq 0 ]; then echo "ok: $1"; else echo "FAILED: $1 ($3)"; fail=1; fi
-}
-run() {  # run NP ARGS... -> sets out, err, rc
-    local np=$1; shift
-    out=$(mktemp); err=$(mktemp)
-    if [ "$np" = 0 ]; then
-        timeout 60 "$program" "$@" >"$out" 2>"$err"; rc=$?
-    else
-        timeout 90 "$mpirun" -np "$np" --oversubscribe --bind-to none "$program" "$@" >"$out" 2>"$err"; rc=$?
-    fi
-}
-for np in 0 1 3 5; do
-    run "$np" ok
-    grep -q '^0 1 4 9 16 $' "$out"; check "np=$np ok prints the squares" $? "$(cat "$out" "$err")"
-    [ "$rc" -eq 0 ]; check "np=$np ok exits 0" $? "rc=$rc"
 
-    run "$np" throw
-    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; check "np=$np throw exits non-zero without hanging" $? "rc=$rc"
-    grep -q "the main function on rank 0 threw std::runtime_error: the user's code gave up" "$err"
-    check "np=$np throw names the error" $? "$(cat "$err")"
+launch() {  # launch NP ARGS... : the program on NP ranks, or alone for NP=0, time-limited
+    local np=$1; shift
+    if [ "$np" = 0 ]; then timeout 60 "$program" "$@"; else timeout 90 "$mpirun" -np "$np" --oversubscribe --bind-to none "$program" "$@"; fi
+}
+
+for np in 0 1 3 5; do
+    expect "np=$np ok" 0 launch "$np" ok
+    contains "np=$np ok prints the squares" "$out" '^0 1 4 9 16 $'
+    expect "np=$np throw exits 1" 1 launch "$np" throw
+    contains "np=$np throw names the error" "$err" "the main function on rank 0 threw std::runtime_error: the user's code gave up"
 done
 for np in 2 3; do
-    run "$np" crash
-    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; check "np=$np a dying worker ends the job" $? "rc=$rc"
+    launch "$np" crash >/dev/null 2>&1; rc=$?
+    # Not 0 (it failed) and not 124 (timeout: a rank left hanging).
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && ok "np=$np a dying worker ends the job (exit $rc)" || bad "np=$np crash: exit $rc"
 done
-rm -f "$out" "$err"
-exit $fail
+finish

@@ -63,11 +63,6 @@ int init_value(int) {
 void set_init_value(int v) {
     g_init_value = v;
 }
-std::int64_t sum_cubes(std::int64_t n) {
-    std::int64_t s = 0;
-    for (std::int64_t i = 0; i < n; ++i) s += i + i * i + i * i * i;
-    return s;
-}
 
 MPROC_TASK(square);
 MPROC_TASK(identity);
@@ -82,6 +77,5 @@ MPROC_TASK(cpu_seconds);
 MPROC_TASK(rank_cpu);
 MPROC_TASK(init_value);
 MPROC_TASK(set_init_value);
-MPROC_TASK(sum_cubes);
 
 }  // namespace test_tasks

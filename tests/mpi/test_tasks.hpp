@@ -34,6 +34,5 @@ double cpu_seconds(int);               // this process's CPU time so far
 std::pair<int, double> rank_cpu(int);  // (rank, CPU seconds) of the process running it
 int init_value(int);                   // what set_init_value stored on this rank
 void set_init_value(int v);
-std::int64_t sum_cubes(std::int64_t n);  // Σ i + i² + i³ for i < n (the seeds' CPU task)
 
 }  // namespace test_tasks

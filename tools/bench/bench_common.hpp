@@ -38,10 +38,6 @@ inline long peak_rss_kib() {
     return -1;
 }
 
-inline void reset_peak_rss() {
-    std::ofstream("/proc/self/clear_refs") << "5";
-}
-
 inline void emit(const char* impl, int workers, const std::string& figure, double value,
                  const char* unit) {
     std::printf(

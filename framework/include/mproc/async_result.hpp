@@ -37,6 +37,9 @@ struct callback_arg<void> {
     using type = Unit;
 };
 
+// Prints an exception thrown by a user callback (callbacks must not end the callback thread).
+void print_callback_exception(std::exception_ptr e) noexcept;
+
 // The shared state behind an AsyncResult: set once by the engine, read by the user.
 template <class T>
 class ResultState : public std::enable_shared_from_this<ResultState<T>> {
@@ -109,12 +112,10 @@ class ResultState : public std::enable_shared_from_this<ResultState<T>> {
             }
         } catch (...) {
             // A throwing callback must not take the callback thread down; Python prints it too.
-            report_callback_exception(std::current_exception());
+            print_callback_exception(std::current_exception());
         }
         if (pool_) pool_->settle_one();
     }
-
-    static void report_callback_exception(std::exception_ptr e);
 
     std::shared_ptr<PoolState> pool_;
     std::function<void(const Stored&)> callback_;
@@ -125,13 +126,6 @@ class ResultState : public std::enable_shared_from_this<ResultState<T>> {
     std::optional<Stored> value_;
     std::exception_ptr error_;
 };
-
-void print_callback_exception(std::exception_ptr e) noexcept;
-
-template <class T>
-void ResultState<T>::report_callback_exception(std::exception_ptr e) {
-    print_callback_exception(e);
-}
 
 }  // namespace detail
 

@@ -149,11 +149,6 @@ template <class F>
 using map_result_t =
     std::conditional_t<std::is_void_v<task_result_t<F>>, void, std::vector<task_result_t<F>>>;
 
-template <class T>
-struct is_args : std::false_type {};
-template <class... A>
-struct is_args<Args<A...>> : std::true_type {};
-
 // A view over the input: in place for lvalues (the caller waits), a copy for async calls.
 template <bool Own, class R>
 auto hold(R&& r) {
@@ -361,10 +356,7 @@ class Pool {
         auto sink = std::make_unique<detail::StreamSink<typename T::result>>(pool_, *job, ordered);
         auto* raw = sink.get();
         job->sink = std::move(sink);
-        job->window = stream_window(chunksize);
-        // Some tens of thousands of items in hand, and never less than a chunk per worker.
-        job->window_items =
-            std::max<std::uint64_t>(65536, 2 * chunksize * static_cast<std::uint64_t>(processes()));
+        bound_stream(*job, chunksize);
         pool_->add_outstanding();
         detail::submit(pool_, job);
         return IMapResult<typename T::result>(std::move(job), raw);
@@ -396,7 +388,8 @@ class Pool {
         }
     }
 
-    std::uint64_t stream_window(std::size_t chunksize) const;
+    // Sets the window that bounds what an imap job may hold on rank 0.
+    void bound_stream(detail::Job& job, std::size_t chunksize) const;
 
     std::shared_ptr<detail::PoolState> pool_;
     bool closed_ = false;
