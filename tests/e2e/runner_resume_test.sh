@@ -68,6 +68,25 @@ for round in $(seq "$rounds"); do
     done
 done
 
+# In completion order (pool.ordered: false) a block's journal names scattered runs of
+# indices; the records then match a clean run's as a set.
+for how in SIGTERM worker-SIGKILL; do
+    rm -f out.jsonl out.jsonl.part out.jsonl.journal out.reduced.json
+    "$mproc" run job.yaml --set pool.ordered=false >"$work/first.log" 2>&1 &
+    front=$!
+    sleep 0.8
+    interrupt "$how"
+    wait "$front"; rc=$?
+    name="unordered, $how"
+    [ -e out.jsonl ] && echo "note: $name: the run finished before the interruption"
+    [ -e out.jsonl ] || [ "$rc" -eq 3 ] && ok "$name: exit 3" || bad "$name: exit $rc, wanted 3"
+    [ -e out.jsonl ] || expect "$name: --resume" 0 "$mproc" run job.yaml --set pool.ordered=false --resume
+    cmp -s <(sort out.jsonl) <(sort clean.jsonl) && ok "$name: the same records as a clean run" \
+        || bad "$name: records differ" "$(diff <(sort out.jsonl) <(sort clean.jsonl) | head -5)"
+    cmp -s out.reduced.json clean.reduced.json && ok "$name: reduction identical" \
+        || bad "$name: reduction differs" "$(cat out.reduced.json clean.reduced.json)"
+done
+
 expect "resume of a finished run does nothing" 0 "$mproc" run job.yaml --resume
 contains "and says so" "$err" "is complete; nothing to resume"
 finish

@@ -13,20 +13,24 @@ namespace mproc::runner {
 namespace {
 Setup g_setup;
 const JobSpec* g_job = nullptr;
+int g_rank = 0;
 }  // namespace
 
 void setup_worker(Setup setup) {
     g_job = find_job(setup.job);
     if (g_job == nullptr) throw std::runtime_error("no job '" + setup.job + "' in this build");
     g_setup = std::move(setup);
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
 }
 
 Record run_item(Item item) {
     using Clock = std::chrono::steady_clock;
     Record r;
     r.index = item.index;
-    MPI_Comm_rank(MPI_COMM_WORLD, &r.rank);
+    r.rank = g_rank;
     const auto start = Clock::now();
+    Value result;
+    std::string error;
     for (r.attempts = 1;; ++r.attempts) {
         std::optional<Clock::time_point> deadline;
         if (g_setup.task_timeout > 0)
@@ -35,16 +39,15 @@ Record run_item(Item item) {
         TaskContext ctx(deadline);
         ctx.set_timeout_seconds(g_setup.task_timeout);
         try {
-            r.result = g_job->run(item.input, g_setup.params, ctx);
+            result = g_job->run(item.input, g_setup.params, ctx);
             r.ok = true;
-            r.error.clear();
+            error.clear();
             break;
         } catch (const std::exception& e) {
             r.ok = false;
-            r.result = Value();
-            r.error = dynamic_cast<const TaskTimeout*>(&e) != nullptr
-                          ? std::string(e.what())
-                          : detail::demangle(typeid(e).name()) + ": " + e.what();
+            error = dynamic_cast<const TaskTimeout*>(&e) != nullptr
+                        ? std::string(e.what())
+                        : detail::demangle(typeid(e).name()) + ": " + e.what();
         }
         if (r.attempts >= g_setup.attempts) break;
     }
@@ -52,9 +55,12 @@ Record run_item(Item item) {
     // copies it. Rank 0 still gets the input of a failure (to name it) and the result of a
     // job that reduces (to fold it in).
     r.line.reserve(96);  // one allocation: appending from empty regrew it several times
-    format_record(static_cast<Format>(g_setup.format), r, item.input, r.line);
-    if (!r.ok) r.input = std::move(item.input);
-    if (!g_job->reduce) r.result = Value();
+    format_record(static_cast<Format>(g_setup.format), r.index, item.input,
+                  r.ok ? &result : nullptr, error, r.line);
+    if (!r.ok || g_job->reduce) {
+        r.extra = std::make_unique<Record::Extra>(Record::Extra{
+            r.ok ? Value() : std::move(item.input), std::move(result), std::move(error)});
+    }
     r.busy_ns = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
     return r;

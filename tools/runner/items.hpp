@@ -3,6 +3,7 @@
 // goes out, a Record (the result or the error, and where and how long) comes back.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "value.hpp"
@@ -12,27 +13,28 @@ namespace mproc::runner {
 struct Item {
     std::uint64_t index = 0;
     Value input;
-
-    template <class Archive>
-    void serialize(Archive& ar, const unsigned int) {
-        ar& index& input;
-    }
 };
 
 struct Record {
     std::uint64_t index = 0;
-    Value input;  // echoed back only for a failure (rank 0 names it), else null
-    bool ok = true;
-    Value result;      // only for jobs that reduce (rank 0 folds it in), else null
     std::string line;  // the formatted record, made on the worker
-    std::string error;
-    int rank = 0;
     std::uint64_t busy_ns = 0;
-    int attempts = 1;
+    std::int32_t rank = 0;
+    std::int32_t attempts = 1;
+    bool ok = true;
+    // What rank 0 needs beyond the line: a failure's input and error (to name it), a reducing
+    // job's result (to fold it in). Absent in the common case, so the records rank 0 holds
+    // stay small (a million tiny tasks' records pass through it).
+    struct Extra {
+        Value input;
+        Value result;
+        std::string error;
+    };
+    std::unique_ptr<Extra> extra;
 
-    template <class Archive>
-    void serialize(Archive& ar, const unsigned int) {
-        ar& index& input& ok& result& error& rank& busy_ns& attempts;
+    const std::string& error() const {
+        static const std::string none;
+        return extra ? extra->error : none;
     }
 };
 
@@ -61,25 +63,33 @@ inline void mproc_unpack(const char*& at, const char* end, Item& i) {
 }
 inline void mproc_pack(std::vector<char>& out, const Record& r) {
     detail::pack_raw(out, r.index);
-    mproc_pack(out, r.input);
-    detail::pack_raw(out, r.ok);
-    mproc_pack(out, r.result);
     detail::pack_string(out, r.line);
-    detail::pack_string(out, r.error);
-    detail::pack_raw(out, r.rank);
     detail::pack_raw(out, r.busy_ns);
+    detail::pack_raw(out, r.rank);
     detail::pack_raw(out, r.attempts);
+    detail::pack_raw(out, r.ok);
+    detail::pack_raw(out, static_cast<bool>(r.extra));
+    if (r.extra) {
+        mproc_pack(out, r.extra->input);
+        mproc_pack(out, r.extra->result);
+        detail::pack_string(out, r.extra->error);
+    }
 }
 inline void mproc_unpack(const char*& at, const char* end, Record& r) {
     detail::unpack_raw(at, end, r.index);
-    mproc_unpack(at, end, r.input);
-    detail::unpack_raw(at, end, r.ok);
-    mproc_unpack(at, end, r.result);
     detail::unpack_string(at, end, r.line);
-    detail::unpack_string(at, end, r.error);
-    detail::unpack_raw(at, end, r.rank);
     detail::unpack_raw(at, end, r.busy_ns);
+    detail::unpack_raw(at, end, r.rank);
     detail::unpack_raw(at, end, r.attempts);
+    detail::unpack_raw(at, end, r.ok);
+    bool has_extra = false;
+    detail::unpack_raw(at, end, has_extra);
+    if (has_extra) {
+        r.extra = std::make_unique<Record::Extra>();
+        mproc_unpack(at, end, r.extra->input);
+        mproc_unpack(at, end, r.extra->result);
+        detail::unpack_string(at, end, r.extra->error);
+    }
 }
 
 void setup_worker(Setup setup);
@@ -87,6 +97,4 @@ Record run_item(Item item);
 
 }  // namespace mproc::runner
 
-MPROC_PLAIN_SERIALIZABLE(mproc::runner::Item)
-MPROC_PLAIN_SERIALIZABLE(mproc::runner::Record)
 MPROC_PLAIN_SERIALIZABLE(mproc::runner::Setup)

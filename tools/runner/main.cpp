@@ -196,15 +196,15 @@ int drive(const Args& args) {
             if (!r.ok && cfg.policy == Policy::fail) {
                 // Not recorded as done: a --resume after the fix runs it again.
                 std::cerr << (std::getenv("MPROC_TTY") != nullptr ? "\r\033[K" : "") << cfg.file
-                          << ": input " << r.index << " (" << r.input.json()
-                          << ") failed: " << r.error << "\nmproc: stopping (errors.policy: fail)\n";
+                          << ": input " << r.index << " (" << r.extra->input.json()
+                          << ") failed: " << r.error() << "\nmproc: stopping (errors.policy: fail)\n";
                 code = 1;
                 outcome = "stopped";
                 return;
             }
             out.add(r);
             const auto now = Clock::now();
-            if (now - last_flush > std::chrono::milliseconds(100)) {
+            if (out.buffered_bytes() >= (1u << 20) || now - last_flush > std::chrono::milliseconds(100)) {
                 out.flush();
                 last_flush = now;
             }

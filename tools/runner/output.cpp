@@ -24,6 +24,8 @@ std::string csv_field(const std::string& s) {
     return out + "\"";
 }
 
+constexpr int kJournalVersion = 2;
+
 void write_all(std::FILE* f, const std::string& s, const std::string& what) {
     if (!s.empty() && std::fwrite(s.data(), 1, s.size(), f) != s.size())
         throw std::runtime_error("cannot write " + what);
@@ -54,6 +56,12 @@ int lock_output(const std::string& output) {
     return fd;
 }
 
+std::string ResultWriter::journal_header(std::uint64_t part_size) const {
+    const std::string size = std::to_string(part_size);
+    return "mproc-journal " + std::to_string(kJournalVersion) + " " + size + "\n= " + size + " " +
+           reduced_.json() + "\n";
+}
+
 ResultWriter::ResultWriter(const Config& cfg, bool resume)
     : cfg_(cfg), to_stdout_(cfg.output == "-"), reduced_(cfg.job->reduce_init) {
     if (to_stdout_) {
@@ -80,9 +88,7 @@ ResultWriter::ResultWriter(const Config& cfg, bool resume)
     std::string header = cfg_.format == Format::csv ? "index,input,result,error\n" : "";
     write_all(part_, header, part_path_);
     part_size_ = header.size();
-    write_all(journal_,
-              "mproc-journal 1 " + std::to_string(part_size_) + "\n= " + reduced_.json() + "\n",
-              journal_path_);
+    write_all(journal_, journal_header(part_size_), journal_path_);
 }
 
 void ResultWriter::resume_from_journal() {
@@ -90,8 +96,7 @@ void ResultWriter::resume_from_journal() {
     std::string line;
     std::uint64_t good_size = 0;
     bool header_ok = false;
-    std::vector<std::uint64_t> block;
-    std::uint64_t block_end = 0;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> block;  // runs of indices
     while (std::getline(in, line)) {
         if (in.eof()) break;  // a last line without its newline is torn: ignore it
         if (!header_ok) {
@@ -99,28 +104,35 @@ void ResultWriter::resume_from_journal() {
             std::string magic;
             int version = 0;
             h >> magic >> version >> good_size;
-            if (magic != "mproc-journal" || version != 1)
-                throw std::runtime_error(journal_path_ + " is not an mproc journal");
+            if (magic != "mproc-journal" || version != kJournalVersion)
+                throw std::runtime_error(journal_path_ + " is not an mproc journal (version " +
+                                         std::to_string(kJournalVersion) + ")");
             header_ok = true;
             continue;
         }
+        std::istringstream l(line);
         if (line.rfind("= ", 0) == 0) {
-            // A block is complete: its records count, and the reduction so far is this one.
-            for (std::uint64_t i : block) {
-                if (done_.size() <= i) done_.resize(i + 1);
-                if (!done_[i]) ++done_count_;
-                done_[i] = true;
+            // A block is closed: its records count, and the reduction so far is this one.
+            std::string eq;
+            std::uint64_t end = 0;
+            if (!(l >> eq >> end)) break;
+            for (auto [first, last] : block) {
+                if (done_.size() <= last) done_.resize(last + 1);
+                for (std::uint64_t i = first; i <= last; ++i) {
+                    if (!done_[i]) ++done_count_;
+                    done_[i] = true;
+                }
             }
             block.clear();
-            if (block_end > good_size) good_size = block_end;
-            reduced_ = parse_value(line.substr(2));  // JSON is YAML
+            good_size = std::max(good_size, end);
+            std::string reduction;
+            std::getline(l >> std::ws, reduction);
+            reduced_ = parse_value(reduction);  // JSON is YAML
             continue;
         }
-        std::istringstream l(line);
-        std::uint64_t index = 0, end = 0;
-        if (!(l >> index >> end)) break;
-        block.push_back(index);
-        block_end = end;
+        std::uint64_t first = 0, last = 0;
+        if (!(l >> first >> last) || last < first) break;
+        block.emplace_back(first, last);
     }
     if (!header_ok) throw std::runtime_error(journal_path_ + " is empty; run without --resume");
     // Cut the .part file back to the last complete block, then carry on appending.
@@ -128,8 +140,7 @@ void ResultWriter::resume_from_journal() {
     part_size_ = good_size;
     part_ = std::fopen(part_path_.c_str(), "ab");
     // Rewrite the journal with only what counts, so a torn tail cannot confuse a later resume.
-    std::string journal =
-        "mproc-journal 1 " + std::to_string(good_size) + "\n= " + reduced_.json() + "\n";
+    const std::string journal = journal_header(good_size);
     const std::string tmp = journal_path_ + ".tmp";
     {
         std::FILE* f = std::fopen(tmp.c_str(), "wb");
@@ -149,48 +160,44 @@ ResultWriter::~ResultWriter() {
     if (lock_fd_ >= 0) close(lock_fd_);  // releases the lock
 }
 
-void format_record(Format format, const Record& r, const Value& input, std::string& out) {
+void format_record(Format format, std::uint64_t index, const Value& input, const Value* result,
+                   const std::string& error, std::string& out) {
     switch (format) {
         case Format::jsonl:
-            // Appended piece by piece: this runs once per record on rank 0.
+            // Appended piece by piece: this runs once per record.
             out += "{\"index\": ";
-            append_int(out, static_cast<std::int64_t>(r.index));
+            append_int(out, static_cast<std::int64_t>(index));
             out += ", \"input\": ";
             append_json(out, input);
-            if (r.ok) {
+            if (result != nullptr) {
                 out += ", \"result\": ";
-                append_json(out, r.result);
+                append_json(out, *result);
             } else {
                 out += ", \"error\": ";
-                append_json_string(out, r.error);
+                append_json_string(out, error);
             }
             out += "}\n";
             break;
         case Format::csv:
-            out += std::to_string(r.index) + "," + csv_field(input.text()) + "," +
-                   csv_field(r.ok ? r.result.text() : "") + "," + csv_field(r.ok ? "" : r.error) +
-                   "\n";
+            out += std::to_string(index) + "," + csv_field(input.text()) + "," +
+                   csv_field(result != nullptr ? result->text() : "") + "," +
+                   csv_field(result != nullptr ? "" : error) + "\n";
             break;
         case Format::txt:
-            out += std::to_string(r.index) + "\t" + input.text() + "\t" +
-                   (r.ok ? r.result.text() : "ERROR: " + r.error) + "\n";
+            out += std::to_string(index) + "\t" + input.text() + "\t" +
+                   (result != nullptr ? result->text() : "ERROR: " + error) + "\n";
             break;
     }
 }
 
 void ResultWriter::add(const Record& r) {
-    if (r.line.empty()) {
-        format_record(cfg_.format, r, r.input, pending_);
-    } else {
-        pending_ += r.line;  // formatted on the worker
-    }
-    if (r.ok && cfg_.job->reduce) reduced_ = cfg_.job->reduce(std::move(reduced_), r.result);
+    pending_ += r.line;  // formatted on the worker
+    if (r.ok && cfg_.job->reduce) reduced_ = cfg_.job->reduce(std::move(reduced_), r.extra->result);
     if (to_stdout_) {
         std::cout << pending_;
         pending_.clear();
         return;
     }
-    pending_ends_.push_back(part_size_ + pending_.size());
     pending_indices_.push_back(r.index);
 }
 
@@ -204,18 +211,25 @@ void ResultWriter::flush(bool sync) {
     write_all(part_, pending_, part_path_);
     part_size_ += pending_.size();
     std::string journal;
-    for (std::size_t i = 0; i < pending_indices_.size(); ++i) {
+    const std::size_t n = pending_indices_.size();
+    for (std::size_t i = 0; i < n;) {
+        std::size_t j = i + 1;  // [i, j) is a run of consecutive indices
+        while (j < n && pending_indices_[j] == pending_indices_[j - 1] + 1) ++j;
         append_int(journal, static_cast<std::int64_t>(pending_indices_[i]));
         journal += ' ';
-        append_int(journal, static_cast<std::int64_t>(pending_ends_[i]));
+        append_int(journal, static_cast<std::int64_t>(pending_indices_[j - 1]));
         journal += '\n';
+        i = j;
     }
-    journal += "= " + reduced_.json() + "\n";
+    journal += "= ";
+    append_int(journal, static_cast<std::int64_t>(part_size_));
+    journal += ' ';
+    append_json(journal, reduced_);
+    journal += '\n';
     if (sync) fsync(fileno(part_));
     write_all(journal_, journal, journal_path_);
     if (sync) fsync(fileno(journal_));
     pending_.clear();
-    pending_ends_.clear();
     pending_indices_.clear();
 }
 

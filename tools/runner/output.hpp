@@ -2,9 +2,10 @@
 // Writing results so that an interrupted run loses nothing and duplicates nothing.
 //
 // Records go to OUTPUT.part; OUTPUT.journal says which are complete. Records are written in
-// blocks: the block's bytes are appended to the .part file, then one journal line per record
-// ("<index> <.part size after it>") and a closing line "= <reduction so far>". On --resume
-// only whole blocks count: the .part file is cut back to the last complete block, its
+// blocks (every 1 MiB or 100 ms): the block's bytes are appended to the .part file, then
+// journal lines naming its inputs as runs of consecutive indices ("<first> <last>", one line
+// for a whole ordered block) and a closing line "= <.part size> <reduction so far>". On
+// --resume only closed blocks count: the .part file is cut back to the last one, their
 // indices are skipped, and the reduction continues from the journal. When the run finishes,
 // .part is renamed to OUTPUT and the journal removed: a reader never sees a torn file.
 
@@ -29,6 +30,7 @@ class ResultWriter {
     bool done(std::uint64_t index) const { return index < done_.size() && done_[index]; }
     std::uint64_t done_count() const { return done_count_; }
     const Value& reduced() const { return reduced_; }
+    std::size_t buffered_bytes() const { return pending_.size(); }
 
     // Adds a finished record (written at the next flush).
     void add(const Record& r);
@@ -39,6 +41,7 @@ class ResultWriter {
 
   private:
     void resume_from_journal();
+    std::string journal_header(std::uint64_t part_size) const;
 
     const Config& cfg_;
     bool to_stdout_;
@@ -47,17 +50,17 @@ class ResultWriter {
     std::FILE* journal_ = nullptr;
     int lock_fd_ = -1;
     std::uint64_t part_size_ = 0;
-    std::string pending_;                      // formatted records not yet written
-    std::vector<std::uint64_t> pending_ends_;  // .part size after each pending record
+    std::string pending_;  // formatted records not yet written
     std::vector<std::uint64_t> pending_indices_;
     std::vector<bool> done_;
     std::uint64_t done_count_ = 0;
     Value reduced_;
 };
 
-// Appends the record for `r` (whose input is `input`) in `format`. Workers call it, so rank 0
-// only copies finished lines.
-void format_record(Format format, const Record& r, const Value& input, std::string& out);
+// Appends the record of input `index` in `format`: its result, or (when `result` is null)
+// its error. Workers call it, so rank 0 only copies finished lines.
+void format_record(Format format, std::uint64_t index, const Value& input, const Value* result,
+                   const std::string& error, std::string& out);
 
 // Where a job's reduction goes: OUTPUT without its extension, plus ".reduced.json".
 std::string reduced_path(const std::string& output);
