@@ -142,6 +142,36 @@ void Engine::post(std::function<void()> command) {
     commands_cv_.notify_one();
 }
 
+void Engine::call(const std::function<void()>& fn) {
+    std::promise<void> done;
+    {
+        std::lock_guard lock(commands_mutex_);
+        calls_.emplace_back([&] {
+            try {
+                fn();
+                done.set_value();
+            } catch (...) {
+                done.set_exception(std::current_exception());
+            }
+        });
+        has_calls_.store(true, std::memory_order_release);
+    }
+    commands_cv_.notify_one();
+    done.get_future().get();
+}
+
+bool Engine::run_calls() {
+    if (!has_calls_.load(std::memory_order_acquire)) return false;
+    std::vector<std::function<void()>> batch;
+    {
+        std::lock_guard lock(commands_mutex_);
+        batch.swap(calls_);
+        has_calls_.store(false, std::memory_order_release);
+    }
+    for (auto& c : batch) c();
+    return true;
+}
+
 void Engine::nudge() {
     if (!sleeping_.load(std::memory_order_acquire)) return;
     {
@@ -167,7 +197,7 @@ bool Engine::run_commands() {
 void Engine::wait(std::chrono::microseconds d) {
     std::unique_lock lock(commands_mutex_);
     sleeping_.store(true, std::memory_order_release);
-    commands_cv_.wait_for(lock, d, [this] { return has_commands_.load() || nudged_; });
+    commands_cv_.wait_for(lock, d, [this] { return has_commands_.load() || has_calls_.load() || nudged_; });
     nudged_ = false;
     sleeping_.store(false, std::memory_order_release);
 }
@@ -267,7 +297,8 @@ void Engine::loop() {
     tighten_timer_slack();
     Backoff backoff(std::chrono::microseconds(20), std::chrono::microseconds(200));
     for (;;) {
-        bool progressed = run_commands();
+        bool progressed = run_calls();
+        progressed |= run_commands();
         progressed |= poll_results();
         progressed |= dispatch();
         if (stopping_ && jobs_.empty()) break;

@@ -60,6 +60,11 @@ class Engine {
     void cancel(std::shared_ptr<Job> job);
     void terminate(const std::shared_ptr<PoolState>& pool);
     void nudge();
+    // Runs `fn` on the engine thread and waits for it, rethrowing what it threw: how rank 0's
+    // other threads make MPI calls (shared objects' atomics).
+    void call(const std::function<void()>& fn);
+    // Runs the pending call()s; on the engine thread only. True if there were any.
+    bool run_calls();
     void post_callback(std::function<void()> fn) { callbacks_.post(std::move(fn)); }
 
     static Engine* current() noexcept { return current_.load(std::memory_order_acquire); }
@@ -130,6 +135,11 @@ class Engine {
     std::condition_variable commands_cv_;
     std::vector<std::function<void()>> commands_;
     std::atomic<bool> has_commands_{false};
+    // call()s: MPI operations for other threads. Kept apart from commands because they are
+    // also run from inside a wait on this thread (run_calls), when a task running here at one
+    // rank waits for a lock that the user's thread must release through the engine.
+    std::vector<std::function<void()>> calls_;  // guarded by commands_mutex_
+    std::atomic<bool> has_calls_{false};
     std::atomic<bool> sleeping_{false};
     bool nudged_ = false;  // guarded by commands_mutex_
 

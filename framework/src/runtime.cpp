@@ -14,6 +14,7 @@
 #include "mpi.hpp"
 #include "mproc/detail/registry.hpp"
 #include "runtime_state.hpp"
+#include "window.hpp"
 #include "worker.hpp"
 
 namespace mproc {
@@ -50,6 +51,15 @@ class MpiSession {
 
   private:
     bool owned_ = false;
+};
+
+// The window under shared objects, open for the whole run on every rank (collective).
+class SharedWindowScope {
+  public:
+    explicit SharedWindowScope(MPI_Comm comm) { open_shared_window(comm); }
+    ~SharedWindowScope() { close_shared_window(); }
+    SharedWindowScope(const SharedWindowScope&) = delete;
+    SharedWindowScope& operator=(const SharedWindowScope&) = delete;
 };
 
 void print_exception(const char* where, std::exception_ptr e) {
@@ -111,11 +121,18 @@ int run(int argc, char** argv, std::function<void()> main_fn) {
         std::cerr << registration_errors();
         return 2;
     }
+    // Shared objects need one-sided windows that work. Debian's default component, rdma, is
+    // chosen over sm whenever it is allowed (priority 101), crashes on 64-bit
+    // compare-and-swap in Open MPI 4.1.4 and fails across hosts over TCP; sm serves
+    // MPI_Win_allocate on one node and is the fastest, pt2pt works across nodes
+    // (notes/openmpi-debian.md, and measured here). A setting of the user's own wins.
+    setenv("OMPI_MCA_osc", "sm,pt2pt", 0);
     MpiSession session(argc, argv);
     int code = 0;
     {
         Communicator comm;
         g_info = RuntimeInfo{comm.rank(), comm.size(), host_name()};
+        SharedWindowScope shared(comm.get());
         if (comm.rank() == 0) {
             code = run_master(comm, main_fn);
         } else {

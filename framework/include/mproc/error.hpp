@@ -45,6 +45,19 @@ class TimeoutError : public Error {
     using Error::Error;
 };
 
+// A lock released by a thread (RLock) or rank (Lock) that does not hold it, or a
+// BoundedSemaphore released more often than acquired: Python's RuntimeError / ValueError.
+class SyncError : public Error {
+  public:
+    using Error::Error;
+};
+
+// Barrier::wait on a barrier that was aborted or whose wait timed out.
+class BrokenBarrierError : public Error {
+  public:
+    using Error::Error;
+};
+
 // Queue::get_nowait / get(timeout) found nothing.
 class Empty : public Error {
   public:

@@ -6,4 +6,6 @@
 #include "mproc/pool.hpp"
 #include "mproc/range.hpp"
 #include "mproc/runtime.hpp"
+#include "mproc/shared.hpp"
+#include "mproc/sync.hpp"
 #include "mproc/task.hpp"

@@ -18,6 +18,10 @@
 #include <boost/serialization/vector.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <array>
+#include <bit>
+#include <array>
+#include <bit>
 #include <cstring>
 #include <optional>
 #include <streambuf>
@@ -196,13 +200,13 @@ class Unpacker {
 
     T get() {
         if constexpr (Bitwise<T>) {
-            T v;
-            get_bytes(v);
-            return v;
+            return get_bitwise<T>();
         } else if constexpr (is_bitwise_aggregate<T>::value) {
-            T v;
-            std::apply([this](auto&... e) { (get_bytes(e), ...); }, v);
-            return v;
+            // Element by element, in order (a braced list is evaluated left to right), with
+            // no default construction: shared-object handles have none that is free.
+            return [this]<std::size_t... I>(std::index_sequence<I...>) {
+                return T{get_bitwise<std::tuple_element_t<I, T>>()...};
+            }(std::make_index_sequence<std::tuple_size_v<T>>{});
         } else if constexpr (CustomPacked<T>) {
             T v;
             const char* at = data_ + pos_;
@@ -219,10 +223,12 @@ class Unpacker {
 
   private:
     template <class U>
-    void get_bytes(U& v) {
+    U get_bitwise() {
         if (pos_ + sizeof(U) > size_) throw Error("mproc: truncated message while unpacking");
-        std::memcpy(&v, data_ + pos_, sizeof(U));
+        std::array<char, sizeof(U)> bytes;
+        std::memcpy(bytes.data(), data_ + pos_, sizeof(U));
         pos_ += sizeof(U);
+        return std::bit_cast<U>(bytes);
     }
 
     struct Archive {

@@ -94,8 +94,17 @@ void unpack_into(T* out, const char* data, std::size_t size, std::uint32_t count
 
 template <class R>
 std::vector<Stored<R>> unpack_all(const char* data, std::size_t size, std::uint32_t count) {
-    std::vector<Stored<R>> out(count);
-    unpack_into(out.data(), data, size, count);
+    using T = Stored<R>;
+    std::vector<T> out;
+    if constexpr (std::is_default_constructible_v<T> && !std::is_same_v<T, bool>) {
+        out.resize(count);
+        unpack_into(out.data(), data, size, count);
+    } else {
+        // No default value to overwrite (shared-object handles), or no data() (vector<bool>).
+        out.reserve(count);
+        Unpacker<T> unpacker(data, size);
+        for (std::uint32_t i = 0; i < count; ++i) out.push_back(unpacker.get());
+    }
     return out;
 }
 
@@ -106,10 +115,14 @@ template <class R>
 class CollectSink final : public ResultSink {
   public:
     using Result = std::conditional_t<std::is_void_v<R>, void, std::vector<R>>;
+    // Results go straight to their place when they can be default-made and addressed
+    // (vector<bool> has no data()).
+    static constexpr bool kDirect = !std::is_void_v<R> && std::is_default_constructible_v<R> &&
+                                    !std::is_same_v<R, bool>;
 
     CollectSink(std::shared_ptr<ResultState<Result>> state, std::optional<std::uint64_t> total)
         : state_(std::move(state)) {
-        if constexpr (!std::is_void_v<R> && std::is_default_constructible_v<R>) {
+        if constexpr (kDirect) {
             if (total) {
                 direct_ = true;
                 all_.resize(*total);
@@ -120,14 +133,16 @@ class CollectSink final : public ResultSink {
     void deliver(std::uint64_t seq, std::uint64_t first, std::uint32_t count, const char* data,
                  std::size_t size) override {
         if constexpr (!std::is_void_v<R>) {
-            if (direct_) {
-                if (first + count > all_.size())
-                    throw Error("mproc: internal error: result beyond the input");
-                unpack_into(all_.data() + first, data, size, count);
-            } else {
-                if (chunks_.size() <= seq) chunks_.resize(seq + 1);
-                chunks_[seq] = unpack_all<R>(data, size, count);
+            if constexpr (kDirect) {
+                if (direct_) {
+                    if (first + count > all_.size())
+                        throw Error("mproc: internal error: result beyond the input");
+                    unpack_into(all_.data() + first, data, size, count);
+                    return;
+                }
             }
+            if (chunks_.size() <= seq) chunks_.resize(seq + 1);
+            chunks_[seq] = unpack_all<R>(data, size, count);
         }
         (void)seq, (void)first, (void)count, (void)data, (void)size;
     }

@@ -1,0 +1,65 @@
+#pragma once
+// The one-sided window under every shared object (shared.hpp, sync.hpp).
+//
+// mproc::run opens one window on every rank at start-up (the only collective call): on each
+// rank a table of queue-lock nodes, and on rank 0 also the arena where shared objects live.
+// An object is an offset into that arena, handed out by an atomic add on the arena's first
+// word, so creating one needs no collective call and passing one copies a few bytes.
+//
+// Every operation is an MPI atomic on the window, followed by a flush. A thread that may
+// call MPI (a worker's, or rank 0's engine) makes the call itself; rank 0's other threads
+// (the user's main function, callbacks) hand it to the engine, the only thread of rank 0
+// that calls MPI (MPI_THREAD_FUNNELED, which osc/pt2pt requires).
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace mproc::detail {
+
+enum class RmaType : std::uint8_t { i32, i64, u32, u64, f32, f64 };
+enum class RmaOp : std::uint8_t { sum, replace, no_op };
+
+template <class T>
+constexpr RmaType rma_type_of() {
+    if constexpr (std::is_same_v<T, std::int32_t>) return RmaType::i32;
+    else if constexpr (std::is_same_v<T, std::int64_t>) return RmaType::i64;
+    else if constexpr (std::is_same_v<T, std::uint32_t>) return RmaType::u32;
+    else if constexpr (std::is_same_v<T, std::uint64_t>) return RmaType::u64;
+    else if constexpr (std::is_same_v<T, float>) return RmaType::f32;
+    else if constexpr (std::is_same_v<T, double>) return RmaType::f64;
+    else static_assert(sizeof(T) == 0, "shared values hold int32_t, int64_t, uint32_t, uint64_t, float or double");
+}
+
+template <class T>
+concept SharedScalar = std::is_same_v<T, std::int32_t> || std::is_same_v<T, std::int64_t> ||
+                       std::is_same_v<T, std::uint32_t> || std::is_same_v<T, std::uint64_t> ||
+                       std::is_same_v<T, float> || std::is_same_v<T, double>;
+
+// Offsets are into rank 0's arena unless a rank is given.
+// result = old value at `offset`; the target becomes op(old, operand).
+void rma_fetch_op(RmaType type, RmaOp op, const void* operand, void* result, std::uint64_t offset);
+// Element-wise atomic op (sum or replace) on `count` elements from `offset`.
+void rma_accumulate(RmaType type, RmaOp op, const void* operand, std::size_t count,
+                    std::uint64_t offset);
+// Element-wise atomic read of `count` elements.
+void rma_load(RmaType type, void* result, std::size_t count, std::uint64_t offset);
+// result = old value; it becomes `desired` if it was `expected` (bitwise).
+void rma_compare_swap(RmaType type, const void* desired, const void* expected, void* result,
+                      std::uint64_t offset);
+
+// `bytes` of zeroed arena, aligned to 8; throws ResourceError when the arena is full.
+std::uint64_t shared_alloc(std::size_t bytes);
+
+// The queue lock (MCS) under Lock and RLock: a 32-bit tail word in the arena at `offset`.
+// A waiter spins, backing off, on a node in its own rank's part of the window.
+void lock_acquire(std::uint64_t offset, bool reentrant);
+bool lock_try_acquire(std::uint64_t offset, bool reentrant);
+void lock_release(std::uint64_t offset, bool reentrant);
+// For Condition::wait on an RLock held several times: release fully, get the depth back.
+int lock_release_all(std::uint64_t offset, bool reentrant);
+void lock_restore(std::uint64_t offset, bool reentrant, int depth);
+// Whether the calling thread holds it (RLock), or this rank does (Lock).
+bool lock_held_here(std::uint64_t offset, bool reentrant);
+
+}  // namespace mproc::detail

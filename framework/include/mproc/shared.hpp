@@ -1,0 +1,140 @@
+#pragma once
+// Shared numbers on MPI one-sided windows: Python's multiprocessing.Value and Array.
+//
+//     mproc::Value<std::int64_t> counter(0);
+//     pool.map(add_twenty, std::vector{counter, counter, ...});   // handles are plain bytes
+//     // in a task, on any rank:
+//     { std::lock_guard hold(counter.get_lock()); counter.store(counter.load() + 1); }
+//     counter.fetch_add(1);                                       // atomic without a lock
+//
+// Every operation is one MPI atomic on rank 0's arena (see detail/rma.hpp), not a message
+// to the master. Creating one costs an atomic add, not a collective call; the arena is
+// never freed during a run (MPROC_SHARED_BYTES sets its size).
+
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "mproc/detail/rma.hpp"
+#include "mproc/sync.hpp"
+
+namespace mproc {
+
+// A shared scalar without a lock of its own (multiprocessing.RawValue).
+template <detail::SharedScalar T>
+class RawValue {
+  public:
+    explicit RawValue(T initial = T{}) : offset_(detail::shared_alloc(sizeof(T))) {
+        store(initial);
+    }
+
+    T load() const {
+        T v;
+        detail::rma_load(kType, &v, 1, offset_);
+        return v;
+    }
+    void store(T x) { detail::rma_accumulate(kType, detail::RmaOp::replace, &x, 1, offset_); }
+    // Adds `d` and returns the value before.
+    T fetch_add(T d) { return fetch(detail::RmaOp::sum, d); }
+    T exchange(T x) { return fetch(detail::RmaOp::replace, x); }
+    // Stores `desired` if the value is `expected` (bitwise) and returns true; otherwise loads
+    // the value into `expected` and returns false, as std::atomic does.
+    bool compare_exchange(T& expected, T desired) {
+        T old;
+        detail::rma_compare_swap(kType, &desired, &expected, &old, offset_);
+        if (std::memcmp(&old, &expected, sizeof(T)) == 0) return true;
+        expected = old;
+        return false;
+    }
+    // Python's `.value`, as a getter.
+    T value() const { return load(); }
+
+  private:
+    static constexpr detail::RmaType kType = detail::rma_type_of<T>();
+
+    T fetch(detail::RmaOp op, T operand) {
+        T old;
+        detail::rma_fetch_op(kType, op, &operand, &old, offset_);
+        return old;
+    }
+
+    std::uint64_t offset_;
+};
+
+// A shared scalar with its own RLock (multiprocessing.Value): its operations are atomic
+// one by one; hold get_lock() to make several of them one step.
+template <detail::SharedScalar T>
+class Value : public RawValue<T> {
+  public:
+    explicit Value(T initial = T{}) : RawValue<T>(initial) {}
+    RLock& get_lock() const { return lock_; }
+
+  private:
+    mutable RLock lock_;
+};
+
+// A fixed-size shared array without a lock (multiprocessing.RawArray).
+template <detail::SharedScalar T>
+class RawArray {
+  public:
+    RawArray(std::size_t n, T initial = T{})
+        : offset_(detail::shared_alloc(n * sizeof(T))), size_(n) {
+        if (n > 0) assign(std::vector<T>(n, initial));
+    }
+    explicit RawArray(const std::vector<T>& values) : RawArray(values.size()) { assign(values); }
+
+    std::size_t size() const { return size_; }
+    T load(std::size_t i) const {
+        T v;
+        detail::rma_load(kType, &v, 1, at(i));
+        return v;
+    }
+    void store(std::size_t i, T x) {
+        detail::rma_accumulate(kType, detail::RmaOp::replace, &x, 1, at(i));
+    }
+    T fetch_add(std::size_t i, T d) {
+        T old;
+        detail::rma_fetch_op(kType, detail::RmaOp::sum, &d, &old, at(i));
+        return old;
+    }
+    // Every element in one operation (each element read atomically, not the whole array).
+    std::vector<T> to_vector() const {
+        std::vector<T> out(size_);
+        if (size_ > 0) detail::rma_load(kType, out.data(), size_, offset_);
+        return out;
+    }
+    void assign(const std::vector<T>& values) {
+        if (values.size() != size_)
+            throw std::invalid_argument("Array::assign: " + std::to_string(values.size()) +
+                                        " values for an array of " + std::to_string(size_));
+        if (size_ > 0)
+            detail::rma_accumulate(kType, detail::RmaOp::replace, values.data(), size_, offset_);
+    }
+
+  private:
+    static constexpr detail::RmaType kType = detail::rma_type_of<T>();
+    std::uint64_t at(std::size_t i) const {
+        if (i >= size_)
+            throw std::out_of_range("Array index " + std::to_string(i) + " out of range (size " +
+                                    std::to_string(size_) + ")");
+        return offset_ + i * sizeof(T);
+    }
+
+    std::uint64_t offset_;
+    std::size_t size_;
+};
+
+// A shared array with its own RLock (multiprocessing.Array).
+template <detail::SharedScalar T>
+class Array : public RawArray<T> {
+  public:
+    using RawArray<T>::RawArray;
+    RLock& get_lock() const { return lock_; }
+
+  private:
+    mutable RLock lock_;
+};
+
+}  // namespace mproc

@@ -1,0 +1,203 @@
+#pragma once
+// Locks and other synchronisation across ranks, on MPI one-sided windows: Python's
+// multiprocessing.Lock, RLock, Semaphore, BoundedSemaphore, Event, Barrier and Condition.
+//
+//     mproc::Lock lock;                    // in the parent's code; no collective call
+//     pool.map(work, items_with(lock));    // a handle is a few bytes, passed as an argument
+//     // in a task, on any rank:
+//     std::lock_guard hold(lock);
+//
+// Lock and RLock are fair queue locks (MCS): a waiter enqueues with one atomic swap and then
+// watches a flag in its own rank's memory, backing off and yielding, so oversubscribed ranks
+// on few cores still make progress. The others poll a word of rank 0's arena with backoff.
+// Every wait here is a point where a rank that died ends the whole job (mpirun aborts it),
+// so no waiter hangs forever on a lock whose holder is gone.
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+#include <cstdint>
+#include <functional>
+
+#include "mproc/detail/rma.hpp"
+#include "mproc/error.hpp"
+
+namespace mproc {
+namespace detail {
+
+using Nanos = std::chrono::nanoseconds;
+inline constexpr Nanos kForever{-1};
+
+template <class Rep, class Period>
+Nanos to_nanos(const std::chrono::duration<Rep, Period>& d) {
+    return std::max(Nanos{0}, std::chrono::duration_cast<Nanos>(d));
+}
+
+bool lock_acquire_for(std::uint64_t offset, bool reentrant, Nanos timeout);
+bool semaphore_acquire(std::uint64_t offset, Nanos timeout);
+void semaphore_release(std::uint64_t offset, std::int32_t n, std::int32_t bound);
+bool event_wait(std::uint64_t offset, Nanos timeout);
+int barrier_wait(std::uint64_t offset, int parties, Nanos timeout);
+// Waits for a notification after the caller released the lock; see Condition.
+bool condition_wait(std::uint64_t offset, std::int32_t ticket, Nanos timeout);
+
+// Lock and RLock: a 32-bit MCS tail word in the arena.
+template <bool Reentrant>
+class QueueLock {
+  public:
+    QueueLock() : offset_(shared_alloc(8)) {}
+
+    void lock() { lock_acquire(offset_, Reentrant); }
+    bool try_lock() { return lock_try_acquire(offset_, Reentrant); }
+    template <class Rep, class Period>
+    bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
+        return lock_acquire_for(offset_, Reentrant, to_nanos(timeout));
+    }
+    // Throws SyncError unless held by the calling thread (RLock) or rank (Lock).
+    void unlock() { lock_release(offset_, Reentrant); }
+
+    // Python's names.
+    void acquire() { lock(); }
+    template <class Rep, class Period>
+    bool acquire(const std::chrono::duration<Rep, Period>& timeout) {
+        return try_lock_for(timeout);
+    }
+    void release() { unlock(); }
+
+    std::uint64_t offset() const { return offset_; }
+
+  private:
+    std::uint64_t offset_;
+};
+
+}  // namespace detail
+
+// A mutual-exclusion lock. Any thread of the rank that holds it may release it.
+using Lock = detail::QueueLock<false>;
+// A lock its owning thread may take again; it is free once released as often as taken.
+using RLock = detail::QueueLock<true>;
+
+// A counter that acquire() decrements, waiting while it is zero.
+class Semaphore {
+  public:
+    explicit Semaphore(std::int32_t value = 1) : Semaphore(value, 0) {}
+
+    void acquire() { detail::semaphore_acquire(offset_, detail::kForever); }
+    bool try_acquire() { return detail::semaphore_acquire(offset_, detail::Nanos{0}); }
+    template <class Rep, class Period>
+    bool try_acquire_for(const std::chrono::duration<Rep, Period>& timeout) {
+        return detail::semaphore_acquire(offset_, detail::to_nanos(timeout));
+    }
+    // BoundedSemaphore throws SyncError if this would raise the value above its start.
+    void release(std::int32_t n = 1) { detail::semaphore_release(offset_, n, bound_); }
+    std::int32_t get_value() const;
+
+    // Lockable, so std::lock_guard works as Python's `with sem:` does.
+    void lock() { acquire(); }
+    bool try_lock() { return try_acquire(); }
+    void unlock() { release(); }
+
+  protected:
+    Semaphore(std::int32_t value, std::int32_t bound);
+
+  private:
+    std::uint64_t offset_;
+    std::int32_t bound_;  // 0: unbounded
+};
+
+class BoundedSemaphore : public Semaphore {
+  public:
+    explicit BoundedSemaphore(std::int32_t value = 1) : Semaphore(value, value) {}
+};
+
+// A flag that wait() waits for.
+class Event {
+  public:
+    Event() : offset_(detail::shared_alloc(8)) {}
+    void set();
+    void clear();
+    bool is_set() const;
+    void wait() { detail::event_wait(offset_, detail::kForever); }
+    // False if the timeout passed first.
+    template <class Rep, class Period>
+    bool wait(const std::chrono::duration<Rep, Period>& timeout) {
+        return detail::event_wait(offset_, detail::to_nanos(timeout));
+    }
+
+  private:
+    std::uint64_t offset_;
+};
+
+// `parties` callers of wait() block until all have arrived, then all go on; it can be used
+// again at once (each round is a generation). wait() returns the caller's arrival order,
+// 0 .. parties-1. A wait that times out breaks the barrier: every waiter, then and later,
+// gets BrokenBarrierError, as in Python.
+class Barrier {
+  public:
+    explicit Barrier(int parties);
+    int wait() { return detail::barrier_wait(offset_, parties_, detail::kForever); }
+    template <class Rep, class Period>
+    int wait(const std::chrono::duration<Rep, Period>& timeout) {
+        return detail::barrier_wait(offset_, parties_, detail::to_nanos(timeout));
+    }
+    void abort();
+    bool broken() const;
+    int parties() const { return parties_; }
+    int n_waiting() const;
+
+  private:
+    std::uint64_t offset_;
+    int parties_;
+};
+
+// A condition variable over a Lock or RLock (its own RLock by default). wait() must be
+// called holding the lock; it releases it (fully, for an RLock taken several times), waits
+// for a notify, and takes it again. Waiters are woken in the order they began to wait.
+class Condition {
+  public:
+    Condition() : Condition(RLock()) {}
+    explicit Condition(const Lock& lock) : Condition(lock.offset(), false) {}
+    explicit Condition(const RLock& lock) : Condition(lock.offset(), true) {}
+
+    void lock() { detail::lock_acquire(lock_offset_, reentrant_); }
+    bool try_lock() { return detail::lock_try_acquire(lock_offset_, reentrant_); }
+    void unlock() { detail::lock_release(lock_offset_, reentrant_); }
+    void acquire() { lock(); }
+    void release() { unlock(); }
+
+    void wait() { wait_impl(detail::kForever); }
+    // False if the timeout passed first (the lock is held again either way).
+    template <class Rep, class Period>
+    bool wait(const std::chrono::duration<Rep, Period>& timeout) {
+        return wait_impl(detail::to_nanos(timeout));
+    }
+    template <class Predicate>
+    void wait(Predicate pred) {
+        while (!pred()) wait();
+    }
+    // Python's wait_for: waits until pred() holds or the timeout passes; returns pred().
+    template <class Predicate, class Rep, class Period>
+    bool wait_for(Predicate pred, const std::chrono::duration<Rep, Period>& timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (!pred()) {
+            const auto left = deadline - std::chrono::steady_clock::now();
+            if (left <= left.zero()) return pred();
+            wait(left);
+        }
+        return true;
+    }
+    // Wakes up to `n` waiters (the longest-waiting first). Needs the lock held.
+    void notify(int n = 1);
+    void notify_all();
+
+  private:
+    Condition(std::uint64_t lock_offset, bool reentrant);
+    bool wait_impl(detail::Nanos timeout);
+    void require_held(const char* what) const;
+
+    std::uint64_t offset_;  // [tickets issued, tickets woken], 32 bits each
+    std::uint64_t lock_offset_;
+    bool reentrant_;
+};
+
+}  // namespace mproc
