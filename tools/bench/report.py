@@ -71,6 +71,29 @@ def main():
         print(f"| {w} | master peak RSS, imap cs=10000 | {row_m:.0f} MiB over 10^8 ({fmt_rate(rate_m)}) "
               f"| {row_p:.0f} MiB over 10^7 ({fmt_rate(rate_p)}) | – | – | | | |"
               if row_m and row_p else f"| {w} | master peak RSS | – | – | – | – | | | |")
+    shared_rows = []
+    for w in workers:
+        for fig in ["Value.fetch_add", "Lock + update + unlock"]:
+            row = data.get((w, fig), {})
+            if not row:
+                continue
+            m, r = row.get("mproc"), row.get("raw MPI")
+            p = data.get((w, "Lock + update + unlock"), {}).get("multiprocessing.Value")
+            f = data.get((w, "Value.fetch_add"), {}).get("mpi4py")
+            shared_rows.append(f"| {w} | {fig} | {fmt_rate(m)} | {fmt_rate(r)} | {fmt_rate(p)} | {fmt_rate(f)} "
+                               f"| {ratio(m, r)} | {ratio(m, p)} | {ratio(m, f)} |")
+    if shared_rows:
+        print()
+        print("Shared state (one-sided windows; each worker busy for the same time; medians of 3). "
+              "The Python anchors are `with v.get_lock(): v.value += 1` on a `multiprocessing.Value` "
+              "(one node only) and an mpi4py `Win.Allocate` counter with `Fetch_and_op` + `Flush`; "
+              "raw MPI is the same operations, and a bare MCS lock, written directly on MPI:")
+        print()
+        print("| workers | figure | mproc | raw MPI | multiprocessing.Value + get_lock | mpi4py Fetch_and_op "
+              "| mproc / raw MPI | mproc / Python | mproc / mpi4py |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in shared_rows:
+            print(r)
     if runner_rows:
         print()
         print("The batch runner (`tools/mproc run`, whole commands timed, launch included; medians of 3 "
