@@ -38,6 +38,19 @@ contains "command: grid values substituted" "$(cat "$work/cmd.jsonl")" 'alpha=0.
 expect "command over lines" 0 "$mproc" run configs/command_lines.yaml --set output.path="$work/lines.txt"
 contains "command over lines: wc -w of the first line's file" "$(head -1 "$work/lines.txt")" "^0	configs/squares.yaml	.*\"output\": \"$(wc -w < configs/squares.yaml)\\\\n\""
 
+# The seeds' Value/Lock example: exact under the lock at every rank count; without it the
+# count is shown (how many are lost depends on timing, so only "not more than made" holds).
+for ranks in 1 2 3 5; do
+    expect "shared_counter at $ranks ranks" 0 "$mproc" run configs/shared_counter.yaml --ranks "$ranks" --set output.path="$work/sc-$ranks.jsonl"
+    [ "$(cat "$work/sc-$ranks.reduced.json")" = '{"counter": 200, "increments": 200}' ] \
+        && ok "shared_counter at $ranks ranks: exactly 200" || bad "shared_counter at $ranks ranks" "$(cat "$work/sc-$ranks.reduced.json")"
+done
+expect "shared_counter without the lock" 0 "$mproc" run configs/shared_counter_racy.yaml --set output.path="$work/scr.jsonl"
+counted=$(sed -nE 's/.*"counter": ([0-9]+).*/\1/p' "$work/scr.reduced.json")
+[ -n "$counted" ] && [ "$counted" -le 20000 ] && [ "$counted" -gt 0 ] \
+    && ok "shared_counter without the lock: $counted of 20000 kept" || bad "racy counter" "$(cat "$work/scr.reduced.json")"
+echo "note: without the lock $counted of 20000 increments were kept"
+
 expect "stdout output" 0 "$mproc" run configs/squares.yaml --set output.path=- --set input.range.stop=3
 [ "$out" = $'{"index": 0, "input": 0, "result": 0}\n{"index": 1, "input": 1, "result": 1}\n{"index": 2, "input": 2, "result": 4}' ] && ok "stdout: the three records" || bad "stdout" "$out"
 

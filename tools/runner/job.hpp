@@ -14,6 +14,9 @@
 // `run` executes on a worker for one input and returns the result, or throws: the error's
 // message is recorded for that input and the config's `errors.policy` decides what follows.
 
+#include <algorithm>
+#include <array>
+#include <bit>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -69,7 +72,28 @@ struct JobSpec {
     std::function<std::string(const Value& reduced, const Value& params)> describe;
     // Checks on parameters beyond their types: an error message, or "" when fine.
     std::function<std::string(const Value& params)> check;
+    // Rank 0, before the first task: the parameters workers get, which may add shared
+    // objects' handles (see handle_value). `reduced` is the reduction so far (on --resume).
+    std::function<Value(const Value& params, const Value& reduced)> prepare;
+    // Rank 0, after the last task: the reduction as it is written and shown.
+    std::function<Value(Value reduced, const Value& params)> finish;
 };
+
+// A shared object's handle (mproc::Value, Lock, ...) carried inside a parameter Value, as its
+// bytes: handles are plain bytes by design, valid on every rank of the run.
+template <class Handle>
+Value handle_value(const Handle& h) {
+    const auto bytes = std::bit_cast<std::array<char, sizeof(Handle)>>(h);
+    return Value(std::string(bytes.begin(), bytes.end()));
+}
+template <class Handle>
+Handle handle_of(const Value& v) {
+    std::array<char, sizeof(Handle)> bytes{};
+    const std::string& s = v.as_string();
+    if (s.size() != bytes.size()) throw std::logic_error("handle_of: not a handle of this type");
+    std::copy(s.begin(), s.end(), bytes.begin());
+    return std::bit_cast<Handle>(bytes);
+}
 
 bool register_job(JobSpec spec);
 const JobSpec* find_job(const std::string& name);

@@ -182,7 +182,9 @@ int drive(const Args& args) {
     ItemRange items(cfg.input, [&out](std::uint64_t i) { return out.done(i); });
     Progress progress(items.total(), out.done_count());
 
-    Setup setup{cfg.job->name, cfg.params, cfg.task_timeout,
+    const Value params =
+        cfg.job->prepare ? cfg.job->prepare(cfg.params, out.reduced()) : cfg.params;
+    Setup setup{cfg.job->name, params, cfg.task_timeout,
                 cfg.policy == Policy::retry ? 1 + cfg.retries : 1, static_cast<int>(cfg.format)};
     mproc::Pool pool(cfg.processes, setup_worker, setup);
 
@@ -223,6 +225,7 @@ int drive(const Args& args) {
     }
     // A stop that comes after the last result changes nothing: the run is complete.
     if (code == 0) {
+        if (cfg.job->finish) out.set_reduced(cfg.job->finish(out.reduced(), params));
         out.finish();
         if (progress.failed() > 0) code = 1;
     } else {
@@ -231,7 +234,7 @@ int drive(const Args& args) {
     progress.tick(true);
     progress.summary(outcome);
     if (cfg.job->reduce && code != 3) {
-        std::cerr << (cfg.job->describe ? cfg.job->describe(out.reduced(), cfg.params)
+        std::cerr << (cfg.job->describe ? cfg.job->describe(out.reduced(), params)
                                         : out.reduced().json())
                   << "\n";
     }

@@ -30,6 +30,8 @@ class ResultWriter {
     bool done(std::uint64_t index) const { return index < done_.size() && done_[index]; }
     std::uint64_t done_count() const { return done_count_; }
     const Value& reduced() const { return reduced_; }
+    // Replaces the reduction (a job's final touch, before finish() writes it).
+    void set_reduced(Value v) { reduced_ = std::move(v); }
     std::size_t buffered_bytes() const { return pending_.size(); }
 
     // Adds a finished record (written at the next flush).
