@@ -2,6 +2,8 @@
 //   program ok      prints the squares and exits 0
 //   program throw   the main function throws: the error is printed, every rank ends, exit 1
 //   program crash   a worker rank dies mid-map: the job ends (no rank left hanging)
+//   program lock    a worker dies holding a shared Lock that rank 0 then waits for: the job
+//                   ends rather than rank 0 waiting forever
 
 #include <cstdlib>
 #include <iostream>
@@ -20,6 +22,14 @@ int die_on_3(int x) {
 }
 MPROC_TASK(die_on_3);
 
+// Takes the lock and dies with it held.
+int die_holding(mproc::Lock lock, mproc::Event taken) {
+    lock.lock();
+    taken.set();
+    std::abort();
+}
+MPROC_TASK(die_holding);
+
 int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "ok";
     return mproc::run(argc, argv, [&] {
@@ -30,6 +40,15 @@ int main(int argc, char** argv) {
         }
         if (mode == "crash") {
             (void)pool.map(die_on_3, mproc::range(10), 1);
+            return;
+        }
+        if (mode == "lock") {
+            mproc::Lock lock;
+            mproc::Event taken;
+            auto result = pool.apply_async(die_holding, lock, taken);
+            taken.wait();
+            lock.lock();  // never granted: its holder is gone
+            std::cerr << "rank 0 got a lock whose holder died\n";
             return;
         }
         for (int s : pool.map(square, mproc::range(5))) std::cout << s << ' ';

@@ -20,5 +20,12 @@ for np in 2 3; do
     launch "$np" crash >/dev/null 2>&1; rc=$?
     # Not 0 (it failed) and not 124 (timeout: a rank left hanging).
     [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && ok "np=$np a dying worker ends the job (exit $rc)" || bad "np=$np crash: exit $rc"
+    # A worker dies holding a shared Lock while rank 0 waits for it: not a silent hang.
+    start=$SECONDS
+    said=$(launch "$np" lock 2>&1); rc=$?
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ $((SECONDS - start)) -lt 60 ] \
+        && ok "np=$np a worker dying with a lock held ends the job (exit $rc, $((SECONDS - start)) s)" \
+        || bad "np=$np lock holder died: exit $rc after $((SECONDS - start)) s" "$said"
+    contains "np=$np and mpirun names the dead rank" "$said" "exited on signal 6|aborted|Aborted"
 done
 finish
