@@ -25,6 +25,7 @@ struct SharedWindow {
     int rank = 0;
     std::uint64_t arena_bytes = 0;
     std::thread::id mpi_thread;
+    bool multi_node = false;
 };
 SharedWindow g_window;
 
@@ -113,6 +114,14 @@ void open_shared_window(MPI_Comm comm) {
     // One passive-target epoch for the whole run; every operation flushes its target.
     check(MPI_Win_lock_all(MPI_MODE_NOCHECK, win), "MPI_Win_lock_all");
     check(MPI_Barrier(comm), "MPI_Barrier");
+    MPI_Comm node;
+    check(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node),
+          "MPI_Comm_split_type");
+    int node_size = 0, size = 0;
+    MPI_Comm_size(node, &node_size);
+    MPI_Comm_size(comm, &size);
+    MPI_Comm_free(&node);
+    g_window.multi_node = node_size < size;
     g_window.win = win;
     g_window.mpi_thread = std::this_thread::get_id();
 }
@@ -127,6 +136,10 @@ void close_shared_window() {
 void serve_engine_calls() {
     if (std::this_thread::get_id() != g_window.mpi_thread) return;
     if (Engine* engine = Engine::current()) engine->run_calls();
+}
+
+bool shared_window_needs_target_progress() {
+    return g_window.multi_node;
 }
 
 int window_rank() {

@@ -19,6 +19,9 @@ void open_shared_window(MPI_Comm comm);
 void close_shared_window();
 
 int window_rank();
+// Whether ranks of the window are on other nodes, where operations need the target to call
+// MPI to complete (osc/pt2pt).
+bool shared_window_needs_target_progress();
 // Called by every wait loop: on rank 0's engine thread (a task running there at one rank),
 // serves the MPI operations other threads of rank 0 are waiting for, which the engine
 // cannot do while it is stuck in the task.
