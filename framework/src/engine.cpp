@@ -307,6 +307,8 @@ void Engine::loop() {
     for (;;) {
         bool progressed = run_calls();
         progressed |= run_commands();
+        progressed |= queues_.poll_remote(comm_.get());
+        queues_.expire(std::chrono::steady_clock::now());
         progressed |= poll_results();
         progressed |= dispatch();
         if (stopping_ && jobs_.empty()) break;
@@ -318,7 +320,7 @@ void Engine::loop() {
         if (!expected) {
             // Nothing out on workers: sleep until a command arrives (or a millisecond passes,
             // so MPI keeps being progressed).
-            wait(idle_sleep_);
+            wait(until_queue_deadline(idle_sleep_));
             backoff.reset();
             continue;
         }
@@ -334,11 +336,20 @@ void Engine::loop() {
             sched_yield();
             continue;
         }
-        const auto cap = overdue ? idle_sleep_
+        const auto cap = overdue ? until_queue_deadline(idle_sleep_)
                                  : std::chrono::duration_cast<std::chrono::microseconds>(budget);
         backoff.pause([this](std::chrono::microseconds d) { wait(d); }, cap);
     }
     stop_workers();
+}
+
+// `d`, or less if a queue request's deadline comes sooner.
+std::chrono::microseconds Engine::until_queue_deadline(std::chrono::microseconds d) const {
+    const auto deadline = queues_.next_deadline();
+    if (!deadline) return d;
+    const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
+        *deadline - std::chrono::steady_clock::now());
+    return std::clamp(left, std::chrono::microseconds(0), d);
 }
 
 // How long until the next result message should arrive: the shortest estimated run time of

@@ -23,6 +23,7 @@
 #include "mproc/detail/engine.hpp"
 #include "mproc/detail/job.hpp"
 #include "protocol.hpp"
+#include "queues.hpp"
 
 namespace mproc::detail {
 
@@ -65,6 +66,8 @@ class Engine {
     void call(const std::function<void()>& fn);
     // Runs the pending call()s; on the engine thread only. True if there were any.
     bool run_calls();
+    // Rank 0's queues and pipes; engine thread only.
+    QueueService& queues() { return queues_; }
     void post_callback(std::function<void()> fn) { callbacks_.post(std::move(fn)); }
 
     static Engine* current() noexcept { return current_.load(std::memory_order_acquire); }
@@ -116,6 +119,7 @@ class Engine {
     void cancel_job(Job& job, std::exception_ptr error);
     void wait(std::chrono::microseconds d);
     std::optional<std::chrono::nanoseconds> next_result_in() const;
+    std::chrono::microseconds until_queue_deadline(std::chrono::microseconds d) const;
     void stop_workers();
 
     static std::atomic<Engine*> current_;
@@ -141,6 +145,7 @@ class Engine {
     std::vector<std::function<void()>> calls_;  // guarded by commands_mutex_
     std::atomic<bool> has_calls_{false};
     std::chrono::microseconds idle_sleep_;  // the longest the engine sleeps
+    QueueService queues_;
     std::atomic<bool> sleeping_{false};
     bool nudged_ = false;  // guarded by commands_mutex_
 

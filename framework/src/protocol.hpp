@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "mproc/detail/queue_ops.hpp"
 #include "mproc/detail/registry.hpp"
 
 namespace mproc::detail {
@@ -20,6 +21,23 @@ enum Tag : int {
     kTagTask = 1,     // rank 0 -> worker: chunks
     kTagResult = 2,   // worker -> rank 0: one result per chunk of the task message answered
     kTagControl = 3,  // rank 0 -> worker: stop (empty payload)
+    kTagQueue = 4,       // any rank -> rank 0: a queue request (QueueRequestHeader + item)
+    kTagQueueReply = 5,  // rank 0 -> the requester: its one reply (QueueReplyHeader + item)
+};
+
+struct QueueRequestHeader {
+    std::uint64_t queue;
+    std::uint64_t request;     // the requester's number for it (for cancel)
+    std::int64_t timeout_ns;   // < 0: no timeout
+    QueueOp op;
+    std::uint32_t maxsize;     // the queue's, sent with every request (queues are made lazily)
+};
+
+struct QueueReplyHeader {
+    std::uint64_t request;
+    std::uint64_t value;
+    QueueStatus status;
+    std::uint32_t reserved;
 };
 
 struct TaskHeader {

@@ -26,6 +26,7 @@ struct SharedWindow {
     std::uint64_t arena_bytes = 0;
     std::thread::id mpi_thread;
     bool multi_node = false;
+    MPI_Comm comm = MPI_COMM_NULL;
 };
 SharedWindow g_window;
 
@@ -122,6 +123,7 @@ void open_shared_window(MPI_Comm comm) {
     MPI_Comm_size(comm, &size);
     MPI_Comm_free(&node);
     g_window.multi_node = node_size < size;
+    g_window.comm = comm;
     g_window.win = win;
     g_window.mpi_thread = std::this_thread::get_id();
 }
@@ -136,6 +138,14 @@ void close_shared_window() {
 void serve_engine_calls() {
     if (std::this_thread::get_id() != g_window.mpi_thread) return;
     if (Engine* engine = Engine::current()) engine->run_calls();
+}
+
+bool on_mpi_thread() {
+    return std::this_thread::get_id() == g_window.mpi_thread;
+}
+
+MPI_Comm mproc_comm() {
+    return g_window.comm;
 }
 
 bool shared_window_needs_target_progress() {

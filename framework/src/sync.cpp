@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backoff.hpp"
+#include "interrupt.hpp"
 #include "window.hpp"
 
 namespace mproc {
@@ -140,16 +141,35 @@ RankState& rank_state() {
     return state;
 }
 
-// Waits, backing off, until `ready()`; false if the deadline passed first.
+enum class Waited { ready, timed_out, interrupted };
+
+// Waits, backing off, until `ready()`, the deadline, or (when `interruptible`) a request to
+// terminate the Process this thread runs.
 template <class Ready>
-bool wait_until(Ready&& ready, const Deadline& deadline) {
+Waited wait_state(Ready&& ready, const Deadline& deadline, bool interruptible) {
     Backoff backoff = waiter();
     while (!ready()) {
-        if (deadline.passed()) return false;
+        if (deadline.passed()) return Waited::timed_out;
+        if (interruptible && interrupt_requested()) return Waited::interrupted;
         serve_engine_calls();
         backoff.pause();
     }
-    return true;
+    return Waited::ready;
+}
+
+// The same, not interruptible (inside the lock algorithms, where leaving half-way would
+// break the queue); false if the deadline passed first.
+template <class Ready>
+bool wait_until(Ready&& ready, const Deadline& deadline) {
+    return wait_state(ready, deadline, false) == Waited::ready;
+}
+
+// Returns whether `ready` came; throws Terminated if the wait was interrupted.
+template <class Ready>
+bool wait_interruptible(Ready&& ready, const Deadline& deadline) {
+    const Waited w = wait_state(ready, deadline, true);
+    if (w == Waited::interrupted) throw_terminated();
+    return w == Waited::ready;
 }
 
 // ---- MCS ----------------------------------------------------------------------------------
@@ -184,6 +204,12 @@ void lock_acquire(std::uint64_t offset, bool reentrant) {
     const std::int32_t me = rs.take_node(1);
     mcs_acquire(offset, me);
     rs.record(offset, me);
+    // A queued waiter cannot leave the queue; a terminated Process gives the lock straight
+    // back instead, and stops here.
+    if (interrupt_requested()) {
+        lock_release(offset, reentrant);
+        throw_terminated();
+    }
 }
 
 bool lock_try_acquire(std::uint64_t offset, bool reentrant) {
@@ -202,7 +228,7 @@ bool lock_try_acquire(std::uint64_t offset, bool reentrant) {
 // neighbours' help, so it retries the free-lock swap, backing off, until the deadline.
 bool lock_acquire_for(std::uint64_t offset, bool reentrant, Nanos timeout) {
     const Deadline deadline(timeout);
-    return wait_until([&] { return lock_try_acquire(offset, reentrant); }, deadline);
+    return wait_interruptible([&] { return lock_try_acquire(offset, reentrant); }, deadline);
 }
 
 void lock_release(std::uint64_t offset, bool reentrant) {
@@ -236,7 +262,7 @@ bool lock_held_here(std::uint64_t offset, bool reentrant) {
 
 bool semaphore_acquire(std::uint64_t offset, Nanos timeout) {
     const std::uint64_t at = arena_disp(offset);
-    return wait_until(
+    return wait_interruptible(
         [&] {
             for (std::int32_t v = win_load32(0, at); v > 0;) {
                 const std::int32_t old = win_cas32(0, at, v, v - 1);
@@ -268,7 +294,8 @@ void semaphore_release(std::uint64_t offset, std::int32_t n, std::int32_t bound)
 // ---- Event: a 32-bit flag -----------------------------------------------------------------
 
 bool event_wait(std::uint64_t offset, Nanos timeout) {
-    return wait_until([&] { return win_load32(0, arena_disp(offset)) != 0; }, Deadline(timeout));
+    return wait_interruptible([&] { return win_load32(0, arena_disp(offset)) != 0; },
+                              Deadline(timeout));
 }
 
 // ---- Barrier: [count, generation, broken], 32 bits each -----------------------------------
@@ -286,16 +313,20 @@ int barrier_wait(std::uint64_t offset, int parties, Nanos timeout) {
         return arrived;
     }
     bool is_broken = false;
-    const bool passed = wait_until(
+    const Waited waited = wait_state(
         [&] {
             std::int32_t words[2];
             win_load(RmaType::i32, words, 2, 0, generation);
             is_broken = words[1] != 0;
             return words[0] != gen || is_broken;
         },
-        Deadline(timeout));
+        Deadline(timeout), true);
     if (is_broken) throw BrokenBarrierError("Barrier broken while waiting");
-    if (!passed) {
+    if (waited == Waited::interrupted) {
+        win_store32(0, broken, 1);  // the others would wait for this party forever
+        throw_terminated();
+    }
+    if (waited == Waited::timed_out) {
         win_store32(0, broken, 1);
         throw BrokenBarrierError("Barrier wait timed out (" + std::to_string(arrived + 1) + " of " +
                                  std::to_string(parties) + " had arrived); the barrier is broken");
@@ -368,7 +399,8 @@ bool Condition::wait_impl(Nanos timeout) {
     win_store32(0, tail, me);
     const int depth = lock_release_all(lock_offset_, reentrant_);
     auto notified = [&] { return win_load32(node_rank(me), node_flag(me)) != 0; };
-    bool woken = wait_until(notified, Deadline(timeout));
+    const Waited waited = wait_state(notified, Deadline(timeout), true);
+    bool woken = waited == Waited::ready;
     lock_restore(lock_offset_, reentrant_, depth);
     if (!woken && !(woken = notified())) {
         // Timed out, and still listed (under the lock now): unlink our node.
@@ -386,6 +418,7 @@ bool Condition::wait_impl(Nanos timeout) {
         if (win_load32(0, tail) == me) win_store32(0, tail, prev);
     }
     rs.give_node(me);
+    if (waited == Waited::interrupted) throw_terminated();  // holding the lock, as after wait
     return woken;
 }
 

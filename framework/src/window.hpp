@@ -19,6 +19,10 @@ void open_shared_window(MPI_Comm comm);
 void close_shared_window();
 
 int window_rank();
+// Whether the calling thread may call MPI (a worker's thread, rank 0's engine).
+bool on_mpi_thread();
+// mproc's communicator (a duplicate of MPI_COMM_WORLD).
+MPI_Comm mproc_comm();
 // Whether ranks of the window are on other nodes, where operations need the target to call
 // MPI to complete (osc/pt2pt).
 bool shared_window_needs_target_progress();

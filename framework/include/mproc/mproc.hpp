@@ -3,7 +3,10 @@
 
 #include "mproc/async_result.hpp"
 #include "mproc/error.hpp"
+#include "mproc/pipe.hpp"
 #include "mproc/pool.hpp"
+#include "mproc/process.hpp"
+#include "mproc/queue.hpp"
 #include "mproc/range.hpp"
 #include "mproc/runtime.hpp"
 #include "mproc/shared.hpp"

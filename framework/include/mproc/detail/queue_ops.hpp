@@ -1,0 +1,48 @@
+#pragma once
+// The byte-level side of Queue, JoinableQueue and Pipe (queue.hpp, pipe.hpp).
+//
+// Every queue lives on rank 0, in its engine: a put or get from a worker is one request
+// message to rank 0 and one reply, and rank 0's own threads hand theirs to the engine. The
+// engine keeps the items, the waiting getters and putters (maxsize back-pressure) and their
+// deadlines, so every request gets exactly one reply, a timeout included. A request blocked
+// in a Process that is terminated is cancelled, and the Process unwinds with Terminated.
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+namespace mproc::detail {
+
+enum class QueueOp : std::uint32_t {
+    put,        // payload: the item; waits while the queue holds maxsize items
+    get,        // reply payload: the item
+    poll,       // waits until an item is there (or the queue is closed); takes nothing
+    size,       // reply value: the item count
+    close,      // no more items will come: once drained, get and poll answer `closed`
+    task_done,  // JoinableQueue: one item fully handled
+    join,       // JoinableQueue: waits until every item put has been task_done
+    cancel,     // (internal) drops the sender's waiting request; that request is answered
+};
+
+enum class QueueStatus : std::uint32_t {
+    ok,
+    timeout,    // get: empty; put: full; when the timeout passed (or was zero)
+    closed,     // get/poll on a closed, drained queue; put on a closed one
+    cancelled,  // the waiting request was cancelled (its Process is being terminated)
+    misuse,     // task_done called more often than put
+};
+
+struct QueueReply {
+    QueueStatus status = QueueStatus::ok;
+    std::uint64_t value = 0;
+    std::vector<char> payload;
+};
+
+// Negative timeout: wait as long as it takes.
+QueueReply queue_call(QueueOp op, std::uint64_t queue, std::uint32_t maxsize,
+                      std::chrono::nanoseconds timeout, const std::vector<char>* payload = nullptr);
+
+// A new queue's id (unique for the run; no collective call).
+std::uint64_t new_queue_id();
+
+}  // namespace mproc::detail

@@ -1,0 +1,72 @@
+#pragma once
+// mproc::Pipe: Python's multiprocessing.Pipe across MPI ranks.
+//
+//     auto [a, b] = mproc::Pipe<std::string>();   // two ends, handed to two processes
+//     a.send("ping");  b.recv();                  // b.poll(timeout) waits without taking
+//     a.close();       // b.recv() then drains what was sent and throws EOFError
+//
+// Each direction is a queue on rank 0 (see queue.hpp); closing an end closes the direction it
+// sends on, so the other end sees the end of the stream once it has read everything.
+
+#include <chrono>
+#include <utility>
+
+#include "mproc/queue.hpp"
+
+namespace mproc {
+
+template <class T>
+class Connection {
+  public:
+    void send(const T& x) {
+        if (send_ == 0) throw Error("Connection::send on the receiving end of a one-way Pipe");
+        if (closed_) throw Error("Connection::send on a closed connection");
+        const auto bytes = detail::pack_item(x);
+        const auto r = detail::queue_call(detail::QueueOp::put, send_, 0, detail::kWaitForever, &bytes);
+        if (r.status == detail::QueueStatus::closed)
+            throw Error("Connection::send: the pipe is closed");
+    }
+    // Throws EOFError once the other end is closed and everything it sent has been read.
+    T recv() {
+        if (recv_ == 0) throw Error("Connection::recv on the sending end of a one-way Pipe");
+        if (closed_) throw Error("Connection::recv on a closed connection");
+        auto r = detail::queue_call(detail::QueueOp::get, recv_, 0, detail::kWaitForever);
+        if (r.status == detail::QueueStatus::closed)
+            throw EOFError("Connection::recv: the other end is closed and nothing is left");
+        return detail::unpack_item<T>(r.payload);
+    }
+    // Whether something can be read (or the end of the stream reached) within `timeout`.
+    template <class Rep = long, class Period = std::ratio<1>>
+    bool poll(std::chrono::duration<Rep, Period> timeout = std::chrono::seconds(0)) {
+        if (recv_ == 0) return false;
+        const auto r = detail::queue_call(detail::QueueOp::poll, recv_, 0,
+                                          detail::queue_timeout(timeout));
+        return r.status == detail::QueueStatus::ok;
+    }
+    // Closes this end: the other end's recv sees the end of the stream after draining.
+    void close() {
+        if (closed_) return;
+        closed_ = true;
+        if (send_ != 0) detail::queue_call(detail::QueueOp::close, send_, 0, {});
+    }
+    bool closed() const { return closed_; }
+
+  private:
+    template <class U>
+    friend std::pair<Connection<U>, Connection<U>> Pipe(bool duplex);
+    Connection(std::uint64_t send, std::uint64_t recv) : send_(send), recv_(recv) {}
+
+    std::uint64_t send_, recv_;  // the queues this end sends on and receives from; 0: none
+    bool closed_ = false;
+};
+
+// Two connected ends. duplex = false: the first end only receives, the second only sends.
+template <class T>
+std::pair<Connection<T>, Connection<T>> Pipe(bool duplex = true) {
+    const std::uint64_t ab = detail::new_queue_id();
+    if (!duplex) return {Connection<T>(0, ab), Connection<T>(ab, 0)};
+    const std::uint64_t ba = detail::new_queue_id();
+    return {Connection<T>(ab, ba), Connection<T>(ba, ab)};
+}
+
+}  // namespace mproc

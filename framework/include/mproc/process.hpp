@@ -1,0 +1,144 @@
+#pragma once
+// mproc::Process: Python's multiprocessing.Process across MPI ranks.
+//
+//     void worker(mproc::Queue<std::string> q) { q.put("hello"); }
+//     MPROC_TASK(worker);
+//
+//     mproc::Queue<std::string> q;
+//     mproc::Process p(worker, q);
+//     p.start();                 // runs worker(q) on a free worker rank of its own
+//     std::cout << q.get();      // "hello"
+//     p.join();                  // p.exitcode() == 0
+//
+// The target must be registered (MPROC_TASK) like a Pool task. A started Process holds one
+// free worker rank until it ends. With none free (or one rank in all) it runs on a thread of
+// rank 0 instead, with one warning, so a program works at any rank count.
+//
+// terminate() asks the target to stop: at its next mproc call (a waiting get, recv, lock,
+// wait, or mproc::sleep) it unwinds with mproc::Terminated; exitcode() is then -15, as
+// Python reports SIGTERM. A target that throws has exitcode 1, and its error is printed.
+
+#include <chrono>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <unistd.h>
+
+#include "mproc/pool.hpp"
+#include "mproc/runtime.hpp"
+#include "mproc/sync.hpp"
+
+namespace mproc {
+
+// What a process knows about itself (Python's current_process()).
+struct ProcessInfo {
+    std::string name;  // "MainProcess" on rank 0, "Process-N" in a Process, "PoolWorker-R"
+    int rank = 0;
+    std::string host;
+    int pid = 0;
+};
+ProcessInfo current_process();
+
+// Sleeps for `d`; a point where a terminated Process stops.
+void sleep(std::chrono::nanoseconds d);
+
+namespace detail {
+
+// A started target: a task on a pinned one-rank pool, whatever its result type.
+class ProcessRun {
+  public:
+    virtual ~ProcessRun() = default;
+    virtual bool wait_for(std::chrono::nanoseconds d) = 0;  // negative: as long as it takes
+    virtual std::exception_ptr error() = 0;                 // once finished
+};
+
+template <class R>
+class PoolRun final : public ProcessRun {
+  public:
+    explicit PoolRun(AsyncResult<R> r) : r_(std::move(r)) {}
+    bool wait_for(std::chrono::nanoseconds d) override {
+        if (d < d.zero()) {
+            r_.wait();
+            return true;
+        }
+        return r_.wait(d);
+    }
+    std::exception_ptr error() override {
+        if (r_.successful()) return nullptr;
+        try {
+            r_.get();
+        } catch (...) {
+            return std::current_exception();
+        }
+        return nullptr;
+    }
+
+  private:
+    AsyncResult<R> r_;
+};
+
+struct ProcessTarget {
+    std::function<std::unique_ptr<ProcessRun>(Pool&)> on_pool;  // submit to a pinned pool
+    std::function<void()> here;                                   // run on this thread
+};
+
+struct ProcessState;
+
+}  // namespace detail
+
+class Process {
+  public:
+    template <class F, class... A>
+    explicit Process(F&& f, A&&... args)
+        : Process(make_target(std::forward<F>(f), std::forward<A>(args)...)) {}
+    // Waits for a started process to end (a running target is not abandoned).
+    ~Process();
+    Process(Process&&) noexcept;
+    Process& operator=(Process&&) noexcept;
+    Process(const Process&) = delete;
+    Process& operator=(const Process&) = delete;
+
+    void start();
+    void join();
+    // False if the timeout passed first.
+    template <class Rep, class Period>
+    bool join(std::chrono::duration<Rep, Period> timeout) {
+        return join_for(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+    }
+    bool is_alive() const;
+    // None while running (or before start); 0 done, 1 the target threw, -15 terminated.
+    std::optional<int> exitcode() const;
+    const std::string& name() const;
+    // The worker rank it runs on; 0 when it runs on a thread of rank 0; -1 before start.
+    int rank() const;
+    void terminate();
+
+  private:
+    explicit Process(detail::ProcessTarget target);
+    bool join_for(std::chrono::nanoseconds timeout);
+
+    template <class F, class... A>
+    static detail::ProcessTarget make_target(F&& f, A&&... args) {
+        std::decay_t<F> fn(f);  // a function pointer, or a copy of a registered callable
+        auto saved = std::make_shared<std::tuple<std::decay_t<A>...>>(std::forward<A>(args)...);
+        detail::ProcessTarget t;
+        t.on_pool = [fn, saved](Pool& pool) -> std::unique_ptr<detail::ProcessRun> {
+            return std::apply(
+                [&](auto&... a) {
+                    using R = detail::task_result_t<decltype(fn)>;
+                    return std::unique_ptr<detail::ProcessRun>(
+                        new detail::PoolRun<R>(pool.apply_async(fn, a...)));
+                },
+                *saved);
+        };
+        t.here = [fn, saved] { std::apply([&](auto&... a) { (void)fn(a...); }, *saved); };
+        return t;
+    }
+
+    std::unique_ptr<detail::ProcessState> s_;
+};
+
+}  // namespace mproc

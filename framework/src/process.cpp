@@ -1,0 +1,250 @@
+// Process, current_process, sleep, and the interruption points behind terminate().
+//
+// A Process's target runs as a task on a one-rank Pool of its own: first a tiny task sets
+// the worker's process context (its name and terminate flag, a shared Event), then the
+// target, then a task that clears the context. The pool holds the rank until the end.
+
+#include "mproc/process.hpp"
+
+#include <atomic>
+#include <iostream>
+#include <thread>
+
+#include "interrupt.hpp"
+#include "runtime_state.hpp"
+
+namespace mproc {
+namespace detail {
+namespace {
+
+// What the target's thread knows about the Process it is running in.
+struct ProcessContext {
+    bool active = false;
+    int number = 0;
+    Event terminate_flag;
+};
+
+// Sent to the worker before the target (handles are plain bytes).
+struct ContextWire {
+    int number;
+    Event terminate_flag;
+};
+
+thread_local std::optional<ProcessContext> t_context;
+thread_local std::chrono::steady_clock::time_point t_last_check;
+std::atomic<int> g_next_number{1};
+std::atomic<bool> g_warned_thread{false};
+
+int enter_process(ContextWire w) {
+    t_context = ProcessContext{true, w.number, w.terminate_flag};
+    return runtime_info().rank;
+}
+MPROC_TASK_AS("mproc.process.enter", enter_process);
+
+int leave_process(int) {
+    t_context.reset();
+    return 0;
+}
+MPROC_TASK_AS("mproc.process.leave", leave_process);
+
+void print_failure(const std::string& name, int rank, std::exception_ptr e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const RemoteError& r) {
+        std::cerr << "mproc: " << name << " (rank " << rank << " on " << r.host()
+                  << ") failed: " << r.type_name() << ": " << r.message() << std::endl;
+    } catch (const std::exception& x) {
+        std::cerr << "mproc: " << name << " (on a thread of rank 0) failed: "
+                  << demangle(typeid(x).name()) << ": " << x.what() << std::endl;
+    } catch (...) {
+        std::cerr << "mproc: " << name << " failed with a non-standard exception" << std::endl;
+    }
+}
+
+bool is_termination(std::exception_ptr e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const Terminated&) {
+        return true;
+    } catch (const RemoteError& r) {
+        return r.type_name() == "mproc::Terminated";
+    } catch (...) {
+        return false;
+    }
+}
+
+}  // namespace
+
+bool interrupt_requested() {
+    if (!t_context || !t_context->active) return false;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - t_last_check < std::chrono::milliseconds(1)) return false;
+    t_last_check = now;
+    return t_context->terminate_flag.is_set();
+}
+
+void check_interrupt() {
+    if (interrupt_requested()) throw_terminated();
+}
+
+void throw_terminated() {
+    throw Terminated("Process-" + std::to_string(t_context ? t_context->number : 0) +
+                     " was terminated");
+}
+
+struct ProcessState {
+    ProcessTarget target;
+    int number = g_next_number.fetch_add(1);
+    std::string name = "Process-" + std::to_string(number);
+    Event terminate_flag;
+    bool started = false;
+    int rank = -1;
+    bool terminated = false;
+    std::unique_ptr<Pool> pool;            // on a worker rank
+    std::unique_ptr<ProcessRun> run;
+    std::thread thread;                    // or on a thread of rank 0
+    std::atomic<bool> thread_done{false};
+    std::exception_ptr thread_error;
+    std::optional<int> exitcode;
+
+    // Records the outcome once the target has ended.
+    void settle(std::exception_ptr error) {
+        if (exitcode) return;
+        if (!error) {
+            exitcode = 0;
+        } else if (is_termination(error)) {
+            exitcode = -15;
+        } else {
+            exitcode = 1;
+            print_failure(name, rank, error);
+        }
+    }
+};
+
+}  // namespace detail
+
+using namespace detail;
+
+Process::Process(ProcessTarget target) : s_(std::make_unique<ProcessState>()) {
+    s_->target = std::move(target);
+}
+
+Process::~Process() {
+    if (s_ && s_->started) {
+        try {
+            join();
+        } catch (...) {
+        }
+    }
+}
+
+Process::Process(Process&&) noexcept = default;
+Process& Process::operator=(Process&&) noexcept = default;
+
+void Process::start() {
+    if (s_->started) throw Error(s_->name + ": start() called twice");
+    s_->started = true;
+    if (worker_count() > 0) {
+        try {
+            s_->pool = std::make_unique<Pool>(1);
+        } catch (const ResourceError&) {
+            s_->pool.reset();  // every worker is busy: run here instead
+        }
+    }
+    if (s_->pool) {
+        s_->rank = s_->pool->apply(enter_process, ContextWire{s_->number, s_->terminate_flag});
+        s_->run = s_->target.on_pool(*s_->pool);
+        (void)s_->pool->apply_async(leave_process, 0);
+        s_->pool->close();
+        return;
+    }
+    if (!g_warned_thread.exchange(true))
+        std::cerr << "mproc: no free worker rank for " << s_->name
+                  << "; it runs on a thread of rank 0 (start more ranks to give each Process "
+                     "its own)"
+                  << std::endl;
+    s_->rank = 0;
+    ProcessState* s = s_.get();
+    s_->thread = std::thread([s] {
+        t_context = ProcessContext{true, s->number, s->terminate_flag};
+        try {
+            s->target.here();
+        } catch (...) {
+            s->thread_error = std::current_exception();
+        }
+        t_context.reset();
+        s->thread_done.store(true);
+    });
+}
+
+bool Process::join_for(std::chrono::nanoseconds timeout) {
+    if (!s_->started) throw Error(s_->name + ": join() before start()");
+    if (s_->exitcode) return true;
+    if (s_->run) {
+        if (!s_->run->wait_for(timeout)) return false;
+        s_->settle(s_->run->error());
+        s_->pool.reset();  // waits for the context to be cleared, and frees the rank
+        return true;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!s_->thread_done.load()) {
+        if (timeout >= timeout.zero() && std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    s_->thread.join();
+    s_->settle(s_->thread_error);
+    return true;
+}
+
+void Process::join() {
+    join_for(std::chrono::nanoseconds(-1));
+}
+
+bool Process::is_alive() const {
+    if (!s_->started || s_->exitcode) return false;
+    if (s_->run) return !s_->run->wait_for(std::chrono::nanoseconds(0));
+    return !s_->thread_done.load();
+}
+
+std::optional<int> Process::exitcode() const {
+    if (s_->started && !s_->exitcode && !is_alive()) const_cast<Process*>(this)->join();
+    return s_->exitcode;
+}
+
+const std::string& Process::name() const {
+    return s_->name;
+}
+
+int Process::rank() const {
+    return s_->rank;
+}
+
+void Process::terminate() {
+    if (!s_->started || s_->exitcode) return;
+    s_->terminate_flag.set();
+}
+
+ProcessInfo current_process() {
+    const RuntimeInfo& info = runtime_info();
+    std::string name;
+    if (t_context && t_context->active) {
+        name = "Process-" + std::to_string(t_context->number);
+    } else if (info.rank == 0) {
+        name = "MainProcess";
+    } else {
+        name = "PoolWorker-" + std::to_string(info.rank);
+    }
+    return ProcessInfo{name, info.rank, info.host, static_cast<int>(getpid())};
+}
+
+void sleep(std::chrono::nanoseconds d) {
+    const auto end = std::chrono::steady_clock::now() + d;
+    for (;;) {
+        check_interrupt();
+        const auto left = end - std::chrono::steady_clock::now();
+        if (left <= left.zero()) return;
+        std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(2)));
+    }
+}
+
+}  // namespace mproc

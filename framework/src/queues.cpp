@@ -1,0 +1,305 @@
+// Queues and pipes: rank 0's service and every rank's client (mproc/detail/queue_ops.hpp).
+
+#include "queues.hpp"
+
+#include <atomic>
+#include <cstring>
+#include <future>
+
+#include "backoff.hpp"
+#include "engine.hpp"
+#include "interrupt.hpp"
+#include "mpi.hpp"
+#include "window.hpp"
+
+namespace mproc::detail {
+
+// ---- Rank 0: the service ------------------------------------------------------------------
+
+void QueueService::handle(const QueueRequestHeader& h, std::vector<char> payload, int origin,
+                          Respond respond) {
+    if (h.op == QueueOp::cancel) {
+        cancel(origin, h.request);  // answered through the request it cancels
+        return;
+    }
+    Queue& q = queues_[h.queue];
+    if (h.maxsize > 0) q.maxsize = h.maxsize;
+    const auto deadline = h.timeout_ns < 0 ? Clock::time_point::max()
+                                           : Clock::now() + std::chrono::nanoseconds(h.timeout_ns);
+    auto reply = [&](QueueStatus s, std::uint64_t value = 0, std::vector<char> item = {}) {
+        respond(QueueReply{s, value, std::move(item)});
+    };
+    auto wait_in = [&](std::deque<Waiting>& list, std::vector<char> item = {}) {
+        if (h.timeout_ns == 0) return reply(QueueStatus::timeout);
+        if (deadline != Clock::time_point::max()) ++timed_;
+        list.push_back(Waiting{origin, h.request, deadline, std::move(respond), std::move(item)});
+    };
+    switch (h.op) {
+        case QueueOp::put:
+            if (q.closed) return reply(QueueStatus::closed);
+            if (full(q)) return wait_in(q.putters, std::move(payload));
+            q.items.push_back(std::move(payload));
+            ++q.unfinished;
+            reply(QueueStatus::ok);
+            break;
+        case QueueOp::get:
+            if (!q.items.empty()) {
+                std::vector<char> item = std::move(q.items.front());
+                q.items.pop_front();
+                reply(QueueStatus::ok, 0, std::move(item));
+                break;
+            }
+            if (q.closed) return reply(QueueStatus::closed);
+            return wait_in(q.getters);
+        case QueueOp::poll:
+            if (!q.items.empty() || q.closed) return reply(QueueStatus::ok, q.items.size());
+            return wait_in(q.pollers);
+        case QueueOp::size:
+            return reply(QueueStatus::ok, q.items.size());
+        case QueueOp::close:
+            q.closed = true;
+            reply(QueueStatus::ok);
+            break;
+        case QueueOp::task_done:
+            if (q.unfinished == 0) return reply(QueueStatus::misuse);
+            --q.unfinished;
+            reply(QueueStatus::ok);
+            break;
+        case QueueOp::join:
+            if (q.unfinished == 0) return reply(QueueStatus::ok);
+            return wait_in(q.joiners);
+        case QueueOp::cancel:
+            break;
+    }
+    settle(q);
+}
+
+// After a change: admits waiting putters while there is room, hands items to waiting getters
+// (oldest first), and answers pollers, joiners, and getters of a closed, drained queue.
+void QueueService::settle(Queue& q) {
+    auto answer = [this](Waiting& w, QueueReply r) {
+        if (w.deadline != Clock::time_point::max()) --timed_;
+        w.respond(std::move(r));
+    };
+    for (bool changed = true; changed;) {
+        changed = false;
+        while (!q.putters.empty() && !full(q) && !q.closed) {
+            Waiting w = std::move(q.putters.front());
+            q.putters.pop_front();
+            q.items.push_back(std::move(w.item));
+            ++q.unfinished;
+            answer(w, QueueReply{QueueStatus::ok, 0, {}});
+        }
+        while (!q.getters.empty() && !q.items.empty()) {
+            Waiting w = std::move(q.getters.front());
+            q.getters.pop_front();
+            std::vector<char> item = std::move(q.items.front());
+            q.items.pop_front();
+            answer(w, QueueReply{QueueStatus::ok, 0, std::move(item)});
+            changed = true;  // room for a putter
+        }
+    }
+    auto answer_all = [&](std::deque<Waiting>& list, QueueStatus s, std::uint64_t value) {
+        for (Waiting& w : list) answer(w, QueueReply{s, value, {}});
+        list.clear();
+    };
+    if (q.closed) {
+        answer_all(q.putters, QueueStatus::closed, 0);
+        if (q.items.empty()) answer_all(q.getters, QueueStatus::closed, 0);
+    }
+    if (!q.items.empty() || q.closed) answer_all(q.pollers, QueueStatus::ok, q.items.size());
+    if (q.unfinished == 0) answer_all(q.joiners, QueueStatus::ok, 0);
+}
+
+void QueueService::cancel(int origin, std::uint64_t request) {
+    for (auto& [id, q] : queues_) {
+        for (auto* list : {&q.getters, &q.putters, &q.pollers, &q.joiners}) {
+            for (auto it = list->begin(); it != list->end(); ++it) {
+                if (it->origin != origin || it->request != request) continue;
+                Waiting w = std::move(*it);
+                list->erase(it);
+                if (w.deadline != Clock::time_point::max()) --timed_;
+                w.respond(QueueReply{QueueStatus::cancelled, 0, {}});
+                settle(q);  // a cancelled put may have been holding back nothing; getters may move
+                return;
+            }
+        }
+    }
+    // Not waiting (any more): its answer is already on its way.
+}
+
+void QueueService::expire(Clock::time_point now) {
+    for (auto it = sends_.begin(); it != sends_.end();) {
+        int done = 0;
+        check(MPI_Test(&it->request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+        it = done ? sends_.erase(it) : std::next(it);
+    }
+    if (timed_ == 0) return;
+    for (auto& [id, q] : queues_) {
+        for (auto* list : {&q.getters, &q.putters, &q.pollers, &q.joiners}) {
+            for (auto it = list->begin(); it != list->end();) {
+                if (it->deadline > now) {
+                    ++it;
+                    continue;
+                }
+                Waiting w = std::move(*it);
+                it = list->erase(it);
+                --timed_;
+                w.respond(QueueReply{QueueStatus::timeout, 0, {}});
+            }
+        }
+    }
+}
+
+std::optional<QueueService::Clock::time_point> QueueService::next_deadline() const {
+    if (timed_ == 0) return std::nullopt;
+    std::optional<Clock::time_point> best;
+    for (const auto& [id, q] : queues_)
+        for (const auto* list : {&q.getters, &q.putters, &q.pollers, &q.joiners})
+            for (const Waiting& w : *list)
+                if (w.deadline != Clock::time_point::max() && (!best || w.deadline < *best))
+                    best = w.deadline;
+    return best;
+}
+
+bool QueueService::poll_remote(MPI_Comm comm) {
+    bool any = false;
+    for (int i = 0; i < 64; ++i) {
+        int flag = 0;
+        MPI_Message msg;
+        MPI_Status status;
+        check(MPI_Improbe(MPI_ANY_SOURCE, kTagQueue, comm, &flag, &msg, &status), "MPI_Improbe");
+        if (!flag) break;
+        any = true;
+        int n = 0;
+        MPI_Get_count(&status, MPI_BYTE, &n);
+        receive_.resize(static_cast<std::size_t>(n));
+        check(MPI_Mrecv(receive_.data(), n, MPI_BYTE, &msg, MPI_STATUS_IGNORE), "MPI_Mrecv");
+        QueueRequestHeader h;
+        if (receive_.size() < sizeof h) throw Error("mproc: internal error: short queue request");
+        std::memcpy(&h, receive_.data(), sizeof h);
+        std::vector<char> item(receive_.begin() + sizeof h, receive_.end());
+        const int origin = status.MPI_SOURCE;
+        const std::uint64_t request = h.request;
+        handle(h, std::move(item), origin, [this, comm, origin, request](QueueReply r) {
+            Send& s = sends_.emplace_back();
+            const QueueReplyHeader rh{request, r.value, r.status, 0};
+            s.buffer.resize(sizeof rh + r.payload.size());
+            std::memcpy(s.buffer.data(), &rh, sizeof rh);
+            if (!r.payload.empty())
+                std::memcpy(s.buffer.data() + sizeof rh, r.payload.data(), r.payload.size());
+            check(MPI_Isend(s.buffer.data(), static_cast<int>(s.buffer.size()), MPI_BYTE, origin,
+                            kTagQueueReply, comm, &s.request),
+                  "MPI_Isend");
+        });
+    }
+    return any;
+}
+
+// ---- Every rank: the client ---------------------------------------------------------------
+
+namespace {
+
+std::atomic<std::uint64_t> g_next_request{1};
+
+// Waits for `ready()`, serving what must be served meanwhile; on a terminate request, calls
+// `cancel()` once and goes on waiting for the (single) answer.
+template <class Ready, class Cancel>
+void wait_answer(Ready&& ready, Cancel&& cancel) {
+    Backoff backoff(std::chrono::microseconds(20), std::chrono::microseconds(500));
+    bool cancelled = false;
+    while (!ready()) {
+        if (!cancelled && interrupt_requested()) {
+            cancel();
+            cancelled = true;
+        }
+        serve_engine_calls();
+        backoff.pause();
+    }
+}
+
+QueueReply finish(QueueReply r) {
+    if (r.status == QueueStatus::cancelled) throw_terminated();
+    return r;
+}
+
+}  // namespace
+
+std::uint64_t new_queue_id() {
+    return shared_alloc(8);  // unique for the run, with no message to anyone
+}
+
+QueueReply queue_call(QueueOp op, std::uint64_t queue, std::uint32_t maxsize,
+                      std::chrono::nanoseconds timeout, const std::vector<char>* payload) {
+    check_interrupt();
+    QueueRequestHeader h{queue, g_next_request.fetch_add(1), timeout.count() < 0 ? -1 : timeout.count(),
+                         op, maxsize};
+    const bool engine_thread = on_mpi_thread() && window_rank() == 0;
+    if (window_rank() == 0) {
+        Engine* engine = Engine::current();
+        if (engine == nullptr) throw Error("mproc queues and pipes work only inside mproc::run");
+        std::vector<char> item = payload ? *payload : std::vector<char>{};
+        if (engine_thread) {
+            // A task running on the engine thread itself (one rank): serve it right here.
+            std::optional<QueueReply> got;
+            engine->queues().handle(h, std::move(item), 0, [&](QueueReply r) { got = std::move(r); });
+            wait_answer(
+                [&] {
+                    engine->queues().expire(QueueService::Clock::now());
+                    return got.has_value();
+                },
+                [&] {
+                    QueueRequestHeader c = h;
+                    c.op = QueueOp::cancel;
+                    engine->queues().handle(c, {}, 0, nullptr);
+                });
+            return finish(std::move(*got));
+        }
+        auto promise = std::make_shared<std::promise<QueueReply>>();
+        auto future = promise->get_future();
+        engine->call([&] {
+            engine->queues().handle(h, std::move(item), 0,
+                                    [promise](QueueReply r) { promise->set_value(std::move(r)); });
+        });
+        wait_answer(
+            [&] { return future.wait_for(std::chrono::microseconds(0)) == std::future_status::ready; },
+            [&] {
+                QueueRequestHeader c = h;
+                c.op = QueueOp::cancel;
+                engine->call([&] { engine->queues().handle(c, {}, 0, nullptr); });
+            });
+        return finish(future.get());
+    }
+
+    // A worker: one request message to rank 0, one reply back.
+    if (!on_mpi_thread()) throw Error("mproc queues are used from the task's own thread on workers");
+    MPI_Comm comm = mproc_comm();
+    std::vector<char> message(sizeof h + (payload ? payload->size() : 0));
+    std::memcpy(message.data(), &h, sizeof h);
+    if (payload && !payload->empty()) std::memcpy(message.data() + sizeof h, payload->data(), payload->size());
+    check(MPI_Send(message.data(), static_cast<int>(message.size()), MPI_BYTE, 0, kTagQueue, comm),
+          "MPI_Send");
+    MPI_Message msg;
+    MPI_Status status;
+    wait_answer(
+        [&] {
+            int flag = 0;
+            check(MPI_Improbe(0, kTagQueueReply, comm, &flag, &msg, &status), "MPI_Improbe");
+            return flag != 0;
+        },
+        [&] {
+            QueueRequestHeader c = h;
+            c.op = QueueOp::cancel;
+            check(MPI_Send(&c, sizeof c, MPI_BYTE, 0, kTagQueue, comm), "MPI_Send");
+        });
+    int n = 0;
+    MPI_Get_count(&status, MPI_BYTE, &n);
+    std::vector<char> in(static_cast<std::size_t>(n));
+    check(MPI_Mrecv(in.data(), n, MPI_BYTE, &msg, MPI_STATUS_IGNORE), "MPI_Mrecv");
+    QueueReplyHeader rh;
+    std::memcpy(&rh, in.data(), sizeof rh);
+    if (rh.request != h.request) throw Error("mproc: internal error: a queue reply out of turn");
+    return finish(QueueReply{rh.status, rh.value, std::vector<char>(in.begin() + sizeof rh, in.end())});
+}
+
+}  // namespace mproc::detail

@@ -1,0 +1,67 @@
+#pragma once
+// Rank 0's side of every queue and pipe (see mproc/detail/queue_ops.hpp): the items, the
+// requests waiting on them, and their deadlines. Owned and driven by the engine thread.
+
+#include <mpi.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "mproc/detail/queue_ops.hpp"
+#include "protocol.hpp"
+
+namespace mproc::detail {
+
+class QueueService {
+  public:
+    using Clock = std::chrono::steady_clock;
+    using Respond = std::function<void(QueueReply)>;
+
+    // Handles one request; `respond` is called exactly once, now or later. (origin,
+    // header.request) names it for a later cancel.
+    void handle(const QueueRequestHeader& header, std::vector<char> payload, int origin,
+                Respond respond);
+    // Receives and handles the requests workers sent; true if there were any.
+    bool poll_remote(MPI_Comm comm);
+    // Answers the waits whose deadline has passed, and retires finished reply sends.
+    void expire(Clock::time_point now);
+    // The earliest deadline of a waiting request, if any.
+    std::optional<Clock::time_point> next_deadline() const;
+
+  private:
+    struct Waiting {
+        int origin;
+        std::uint64_t request;
+        Clock::time_point deadline;
+        Respond respond;
+        std::vector<char> item;  // a waiting put's item
+    };
+    struct Queue {
+        std::deque<std::vector<char>> items;
+        std::uint32_t maxsize = 0;
+        bool closed = false;
+        std::uint64_t unfinished = 0;  // put but not yet task_done
+        std::deque<Waiting> getters, putters, pollers, joiners;
+    };
+    struct Send {
+        std::vector<char> buffer;
+        MPI_Request request = MPI_REQUEST_NULL;
+    };
+
+    void settle(Queue& q);
+    void cancel(int origin, std::uint64_t request);
+    static bool full(const Queue& q) { return q.maxsize > 0 && q.items.size() >= q.maxsize; }
+
+    std::unordered_map<std::uint64_t, Queue> queues_;
+    std::list<Send> sends_;  // replies on their way to workers; buffers live until done
+    std::vector<char> receive_;
+    std::size_t timed_ = 0;  // waiting requests with a deadline
+};
+
+}  // namespace mproc::detail

@@ -1,0 +1,353 @@
+// Process, Queue, JoinableQueue and Pipe at 1, 2, 3 and 5 ranks: the seeds' examples and
+// stress around them. With fewer worker ranks than processes, the rest run on threads of
+// rank 0, so every test means the same at every rank count.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <mproc/mproc.hpp>
+#include <set>
+#include <string>
+#include <thread>
+
+using namespace std::chrono_literals;
+using Text = mproc::Queue<std::string>;
+
+namespace {
+
+// ---- Targets ------------------------------------------------------------------------------
+
+void say_hello(Text q) {
+    const auto me = mproc::current_process();
+    q.put("hello from " + me.name + " on rank " + std::to_string(me.rank));
+}
+MPROC_TASK(say_hello);
+
+void fail_loudly(int) {
+    throw std::runtime_error("the target gave up");
+}
+MPROC_TASK(fail_loudly);
+
+// Reads forever; only terminate() stops it.
+void read_forever(Text q, mproc::Value<std::int64_t> seen) {
+    for (;;) {
+        (void)q.get();
+        seen.fetch_add(1);
+    }
+}
+MPROC_TASK(read_forever);
+
+// The seeds' writer: puts under a lock shared with the parent.
+void write_items(mproc::Queue<int> q, mproc::Lock lock, int n) {
+    for (int i = 0; i < n; ++i) {
+        std::lock_guard hold(lock);
+        q.put(i);
+    }
+}
+MPROC_TASK(write_items);
+
+// The seeds' producer/consumer: (op, a, b) tasks until "STOP", results to the done queue.
+struct Work {
+    std::string op;
+    int a = 0, b = 0;
+    template <class Ar>
+    void serialize(Ar& ar, unsigned) {
+        ar & op & a & b;
+    }
+};
+void calculate(mproc::Queue<Work> tasks, mproc::Queue<std::string> done) {
+    for (;;) {
+        Work w = tasks.get();
+        if (w.op == "STOP") return;
+        const int r = w.op == "mul" ? w.a * w.b : w.a + w.b;
+        done.put(mproc::current_process().name + " says that " + w.op + "(" + std::to_string(w.a) +
+                 ", " + std::to_string(w.b) + ") = " + std::to_string(r));
+    }
+}
+MPROC_TASK(calculate);
+
+void put_big(mproc::Queue<std::string> q, std::size_t bytes) {
+    q.put(std::string(bytes, 'x'));
+}
+MPROC_TASK(put_big);
+
+void consume_joinable(mproc::JoinableQueue<int> q, mproc::Value<std::int64_t> sum) {
+    for (;;) {
+        const int x = q.get();
+        if (x < 0) {
+            q.task_done();
+            return;
+        }
+        sum.fetch_add(x);
+        q.task_done();
+    }
+}
+MPROC_TASK(consume_joinable);
+
+using Tagged = std::pair<int, int>;  // (producer, sequence number)
+void produce_tagged(mproc::Queue<Tagged> q, int producer, int n) {
+    for (int i = 0; i < n; ++i) q.put({producer, i});
+}
+MPROC_TASK(produce_tagged);
+
+// Takes items until a (-1, -1) sentinel; reports any producer's numbers out of order.
+void consume_tagged(mproc::Queue<Tagged> q, mproc::Queue<Tagged> seen) {
+    std::map<int, int> last;
+    for (;;) {
+        const Tagged t = q.get();
+        if (t.first < 0) return;
+        auto it = last.find(t.first);
+        if (it != last.end() && t.second <= it->second) seen.put({-2, t.first});  // disorder
+        last[t.first] = t.second;
+        seen.put(t);
+    }
+}
+MPROC_TASK(consume_tagged);
+
+void echo(mproc::Connection<std::string> end) {
+    try {
+        for (;;) end.send(end.recv() + "!");
+    } catch (const mproc::EOFError&) {
+        end.close();
+    }
+}
+MPROC_TASK(echo);
+
+void sleep_long(int) {
+    mproc::sleep(60s);
+}
+MPROC_TASK(sleep_long);
+
+}  // namespace
+
+// ---- Process ------------------------------------------------------------------------------
+
+TEST(Process, RunsItsTargetAndJoins) {
+    Text q;
+    mproc::Process p(say_hello, q);
+    EXPECT_FALSE(p.exitcode().has_value());
+    EXPECT_EQ(p.rank(), -1);
+    p.start();
+    const std::string got = q.get(30s);
+    EXPECT_NE(got.find("hello from " + p.name()), std::string::npos) << got;
+    p.join();
+    EXPECT_EQ(p.exitcode(), 0);
+    EXPECT_FALSE(p.is_alive());
+    EXPECT_EQ(p.name().rfind("Process-", 0), 0u);
+    if (mproc::worker_count() > 0) {
+        EXPECT_GE(p.rank(), 1);
+        EXPECT_NE(got.find("on rank " + std::to_string(p.rank())), std::string::npos) << got;
+    }
+    EXPECT_EQ(mproc::current_process().name, "MainProcess");
+}
+
+TEST(Process, ATargetThatThrowsExitsWithOne) {
+    mproc::Process p(fail_loudly, 0);
+    p.start();
+    p.join();
+    EXPECT_EQ(p.exitcode(), 1);
+}
+
+TEST(Process, TerminateStopsAReaderBlockedInGet) {
+    Text q;
+    mproc::Value<std::int64_t> seen(0);
+    mproc::Process reader(read_forever, q, seen);
+    reader.start();
+    for (int i = 0; i < 5; ++i) q.put("item");
+    while (seen.load() < 5) std::this_thread::sleep_for(1ms);
+    EXPECT_TRUE(reader.is_alive());
+    EXPECT_FALSE(reader.join(50ms));  // still blocked in get
+    reader.terminate();
+    EXPECT_TRUE(reader.join(30s));
+    EXPECT_EQ(reader.exitcode(), -15);
+    EXPECT_EQ(seen.load(), 5);
+}
+
+TEST(Process, TerminateInterruptsSleep) {
+    mproc::Process p(sleep_long, 0);
+    p.start();
+    std::this_thread::sleep_for(20ms);
+    const auto t0 = std::chrono::steady_clock::now();
+    p.terminate();
+    p.join();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+    EXPECT_EQ(p.exitcode(), -15);
+}
+
+TEST(Process, MoreProcessesThanWorkersStillRun) {
+    Text q;
+    const int n = mproc::worker_count() + 2;
+    std::vector<mproc::Process> ps;
+    for (int i = 0; i < n; ++i) ps.emplace_back(say_hello, q);
+    for (auto& p : ps) p.start();
+    std::set<std::string> got;
+    for (int i = 0; i < n; ++i) got.insert(q.get(30s));
+    for (auto& p : ps) p.join();
+    EXPECT_EQ(got.size(), static_cast<std::size_t>(n));
+    for (auto& p : ps) EXPECT_EQ(p.exitcode(), 0);
+}
+
+// ---- The seeds' examples ------------------------------------------------------------------
+
+TEST(Seeds, WriterAndReaderShareAQueueUnderALock) {
+    mproc::Queue<int> q;
+    mproc::Lock lock;
+    mproc::Process writer(write_items, q, lock, 50);
+    writer.start();
+    std::vector<int> got;
+    for (int i = 0; i < 50; ++i) {
+        const int x = q.get(30s);
+        std::lock_guard hold(lock);  // the seeds print under the lock
+        got.push_back(x);
+    }
+    writer.join();
+    std::vector<int> want(50);
+    for (int i = 0; i < 50; ++i) want[i] = i;
+    EXPECT_EQ(got, want);
+    EXPECT_EQ(writer.exitcode(), 0);
+}
+
+TEST(Seeds, ProducerConsumerWithStopSentinels) {
+    mproc::Queue<Work> tasks;
+    mproc::Queue<std::string> done;
+    const int workers = 4, n = 20;
+    for (int i = 0; i < n; ++i) tasks.put(Work{i % 2 ? "plus" : "mul", i, 7});
+    std::vector<mproc::Process> ps;
+    for (int i = 0; i < workers; ++i) ps.emplace_back(calculate, tasks, done);
+    for (auto& p : ps) p.start();
+    std::multiset<std::string> results;
+    for (int i = 0; i < n; ++i) results.insert(done.get(30s));
+    for (int i = 0; i < workers; ++i) tasks.put(Work{"STOP"});
+    for (auto& p : ps) p.join();
+    ASSERT_EQ(results.size(), static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+        const std::string tail = (i % 2 ? "plus(" : "mul(") + std::to_string(i) + ", 7) = " +
+                                 std::to_string(i % 2 ? i + 7 : i * 7);
+        const bool found = std::any_of(results.begin(), results.end(), [&](const std::string& r) {
+            return r.size() >= tail.size() && r.compare(r.size() - tail.size(), tail.size(), tail) == 0;
+        });
+        EXPECT_TRUE(found) << tail;
+    }
+    EXPECT_TRUE(tasks.empty());
+}
+
+TEST(Seeds, JoinBeforeGetWithAOneMegabyteItem) {
+    mproc::Queue<std::string> q;
+    mproc::Process p(put_big, q, std::size_t{1} << 20);
+    p.start();
+    p.join();  // in Python this can deadlock; here the item waits on rank 0
+    EXPECT_EQ(q.get(30s).size(), std::size_t{1} << 20);
+    EXPECT_EQ(p.exitcode(), 0);
+}
+
+// ---- Queues -------------------------------------------------------------------------------
+
+TEST(Queue, TimeoutsNowaitAndSizes) {
+    mproc::Queue<int> q(2);
+    EXPECT_TRUE(q.empty());
+    EXPECT_THROW(q.get_nowait(), mproc::Empty);
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_THROW(q.get(50ms), mproc::Empty);
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 50ms);
+    q.put(1);
+    q.put_nowait(2);
+    EXPECT_TRUE(q.full());
+    EXPECT_EQ(q.qsize(), 2u);
+    EXPECT_THROW(q.put_nowait(3), mproc::Full);
+    EXPECT_THROW(q.put(3, 30ms), mproc::Full);
+    EXPECT_EQ(q.get(), 1);
+    q.put(3, 1s);  // room again
+    EXPECT_EQ(q.get(), 2);
+    EXPECT_EQ(q.get(), 3);
+    mproc::Queue<int> closed;
+    closed.close();
+    EXPECT_THROW(closed.put(1), mproc::Error);
+}
+
+TEST(Queue, MaxsizeHoldsProducersBack) {
+    mproc::Queue<Tagged> q(3);
+    mproc::Process producer(produce_tagged, q, 0, 30);
+    producer.start();
+    std::this_thread::sleep_for(50ms);
+    EXPECT_LE(q.qsize(), 3u);  // the producer waits for room
+    for (int i = 0; i < 30; ++i) EXPECT_EQ(q.get(30s).second, i);
+    producer.join();
+    EXPECT_EQ(producer.exitcode(), 0);
+}
+
+TEST(Queue, ManyProducersAndConsumersLoseAndRepeatNothing) {
+    mproc::Queue<Tagged> q, seen;
+    const int producers = 3, consumers = 3, n = 300;
+    std::vector<mproc::Process> ps;
+    for (int p = 0; p < producers; ++p) ps.emplace_back(produce_tagged, q, p, n);
+    for (int c = 0; c < consumers; ++c) ps.emplace_back(consume_tagged, q, seen);
+    for (auto& p : ps) p.start();
+    std::set<Tagged> got;
+    int disorder = 0;
+    for (int i = 0; i < producers * n; ++i) {
+        const Tagged t = seen.get(60s);
+        if (t.first == -2) {
+            ++disorder;
+            --i;
+            continue;
+        }
+        EXPECT_TRUE(got.insert(t).second) << "delivered twice: " << t.first << "/" << t.second;
+    }
+    for (int c = 0; c < consumers; ++c) q.put({-1, -1});
+    for (auto& p : ps) p.join();
+    EXPECT_EQ(got.size(), static_cast<std::size_t>(producers * n));
+    EXPECT_EQ(disorder, 0);
+    for (auto& p : ps) EXPECT_EQ(p.exitcode(), 0);
+}
+
+TEST(Queue, JoinableQueueJoinsWhenEveryItemIsDone) {
+    mproc::JoinableQueue<int> q;
+    mproc::Value<std::int64_t> sum(0);
+    mproc::Process consumer(consume_joinable, q, sum);
+    consumer.start();
+    for (int i = 1; i <= 100; ++i) q.put(i);
+    q.join();
+    EXPECT_EQ(sum.load(), 5050);
+    q.put(-1);
+    consumer.join();
+    EXPECT_THROW(q.task_done(), mproc::Error);
+}
+
+// ---- Pipes --------------------------------------------------------------------------------
+
+TEST(Pipe, EchoesAndEndsWithEOF) {
+    auto [mine, theirs] = mproc::Pipe<std::string>();
+    mproc::Process p(echo, theirs);
+    p.start();
+    EXPECT_FALSE(mine.poll(20ms));
+    for (int i = 0; i < 100; ++i) {
+        mine.send("ping " + std::to_string(i));
+        EXPECT_EQ(mine.recv(), "ping " + std::to_string(i) + "!");
+    }
+    mine.send("last");
+    EXPECT_TRUE(mine.poll(30s));
+    mine.close();
+    p.join();
+    EXPECT_EQ(p.exitcode(), 0);
+    auto [a, b] = mproc::Pipe<int>();
+    a.send(1);
+    a.send(2);
+    a.close();
+    EXPECT_EQ(b.recv(), 1);  // what was sent before close is still read
+    EXPECT_EQ(b.recv(), 2);
+    EXPECT_THROW(b.recv(), mproc::EOFError);
+}
+
+TEST(Pipe, OneWayAndAHundredMegabytes) {
+    auto [reader, writer] = mproc::Pipe<std::string>(false);
+    EXPECT_THROW(reader.send("x"), mproc::Error);
+    mproc::Process p(put_big, mproc::Queue<std::string>(), std::size_t{1});  // traffic alongside
+    p.start();
+    writer.send(std::string(100u << 20, 'y'));
+    const std::string got = reader.recv();
+    EXPECT_EQ(got.size(), 100u << 20);
+    EXPECT_EQ(got.find_first_not_of('y'), std::string::npos);
+    p.join();
+}
