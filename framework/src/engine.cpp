@@ -168,6 +168,15 @@ void Engine::call(const std::function<void()>& fn) {
     done.get_future().get();
 }
 
+void Engine::post_call(std::function<void()> fn) {
+    {
+        std::lock_guard lock(commands_mutex_);
+        calls_.push_back(std::move(fn));
+        has_calls_.store(true, std::memory_order_release);
+    }
+    commands_cv_.notify_one();
+}
+
 bool Engine::run_calls() {
     if (!has_calls_.load(std::memory_order_acquire)) return false;
     std::vector<std::function<void()>> batch;

@@ -64,6 +64,8 @@ class Engine {
     // Runs `fn` on the engine thread and waits for it, rethrowing what it threw: how rank 0's
     // other threads make MPI calls (shared objects' atomics).
     void call(const std::function<void()>& fn);
+    // Queues `fn` to run on the engine thread like call(), without waiting for it.
+    void post_call(std::function<void()> fn);
     // Runs the pending call()s; on the engine thread only. True if there were any.
     bool run_calls();
     // Rank 0's queues and pipes; engine thread only.

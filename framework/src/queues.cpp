@@ -35,6 +35,10 @@ void QueueService::handle(const QueueRequestHeader& h, std::vector<char> payload
         list.push_back(Waiting{origin, h.request, deadline, std::move(respond), std::move(item)});
     };
     switch (h.op) {
+        case QueueOp::push:
+            q.items.push_back(std::move(payload));  // never full (unbounded), nobody to answer
+            ++q.unfinished;
+            break;
         case QueueOp::put:
             if (q.closed) return reply(QueueStatus::closed);
             if (full(q)) return wait_in(q.putters, std::move(payload));
@@ -239,6 +243,16 @@ QueueReply queue_call(QueueOp op, std::uint64_t queue, std::uint32_t maxsize,
         Engine* engine = Engine::current();
         if (engine == nullptr) throw Error("mproc queues and pipes work only inside mproc::run");
         std::vector<char> item = payload ? *payload : std::vector<char>{};
+        if (op == QueueOp::push) {
+            if (engine_thread) {
+                engine->queues().handle(h, std::move(item), 0, nullptr);
+            } else {
+                engine->post_call([engine, h, item = std::move(item)]() mutable {
+                    engine->queues().handle(h, std::move(item), 0, nullptr);
+                });
+            }
+            return QueueReply{};
+        }
         if (engine_thread) {
             // A task running on the engine thread itself (one rank): serve it right here.
             std::optional<QueueReply> got;
@@ -279,6 +293,7 @@ QueueReply queue_call(QueueOp op, std::uint64_t queue, std::uint32_t maxsize,
     if (payload && !payload->empty()) std::memcpy(message.data() + sizeof h, payload->data(), payload->size());
     check(MPI_Send(message.data(), static_cast<int>(message.size()), MPI_BYTE, 0, kTagQueue, comm),
           "MPI_Send");
+    if (op == QueueOp::push) return QueueReply{};  // messages from one rank keep their order
     MPI_Message msg;
     MPI_Status status;
     wait_answer(

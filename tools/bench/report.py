@@ -94,6 +94,24 @@ def main():
         print("|---|---|---|---|---|---|---|---|---|")
         for r in shared_rows:
             print(r)
+    queue_rows = []
+    for pairs in (1, 2):
+        for fig in [f"queue {pairs} → {pairs}, 8-byte items", f"queue {pairs} → {pairs}, 64 KiB items",
+                    "pipe round trips"]:
+            row = data.get((pairs, fig), {})
+            if row:
+                m, p = row.get("mproc"), row.get("multiprocessing")
+                queue_rows.append(f"| {fig} | {fmt_rate(m)} | {fmt_rate(p)} | {ratio(m, p)} |")
+    if queue_rows:
+        print()
+        print("Queues and pipes (producers and consumers are Processes, on worker ranks: 3 ranks for "
+              "1 → 1, 5 for 2 → 2; timed from start to join; the pipe's near end is rank 0's main "
+              "thread, as Python's is its parent; medians of 3):")
+        print()
+        print("| figure | mproc | multiprocessing | mproc / Python |")
+        print("|---|---|---|---|")
+        for r in queue_rows:
+            print(r)
     if runner_rows:
         print()
         print("The batch runner (`tools/mproc run`, whole commands timed, launch included; medians of 3 "

@@ -22,9 +22,7 @@ class Connection {
         if (send_ == 0) throw Error("Connection::send on the receiving end of a one-way Pipe");
         if (closed_) throw Error("Connection::send on a closed connection");
         const auto bytes = detail::pack_item(x);
-        const auto r = detail::queue_call(detail::QueueOp::put, send_, 0, detail::kWaitForever, &bytes);
-        if (r.status == detail::QueueStatus::closed)
-            throw Error("Connection::send: the pipe is closed");
+        detail::queue_call(detail::QueueOp::push, send_, 0, {}, &bytes);  // no reply to wait for
     }
     // Throws EOFError once the other end is closed and everything it sent has been read.
     T recv() {

@@ -87,6 +87,12 @@ class Queue {
     void put_for(const T& x, std::chrono::nanoseconds timeout) {
         if (closed_) throw Error("Queue::put on a closed queue");
         const auto bytes = detail::pack_item(x);
+        // An unbounded queue always has room: the item is sent and put() returns, as
+        // Python's put() hands the item to a feeder thread.
+        if (maxsize_ == 0) {
+            detail::queue_call(detail::QueueOp::push, id_, 0, {}, &bytes);
+            return;
+        }
         const auto r = detail::queue_call(detail::QueueOp::put, id_, maxsize_, timeout, &bytes);
         if (r.status == detail::QueueStatus::timeout) throw Full("Queue::put: the queue is full");
     }

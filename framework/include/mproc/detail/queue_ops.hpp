@@ -15,6 +15,7 @@ namespace mproc::detail {
 
 enum class QueueOp : std::uint32_t {
     put,        // payload: the item; waits while the queue holds maxsize items
+    push,       // put into an unbounded queue: cannot wait or fail, so it gets no reply
     get,        // reply payload: the item
     poll,       // waits until an item is there (or the queue is closed); takes nothing
     size,       // reply value: the item count
