@@ -51,6 +51,18 @@ counted=$(sed -nE 's/.*"counter": ([0-9]+).*/\1/p' "$work/scr.reduced.json")
     && ok "shared_counter without the lock: $counted of 20000 kept" || bad "racy counter" "$(cat "$work/scr.reduced.json")"
 echo "note: without the lock $counted of 20000 increments were kept"
 
+# The seeds' Queue example: consumer Processes (on worker ranks, or threads of rank 0 when
+# none is free) answer every task once, correctly.
+want_pc=$(for i in $(seq 0 19); do if [ $((i % 2)) = 0 ]; then echo "mul($i, 7) = $((i * 7))"; else echo "plus($i, 7) = $((i + 7))"; fi; done)
+for ranks in 1 2 3 5; do
+    expect "producer_consumer at $ranks ranks" 0 "$mproc" run configs/producer_consumer.yaml --ranks "$ranks" --set output.path="$work/pc-$ranks.jsonl"
+    got_pc=$(sed -nE 's/.*"answer": "Process-[0-9]+ says that ([^"]*)".*/\1/p' "$work/pc-$ranks.jsonl")
+    [ "$got_pc" = "$want_pc" ] && ok "producer_consumer at $ranks ranks: 20 answers, each right" \
+        || bad "producer_consumer at $ranks ranks: answers" "$(diff <(echo "$want_pc") <(echo "$got_pc") | head)"
+    [ "$(cat "$work/pc-$ranks.reduced.json")" = '{"sum": 800, "tasks": 20}' ] && ok "producer_consumer at $ranks ranks: reduction" \
+        || bad "producer_consumer at $ranks ranks: reduction" "$(cat "$work/pc-$ranks.reduced.json")"
+done
+
 expect "stdout output" 0 "$mproc" run configs/squares.yaml --set output.path=- --set input.range.stop=3
 [ "$out" = $'{"index": 0, "input": 0, "result": 0}\n{"index": 1, "input": 1, "result": 1}\n{"index": 2, "input": 2, "result": 4}' ] && ok "stdout: the three records" || bad "stdout" "$out"
 

@@ -77,6 +77,12 @@ struct JobSpec {
     std::function<Value(const Value& params, const Value& reduced)> prepare;
     // Rank 0, after the last task: the reduction as it is written and shown.
     std::function<Value(Value reduced, const Value& params)> finish;
+    // Jobs with Processes of their own: how many worker ranks to leave them (the pool of
+    // `processes: all` takes the rest, at least one), and, on rank 0, starting them once the
+    // pool has its ranks and stopping them after it has drained, however the run ends.
+    std::function<int(const Value& params)> reserve_ranks;
+    std::function<void(const Value& params)> start;
+    std::function<void(const Value& params)> stop;
 };
 
 // A shared object's handle (mproc::Value, Lock, ...) carried inside a parameter Value, as its

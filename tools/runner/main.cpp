@@ -169,6 +169,26 @@ class Progress {
     std::map<int, RankStats> ranks_;
 };
 
+// Calls the job's stop hook on the way out of drive(), however it ends.
+class StopJob {
+  public:
+    StopJob(const JobSpec& job, const Value& params) : job_(job), params_(params) {}
+    ~StopJob() {
+        if (!job_.stop) return;
+        try {
+            job_.stop(params_);
+        } catch (const std::exception& e) {
+            std::cerr << "mproc: stopping job " << job_.name << ": " << e.what() << "\n";
+        }
+    }
+    StopJob(const StopJob&) = delete;
+    StopJob& operator=(const StopJob&) = delete;
+
+  private:
+    const JobSpec& job_;
+    const Value& params_;
+};
+
 // Rank 0's part of `run`: returns the exit code.
 int drive(const Args& args) {
     const Config cfg = load_config(args.config, args.sets);
@@ -184,9 +204,17 @@ int drive(const Args& args) {
 
     const Value params =
         cfg.job->prepare ? cfg.job->prepare(cfg.params, out.reduced()) : cfg.params;
+    // A job's own Processes (started below) get the worker ranks the pool leaves free.
+    int processes = cfg.processes;
+    if (processes == 0 && cfg.job->reserve_ranks && mproc::worker_count() > 0)
+        processes = std::max(1, mproc::worker_count() - cfg.job->reserve_ranks(params));
+    // Declared before the pool, so it runs after the pool has drained: the job's Processes
+    // answer every task that was handed out before they are stopped.
+    StopJob stop_job(*cfg.job, params);
     Setup setup{cfg.job->name, params, cfg.task_timeout,
                 cfg.policy == Policy::retry ? 1 + cfg.retries : 1, static_cast<int>(cfg.format)};
-    mproc::Pool pool(cfg.processes, setup_worker, setup);
+    mproc::Pool pool(processes, setup_worker, setup);
+    if (cfg.job->start) cfg.job->start(params);
 
     int code = 0;
     std::string outcome = "done";
