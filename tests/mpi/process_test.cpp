@@ -351,3 +351,29 @@ TEST(Pipe, OneWayAndAHundredMegabytes) {
     EXPECT_EQ(got.find_first_not_of('y'), std::string::npos);
     p.join();
 }
+
+// ---- Everything at once -------------------------------------------------------------------
+
+namespace {
+int triple(int x) {
+    return 3 * x;
+}
+MPROC_TASK(triple);
+}  // namespace
+
+TEST(Together, APoolMapsWhileAProcessTalksThroughAQueue) {
+    Text q;
+    mproc::Process p(say_hello, q);
+    p.start();  // holds a worker rank when one is free
+    const int free = mproc::worker_count() - (p.rank() > 0 ? 1 : 0);
+    if (mproc::worker_count() > 0 && free == 0) {
+        EXPECT_THROW(mproc::Pool(1), mproc::ResourceError);  // the Process holds the only one
+    } else {
+        mproc::Pool pool(mproc::worker_count() > 0 ? free : 1);
+        const auto r = pool.map(triple, mproc::range(100));
+        EXPECT_EQ(r[99], 297);
+    }
+    EXPECT_NE(q.get(30s).find("hello"), std::string::npos);
+    p.join();
+    EXPECT_EQ(p.exitcode(), 0);
+}
