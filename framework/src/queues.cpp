@@ -27,7 +27,7 @@ void QueueService::handle(const QueueRequestHeader& h, std::vector<char> payload
     const auto deadline = h.timeout_ns < 0 ? Clock::time_point::max()
                                            : Clock::now() + std::chrono::nanoseconds(h.timeout_ns);
     auto reply = [&](QueueStatus s, std::uint64_t value = 0, std::vector<char> item = {}) {
-        respond(QueueReply{s, value, std::move(item)});
+        answer(origin, h.request, respond, QueueReply{s, value, std::move(item)});
     };
     auto wait_in = [&](std::deque<Waiting>& list, std::vector<char> item = {}) {
         if (h.timeout_ns == 0) return reply(QueueStatus::timeout);
@@ -83,7 +83,7 @@ void QueueService::handle(const QueueRequestHeader& h, std::vector<char> payload
 void QueueService::settle(Queue& q) {
     auto answer = [this](Waiting& w, QueueReply r) {
         if (w.deadline != Clock::time_point::max()) --timed_;
-        w.respond(std::move(r));
+        this->answer(w.origin, w.request, w.respond, std::move(r));
     };
     for (bool changed = true; changed;) {
         changed = false;
@@ -123,7 +123,7 @@ void QueueService::cancel(int origin, std::uint64_t request) {
                 Waiting w = std::move(*it);
                 list->erase(it);
                 if (w.deadline != Clock::time_point::max()) --timed_;
-                w.respond(QueueReply{QueueStatus::cancelled, 0, {}});
+                answer(w.origin, w.request, w.respond, QueueReply{QueueStatus::cancelled, 0, {}});
                 settle(q);  // a cancelled put may have been holding back nothing; getters may move
                 return;
             }
@@ -149,7 +149,7 @@ void QueueService::expire(Clock::time_point now) {
                 Waiting w = std::move(*it);
                 it = list->erase(it);
                 --timed_;
-                w.respond(QueueReply{QueueStatus::timeout, 0, {}});
+                answer(w.origin, w.request, w.respond, QueueReply{QueueStatus::timeout, 0, {}});
             }
         }
     }
@@ -164,6 +164,29 @@ std::optional<QueueService::Clock::time_point> QueueService::next_deadline() con
                 if (w.deadline != Clock::time_point::max() && (!best || w.deadline < *best))
                     best = w.deadline;
     return best;
+}
+
+// Local requests carry their own `respond`; a worker's is answered with a reply message.
+void QueueService::answer(int origin, std::uint64_t request, const Respond& respond,
+                          QueueReply r) {
+    if (respond) {
+        respond(std::move(r));
+        return;
+    }
+    const QueueReplyHeader rh{request, r.value, r.status, 0};
+    if (r.payload.empty()) {
+        // Small: sent eagerly, so the blocking send completes at once (a worker has at most
+        // one request out, so its receive buffers cannot be full).
+        check(MPI_Send(&rh, sizeof rh, MPI_BYTE, origin, kTagQueueReply, comm_), "MPI_Send");
+        return;
+    }
+    Send& s = sends_.emplace_back();
+    s.buffer.resize(sizeof rh + r.payload.size());
+    std::memcpy(s.buffer.data(), &rh, sizeof rh);
+    std::memcpy(s.buffer.data() + sizeof rh, r.payload.data(), r.payload.size());
+    check(MPI_Isend(s.buffer.data(), static_cast<int>(s.buffer.size()), MPI_BYTE, origin,
+                    kTagQueueReply, comm_, &s.request),
+          "MPI_Isend");
 }
 
 bool QueueService::poll_remote(MPI_Comm comm) {
@@ -183,19 +206,8 @@ bool QueueService::poll_remote(MPI_Comm comm) {
         if (receive_.size() < sizeof h) throw Error("mproc: internal error: short queue request");
         std::memcpy(&h, receive_.data(), sizeof h);
         std::vector<char> item(receive_.begin() + sizeof h, receive_.end());
-        const int origin = status.MPI_SOURCE;
-        const std::uint64_t request = h.request;
-        handle(h, std::move(item), origin, [this, comm, origin, request](QueueReply r) {
-            Send& s = sends_.emplace_back();
-            const QueueReplyHeader rh{request, r.value, r.status, 0};
-            s.buffer.resize(sizeof rh + r.payload.size());
-            std::memcpy(s.buffer.data(), &rh, sizeof rh);
-            if (!r.payload.empty())
-                std::memcpy(s.buffer.data() + sizeof rh, r.payload.data(), r.payload.size());
-            check(MPI_Isend(s.buffer.data(), static_cast<int>(s.buffer.size()), MPI_BYTE, origin,
-                            kTagQueueReply, comm, &s.request),
-                  "MPI_Isend");
-        });
+        comm_ = comm;
+        handle(h, std::move(item), status.MPI_SOURCE, nullptr);  // answered by answer()
     }
     return any;
 }

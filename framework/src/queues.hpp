@@ -23,8 +23,9 @@ class QueueService {
     using Clock = std::chrono::steady_clock;
     using Respond = std::function<void(QueueReply)>;
 
-    // Handles one request; `respond` is called exactly once, now or later. (origin,
-    // header.request) names it for a later cancel.
+    // Handles one request; `respond` is called exactly once, now or later (a worker's
+    // request, with no `respond`, gets its reply message instead). (origin, header.request)
+    // names it for a later cancel.
     void handle(const QueueRequestHeader& header, std::vector<char> payload, int origin,
                 Respond respond);
     // Receives and handles the requests workers sent; true if there were any.
@@ -55,12 +56,14 @@ class QueueService {
     };
 
     void settle(Queue& q);
+    void answer(int origin, std::uint64_t request, const Respond& respond, QueueReply r);
     void cancel(int origin, std::uint64_t request);
     static bool full(const Queue& q) { return q.maxsize > 0 && q.items.size() >= q.maxsize; }
 
     std::unordered_map<std::uint64_t, Queue> queues_;
     std::list<Send> sends_;  // replies on their way to workers; buffers live until done
     std::vector<char> receive_;
+    MPI_Comm comm_ = MPI_COMM_NULL;
     std::size_t timed_ = 0;  // waiting requests with a deadline
 };
 
