@@ -142,51 +142,52 @@ Engine::~Engine() {
 }
 
 void Engine::post(std::function<void()> command) {
+    enqueue(commands_, has_commands_, std::move(command));
+}
+
+// Appends to one of the engine's two queues (commands, calls) and wakes the engine.
+void Engine::enqueue(std::vector<std::function<void()>>& queue, std::atomic<bool>& pending,
+                     std::function<void()> fn) {
     {
         std::lock_guard lock(commands_mutex_);
-        commands_.push_back(std::move(command));
-        has_commands_.store(true, std::memory_order_release);
+        queue.push_back(std::move(fn));
+        pending.store(true, std::memory_order_release);
     }
     commands_cv_.notify_one();
+}
+
+// Runs everything in one of those queues; true if there was anything.
+bool Engine::drain(std::vector<std::function<void()>>& queue, std::atomic<bool>& pending) {
+    if (!pending.load(std::memory_order_acquire)) return false;
+    std::vector<std::function<void()>> batch;
+    {
+        std::lock_guard lock(commands_mutex_);
+        batch.swap(queue);
+        pending.store(false, std::memory_order_release);
+    }
+    for (auto& c : batch) c();
+    return true;
 }
 
 void Engine::call(const std::function<void()>& fn) {
     std::promise<void> done;
-    {
-        std::lock_guard lock(commands_mutex_);
-        calls_.emplace_back([&] {
-            try {
-                fn();
-                done.set_value();
-            } catch (...) {
-                done.set_exception(std::current_exception());
-            }
-        });
-        has_calls_.store(true, std::memory_order_release);
-    }
-    commands_cv_.notify_one();
+    post_call([&] {
+        try {
+            fn();
+            done.set_value();
+        } catch (...) {
+            done.set_exception(std::current_exception());
+        }
+    });
     done.get_future().get();
 }
 
 void Engine::post_call(std::function<void()> fn) {
-    {
-        std::lock_guard lock(commands_mutex_);
-        calls_.push_back(std::move(fn));
-        has_calls_.store(true, std::memory_order_release);
-    }
-    commands_cv_.notify_one();
+    enqueue(calls_, has_calls_, std::move(fn));
 }
 
 bool Engine::run_calls() {
-    if (!has_calls_.load(std::memory_order_acquire)) return false;
-    std::vector<std::function<void()>> batch;
-    {
-        std::lock_guard lock(commands_mutex_);
-        batch.swap(calls_);
-        has_calls_.store(false, std::memory_order_release);
-    }
-    for (auto& c : batch) c();
-    return true;
+    return drain(calls_, has_calls_);
 }
 
 void Engine::nudge() {
@@ -200,15 +201,7 @@ void Engine::nudge() {
 }
 
 bool Engine::run_commands() {
-    if (!has_commands_.load(std::memory_order_acquire)) return false;
-    std::vector<std::function<void()>> batch;
-    {
-        std::lock_guard lock(commands_mutex_);
-        batch.swap(commands_);
-        has_commands_.store(false, std::memory_order_release);
-    }
-    for (auto& c : batch) c();
-    return true;
+    return drain(commands_, has_commands_);
 }
 
 void Engine::wait(std::chrono::microseconds d) {

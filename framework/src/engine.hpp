@@ -122,6 +122,9 @@ class Engine {
     void wait(std::chrono::microseconds d);
     std::optional<std::chrono::nanoseconds> next_result_in() const;
     std::chrono::microseconds until_queue_deadline(std::chrono::microseconds d) const;
+    void enqueue(std::vector<std::function<void()>>& queue, std::atomic<bool>& pending,
+                 std::function<void()> fn);
+    bool drain(std::vector<std::function<void()>>& queue, std::atomic<bool>& pending);
     void stop_workers();
 
     static std::atomic<Engine*> current_;

@@ -2,6 +2,7 @@
 // the master's help. See mproc/detail/rma.hpp and ARCHITECTURE.md.
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <cstring>
@@ -78,7 +79,7 @@ MPI_Win window() {
 // Runs an MPI operation on a thread allowed to call MPI: this one on workers and on rank 0's
 // engine; rank 0's other threads hand it to the engine and wait.
 template <class F>
-void on_mpi_thread(F&& op) {
+void run_on_mpi_thread(F&& op) {
     if (std::this_thread::get_id() == g_window.mpi_thread) {
         op();
         return;
@@ -99,7 +100,13 @@ int count_of(std::size_t n) {
 
 void open_shared_window(MPI_Comm comm) {
     MPI_Comm_rank(comm, &g_window.rank);
-    g_window.arena_bytes = g_window.rank == 0 ? arena_bytes_from_env() : 0;
+    try {
+        g_window.arena_bytes = g_window.rank == 0 ? arena_bytes_from_env() : 0;
+    } catch (const Error& e) {
+        // The other ranks are already in the collective allocation: end them all, clearly.
+        std::fprintf(stderr, "mproc: %s\n", e.what());
+        MPI_Abort(comm, 2);
+    }
     const auto bytes = static_cast<MPI_Aint>(kNodeTableBytes + g_window.arena_bytes);
     void* base = nullptr;
     MPI_Win win = MPI_WIN_NULL;
@@ -162,7 +169,7 @@ std::uint64_t arena_disp(std::uint64_t offset) {
 
 void win_fetch_op(RmaType type, RmaOp op, const void* operand, void* result, int rank,
                   std::uint64_t disp) {
-    on_mpi_thread([&] {
+    run_on_mpi_thread([&] {
         check(MPI_Fetch_and_op(operand, result, mpi_type(type), rank, static_cast<MPI_Aint>(disp),
                                mpi_op(op), window()),
               "MPI_Fetch_and_op");
@@ -172,7 +179,7 @@ void win_fetch_op(RmaType type, RmaOp op, const void* operand, void* result, int
 
 void win_accumulate(RmaType type, RmaOp op, const void* operand, std::size_t count, int rank,
                     std::uint64_t disp) {
-    on_mpi_thread([&] {
+    run_on_mpi_thread([&] {
         const int n = count_of(count);
         check(MPI_Accumulate(operand, n, mpi_type(type), rank, static_cast<MPI_Aint>(disp), n,
                              mpi_type(type), mpi_op(op), window()),
@@ -182,7 +189,7 @@ void win_accumulate(RmaType type, RmaOp op, const void* operand, std::size_t cou
 }
 
 void win_load(RmaType type, void* result, std::size_t count, int rank, std::uint64_t disp) {
-    on_mpi_thread([&] {
+    run_on_mpi_thread([&] {
         if (count == 1) {
             check(MPI_Fetch_and_op(nullptr, result, mpi_type(type), rank,
                                    static_cast<MPI_Aint>(disp), MPI_NO_OP, window()),
@@ -200,7 +207,7 @@ void win_load(RmaType type, void* result, std::size_t count, int rank, std::uint
 
 void win_compare_swap(RmaType type, const void* desired, const void* expected, void* result,
                       int rank, std::uint64_t disp) {
-    on_mpi_thread([&] {
+    run_on_mpi_thread([&] {
         check(MPI_Compare_and_swap(desired, expected, result, mpi_bits_type(type), rank,
                                    static_cast<MPI_Aint>(disp), window()),
               "MPI_Compare_and_swap");
