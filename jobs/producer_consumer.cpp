@@ -33,7 +33,7 @@ void consumer(mproc::Queue<Task> tasks) {
         if (t.op == Op::stop) return;
         const bool mul = t.op == Op::mul;
         const long long r = mul ? t.a * t.b : t.a + t.b;
-        t.reply.put(mproc::current_process().name + " says that " + (mul ? "mul" : "plus") + "(" +
+        t.reply.put(mproc::current_process().name() + " says that " + (mul ? "mul" : "plus") + "(" +
                     std::to_string(t.a) + ", " + std::to_string(t.b) + ") = " + std::to_string(r));
     }
 }

@@ -21,7 +21,7 @@ namespace {
 
 void say_hello(Text q) {
     const auto me = mproc::current_process();
-    q.put("hello from " + me.name + " on rank " + std::to_string(me.rank));
+    q.put("hello from " + me.name() + " on rank " + std::to_string(me.rank()));
 }
 MPROC_TASK(say_hello);
 
@@ -62,7 +62,7 @@ void calculate(mproc::Queue<Work> tasks, mproc::Queue<std::string> done) {
         Work w = tasks.get();
         if (w.op == "STOP") return;
         const int r = w.op == "mul" ? w.a * w.b : w.a + w.b;
-        done.put(mproc::current_process().name + " says that " + w.op + "(" + std::to_string(w.a) +
+        done.put(mproc::current_process().name() + " says that " + w.op + "(" + std::to_string(w.a) +
                  ", " + std::to_string(w.b) + ") = " + std::to_string(r));
     }
 }
@@ -140,7 +140,7 @@ TEST(Process, RunsItsTargetAndJoins) {
         EXPECT_GE(p.rank(), 1);
         EXPECT_NE(got.find("on rank " + std::to_string(p.rank())), std::string::npos) << got;
     }
-    EXPECT_EQ(mproc::current_process().name, "MainProcess");
+    EXPECT_EQ(mproc::current_process().name(), "MainProcess");
 }
 
 TEST(Process, ATargetThatThrowsExitsWithOne) {

@@ -34,11 +34,21 @@
 namespace mproc {
 
 // What a process knows about itself (Python's current_process()).
-struct ProcessInfo {
-    std::string name;  // "MainProcess" on rank 0, "Process-N" in a Process, "PoolWorker-R"
-    int rank = 0;
-    std::string host;
-    int pid = 0;
+class ProcessInfo {
+  public:
+    ProcessInfo(std::string name, int rank, std::string host, int pid)
+        : name_(std::move(name)), rank_(rank), host_(std::move(host)), pid_(pid) {}
+    // "MainProcess" on rank 0, "Process-N" in a Process, "PoolWorker-R" in a pool task.
+    const std::string& name() const { return name_; }
+    int rank() const { return rank_; }
+    const std::string& host() const { return host_; }
+    int pid() const { return pid_; }
+
+  private:
+    std::string name_;
+    int rank_;
+    std::string host_;
+    int pid_;
 };
 ProcessInfo current_process();
 
