@@ -9,5 +9,7 @@ bool interrupt_requested();
 // Throws Terminated if so.
 void check_interrupt();
 [[noreturn]] void throw_terminated();
+// Whether this thread runs a Process's target.
+bool in_process_context();
 
 }  // namespace mproc::detail

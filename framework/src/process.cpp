@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "interrupt.hpp"
+#include "mproc/detail/queue_ops.hpp"
 #include "runtime_state.hpp"
 
 namespace mproc {
@@ -42,6 +43,7 @@ int enter_process(ContextWire w) {
 MPROC_TASK_AS("mproc.process.enter", enter_process);
 
 int leave_process(int) {
+    release_prefetched();  // items the target took ahead and did not use go back
     t_context.reset();
     return 0;
 }
@@ -81,6 +83,10 @@ bool interrupt_requested() {
     if (now - t_last_check < std::chrono::milliseconds(1)) return false;
     t_last_check = now;
     return t_context->terminate_flag.is_set();
+}
+
+bool in_process_context() {
+    return t_context && t_context->active;
 }
 
 void check_interrupt() {
@@ -172,6 +178,10 @@ void Process::start() {
         } catch (...) {
             s->thread_error = std::current_exception();
         }
+        try {
+            release_prefetched();
+        } catch (...) {
+        }
         t_context.reset();
         s->thread_done.store(true);
     });
@@ -238,6 +248,7 @@ ProcessInfo current_process() {
 }
 
 void sleep(std::chrono::nanoseconds d) {
+    release_prefetched();
     const auto end = std::chrono::steady_clock::now() + d;
     for (;;) {
         check_interrupt();

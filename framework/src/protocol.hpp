@@ -31,6 +31,8 @@ struct QueueRequestHeader {
     std::int64_t timeout_ns;   // < 0: no timeout
     QueueOp op;
     std::uint32_t maxsize;     // the queue's, sent with every request (queues are made lazily)
+    std::uint32_t want;        // get: up to this many items in one reply (see take_batch)
+    std::uint32_t reserved;
 };
 
 struct QueueReplyHeader {

@@ -14,6 +14,39 @@
 
 namespace mproc::detail {
 
+std::vector<char> pack_batch(const std::vector<std::vector<char>>& items) {
+    std::vector<char> out(sizeof(std::uint32_t));
+    const auto count = static_cast<std::uint32_t>(items.size());
+    std::memcpy(out.data(), &count, sizeof count);
+    for (const auto& item : items) {
+        const std::uint64_t size = item.size();
+        const std::size_t at = out.size();
+        out.resize(at + sizeof size + item.size());
+        std::memcpy(out.data() + at, &size, sizeof size);
+        if (size > 0) std::memcpy(out.data() + at + sizeof size, item.data(), item.size());
+    }
+    return out;
+}
+
+std::vector<std::vector<char>> unpack_batch(const std::vector<char>& bytes) {
+    std::uint32_t count = 0;
+    if (bytes.size() < sizeof count) throw Error("mproc: internal error: short batch of items");
+    std::memcpy(&count, bytes.data(), sizeof count);
+    std::vector<std::vector<char>> items;
+    std::size_t at = sizeof count;
+    for (std::uint32_t i = 0; i < count; ++i) {
+        std::uint64_t size = 0;
+        if (at + sizeof size > bytes.size()) throw Error("mproc: internal error: torn batch");
+        std::memcpy(&size, bytes.data() + at, sizeof size);
+        at += sizeof size;
+        if (at + size > bytes.size()) throw Error("mproc: internal error: torn batch");
+        items.emplace_back(bytes.begin() + static_cast<std::ptrdiff_t>(at),
+                           bytes.begin() + static_cast<std::ptrdiff_t>(at + size));
+        at += size;
+    }
+    return items;
+}
+
 // ---- Rank 0: the service ------------------------------------------------------------------
 
 void QueueService::handle(const QueueRequestHeader& h, std::vector<char> payload, int origin,
@@ -32,7 +65,8 @@ void QueueService::handle(const QueueRequestHeader& h, std::vector<char> payload
     auto wait_in = [&](std::deque<Waiting>& list, std::vector<char> item = {}) {
         if (h.timeout_ns == 0) return reply(QueueStatus::timeout);
         if (deadline != Clock::time_point::max()) ++timed_;
-        list.push_back(Waiting{origin, h.request, deadline, std::move(respond), std::move(item)});
+        list.push_back(
+            Waiting{origin, h.request, deadline, std::move(respond), std::move(item), h.want});
     };
     switch (h.op) {
         case QueueOp::push:
@@ -48,13 +82,18 @@ void QueueService::handle(const QueueRequestHeader& h, std::vector<char> payload
             break;
         case QueueOp::get:
             if (!q.items.empty()) {
-                std::vector<char> item = std::move(q.items.front());
-                q.items.pop_front();
-                reply(QueueStatus::ok, 0, std::move(item));
+                auto [count, items] = take(q, h.want);
+                reply(QueueStatus::ok, count, std::move(items));
                 break;
             }
             if (q.closed) return reply(QueueStatus::closed);
             return wait_in(q.getters);
+        case QueueOp::unget: {
+            // [count][size][bytes]...: back to the front, in their order.
+            std::vector<std::vector<char>> back = unpack_batch(payload);
+            for (auto it = back.rbegin(); it != back.rend(); ++it) q.items.push_front(std::move(*it));
+            break;
+        }
         case QueueOp::poll:
             if (!q.items.empty() || q.closed) return reply(QueueStatus::ok, q.items.size());
             return wait_in(q.pollers);
@@ -78,6 +117,28 @@ void QueueService::handle(const QueueRequestHeader& h, std::vector<char> payload
     settle(q);
 }
 
+constexpr std::size_t kBatchBytes = 64 * 1024;
+
+// Takes what a get asked for: one item as it is, or (want > 1) up to `want` items packed
+// together, never more than half of what waits, so other consumers find some too.
+std::pair<std::uint64_t, std::vector<char>> QueueService::take(Queue& q, std::uint32_t want) {
+    if (want <= 1) {
+        std::vector<char> item = std::move(q.items.front());
+        q.items.pop_front();
+        return {1, std::move(item)};
+    }
+    const std::size_t n = std::min<std::size_t>(want, std::max<std::size_t>(1, q.items.size() / 2));
+    std::vector<std::vector<char>> batch;
+    std::size_t bytes = 0;
+    // Large items gain nothing from batching and cost copies: at most ~64 KiB per batch.
+    while (batch.size() < n && (batch.empty() || bytes + q.items.front().size() <= kBatchBytes)) {
+        bytes += q.items.front().size();
+        batch.push_back(std::move(q.items.front()));
+        q.items.pop_front();
+    }
+    return {batch.size(), pack_batch(batch)};
+}
+
 // After a change: admits waiting putters while there is room, hands items to waiting getters
 // (oldest first), and answers pollers, joiners, and getters of a closed, drained queue.
 void QueueService::settle(Queue& q) {
@@ -97,9 +158,8 @@ void QueueService::settle(Queue& q) {
         while (!q.getters.empty() && !q.items.empty()) {
             Waiting w = std::move(q.getters.front());
             q.getters.pop_front();
-            std::vector<char> item = std::move(q.items.front());
-            q.items.pop_front();
-            answer(w, QueueReply{QueueStatus::ok, 0, std::move(item)});
+            auto [count, items] = take(q, w.want);
+            answer(w, QueueReply{QueueStatus::ok, count, std::move(items)});
             changed = true;  // room for a putter
         }
     }
@@ -246,16 +306,20 @@ std::uint64_t new_queue_id() {
 }
 
 QueueReply queue_call(QueueOp op, std::uint64_t queue, std::uint32_t maxsize,
-                      std::chrono::nanoseconds timeout, const std::vector<char>* payload) {
+                      std::chrono::nanoseconds timeout, const std::vector<char>* payload,
+                      std::uint32_t want) {
     check_interrupt();
+    // About to wait for something: hold no item taken ahead from any queue meanwhile.
+    if (op == QueueOp::put || op == QueueOp::poll || op == QueueOp::join) release_prefetched();
+    const bool no_reply = op == QueueOp::push || op == QueueOp::unget;
     QueueRequestHeader h{queue, g_next_request.fetch_add(1), timeout.count() < 0 ? -1 : timeout.count(),
-                         op, maxsize};
+                         op, maxsize, want, 0};
     const bool engine_thread = on_mpi_thread() && window_rank() == 0;
     if (window_rank() == 0) {
         Engine* engine = Engine::current();
         if (engine == nullptr) throw Error("mproc queues and pipes work only inside mproc::run");
         std::vector<char> item = payload ? *payload : std::vector<char>{};
-        if (op == QueueOp::push) {
+        if (no_reply) {
             if (engine_thread) {
                 engine->queues().handle(h, std::move(item), 0, nullptr);
             } else {
@@ -305,7 +369,7 @@ QueueReply queue_call(QueueOp op, std::uint64_t queue, std::uint32_t maxsize,
     if (payload && !payload->empty()) std::memcpy(message.data() + sizeof h, payload->data(), payload->size());
     check(MPI_Send(message.data(), static_cast<int>(message.size()), MPI_BYTE, 0, kTagQueue, comm),
           "MPI_Send");
-    if (op == QueueOp::push) return QueueReply{};  // messages from one rank keep their order
+    if (no_reply) return QueueReply{};  // messages from one rank keep their order
     MPI_Message msg;
     MPI_Status status;
     wait_answer(
@@ -327,6 +391,60 @@ QueueReply queue_call(QueueOp op, std::uint64_t queue, std::uint32_t maxsize,
     std::memcpy(&rh, in.data(), sizeof rh);
     if (rh.request != h.request) throw Error("mproc: internal error: a queue reply out of turn");
     return finish(QueueReply{rh.status, rh.value, std::vector<char>(in.begin() + sizeof rh, in.end())});
+}
+
+namespace {
+
+struct Prefetched {
+    std::deque<std::vector<char>> items;
+    std::uint32_t maxsize = 0;
+    std::chrono::steady_clock::time_point last_get{};
+};
+thread_local std::unordered_map<std::uint64_t, Prefetched> t_prefetched;
+
+}  // namespace
+
+std::vector<char> queue_get(std::uint64_t queue, std::uint32_t maxsize,
+                            std::chrono::nanoseconds timeout, bool& timed_out) {
+    using Clock = std::chrono::steady_clock;
+    timed_out = false;
+    Prefetched& mine = t_prefetched[queue];
+    if (!mine.items.empty()) {
+        check_interrupt();
+        std::vector<char> item = std::move(mine.items.front());
+        mine.items.pop_front();
+        mine.last_get = Clock::now();
+        return item;
+    }
+    release_prefetched();  // this get may wait
+    // Only a Process reading in a tight loop takes ahead (its items go back when it ends); a
+    // slow consumer takes one at a time, as the others do.
+    const bool tight = in_process_context() &&
+                       Clock::now() - mine.last_get < std::chrono::microseconds(50);
+    const std::uint32_t want = tight ? 32 : 1;
+    QueueReply r = queue_call(QueueOp::get, queue, maxsize, timeout, nullptr, want);
+    Prefetched& again = t_prefetched[queue];  // (the map may have changed meanwhile)
+    again.last_get = Clock::now();
+    if (r.status == QueueStatus::timeout) {
+        timed_out = true;
+        return {};
+    }
+    if (want == 1) return std::move(r.payload);
+    std::vector<std::vector<char>> items = unpack_batch(r.payload);
+    again.maxsize = maxsize;
+    for (std::size_t i = 1; i < items.size(); ++i) again.items.push_back(std::move(items[i]));
+    return std::move(items.front());
+}
+
+void release_prefetched() {
+    for (auto& [queue, p] : t_prefetched) {
+        if (p.items.empty()) continue;
+        std::vector<std::vector<char>> items(std::make_move_iterator(p.items.begin()),
+                                             std::make_move_iterator(p.items.end()));
+        p.items.clear();
+        const std::vector<char> batch = pack_batch(items);
+        queue_call(QueueOp::unget, queue, p.maxsize, {}, &batch);
+    }
 }
 
 }  // namespace mproc::detail

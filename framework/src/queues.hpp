@@ -18,6 +18,10 @@
 
 namespace mproc::detail {
 
+// Several items in one payload: [count u32], then [size u64][bytes] each.
+std::vector<char> pack_batch(const std::vector<std::vector<char>>& items);
+std::vector<std::vector<char>> unpack_batch(const std::vector<char>& bytes);
+
 class QueueService {
   public:
     using Clock = std::chrono::steady_clock;
@@ -42,6 +46,7 @@ class QueueService {
         Clock::time_point deadline;
         Respond respond;
         std::vector<char> item;  // a waiting put's item
+        std::uint32_t want = 1;  // a waiting get's
     };
     struct Queue {
         std::deque<std::vector<char>> items;
@@ -56,6 +61,7 @@ class QueueService {
     };
 
     void settle(Queue& q);
+    static std::pair<std::uint64_t, std::vector<char>> take(Queue& q, std::uint32_t want);
     void answer(int origin, std::uint64_t request, const Respond& respond, QueueReply r);
     void cancel(int origin, std::uint64_t request);
     static bool full(const Queue& q) { return q.maxsize > 0 && q.items.size() >= q.maxsize; }

@@ -19,6 +19,7 @@
 
 #include "backoff.hpp"
 #include "interrupt.hpp"
+#include "mproc/detail/queue_ops.hpp"
 #include "window.hpp"
 
 namespace mproc {
@@ -148,9 +149,14 @@ enum class Waited { ready, timed_out, interrupted };
 template <class Ready>
 Waited wait_state(Ready&& ready, const Deadline& deadline, bool interruptible) {
     Backoff backoff = waiter();
+    bool released = false;
     while (!ready()) {
         if (deadline.passed()) return Waited::timed_out;
         if (interruptible && interrupt_requested()) return Waited::interrupted;
+        if (!released) {
+            release_prefetched();  // hold no queue items taken ahead while waiting
+            released = true;
+        }
         serve_engine_calls();
         backoff.pause();
     }

@@ -377,3 +377,41 @@ TEST(Together, APoolMapsWhileAProcessTalksThroughAQueue) {
     p.join();
     EXPECT_EQ(p.exitcode(), 0);
 }
+
+// ---- Items a consumer takes ahead ---------------------------------------------------------
+
+namespace {
+// Takes `n` items in a tight loop (so it takes ahead), then ends or waits for `go`.
+void take_some(mproc::Queue<int> q, int n, mproc::Event go, bool wait) {
+    for (int i = 0; i < n; ++i) (void)q.get();
+    if (wait) go.wait();
+}
+MPROC_TASK(take_some);
+}  // namespace
+
+TEST(Queue, ItemsTakenAheadGoBackWhenTheConsumerEnds) {
+    mproc::Queue<int> q;
+    for (int i = 0; i < 200; ++i) q.put(i);
+    mproc::Process p(take_some, q, 10, mproc::Event(), false);
+    p.start();
+    p.join();
+    // Whatever it took beyond its ten is back, at the front, in order.
+    for (int i = 10; i < 200; ++i) ASSERT_EQ(q.get(10s), i);
+    EXPECT_THROW(q.get_nowait(), mproc::Empty);
+}
+
+TEST(Queue, ItemsTakenAheadGoBackWhenTheConsumerWaitsElsewhere) {
+    mproc::Queue<int> q;
+    mproc::Event go;
+    for (int i = 0; i < 200; ++i) q.put(i);
+    mproc::Process p(take_some, q, 10, go, true);
+    p.start();
+    // The consumer waits for `go` while the rest must reach us (we race it for the first
+    // ones): nothing may stay held away, or these gets would time out.
+    std::set<int> rest;
+    for (int i = 10; i < 200; ++i) EXPECT_TRUE(rest.insert(q.get(30s)).second);
+    go.set();
+    p.join();
+    EXPECT_EQ(rest.size(), 190u);
+    EXPECT_THROW(q.get_nowait(), mproc::Empty);
+}

@@ -71,6 +71,7 @@ class Queue {
 
     // Snapshots, as in Python: another rank may change them at once.
     std::size_t qsize() const {
+        detail::release_prefetched();
         return detail::queue_call(detail::QueueOp::size, id_, maxsize_, {}).value;
     }
     bool empty() const { return qsize() == 0; }
@@ -97,9 +98,10 @@ class Queue {
         if (r.status == detail::QueueStatus::timeout) throw Full("Queue::put: the queue is full");
     }
     T get_for(std::chrono::nanoseconds timeout) {
-        auto r = detail::queue_call(detail::QueueOp::get, id_, maxsize_, timeout);
-        if (r.status == detail::QueueStatus::timeout) throw Empty("Queue::get: the queue is empty");
-        return detail::unpack_item<T>(r.payload);
+        bool timed_out = false;
+        const auto bytes = detail::queue_get(id_, maxsize_, timeout, timed_out);
+        if (timed_out) throw Empty("Queue::get: the queue is empty");
+        return detail::unpack_item<T>(bytes);
     }
 
     std::uint32_t maxsize_;

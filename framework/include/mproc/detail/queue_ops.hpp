@@ -23,6 +23,7 @@ enum class QueueOp : std::uint32_t {
     task_done,  // JoinableQueue: one item fully handled
     join,       // JoinableQueue: waits until every item put has been task_done
     cancel,     // (internal) drops the sender's waiting request; that request is answered
+    unget,      // (internal) items a consumer took ahead and did not use, back to the front
 };
 
 enum class QueueStatus : std::uint32_t {
@@ -39,9 +40,20 @@ struct QueueReply {
     std::vector<char> payload;
 };
 
-// Negative timeout: wait as long as it takes.
+// Negative timeout: wait as long as it takes. `want` > 1 (get only): up to that many items,
+// packed as [count u32] then [size u64][bytes] each.
 QueueReply queue_call(QueueOp op, std::uint64_t queue, std::uint32_t maxsize,
-                      std::chrono::nanoseconds timeout, const std::vector<char>* payload = nullptr);
+                      std::chrono::nanoseconds timeout, const std::vector<char>* payload = nullptr,
+                      std::uint32_t want = 1);
+
+// Queue::get: one item. A Process that reads a queue in a tight loop takes several at a time
+// and keeps the rest on its thread; they go back to the front of the queue before the
+// Process blocks on anything else, and when it ends, so no item is ever held away from other
+// consumers while this one waits.
+std::vector<char> queue_get(std::uint64_t queue, std::uint32_t maxsize,
+                            std::chrono::nanoseconds timeout, bool& timed_out);
+// Gives back every item this thread took ahead (see queue_get).
+void release_prefetched();
 
 // A new queue's id (unique for the run; no collective call).
 std::uint64_t new_queue_id();
