@@ -310,7 +310,8 @@ QueueReply queue_call(QueueOp op, std::uint64_t queue, std::uint32_t maxsize,
                       std::uint32_t want) {
     check_interrupt();
     // About to wait for something: hold no item taken ahead from any queue meanwhile.
-    if (op == QueueOp::put || op == QueueOp::poll || op == QueueOp::join) release_prefetched();
+    if (op == QueueOp::get || op == QueueOp::put || op == QueueOp::poll || op == QueueOp::join)
+        release_prefetched();
     const bool no_reply = op == QueueOp::push || op == QueueOp::unget;
     QueueRequestHeader h{queue, g_next_request.fetch_add(1), timeout.count() < 0 ? -1 : timeout.count(),
                          op, maxsize, want, 0};
