@@ -2,22 +2,21 @@
 // Locks and other synchronisation across ranks, on MPI one-sided windows: Python's
 // multiprocessing.Lock, RLock, Semaphore, BoundedSemaphore, Event, Barrier and Condition.
 //
-//     mproc::Lock lock;                    // in the parent's code; no collective call
-//     pool.map(work, items_with(lock));    // a handle is a few bytes, passed as an argument
-//     // in a task, on any rank:
+//     mproc::Lock lock;                        // in the parent's code; no collective call
+//     pool.starmap(work, std::vector(10, std::tuple(lock, 20)));   // passed as an argument
+//     // in work(mproc::Lock lock, int n), on any rank:
 //     std::lock_guard hold(lock);
 //
 // Lock and RLock are fair queue locks (MCS): a waiter enqueues with one atomic swap and then
 // watches a flag in its own rank's memory, backing off and yielding, so oversubscribed ranks
 // on few cores still make progress. The others poll a word of rank 0's arena with backoff.
-// Every wait here is a point where a rank that died ends the whole job (mpirun aborts it),
-// so no waiter hangs forever on a lock whose holder is gone.
+// A rank that dies ends the whole job (mpirun aborts every rank), so no waiter hangs
+// forever on a lock whose holder is gone.
 
 #include <algorithm>
 #include <chrono>
-#include <limits>
 #include <cstdint>
-#include <functional>
+#include <limits>
 
 #include "mproc/detail/rma.hpp"
 #include "mproc/error.hpp"
@@ -38,8 +37,6 @@ bool semaphore_acquire(std::uint64_t offset, Nanos timeout);
 void semaphore_release(std::uint64_t offset, std::int32_t n, std::int32_t bound);
 bool event_wait(std::uint64_t offset, Nanos timeout);
 int barrier_wait(std::uint64_t offset, int parties, Nanos timeout);
-// Waits for a notification after the caller released the lock; see Condition.
-bool condition_wait(std::uint64_t offset, std::int32_t ticket, Nanos timeout);
 
 // Lock and RLock: a 32-bit MCS tail word in the arena.
 template <bool Reentrant>
