@@ -308,11 +308,13 @@ std::uint64_t new_queue_id() {
 QueueReply queue_call(QueueOp op, std::uint64_t queue, std::uint32_t maxsize,
                       std::chrono::nanoseconds timeout, const std::vector<char>* payload,
                       std::uint32_t want) {
-    check_interrupt();
+    const bool no_reply = op == QueueOp::push || op == QueueOp::unget;
+    // Not for those: an unget runs inside other waits (a lock's queue among them), which must
+    // not be left half-way.
+    if (!no_reply) check_interrupt();
     // About to wait for something: hold no item taken ahead from any queue meanwhile.
     if (op == QueueOp::get || op == QueueOp::put || op == QueueOp::poll || op == QueueOp::join)
         release_prefetched();
-    const bool no_reply = op == QueueOp::push || op == QueueOp::unget;
     QueueRequestHeader h{queue, g_next_request.fetch_add(1), timeout.count() < 0 ? -1 : timeout.count(),
                          op, maxsize, want, 0};
     const bool engine_thread = on_mpi_thread() && window_rank() == 0;
