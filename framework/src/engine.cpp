@@ -310,7 +310,7 @@ void Engine::loop() {
         bool progressed = run_calls();
         progressed |= run_commands();
         progressed |= queues_.poll_remote(comm_.get());
-        queues_.expire(std::chrono::steady_clock::now());
+        queues_.expire();
         progressed |= poll_results();
         progressed |= dispatch();
         if (stopping_ && jobs_.empty()) break;

@@ -56,8 +56,9 @@ void print_failure(const std::string& name, int rank, std::exception_ptr e) {
         std::cerr << "mproc: " << name << " (rank " << rank << " on " << r.host()
                   << ") failed: " << r.type_name() << ": " << r.message() << std::endl;
     } catch (const std::exception& x) {
-        std::cerr << "mproc: " << name << " (on a thread of rank 0) failed: "
-                  << demangle(typeid(x).name()) << ": " << x.what() << std::endl;
+        std::cerr << "mproc: " << name
+                  << " (on a thread of rank 0) failed: " << demangle(typeid(x).name()) << ": "
+                  << x.what() << std::endl;
     } catch (...) {
         std::cerr << "mproc: " << name << " failed with a non-standard exception" << std::endl;
     }
@@ -106,12 +107,33 @@ struct ProcessState {
     bool started = false;
     int rank = -1;
     bool terminated = false;
-    std::unique_ptr<Pool> pool;            // on a worker rank
+    std::unique_ptr<Pool> pool;  // on a worker rank
     std::unique_ptr<ProcessRun> run;
-    std::thread thread;                    // or on a thread of rank 0
+    std::thread thread;  // or on a thread of rank 0
     std::atomic<bool> thread_done{false};
     std::exception_ptr thread_error;
     std::optional<int> exitcode;
+
+    // Waits up to `timeout` (negative: as long as it takes) for the target to end; once it
+    // has, records the outcome and frees its rank. True when it has ended.
+    bool join_for(std::chrono::nanoseconds timeout) {
+        if (exitcode) return true;
+        if (run) {
+            if (!run->wait_for(timeout)) return false;
+            settle(run->error());
+            pool.reset();  // waits for the context to be cleared, and frees the rank
+            return true;
+        }
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (!thread_done.load()) {
+            if (timeout >= timeout.zero() && std::chrono::steady_clock::now() >= deadline)
+                return false;
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+        thread.join();
+        settle(thread_error);
+        return true;
+    }
 
     // Records the outcome once the target has ended.
     void settle(std::exception_ptr error) {
@@ -189,35 +211,20 @@ void Process::start() {
 
 bool Process::join_for(std::chrono::nanoseconds timeout) {
     if (!s_->started) throw Error(s_->name + ": join() before start()");
-    if (s_->exitcode) return true;
-    if (s_->run) {
-        if (!s_->run->wait_for(timeout)) return false;
-        s_->settle(s_->run->error());
-        s_->pool.reset();  // waits for the context to be cleared, and frees the rank
-        return true;
-    }
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!s_->thread_done.load()) {
-        if (timeout >= timeout.zero() && std::chrono::steady_clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-    s_->thread.join();
-    s_->settle(s_->thread_error);
-    return true;
+    return s_->join_for(timeout);
 }
 
 void Process::join() {
     join_for(std::chrono::nanoseconds(-1));
 }
 
+// Both look without waiting, and reap a target that has ended (as Python's is_alive does).
 bool Process::is_alive() const {
-    if (!s_->started || s_->exitcode) return false;
-    if (s_->run) return !s_->run->wait_for(std::chrono::nanoseconds(0));
-    return !s_->thread_done.load();
+    return s_->started && !s_->join_for(std::chrono::nanoseconds(0));
 }
 
 std::optional<int> Process::exitcode() const {
-    if (s_->started && !s_->exitcode && !is_alive()) const_cast<Process*>(this)->join();
+    if (s_->started) s_->join_for(std::chrono::nanoseconds(0));
     return s_->exitcode;
 }
 
@@ -254,7 +261,8 @@ void sleep(std::chrono::nanoseconds d) {
         check_interrupt();
         const auto left = end - std::chrono::steady_clock::now();
         if (left <= left.zero()) return;
-        std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(2)));
+        std::this_thread::sleep_for(
+            std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(2)));
     }
 }
 

@@ -91,7 +91,8 @@ void QueueService::handle(const QueueRequestHeader& h, std::vector<char> payload
         case QueueOp::unget: {
             // [count][size][bytes]...: back to the front, in their order.
             std::vector<std::vector<char>> back = unpack_batch(payload);
-            for (auto it = back.rbegin(); it != back.rend(); ++it) q.items.push_front(std::move(*it));
+            for (auto it = back.rbegin(); it != back.rend(); ++it)
+                q.items.push_front(std::move(*it));
             break;
         }
         case QueueOp::poll:
@@ -192,13 +193,14 @@ void QueueService::cancel(int origin, std::uint64_t request) {
     // Not waiting (any more): its answer is already on its way.
 }
 
-void QueueService::expire(Clock::time_point now) {
+void QueueService::expire() {
     for (auto it = sends_.begin(); it != sends_.end();) {
         int done = 0;
         check(MPI_Test(&it->request, &done, MPI_STATUS_IGNORE), "MPI_Test");
         it = done ? sends_.erase(it) : std::next(it);
     }
-    if (timed_ == 0) return;
+    if (timed_ == 0) return;  // (the engine calls this every turn: no clock read unless needed)
+    const auto now = Clock::now();
     for (auto& [id, q] : queues_) {
         for (auto* list : {&q.getters, &q.putters, &q.pollers, &q.joiners}) {
             for (auto it = list->begin(); it != list->end();) {
@@ -227,8 +229,7 @@ std::optional<QueueService::Clock::time_point> QueueService::next_deadline() con
 }
 
 // Local requests carry their own `respond`; a worker's is answered with a reply message.
-void QueueService::answer(int origin, std::uint64_t request, const Respond& respond,
-                          QueueReply r) {
+void QueueService::answer(int origin, std::uint64_t request, const Respond& respond, QueueReply r) {
     if (respond) {
         respond(std::move(r));
         return;
@@ -315,8 +316,15 @@ QueueReply queue_call(QueueOp op, std::uint64_t queue, std::uint32_t maxsize,
     // About to wait for something: hold no item taken ahead from any queue meanwhile.
     if (op == QueueOp::get || op == QueueOp::put || op == QueueOp::poll || op == QueueOp::join)
         release_prefetched();
-    QueueRequestHeader h{queue, g_next_request.fetch_add(1), timeout.count() < 0 ? -1 : timeout.count(),
-                         op, maxsize, want, 0};
+    QueueRequestHeader h{queue,
+                         g_next_request.fetch_add(1),
+                         timeout.count() < 0 ? -1 : timeout.count(),
+                         op,
+                         maxsize,
+                         want,
+                         0};
+    QueueRequestHeader cancel = h;  // what a terminate request sends while this one waits
+    cancel.op = QueueOp::cancel;
     const bool engine_thread = on_mpi_thread() && window_rank() == 0;
     if (window_rank() == 0) {
         Engine* engine = Engine::current();
@@ -335,17 +343,14 @@ QueueReply queue_call(QueueOp op, std::uint64_t queue, std::uint32_t maxsize,
         if (engine_thread) {
             // A task running on the engine thread itself (one rank): serve it right here.
             std::optional<QueueReply> got;
-            engine->queues().handle(h, std::move(item), 0, [&](QueueReply r) { got = std::move(r); });
+            engine->queues().handle(h, std::move(item), 0,
+                                    [&](QueueReply r) { got = std::move(r); });
             wait_answer(
                 [&] {
-                    engine->queues().expire(QueueService::Clock::now());
+                    engine->queues().expire();
                     return got.has_value();
                 },
-                [&] {
-                    QueueRequestHeader c = h;
-                    c.op = QueueOp::cancel;
-                    engine->queues().handle(c, {}, 0, nullptr);
-                });
+                [&] { engine->queues().handle(cancel, {}, 0, nullptr); });
             return finish(std::move(*got));
         }
         auto promise = std::make_shared<std::promise<QueueReply>>();
@@ -355,21 +360,21 @@ QueueReply queue_call(QueueOp op, std::uint64_t queue, std::uint32_t maxsize,
                                     [promise](QueueReply r) { promise->set_value(std::move(r)); });
         });
         wait_answer(
-            [&] { return future.wait_for(std::chrono::microseconds(0)) == std::future_status::ready; },
             [&] {
-                QueueRequestHeader c = h;
-                c.op = QueueOp::cancel;
-                engine->call([&] { engine->queues().handle(c, {}, 0, nullptr); });
-            });
+                return future.wait_for(std::chrono::microseconds(0)) == std::future_status::ready;
+            },
+            [&] { engine->call([&] { engine->queues().handle(cancel, {}, 0, nullptr); }); });
         return finish(future.get());
     }
 
     // A worker: one request message to rank 0, one reply back.
-    if (!on_mpi_thread()) throw Error("mproc queues are used from the task's own thread on workers");
+    if (!on_mpi_thread())
+        throw Error("mproc queues are used from the task's own thread on workers");
     MPI_Comm comm = mproc_comm();
     std::vector<char> message(sizeof h + (payload ? payload->size() : 0));
     std::memcpy(message.data(), &h, sizeof h);
-    if (payload && !payload->empty()) std::memcpy(message.data() + sizeof h, payload->data(), payload->size());
+    if (payload && !payload->empty())
+        std::memcpy(message.data() + sizeof h, payload->data(), payload->size());
     check(MPI_Send(message.data(), static_cast<int>(message.size()), MPI_BYTE, 0, kTagQueue, comm),
           "MPI_Send");
     if (no_reply) return QueueReply{};  // messages from one rank keep their order
@@ -381,11 +386,7 @@ QueueReply queue_call(QueueOp op, std::uint64_t queue, std::uint32_t maxsize,
             check(MPI_Improbe(0, kTagQueueReply, comm, &flag, &msg, &status), "MPI_Improbe");
             return flag != 0;
         },
-        [&] {
-            QueueRequestHeader c = h;
-            c.op = QueueOp::cancel;
-            check(MPI_Send(&c, sizeof c, MPI_BYTE, 0, kTagQueue, comm), "MPI_Send");
-        });
+        [&] { check(MPI_Send(&cancel, sizeof cancel, MPI_BYTE, 0, kTagQueue, comm), "MPI_Send"); });
     int n = 0;
     MPI_Get_count(&status, MPI_BYTE, &n);
     std::vector<char> in(static_cast<std::size_t>(n));
@@ -393,7 +394,8 @@ QueueReply queue_call(QueueOp op, std::uint64_t queue, std::uint32_t maxsize,
     QueueReplyHeader rh;
     std::memcpy(&rh, in.data(), sizeof rh);
     if (rh.request != h.request) throw Error("mproc: internal error: a queue reply out of turn");
-    return finish(QueueReply{rh.status, rh.value, std::vector<char>(in.begin() + sizeof rh, in.end())});
+    return finish(
+        QueueReply{rh.status, rh.value, std::vector<char>(in.begin() + sizeof rh, in.end())});
 }
 
 namespace {
@@ -422,8 +424,8 @@ std::vector<char> queue_get(std::uint64_t queue, std::uint32_t maxsize,
     release_prefetched();  // this get may wait
     // Only a Process reading in a tight loop takes ahead (its items go back when it ends); a
     // slow consumer takes one at a time, as the others do.
-    const bool tight = in_process_context() &&
-                       Clock::now() - mine.last_get < std::chrono::microseconds(50);
+    const bool tight =
+        in_process_context() && Clock::now() - mine.last_get < std::chrono::microseconds(50);
     const std::uint32_t want = tight ? 32 : 1;
     QueueReply r = queue_call(QueueOp::get, queue, maxsize, timeout, nullptr, want);
     Prefetched& again = t_prefetched[queue];  // (the map may have changed meanwhile)

@@ -35,7 +35,7 @@ class QueueService {
     // Receives and handles the requests workers sent; true if there were any.
     bool poll_remote(MPI_Comm comm);
     // Answers the waits whose deadline has passed, and retires finished reply sends.
-    void expire(Clock::time_point now);
+    void expire();
     // The earliest deadline of a waiting request, if any.
     std::optional<Clock::time_point> next_deadline() const;
 

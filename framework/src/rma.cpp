@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <limits>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <thread>
 
@@ -44,12 +44,18 @@ std::uint64_t arena_bytes_from_env() {
 
 MPI_Datatype mpi_type(RmaType t) {
     switch (t) {
-        case RmaType::i32: return MPI_INT32_T;
-        case RmaType::i64: return MPI_INT64_T;
-        case RmaType::u32: return MPI_UINT32_T;
-        case RmaType::u64: return MPI_UINT64_T;
-        case RmaType::f32: return MPI_FLOAT;
-        case RmaType::f64: return MPI_DOUBLE;
+        case RmaType::i32:
+            return MPI_INT32_T;
+        case RmaType::i64:
+            return MPI_INT64_T;
+        case RmaType::u32:
+            return MPI_UINT32_T;
+        case RmaType::u64:
+            return MPI_UINT64_T;
+        case RmaType::f32:
+            return MPI_FLOAT;
+        case RmaType::f64:
+            return MPI_DOUBLE;
     }
     return MPI_DATATYPE_NULL;
 }
@@ -63,9 +69,12 @@ MPI_Datatype mpi_bits_type(RmaType t) {
 
 MPI_Op mpi_op(RmaOp op) {
     switch (op) {
-        case RmaOp::sum: return MPI_SUM;
-        case RmaOp::replace: return MPI_REPLACE;
-        case RmaOp::no_op: return MPI_NO_OP;
+        case RmaOp::sum:
+            return MPI_SUM;
+        case RmaOp::replace:
+            return MPI_REPLACE;
+        case RmaOp::no_op:
+            return MPI_NO_OP;
     }
     return MPI_OP_NULL;
 }
@@ -80,7 +89,7 @@ MPI_Win window() {
 // engine; rank 0's other threads hand it to the engine and wait.
 template <class F>
 void run_on_mpi_thread(F&& op) {
-    if (std::this_thread::get_id() == g_window.mpi_thread) {
+    if (on_mpi_thread()) {
         op();
         return;
     }
@@ -143,7 +152,7 @@ void close_shared_window() {
 }
 
 void serve_engine_calls() {
-    if (std::this_thread::get_id() != g_window.mpi_thread) return;
+    if (!on_mpi_thread()) return;
     if (Engine* engine = Engine::current()) engine->run_calls();
 }
 

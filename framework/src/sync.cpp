@@ -202,14 +202,19 @@ void mcs_release(std::uint64_t lock, std::int32_t me) {
     win_store32(node_rank(next), node_flag(next), 0);  // hand over
 }
 
+// Queues for the lock with a fresh node of this rank and records the hold once granted.
+void take_lock(std::uint64_t offset, int depth) {
+    RankState& rs = rank_state();
+    const std::int32_t me = rs.take_node(1);
+    mcs_acquire(offset, me);
+    rs.record(offset, me, depth);
+}
+
 }  // namespace
 
 void lock_acquire(std::uint64_t offset, bool reentrant) {
-    RankState& rs = rank_state();
-    if (reentrant && rs.reenter(offset)) return;
-    const std::int32_t me = rs.take_node(1);
-    mcs_acquire(offset, me);
-    rs.record(offset, me);
+    if (reentrant && rank_state().reenter(offset)) return;
+    take_lock(offset, 1);
     // A queued waiter cannot leave the queue; a terminated Process gives the lock straight
     // back instead, and stops here.
     if (interrupt_requested()) {
@@ -254,10 +259,7 @@ int lock_release_all(std::uint64_t offset, bool reentrant) {
 }
 
 void lock_restore(std::uint64_t offset, bool reentrant, int depth) {
-    RankState& rs = rank_state();
-    const std::int32_t me = rs.take_node(1);
-    mcs_acquire(offset, me);
-    rs.record(offset, me, reentrant ? depth : 1);
+    take_lock(offset, reentrant ? depth : 1);
 }
 
 bool lock_held_here(std::uint64_t offset, bool reentrant) {
@@ -289,8 +291,8 @@ void semaphore_release(std::uint64_t offset, std::int32_t n, std::int32_t bound)
     }
     for (std::int32_t v = win_load32(0, at);;) {
         if (v + n > bound)
-            throw SyncError("BoundedSemaphore released too many times (value " +
-                            std::to_string(v) + ", bound " + std::to_string(bound) + ")");
+            throw SyncError("BoundedSemaphore released too many times (value " + std::to_string(v) +
+                            ", bound " + std::to_string(bound) + ")");
         const std::int32_t old = win_cas32(0, at, v, v + n);
         if (old == v) return;
         v = old;
@@ -348,7 +350,8 @@ using namespace detail;
 
 Semaphore::Semaphore(std::int32_t value, std::int32_t bound)
     : offset_(shared_alloc(8)), bound_(bound) {
-    if (value < 0) throw SyncError("Semaphore initial value must be >= 0, not " + std::to_string(value));
+    if (value < 0)
+        throw SyncError("Semaphore initial value must be >= 0, not " + std::to_string(value));
     win_store32(0, arena_disp(offset_), value);
 }
 
@@ -367,7 +370,8 @@ bool Event::is_set() const {
 }
 
 Barrier::Barrier(int parties) : offset_(shared_alloc(12)), parties_(parties) {
-    if (parties < 1) throw SyncError("Barrier needs at least 1 party, not " + std::to_string(parties));
+    if (parties < 1)
+        throw SyncError("Barrier needs at least 1 party, not " + std::to_string(parties));
 }
 void Barrier::abort() {
     win_store32(0, arena_disp(offset_) + 8, 1);

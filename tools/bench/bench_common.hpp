@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -16,6 +17,24 @@ inline double seconds_of(const auto& fn) {
     const auto t0 = std::chrono::steady_clock::now();
     fn();
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// MPROC_BENCH_SCALE (default 1): every benchmark's sizes and durations scale with it.
+inline double scale() {
+    const char* s = std::getenv("MPROC_BENCH_SCALE");
+    return s ? std::atof(s) : 1.0;
+}
+
+// Runs `body` for `seconds` and returns how many times it ran (the clock is read once per
+// 64 runs, so it costs nothing next to one).
+inline std::int64_t runs_for(double seconds, const auto& body) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    std::int64_t n = 0;
+    while (std::chrono::steady_clock::now() < end) {
+        for (int i = 0; i < 64; ++i) body();
+        n += 64;
+    }
+    return n;
 }
 
 inline double median(std::vector<double> v) {

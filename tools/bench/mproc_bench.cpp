@@ -46,8 +46,7 @@ void cpu_bound(mproc::Pool& pool, double scale, int reps) {
 
 int main(int argc, char** argv) {
     // Sizes scale with MPROC_BENCH_SCALE (default 1) so a quick run stays quick.
-    const double scale =
-        std::getenv("MPROC_BENCH_SCALE") ? std::atof(std::getenv("MPROC_BENCH_SCALE")) : 1.0;
+    const double scale = bench::scale();
     const int reps = 3;
     const std::string mode = argc > 1 ? argv[1] : "";
     const bool memory = mode == "memory";

@@ -13,11 +13,6 @@
 
 namespace {
 
-double scale() {
-    const char* s = std::getenv("MPROC_BENCH_SCALE");
-    return s ? std::atof(s) : 1.0;
-}
-
 template <class T>
 void produce(mproc::Queue<T> q, T item, long n) {
     for (long i = 0; i < n; ++i) q.put(item);
@@ -55,14 +50,14 @@ template <class T, class P, class C>
 double queue_rate(P& producer, C& consumer, int pairs, long n) {
     mproc::Queue<T> q;
     return static_cast<double>(n) / bench::seconds_of([&] {
-        std::vector<mproc::Process> ps;
-        for (int i = 0; i < pairs; ++i) {
-            ps.emplace_back(producer, q, n / pairs);
-            ps.emplace_back(consumer, q, n / pairs);
-        }
-        for (auto& p : ps) p.start();
-        for (auto& p : ps) p.join();
-    });
+               std::vector<mproc::Process> ps;
+               for (int i = 0; i < pairs; ++i) {
+                   ps.emplace_back(producer, q, n / pairs);
+                   ps.emplace_back(consumer, q, n / pairs);
+               }
+               for (auto& p : ps) p.start();
+               for (auto& p : ps) p.join();
+           });
 }
 
 // Round trips between two worker processes would need a third to time them; the parent
@@ -86,13 +81,13 @@ double round_trips(long n) {
 int main(int argc, char** argv) {
     const int pairs = argc > 1 ? std::atoi(argv[1]) : 1;
     return mproc::run(argc, argv, [&] {
-        const long small = static_cast<long>(200'000 * scale()) / pairs * pairs;
-        const long big = static_cast<long>(4'000 * scale()) / pairs * pairs;
+        const long small = static_cast<long>(200'000 * bench::scale()) / pairs * pairs;
+        const long big = static_cast<long>(4'000 * bench::scale()) / pairs * pairs;
         std::vector<double> a, b, c;
         for (int rep = 0; rep < 3; ++rep) {
             a.push_back(queue_rate<std::int64_t>(produce_small, consume_small, pairs, small));
             b.push_back(queue_rate<std::string>(produce_big, consume_big, pairs, big));
-            if (pairs == 1) c.push_back(round_trips(static_cast<long>(20'000 * scale())));
+            if (pairs == 1) c.push_back(round_trips(static_cast<long>(20'000 * bench::scale())));
         }
         const std::string who = std::to_string(pairs) + " → " + std::to_string(pairs);
         bench::emit("mproc", pairs, "queue " + who + ", 8-byte items", bench::median(a), "items/s");

@@ -14,8 +14,7 @@ int main(int argc, char** argv) {
     int rank = 0, size = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    const double scale =
-        std::getenv("MPROC_BENCH_SCALE") ? std::atof(std::getenv("MPROC_BENCH_SCALE")) : 1.0;
+    const double scale = bench::scale();
     const long n = static_cast<long>(2'000'000 * scale);
     constexpr int kInFlight = 4;
     const int workers = size - 1;

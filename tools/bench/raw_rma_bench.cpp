@@ -60,17 +60,6 @@ void mcs_unlock() {
     store32(next - 1, kNode + 4, 0);
 }
 
-template <class Body>
-std::int64_t ops_for(double seconds, Body&& body) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-    std::int64_t n = 0;
-    while (std::chrono::steady_clock::now() < end) {
-        for (int i = 0; i < 64; ++i) body();
-        n += 64;
-    }
-    return n;
-}
-
 // Rank 0 waits without taking a core from the workers.
 void idle_barrier() {
     MPI_Request r;
@@ -85,8 +74,7 @@ int main(int argc, char** argv) {
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    const double seconds =
-        0.5 * (std::getenv("MPROC_BENCH_SCALE") ? std::atof(std::getenv("MPROC_BENCH_SCALE")) : 1.0);
+    const double seconds = 0.5 * bench::scale();
     char* base = nullptr;
     MPI_Win_allocate(32, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &base, &win);
     std::fill(base, base + 32, 0);
@@ -98,19 +86,20 @@ int main(int argc, char** argv) {
             std::int64_t mine = 0, total = 0;
             if (rank > 0 && phase == 0) {
                 const std::int64_t one = 1;
-                mine = ops_for(seconds, [&] {
+                mine = bench::runs_for(seconds, [&] {
                     std::int64_t old;
                     MPI_Fetch_and_op(&one, &old, MPI_INT64_T, 0, kCounter, MPI_SUM, win);
                     MPI_Win_flush(0, win);
                 });
             } else if (rank > 0) {
-                mine = ops_for(seconds, [&] {
+                mine = bench::runs_for(seconds, [&] {
                     mcs_lock();
                     std::int64_t v;
                     MPI_Fetch_and_op(nullptr, &v, MPI_INT64_T, 0, kCounter, MPI_NO_OP, win);
                     MPI_Win_flush(0, win);
                     ++v;
-                    MPI_Accumulate(&v, 1, MPI_INT64_T, 0, kCounter, 1, MPI_INT64_T, MPI_REPLACE, win);
+                    MPI_Accumulate(&v, 1, MPI_INT64_T, 0, kCounter, 1, MPI_INT64_T, MPI_REPLACE,
+                                   win);
                     MPI_Win_flush(0, win);
                     mcs_unlock();
                 });

@@ -14,29 +14,13 @@ namespace {
 
 using Counter = mproc::Value<std::int64_t>;
 
-double run_seconds() {
-    const char* s = std::getenv("MPROC_BENCH_SCALE");
-    return 0.5 * (s ? std::atof(s) : 1.0);
-}
-
-template <class Body>
-std::int64_t ops_for(double seconds, Body&& body) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-    std::int64_t n = 0;
-    while (std::chrono::steady_clock::now() < end) {
-        for (int i = 0; i < 64; ++i) body();  // the clock is read once per 64 operations
-        n += 64;
-    }
-    return n;
-}
-
 std::int64_t fetch_adds(Counter counter, double seconds) {
-    return ops_for(seconds, [&] { counter.fetch_add(1); });
+    return bench::runs_for(seconds, [&] { counter.fetch_add(1); });
 }
 MPROC_TASK(fetch_adds);
 
 std::int64_t locked_updates(Counter counter, mproc::Lock lock, double seconds) {
-    return ops_for(seconds, [&] {
+    return bench::runs_for(seconds, [&] {
         std::lock_guard hold(lock);
         counter.store(counter.load() + 1);
     });
@@ -50,7 +34,7 @@ int main(int argc, char** argv) {
         const int workers = mproc::worker_count();
         if (workers < 1) return;
         mproc::Pool pool;
-        const double seconds = run_seconds();
+        const double seconds = 0.5 * bench::scale();
         std::vector<double> adds, locked;
         for (int rep = 0; rep < 3; ++rep) {
             Counter counter(0);
@@ -64,7 +48,7 @@ int main(int argc, char** argv) {
             counter.store(0);
             total = 0;
             const std::vector<std::tuple<Counter, mproc::Lock, double>> l(workers,
-                                                                         {counter, lock, seconds});
+                                                                          {counter, lock, seconds});
             for (auto n : pool.starmap(locked_updates, l, 1)) total += n;
             if (counter.load() != total) std::fprintf(stderr, "the lock lost updates!\n");
             locked.push_back(static_cast<double>(total) / seconds);
