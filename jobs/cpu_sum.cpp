@@ -32,6 +32,12 @@ u128 from_decimal(const std::string& s) {
 
 }  // namespace
 
+// Folds a task's result into the reduction. A reduction has the shape of one result, so
+// this also combines two parts' reductions (mproc merge).
+static Value add_sums(Value acc, const Value& r) {
+    return Value(to_decimal(from_decimal(acc.as_string()) + from_decimal(r.as_string())));
+}
+
 MPROC_JOB({
     .name = "cpu_sum",
     .description = "sum of j + j^2 + j^3 over span-sized chunks of a range (input: chunk index)",
@@ -49,10 +55,9 @@ MPROC_JOB({
         }
         return Value(to_decimal(sum));
     },
-    .reduce = [](Value acc, const Value& r) -> Value {
-        return Value(to_decimal(from_decimal(acc.as_string()) + from_decimal(r.as_string())));
-    },
+    .reduce = add_sums,
     .reduce_init = Value("0"),
+    .combine = add_sums,
     .describe = [](const Value& reduced,
                    const Value&) { return "cpu_sum total: " + reduced.as_string(); },
     .check = [](const Value& params) -> std::string {

@@ -63,6 +63,12 @@ MPROC_JOB({
         return acc;
     },
     .reduce_init = Value(Value::Map{{"files", Value(0)}, {"bytes", Value(0)}, {"lines", Value(0)}}),
+    .combine = [](Value acc, const Value& other) -> Value {
+        auto& m = acc.as_map();
+        for (const char* key : {"files", "bytes", "lines"})
+            m[key] = Value(static_cast<long long>(m[key].as_int() + other[key].as_int()));
+        return acc;
+    },
     .describe =
         [](const Value& r, const Value&) {
             return "file_io: " + std::to_string(r["files"].as_int()) + " files, " +

@@ -10,6 +10,15 @@
 
 using namespace mproc::runner;
 
+// Folds a task's result into the reduction. A reduction has the shape of one result, so
+// this also combines two parts' reductions (mproc merge).
+static Value add_hits(Value acc, const Value& r) {
+    auto& m = acc.as_map();
+    m["hits"] = Value(static_cast<long long>(m["hits"].as_int() + r["hits"].as_int()));
+    m["samples"] = Value(static_cast<long long>(m["samples"].as_int() + r["samples"].as_int()));
+    return acc;
+}
+
 MPROC_JOB({
     .name = "pi",
     .description = "Monte Carlo pi: each input is a chunk index, seeded from (seed, index)",
@@ -32,13 +41,9 @@ MPROC_JOB({
         return Value(Value::Map{{"hits", Value(static_cast<long long>(hits))},
                                 {"samples", Value(static_cast<long long>(samples))}});
     },
-    .reduce = [](Value acc, const Value& r) -> Value {
-        auto& m = acc.as_map();
-        m["hits"] = Value(static_cast<long long>(m["hits"].as_int() + r["hits"].as_int()));
-        m["samples"] = Value(static_cast<long long>(m["samples"].as_int() + r["samples"].as_int()));
-        return acc;
-    },
+    .reduce = add_hits,
     .reduce_init = Value(Value::Map{{"hits", Value(0)}, {"samples", Value(0)}}),
+    .combine = add_hits,
     .describe =
         [](const Value& reduced, const Value&) {
             const double samples = static_cast<double>(reduced["samples"].as_int());

@@ -1,6 +1,9 @@
-// squares: x -> x², the Pool examples of the seeds as a batch job.
+// squares: x -> x², the Pool examples of the seeds as a batch job. `params.sleep` makes each
+// task take a while, for demonstrations and the interruption tests.
 
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 #include "job.hpp"
 
@@ -9,10 +12,16 @@ using namespace mproc::runner;
 MPROC_JOB({
     .name = "squares",
     .description = "x -> x*x for each integer input",
-    .params = {},
-    .run = [](const Value& input, const Value&, const TaskContext&) -> Value {
+    .params = {{"sleep", ParamType::number, Value(0),
+                "seconds each task sleeps first: simulated work, to watch progress or interrupt "
+                "a run"}},
+    .run = [](const Value& input, const Value& params, const TaskContext& ctx) -> Value {
         if (!input.is_int())
             throw std::invalid_argument("squares needs integer inputs, got " + input.json());
+        if (const double s = params["sleep"].as_double(); s > 0) {
+            std::this_thread::sleep_for(std::chrono::duration<double>(s));
+            ctx.check();
+        }
         const auto x = input.as_int();
         return Value(static_cast<long long>(x * x));
     },

@@ -13,6 +13,18 @@
 
 using namespace mproc::runner;
 
+// Folds a task's result into the reduction. A reduction has the shape of one result, so
+// this also combines two parts' reductions (mproc merge).
+static Value add_counts(Value acc, const Value& r) {
+    auto& m = acc.as_map();
+    for (const auto& [w, k] : r.as_map()) {
+        auto it = m.find(w);
+        m[w] = Value(
+            static_cast<long long>((it == m.end() ? 0 : it->second.as_int()) + k.as_int()));
+    }
+    return acc;
+}
+
 MPROC_JOB({
     .name = "wordcount",
     .description = "word counts per file (input: paths), merged into one table",
@@ -41,16 +53,9 @@ MPROC_JOB({
         for (auto& [w, k] : counts) m.emplace(w, Value(static_cast<long long>(k)));
         return Value(std::move(m));
     },
-    .reduce = [](Value acc, const Value& r) -> Value {
-        auto& m = acc.as_map();
-        for (const auto& [w, k] : r.as_map()) {
-            auto it = m.find(w);
-            m[w] = Value(
-                static_cast<long long>((it == m.end() ? 0 : it->second.as_int()) + k.as_int()));
-        }
-        return acc;
-    },
+    .reduce = add_counts,
     .reduce_init = Value(Value::Map{}),
+    .combine = add_counts,
     .describe =
         [](const Value& reduced, const Value& params) {
             std::vector<std::pair<std::int64_t, std::string>> top;

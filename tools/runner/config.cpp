@@ -340,9 +340,129 @@ std::string apply_set(YAML::Node root, const std::string& set,
     return key;
 }
 
+// The `slurm:` section (see slurm/README.md). Values end up in #SBATCH lines of a script, so
+// anything that could break out of its line is refused here, with its place.
+void check_slurm(const Checker& c, const YAML::Node& s, Config& cfg) {
+    c.keys(s, "slurm",
+           {"nodes", "ntasks_per_node", "time", "partition", "account", "job_name", "output",
+            "error", "extra", "signal", "on_timeout", "max_restarts", "array", "launcher"});
+    SlurmSpec& spec = cfg.slurm;
+    auto one_line = [&](const char* key) -> std::string {
+        const YAML::Node n = s[key];
+        if (!n) return "";
+        const std::string k = std::string("slurm.") + key;
+        std::string v = c.string(n, k);
+        if (v.find_first_of("\n\r") != std::string::npos)
+            c.fail(n, k, k + " must be one line");
+        if (v.find_first_of(" \t'\"$`\\") != std::string::npos)
+            c.fail(n, k, k + " must not contain spaces, quotes, '$', '`' or '\\', not '" + v + "'");
+        return v;
+    };
+    if (s["nodes"]) spec.nodes = static_cast<int>(c.integer(s["nodes"], "slurm.nodes", 1));
+    if (s["ntasks_per_node"])
+        spec.ntasks_per_node =
+            static_cast<int>(c.integer(s["ntasks_per_node"], "slurm.ntasks_per_node", 1));
+    if (s["time"]) {
+        spec.time = c.string(s["time"], "slurm.time");
+        if (!slurm_time_seconds(spec.time))
+            c.fail(s["time"], "slurm.time",
+                   "slurm.time must be a Slurm time limit (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or "
+                   "D-HH:MM:SS, at least a minute), not '" + spec.time + "'");
+    }
+    spec.partition = one_line("partition");
+    spec.account = one_line("account");
+    spec.job_name = one_line("job_name");
+    spec.output = one_line("output");
+    spec.error = one_line("error");
+    if (const auto x = s["extra"]) {
+        if (!x.IsSequence()) c.fail(x, "slurm.extra", "slurm.extra must be a list of #SBATCH lines");
+        for (const auto& line : x) {
+            std::string l = c.string(line, "slurm.extra");
+            if (l.find_first_of("\n\r") != std::string::npos)
+                c.fail(line, "slurm.extra", "each of slurm.extra must be one line");
+            if (l.rfind("--", 0) == 0) l = "#SBATCH " + l;  // an sbatch option on its own
+            if (l.rfind("#SBATCH ", 0) != 0)
+                c.fail(line, "slurm.extra",
+                       "each of slurm.extra must be an '#SBATCH --option' line (or '--option'), "
+                       "not '" + l + "'");
+            spec.extra.push_back(l);
+        }
+    }
+    if (s["signal"]) {
+        spec.signal = static_cast<int>(c.integer(s["signal"], "slurm.signal", 0));
+        if (spec.signal >= *slurm_time_seconds(spec.time))
+            c.fail(s["signal"], "slurm.signal",
+                   "slurm.signal (" + std::to_string(spec.signal) +
+                       " s before the limit) must be shorter than slurm.time ('" + spec.time + "')");
+    } else {
+        // Two minutes' warning, or a third of a short limit.
+        spec.signal = static_cast<int>(std::min<long>(120, *slurm_time_seconds(spec.time) / 3));
+    }
+    if (s["on_timeout"]) {
+        const std::string t = c.choice(s["on_timeout"], "slurm.on_timeout", {"chain", "requeue", "stop"});
+        spec.on_timeout = t == "chain" ? OnTimeout::chain : t == "requeue" ? OnTimeout::requeue
+                                                                          : OnTimeout::stop;
+    }
+    if (spec.on_timeout != OnTimeout::stop && cfg.output == "-")
+        c.fail(s["on_timeout"] ? s["on_timeout"] : s, "slurm.on_timeout",
+               "slurm.on_timeout: a continuation resumes from the results file, and output.path is "
+               "'-'; set output.path or use on_timeout: stop");
+    if (s["max_restarts"])
+        spec.max_restarts = static_cast<int>(c.integer(s["max_restarts"], "slurm.max_restarts", 0));
+    if (s["array"]) {
+        spec.array = static_cast<int>(c.integer(s["array"], "slurm.array", 0));
+        if (spec.array > 0 && cfg.output == "-")
+            c.fail(s["array"], "slurm.array",
+                   "slurm.array: each array task writes its own part of the results file, and "
+                   "output.path is '-'");
+    }
+    if (s["launcher"]) spec.launcher = c.choice(s["launcher"], "slurm.launcher", {"mpirun", "srun"});
+}
+
 }  // namespace
 
 Value parse_value(const std::string& text) { return to_value(YAML::Load(text)); }
+
+std::optional<long> slurm_time_seconds(const std::string& t) {
+    // Slurm's forms: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S.
+    long days = 0;
+    std::string rest = t;
+    const auto dash = t.find('-');
+    std::vector<long> parts;
+    auto number = [](const std::string& s, long& out) {
+        if (s.empty() || s.size() > 6 || s.find_first_not_of("0123456789") != std::string::npos)
+            return false;
+        out = std::stol(s);
+        return true;
+    };
+    if (dash != std::string::npos) {
+        if (!number(t.substr(0, dash), days)) return std::nullopt;
+        rest = t.substr(dash + 1);
+    }
+    for (std::size_t at = 0;;) {
+        const auto colon = rest.find(':', at);
+        long v = 0;
+        if (!number(rest.substr(at, colon - at), v)) return std::nullopt;
+        parts.push_back(v);
+        if (colon == std::string::npos) break;
+        at = colon + 1;
+    }
+    if (parts.size() > 3) return std::nullopt;
+    long seconds = 0;
+    if (dash != std::string::npos) {  // D-H[:M[:S]]
+        const long mult[] = {3600, 60, 1};
+        for (std::size_t i = 0; i < parts.size(); ++i) seconds += parts[i] * mult[i];
+        seconds += days * 86400;
+    } else if (parts.size() == 1) {  // M
+        seconds = parts[0] * 60;
+    } else if (parts.size() == 2) {  // M:S
+        seconds = parts[0] * 60 + parts[1];
+    } else {  // H:M:S
+        seconds = parts[0] * 3600 + parts[1] * 60 + parts[2];
+    }
+    if (seconds < 60) return std::nullopt;  // Slurm rounds a limit up to whole minutes
+    return seconds;
+}
 
 const char* policy_name(Policy p) {
     switch (p) {
@@ -431,21 +551,8 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
         c.keys(l, "launch", {"ranks"});
         if (l["ranks"]) cfg.ranks = static_cast<int>(c.integer(l["ranks"], "launch.ranks", 1));
     }
-    if (const YAML::Node s = root["slurm"]) {
-        c.keys(s, "slurm", {"nodes", "ntasks_per_node", "time", "partition", "account", "extra"});
-        if (s["nodes"]) cfg.slurm.nodes = static_cast<int>(c.integer(s["nodes"], "slurm.nodes", 1));
-        if (s["ntasks_per_node"])
-            cfg.slurm.ntasks_per_node =
-                static_cast<int>(c.integer(s["ntasks_per_node"], "slurm.ntasks_per_node", 1));
-        if (s["time"]) cfg.slurm.time = c.string(s["time"], "slurm.time");
-        if (s["partition"]) cfg.slurm.partition = c.string(s["partition"], "slurm.partition");
-        if (s["account"]) cfg.slurm.account = c.string(s["account"], "slurm.account");
-        if (const auto x = s["extra"]) {
-            if (!x.IsSequence())
-                c.fail(x, "slurm.extra", "slurm.extra must be a list of #SBATCH lines");
-            for (const auto& line : x) cfg.slurm.extra.push_back(c.string(line, "slurm.extra"));
-        }
-    }
+    if (const YAML::Node s = root["slurm"]) check_slurm(c, s, cfg);
+    if (cfg.slurm.job_name.empty()) cfg.slurm.job_name = "mproc-" + cfg.job->name;
     return cfg;
 }
 

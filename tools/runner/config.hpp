@@ -26,13 +26,24 @@ struct InputSpec {
 enum class Format { jsonl, csv, txt };
 enum class Policy { fail, skip, retry };
 
+// What to do when the allocation's time limit comes before the end of the run.
+enum class OnTimeout { chain, requeue, stop };
+
+// The `slurm:` section: what `mproc submit` writes into the sbatch script.
 struct SlurmSpec {
     int nodes = 1;
     int ntasks_per_node = 2;
     std::string time = "00:10:00";
     std::string partition;
     std::string account;
-    std::vector<std::string> extra;
+    std::string job_name;        // default "mproc-<job>"
+    std::string output, error;   // sbatch --output/--error patterns; "" leaves Slurm's default
+    std::vector<std::string> extra;  // whole "#SBATCH ..." lines
+    int signal = 120;            // seconds before the limit that the warning signal comes
+    OnTimeout on_timeout = OnTimeout::chain;
+    int max_restarts = 10;       // continuations at most, after the first allocation
+    int array = 0;               // > 0: a job array of that many tasks, each with its share
+    std::string launcher = "mpirun";  // or "srun" (--mpi=pmix)
 };
 
 struct Config {
@@ -60,5 +71,9 @@ const char* policy_name(Policy p);
 // A YAML (or JSON) text as a Value, read as config values are: quoted scalars stay strings,
 // plain ones become numbers, booleans or null where they read as such.
 Value parse_value(const std::string& text);
+
+// A Slurm time limit ("30", "1:30:00", "2-12", ...) in seconds, or nullopt when it is not one
+// (or is under a minute, which Slurm would round up).
+std::optional<long> slurm_time_seconds(const std::string& time);
 
 }  // namespace mproc::runner

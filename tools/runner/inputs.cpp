@@ -60,6 +60,18 @@ Value InputStream::grid_point(std::uint64_t i) const {
     return Value(std::move(point));
 }
 
+void InputStream::limit(std::uint64_t first, std::uint64_t end) {
+    end = std::min(end, size_);
+    first = std::min(first, end);
+    if (spec_.kind == InputSpec::Kind::lines) {
+        std::string skipped;
+        for (; at_ < first && std::getline(lines_, skipped); ++at_) {
+        }
+    }
+    at_ = first;
+    size_ = end;
+}
+
 std::optional<Value> InputStream::next() {
     if (at_ >= size_) return std::nullopt;
     const std::uint64_t i = at_++;
@@ -81,6 +93,15 @@ std::optional<Value> InputStream::next() {
             return grid_point(i);
     }
     return std::nullopt;
+}
+
+ItemRange::ItemRange(const InputSpec& spec, std::function<bool(std::uint64_t)> done, Shard shard)
+    : stream_(spec), done_(std::move(done)) {
+    const std::uint64_t n = stream_.size();
+    first_ = shard.first(n);
+    end_ = shard.end(n);
+    stream_.limit(first_, end_);
+    index_ = first_;
 }
 
 void ItemRange::advance() {

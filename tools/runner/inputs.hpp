@@ -20,6 +20,8 @@ class InputStream {
     std::uint64_t size() const { return size_; }
     // The next input, or nullopt at the end.
     std::optional<Value> next();
+    // Restricts the stream to the inputs with indices in [first, end) (before the first next()).
+    void limit(std::uint64_t first, std::uint64_t end);
 
   private:
     Value grid_point(std::uint64_t i) const;
@@ -30,11 +32,19 @@ class InputStream {
     std::ifstream lines_;
 };
 
-// An input range of the Items still to do, for Pool::imap.
+// Part `index` of `count` equal parts of the inputs, as a Slurm array task takes them: a
+// contiguous run of indices, so the parts' results concatenate in order.
+struct Shard {
+    std::uint64_t index = 0, count = 1;
+    std::uint64_t first(std::uint64_t n) const { return n * index / count; }
+    std::uint64_t end(std::uint64_t n) const { return n * (index + 1) / count; }
+};
+
+// An input range of the Items still to do (of one shard), for Pool::imap. Items keep their
+// index among all the inputs.
 class ItemRange {
   public:
-    ItemRange(const InputSpec& spec, std::function<bool(std::uint64_t)> done)
-        : stream_(spec), done_(std::move(done)) {}
+    ItemRange(const InputSpec& spec, std::function<bool(std::uint64_t)> done, Shard shard = {});
 
     class iterator {
       public:
@@ -57,13 +67,15 @@ class ItemRange {
 
     iterator begin() { return iterator(this); }
     std::default_sentinel_t end() const { return {}; }
-    std::uint64_t total() const { return stream_.size(); }
+    // How many inputs this shard has.
+    std::uint64_t total() const { return end_ - first_; }
 
   private:
     void advance();
 
     InputStream stream_;
     std::function<bool(std::uint64_t)> done_;
+    std::uint64_t first_ = 0, end_ = 0;
     std::uint64_t index_ = 0;
     Item current_;
     bool ended_ = false;

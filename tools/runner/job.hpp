@@ -68,6 +68,9 @@ struct JobSpec {
     // Jobs that reduce: the reduction starts at reduce_init and folds in every result.
     std::function<Value(Value acc, const Value& result)> reduce;
     Value reduce_init;
+    // Two reductions (of a job array's parts) into one, for `mproc merge`; unset, the parts'
+    // records still merge but their reductions do not.
+    std::function<Value(Value acc, const Value& other)> combine;
     // What the reduction reads as on the terminal, e.g. "pi ≈ 3.1416".
     std::function<std::string(const Value& reduced, const Value& params)> describe;
     // Checks on parameters beyond their types: an error message, or "" when fine.

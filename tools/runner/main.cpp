@@ -2,12 +2,16 @@
 // (tools/mproc) builds it, validates the config, and launches `mproc-runner run` under mpirun;
 // every rank runs this program, rank 0 drives the job and the others serve tasks.
 //
-//   mproc-runner run CONFIG [--resume] [--set KEY=VALUE ...]
+//   mproc-runner run CONFIG [--resume] [--shard K/N] [--set KEY=VALUE ...]
 //   mproc-runner validate CONFIG [--set ...]      # exit 0, or 2 with CONFIG:LINE:COL: problem
 //   mproc-runner ranks CONFIG [--set ...]         # the rank count `mproc run` should start
 //   mproc-runner jobs                             # the built-in jobs and their parameters
+//   mproc-runner sbatch CONFIG --template T --mproc M [--save] [--resume] [--set ...]
+//                                                 # the sbatch script (--save: to its file)
+//   mproc-runner merge CONFIG [--if-complete] [--set ...]   # a job array's parts into one
 //
-// Exit codes: 0 done; 1 some tasks failed; 2 bad command line or config; 3 interrupted.
+// Exit codes: 0 done; 1 some tasks failed; 2 bad command line or config; 3 interrupted (or,
+// for merge, parts missing).
 
 #include <unistd.h>
 
@@ -28,6 +32,7 @@
 #include "inputs.hpp"
 #include "items.hpp"
 #include "output.hpp"
+#include "slurm.hpp"
 
 namespace {
 
@@ -42,16 +47,50 @@ extern "C" void on_stop_signal(int) {
 struct Args {
     std::string verb, config;
     bool resume = false;
+    Shard shard;  // --shard K/N: one task of a job array
+    bool sharded = false;
+    std::string template_path, mproc;  // sbatch
+    bool save = false;                 // sbatch
+    bool if_complete = false;          // merge
     std::vector<std::string> sets;
 };
+
+// "K/N" with 0 <= K < N.
+Shard parse_shard(const std::string& s) {
+    const auto slash = s.find('/');
+    const auto digits = [](const std::string& t) {
+        return !t.empty() && t.size() < 10 && t.find_first_not_of("0123456789") == std::string::npos;
+    };
+    if (slash != std::string::npos && digits(s.substr(0, slash)) && digits(s.substr(slash + 1))) {
+        Shard shard{std::stoull(s.substr(0, slash)), std::stoull(s.substr(slash + 1))};
+        if (shard.index < shard.count) return shard;
+    }
+    throw std::invalid_argument("--shard needs K/N with 0 <= K < N (a job array task of N), not '" +
+                                s + "'");
+}
 
 Args parse_args(int argc, char** argv) {
     Args a;
     std::vector<std::string> rest(argv + 1, argv + argc);
     for (std::size_t i = 0; i < rest.size(); ++i) {
         const std::string& s = rest[i];
+        auto value = [&](const char* what) -> std::string {
+            if (i + 1 >= rest.size()) throw std::invalid_argument(s + " needs " + what);
+            return rest[++i];
+        };
         if (s == "--resume") {
             a.resume = true;
+        } else if (s == "--shard") {
+            a.shard = parse_shard(value("K/N"));
+            a.sharded = true;
+        } else if (s == "--template") {
+            a.template_path = value("a file");
+        } else if (s == "--mproc") {
+            a.mproc = value("a path");
+        } else if (s == "--save") {
+            a.save = true;
+        } else if (s == "--if-complete") {
+            a.if_complete = true;
         } else if (s == "--set") {
             if (i + 1 >= rest.size()) throw std::invalid_argument("--set needs KEY=VALUE");
             a.sets.push_back(rest[++i]);
@@ -67,7 +106,8 @@ Args parse_args(int argc, char** argv) {
             throw std::invalid_argument("unexpected argument '" + s + "'");
         }
     }
-    if (a.verb.empty()) throw std::invalid_argument("no verb (run, validate, ranks, jobs)");
+    if (a.verb.empty())
+        throw std::invalid_argument("no verb (run, validate, ranks, jobs, sbatch, merge)");
     if (a.verb != "jobs" && a.config.empty())
         throw std::invalid_argument(a.verb + " needs a CONFIG file");
     return a;
@@ -191,15 +231,16 @@ class StopJob {
 
 // Rank 0's part of `run`: returns the exit code.
 int drive(const Args& args) {
-    const Config cfg = load_config(args.config, args.sets);
+    Config cfg = load_config(args.config, args.sets);
     namespace fs = std::filesystem;
+    if (args.sharded) cfg.output = shard_path(cfg.output, args.shard);
     if (args.resume && cfg.output != "-" && !fs::exists(cfg.output + ".journal") &&
         fs::exists(cfg.output)) {
         std::cerr << "mproc: " << cfg.output << " is complete; nothing to resume\n";
         return 0;
     }
     ResultWriter out(cfg, args.resume);
-    ItemRange items(cfg.input, [&out](std::uint64_t i) { return out.done(i); });
+    ItemRange items(cfg.input, [&out](std::uint64_t i) { return out.done(i); }, args.shard);
     Progress progress(items.total(), out.done_count());
 
     const Value params =
@@ -315,7 +356,28 @@ int main(int argc, char** argv) {
             }
             return 0;
         }
+        if (args.verb == "sbatch") {
+            const Config cfg = load_config(args.config, args.sets);
+            if (args.template_path.empty() || args.mproc.empty())
+                throw std::invalid_argument("sbatch needs --template and --mproc");
+            const std::string script = render_sbatch(
+                cfg, {args.template_path, args.mproc, args.config, args.sets, args.resume});
+            if (!args.save) {
+                std::cout << script;
+                return 0;
+            }
+            const std::string path = sbatch_path(cfg);
+            std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+            std::ofstream(path) << script;
+            std::filesystem::permissions(path, std::filesystem::perms::owner_exec,
+                                         std::filesystem::perm_options::add);
+            std::cout << path << "\n";
+            return 0;
+        }
+        if (args.verb == "merge") return merge_parts(load_config(args.config, args.sets), args.if_complete);
         if (args.verb != "run") throw std::invalid_argument("unknown verb '" + args.verb + "'");
+        if (args.sharded && load_config(args.config, args.sets).output == "-")
+            throw std::invalid_argument("--shard needs a results file, not output.path: -");
     } catch (const mproc::ConfigError& e) {
         std::cerr << e.what() << "\n";
         return 2;

@@ -67,4 +67,8 @@ void format_record(Format format, std::uint64_t index, const Value& input, const
 // Where a job's reduction goes: OUTPUT without its extension, plus ".reduced.json".
 std::string reduced_path(const std::string& output);
 
+// Takes OUTPUT.lock (waiting up to 30 s for a run that is still ending): only one run or merge
+// writes OUTPUT at a time. Returns the descriptor that holds the lock until it is closed.
+int lock_output(const std::string& output);
+
 }  // namespace mproc::runner

@@ -1,0 +1,146 @@
+# Sourced by the Slurm tests: a real single-node Slurm on this machine, started and stopped by
+# the test itself (../shared notes: "Slurm"). Everything it makes lives in one directory,
+# $SLURM_TEST_DIR: configuration, munge key and socket, spool, state, logs and pid files. The
+# daemons are stopped by those pid files, whatever happened, and the directory removed.
+#
+#   slurm_install          installs slurmctld, slurmd, slurm-client and munge if missing
+#   slurm_up               starts munged, slurmctld and slurmd; exports SLURM_CONF
+#   slurm_down             stops what slurm_up started (safe to call twice)
+#   slurm_wait JOBID [S]   waits up to S seconds (default 120) for a job to end; prints its state
+#                          (COMPLETED, FAILED, TIMEOUT, ...; NOT-ENDED(state) when it did not)
+
+SLURM_PACKAGES=(slurmctld slurmd slurm-client munge)
+
+slurm_install() {
+    local missing
+    missing=$(for p in "${SLURM_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
+    done | tr '\n' ' ')
+    [ -z "${missing// /}" ] && return 0
+    echo "slurm test: installing $missing" >&2
+    # Debian's maintainer scripts would start the daemons with no configuration: a policy-rc.d
+    # that forbids it (the image usually has one already; ours is removed again afterwards).
+    local policy=/usr/sbin/policy-rc.d made_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1 ||
+        { apt-get update -qq >/dev/null 2>&1; apt-get install -y -qq --no-install-recommends $missing >&2; }
+    local rc=$?
+    [ "$made_policy" = 1 ] && rm -f "$policy"
+    return $rc
+}
+
+slurm_up() {
+    SLURM_TEST_DIR=$(mktemp -d /tmp/mproc-slurm.XXXXXX)
+    local d=$SLURM_TEST_DIR node cpus mem
+    chmod 755 "$d"
+    mkdir -p "$d/munge" "$d/spool/ctld" "$d/spool/d" "$d/log"
+    chmod 700 "$d/munge"
+    # munge: its own key and socket, so a munged the machine may run is left alone.
+    dd if=/dev/urandom of="$d/munge/munge.key" bs=1024 count=1 status=none
+    chmod 400 "$d/munge/munge.key"
+    munged --force --socket="$d/munge/socket" --key-file="$d/munge/munge.key" \
+        --pid-file="$d/munge/munged.pid" --log-file="$d/log/munged.log" \
+        --seed-file="$d/munge/seed" || { echo "slurm test: munged did not start" >&2; return 1; }
+
+    node=$(hostname -s)
+    # Four CPUs on a two-core machine (config_overrides lets slurmd claim them), so a job
+    # can have oversubscribed ranks as the MPI tests do; memory below what the machine has,
+    # or the node is drained.
+    cpus=4
+    mem=$(( $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) / 2 ))
+    cat >"$d/slurm.conf" <<CONF
+ClusterName=mproc-test
+SlurmctldHost=$node(127.0.0.1)
+SlurmctldPort=${MPROC_SLURMCTLD_PORT:-16817}
+SlurmdPort=${MPROC_SLURMD_PORT:-16818}
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+AuthInfo=socket=$d/munge/socket
+CredType=cred/munge
+StateSaveLocation=$d/spool/ctld
+SlurmdSpoolDir=$d/spool/d
+SlurmctldPidFile=$d/slurmctld.pid
+SlurmdPidFile=$d/slurmd.pid
+SlurmctldLogFile=$d/log/slurmctld.log
+SlurmdLogFile=$d/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/none
+SchedulerType=sched/backfill
+SchedulerParameters=batch_sched_delay=0
+SlurmdParameters=config_overrides
+MpiDefault=pmix
+MailProg=/bin/true
+MinJobAge=600
+KillWait=10
+ReturnToService=2
+NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
+PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
+CONF
+    export SLURM_CONF=$d/slurm.conf
+    slurmctld -f "$SLURM_CONF" || { echo "slurm test: slurmctld did not start" >&2; return 1; }
+    slurmd -f "$SLURM_CONF" -N "$node" || { echo "slurm test: slurmd did not start" >&2; return 1; }
+    local i
+    for i in $(seq 100); do
+        sinfo -h -o '%T' 2>/dev/null | grep -qx 'idle' && return 0
+        sleep 0.2
+    done
+    echo "slurm test: the node did not come up:" >&2
+    sinfo >&2 || true
+    tail -20 "$d/log/slurmctld.log" "$d/log/slurmd.log" >&2 || true
+    return 1
+}
+
+# Kills the daemon whose pid file is $1 and waits for it to end.
+slurm_stop_pidfile() {
+    local pid
+    [ -f "$1" ] || return 0
+    pid=$(cat "$1" 2>/dev/null) || return 0
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+slurm_down() {
+    local d=${SLURM_TEST_DIR:-}
+    [ -n "$d" ] && [ -d "$d" ] || return 0
+    # Jobs first (their steps are children of slurmd), then the daemons, then munge.
+    scancel --full --quiet --user="$(id -un)" 2>/dev/null || true
+    slurm_stop_pidfile "$d/slurmd.pid"
+    slurm_stop_pidfile "$d/slurmctld.pid"
+    slurm_stop_pidfile "$d/munge/munged.pid"
+    if [ -n "${MPROC_KEEP_SLURM_LOGS:-}" ]; then
+        echo "slurm test: logs kept in $d/log" >&2
+    else
+        rm -rf "$d"
+    fi
+    SLURM_TEST_DIR=
+    unset SLURM_CONF
+}
+
+slurm_state() {
+    scontrol -o show job "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2
+}
+
+slurm_wait() {
+    local id=$1 limit=${2:-120} state=""
+    for _ in $(seq $((limit * 5))); do
+        state=$(slurm_state "$id")
+        case "$state" in
+            PENDING|RUNNING|CONFIGURING|COMPLETING|REQUEUED|REQUEUE_HOLD|REQUEUE_FED|SUSPENDED|"") ;;
+            *) echo "$state"; return 0 ;;
+        esac
+        sleep 0.2
+    done
+    echo "NOT-ENDED($state)"
+    return 1
+}

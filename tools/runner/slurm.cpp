@@ -1,0 +1,175 @@
+#include "slurm.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+
+#include "output.hpp"
+
+namespace mproc::runner {
+namespace {
+
+namespace fs = std::filesystem;
+
+// One word for bash, whatever it holds.
+std::string shell_word(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read " + path);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+void replace_all(std::string& text, const std::string& from, const std::string& to) {
+    for (std::size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to.size())
+        text.replace(at, from.size(), to);
+}
+
+const char* on_timeout_name(OnTimeout t) {
+    switch (t) {
+        case OnTimeout::chain:
+            return "chain";
+        case OnTimeout::requeue:
+            return "requeue";
+        case OnTimeout::stop:
+            return "stop";
+    }
+    return "stop";
+}
+
+std::string sbatch_lines(const Config& cfg) {
+    const SlurmSpec& s = cfg.slurm;
+    std::ostringstream o;
+    o << "#SBATCH --job-name=" << s.job_name << "\n"
+      << "#SBATCH --nodes=" << s.nodes << "\n"
+      << "#SBATCH --ntasks-per-node=" << s.ntasks_per_node << "\n"
+      << "#SBATCH --time=" << s.time << "\n";
+    if (!s.partition.empty()) o << "#SBATCH --partition=" << s.partition << "\n";
+    if (!s.account.empty()) o << "#SBATCH --account=" << s.account << "\n";
+    if (!s.output.empty()) o << "#SBATCH --output=" << s.output << "\n";
+    if (!s.error.empty()) o << "#SBATCH --error=" << s.error << "\n";
+    if (s.array > 0) o << "#SBATCH --array=0-" << s.array - 1 << "\n";
+    // The warning goes to the batch shell only (B:), which asks the run to stop cleanly.
+    if (s.signal > 0) o << "#SBATCH --signal=B:USR1@" << s.signal << "\n";
+    o << (s.on_timeout == OnTimeout::requeue ? "#SBATCH --requeue\n" : "#SBATCH --no-requeue\n");
+    for (const auto& line : s.extra) o << line << "\n";
+    return o.str();
+}
+
+}  // namespace
+
+std::string sbatch_path(const Config& cfg) {
+    if (cfg.output == "-") return fs::absolute(cfg.job->name + ".sbatch").string();
+    const fs::path p = fs::absolute(cfg.output);
+    return (p.parent_path() / p.stem()).string() + ".sbatch";
+}
+
+std::string render_sbatch(const Config& cfg, const SbatchRequest& req) {
+    std::string text = read_file(req.template_path);
+    std::string sets;
+    for (const auto& s : req.sets) {
+        if (!sets.empty()) sets += ' ';
+        sets += shell_word("--set=" + s);
+    }
+    const std::pair<const char*, std::string> fills[] = {
+        {"@SBATCH@", sbatch_lines(cfg)},
+        {"@MPROC@", shell_word(fs::absolute(req.mproc).string())},
+        {"@CONFIG@", shell_word(fs::absolute(req.config).string())},
+        {"@SETS@", sets},
+        {"@WORKDIR@", shell_word(fs::current_path().string())},
+        {"@SCRIPT@", shell_word(sbatch_path(cfg))},
+        {"@ON_TIMEOUT@", on_timeout_name(cfg.slurm.on_timeout)},
+        {"@MAX_RESTARTS@", std::to_string(cfg.slurm.max_restarts)},
+        {"@ARRAY@", std::to_string(cfg.slurm.array)},
+        {"@LAUNCHER@", cfg.slurm.launcher},
+        {"@RESUME@", req.resume ? "1" : "0"},
+    };
+    for (const auto& [name, value] : fills) replace_all(text, name, value);
+    if (const auto at = text.find('@'); at != std::string::npos) {
+        const auto end = text.find('@', at + 1);
+        const std::string word = text.substr(at, end == std::string::npos ? 20 : end - at + 1);
+        if (word.find_first_not_of("@ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == std::string::npos)
+            throw std::runtime_error(req.template_path + ": unknown placeholder " + word);
+    }
+    return text;
+}
+
+std::string shard_path(const std::string& output, const Shard& shard) {
+    const fs::path p(output);
+    return ((p.parent_path() / p.stem()).string() + ".part-" + std::to_string(shard.index) +
+            "-of-" + std::to_string(shard.count) + p.extension().string());
+}
+
+int merge_parts(const Config& cfg, bool if_complete) {
+    const int n = cfg.slurm.array;
+    if (n <= 0)
+        throw std::runtime_error(cfg.file + ": slurm.array is not set: there are no parts to merge");
+    std::vector<std::string> parts, missing;
+    for (int k = 0; k < n; ++k) {
+        const std::string p = shard_path(cfg.output, Shard{static_cast<std::uint64_t>(k),
+                                                            static_cast<std::uint64_t>(n)});
+        parts.push_back(p);
+        if (!fs::exists(p) || fs::exists(p + ".journal")) missing.push_back(p);
+    }
+    if (!missing.empty()) {
+        std::cerr << "mproc merge: " << n - static_cast<int>(missing.size()) << " of " << n
+                  << " parts of " << cfg.output << " are complete";
+        if (if_complete) {
+            std::cerr << "; the last part to finish merges them\n";
+            return 0;
+        }
+        std::cerr << "; missing or unfinished:\n";
+        for (const auto& m : missing) std::cerr << "  " << m << "\n";
+        return 3;
+    }
+    const int lock = lock_output(cfg.output);
+    const std::string tmp = cfg.output + ".part";
+    Value reduced = cfg.job->reduce_init;
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        bool first = true;
+        for (const auto& p : parts) {
+            std::ifstream in(p, std::ios::binary);
+            if (!in) throw std::runtime_error("cannot read " + p);
+            // A CSV part starts with the header line: the merged file has it once.
+            if (cfg.format == Format::csv && !first) {
+                std::string header;
+                std::getline(in, header);
+            }
+            out << in.rdbuf();
+            first = false;
+            if (cfg.job->reduce) {
+                if (!cfg.job->combine)
+                    throw std::runtime_error("job " + cfg.job->name +
+                                             " does not say how to combine its parts' reductions");
+                reduced = cfg.job->combine(std::move(reduced),
+                                           parse_value(read_file(reduced_path(p))));
+            }
+        }
+        if (!out.flush()) throw std::runtime_error("cannot write " + tmp);
+    }
+    if (cfg.job->reduce) {
+        const std::string rp = reduced_path(cfg.output);
+        std::ofstream(rp + ".tmp") << reduced.json() << "\n";
+        fs::rename(rp + ".tmp", rp);
+    }
+    fs::rename(tmp, cfg.output);
+    fs::remove(cfg.output + ".lock");
+    close(lock);
+    std::cerr << "mproc merge: " << n << " parts merged into " << cfg.output;
+    if (cfg.job->reduce) std::cerr << ", reduction: " << reduced_path(cfg.output);
+    std::cerr << "\n";
+    return 0;
+}
+
+}  // namespace mproc::runner
