@@ -4,11 +4,17 @@
 # them, as it would between cluster nodes (notes/openmpi-debian.md, "Several hosts").
 #
 #   netns_hosts.sh RANKS_PER_HOST -- PROGRAM ARGS...   runs mpirun over both hosts
+#   netns_hosts.sh RANKS_PER_HOST --shell -- COMMAND...
+#       runs COMMAND on the first host with Open MPI's settings for these hosts in the
+#       environment (OMPI_MCA_*) and $MPROC_HOSTFILE naming both hosts: whatever mpirun the
+#       command starts (tools/mproc run --hostfile "$MPROC_HOSTFILE") spans both hosts.
 #
 # Exit 77 (CTest's "skipped") with a message when namespaces cannot be made here. Everything
 # it creates is removed on exit, whatever happened; its traffic never leaves the bridge.
 set -u
-per_host=$1; shift; [ "$1" = -- ] && shift
+per_host=$1; shift
+shell=0; [ "$1" = --shell ] && { shell=1; shift; }
+[ "$1" = -- ] && shift
 tag=mp$$                                   # unique names: several runs may overlap
 br=${tag}br; subnet=10.213.$(( $$ % 200 + 20 )).0
 declare -A ns_of=([${tag}-h1]=${tag}n1 [${tag}-h2]=${tag}n2)
@@ -22,9 +28,10 @@ cleanup() {
         ip link del "v$ns" 2>/dev/null
     done
     ip link del "$br" 2>/dev/null
-    rm -f "$agent"
+    rm -f "$agent" "$hostfile"
 }
 agent=$(mktemp /tmp/mproc-agent.XXXXXX)
+hostfile=$(mktemp /tmp/mproc-hosts.XXXXXX)
 trap cleanup EXIT
 
 skip() { echo "SKIPPED: $1 (network namespaces need root and CAP_NET_ADMIN)"; exit 77; }
@@ -58,10 +65,17 @@ chmod +x "$agent"
 h1=${tag}-h1 h2=${tag}-h2
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # The hosts talk TCP only (no shared memory between them, as between real nodes), on the
-# bridge's subnet only; a cut link is noticed in seconds, not minutes.
-ip netns exec "${ns_of[$h1]}" unshare --uts sh -c 'hostname "$0"; exec "$@"' "$h1" \
-    mpirun --mca plm_rsh_agent "$agent" -host "$h1:$per_host,$h2:$per_host" -np $((2 * per_host)) \
-    --oversubscribe --bind-to none --timeout 240 \
-    --mca btl tcp,self --mca btl_tcp_if_include "$subnet/24" --mca oob_tcp_if_include "$subnet/24" \
-    --mca oob_tcp_keepalive_time 5 --mca oob_tcp_keepalive_intvl 2 --mca oob_tcp_keepalive_probes 3 \
-    "$@"
+# bridge's subnet only; a cut link is noticed in seconds, not minutes. As environment
+# variables, so an mpirun started by the --shell command reads them too.
+export OMPI_MCA_plm_rsh_agent=$agent OMPI_MCA_btl=tcp,self \
+       OMPI_MCA_btl_tcp_if_include=$subnet/24 OMPI_MCA_oob_tcp_if_include=$subnet/24 \
+       OMPI_MCA_oob_tcp_keepalive_time=5 OMPI_MCA_oob_tcp_keepalive_intvl=2 \
+       OMPI_MCA_oob_tcp_keepalive_probes=3
+printf '%s slots=%s\n%s slots=%s\n' "$h1" "$per_host" "$h2" "$per_host" >"$hostfile"
+on_h1=(ip netns exec "${ns_of[$h1]}" unshare --uts sh -c 'hostname "$0"; exec "$@"' "$h1")
+if [ "$shell" = 1 ]; then
+    MPROC_HOSTFILE=$hostfile "${on_h1[@]}" "$@"
+else
+    "${on_h1[@]}" mpirun --hostfile "$hostfile" -np $((2 * per_host)) \
+        --oversubscribe --bind-to none --timeout 240 "$@"
+fi

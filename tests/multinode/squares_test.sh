@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# A squares batch job across two namespace hosts through `tools/mproc run --hostfile`: the same
+# launch code (tools/mproc run_job) the Slurm script runs inside an allocation. Its results
+# must be those of a run on this host, and both hosts must have done tasks (a `command` job
+# running `hostname` shows where tasks ran).
+source "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
+cd "$work" || exit 1
+printf 'job: squares\ninput: {range: {stop: 20000}}\npool: {chunksize: 50}\n' >squares.yaml
+"$mproc" run squares.yaml --ranks 3 --set output.path=here.jsonl >/dev/null 2>&1 || bad "the run on this host"
+
+printf 'job: command\ninput: {range: {stop: 60}}\nparams: {command: hostname}\npool: {chunksize: 1}\n' >where.yaml
+bash "$root/tests/multinode/netns_hosts.sh" 2 --shell -- bash -c \
+    '"$0" run squares.yaml --ranks 4 --hostfile "$MPROC_HOSTFILE" --set output.path=hosts.jsonl &&
+     "$0" run where.yaml --ranks 4 --hostfile "$MPROC_HOSTFILE" --set output.path=where.jsonl' \
+    "$mproc" >"$work/out" 2>&1
+rc=$?
+[ "$rc" = 77 ] && { cat "$work/out"; exit 77; }
+err=$(cat "$work/out")
+[ "$rc" = 0 ] && ok "squares across two hosts (exit 0)" || bad "squares across two hosts: exit $rc" "$err"
+cmp -s hosts.jsonl here.jsonl && ok "the same results as on one host" ||
+    bad "results across hosts differ" "$(diff hosts.jsonl here.jsonl 2>&1 | head -5)"
+# Ranks 2 and 3 are on the second host (two slots per host, filled in order).
+contains "the second host's ranks did tasks" "$err" 'rank 3: [1-9][0-9]* tasks'
+contains "rank 2 too" "$err" 'rank 2: [1-9][0-9]* tasks'
+hosts=$(grep -oE '"output": "[^"\\]*' where.jsonl 2>/dev/null | sed 's/.*"//' | sort -u)  # up to its \n
+[ "$(wc -l <<<"$hosts")" = 2 ] && grep -q -- '-h1$' <<<"$hosts" && grep -q -- '-h2$' <<<"$hosts" &&
+    ok "tasks ran on both hosts: $(echo $hosts)" || bad "tasks' hosts" "$hosts"
+[ -n "${MPROC_SHOW:-}" ] && echo "$err"
+finish
