@@ -102,10 +102,47 @@ refuse "malformed YAML" 3:1 "malformed YAML" \
 input: {values: [1]
 pool: x'
 
+# The slurm: section is checked the same way (tools/mproc submit validates before sbatch).
+refuse "a malformed time limit" 4:9 "slurm.time must be a Slurm time limit .*not '1:2:3:4'" \
+'job: squares
+input: {values: [1]}
+slurm:
+  time: "1:2:3:4"'
+refuse "zero nodes" 3:16 "slurm.nodes must be at least 1, not 0" \
+'job: squares
+input: {values: [1]}
+slurm: {nodes: 0}'
+refuse "a warning longer than the limit" 5:11 "slurm.signal \(600 s before the limit\) must be shorter than slurm.time" \
+'job: squares
+input: {values: [1]}
+slurm:
+  time: "5:00"
+  signal: 600'
+refuse "a misspelt on_timeout" 3:31 "slurm.on_timeout must be one of chain, requeue, stop, not 'requeu' \(did you mean 'requeue'\?\)" \
+'job: squares
+input: {values: [1]}
+slurm: {time: 10, on_timeout: requeu}'
+refuse "a partition that would break its line" 3:20 "slurm.partition must not contain spaces" \
+'job: squares
+input: {values: [1]}
+slurm: {partition: "a; rm -rf x"}'
+refuse "an extra line that is not an option" 3:28 "each of slurm.extra must be an '#SBATCH --option' line" \
+'job: squares
+input: {values: [1]}
+slurm: {extra: ["--qos=x", "echo hi"]}'
+refuse "an array with output to stdout" 4:34 "slurm.array: each array task writes its own part" \
+'job: squares
+input: {values: [1]}
+output: {path: "-"}
+slurm: {on_timeout: stop, array: 2}'
+expect "submit --dry-run refuses a bad config too" 2 "$mproc" submit bad.yaml --dry-run
+
 printf 'job: squares\ninput: {values: [1]}\n' > good.yaml
 expect "a --set with a wrong type" 2 "$mproc" run good.yaml --set pool.chunksize=abc
 contains "a --set error names the override" "$err" "^--set pool.chunksize=abc: pool.chunksize must be an integer"
 expect "a bad --ranks" 2 "$mproc" run good.yaml --ranks zero
+expect "a bad --shard" 2 "$mproc" run good.yaml --shard 3/3
+contains "a bad --shard says why" "$err" "--shard needs K/N with 0 <= K < N"
 expect "no config file" 2 "$mproc" run nothing.yaml
 contains "no config file: says so" "$err" "nothing.yaml:1:1: cannot read the config file \(no such file\)"
 expect "validate a good config" 0 "$mproc" validate good.yaml

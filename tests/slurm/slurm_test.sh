@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `tools/mproc submit` against a real Slurm started here (local_slurm.sh): a squares job (ranks
 # by mpirun, and by srun --mpi=pmix), a job the time limit interrupts and that continues in a
-# chained job, the same with a requeued job, and a job array whose parts are merged. Every
-# result is compared byte for byte with a clean `tools/mproc run` of the same config.
+# chained job, the same with a requeued job, a job array whose parts are merged, and the plain
+# slurm/example.sbatch. Every result is compared byte for byte with a clean `tools/mproc run`
+# of the same config.
 source "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/local_slurm.sh"
 
@@ -88,6 +89,9 @@ submit srun
 srun_id=$id
 submit parts
 parts_id=$id
+# The plain example, as a user would submit it after editing its two paths.
+plain_id=$(MPROC=$mproc CONFIG=squares.yaml sbatch --parsable "$root/slurm/example.sbatch" \
+           --set output.path=results/plain.jsonl)
 
 for name in squares srun parts chain requeue; do clean "$name"; done
 
@@ -97,6 +101,10 @@ same "squares results through mpirun in the allocation" results/squares.jsonl cl
 state=$(slurm_wait "$srun_id" 120)
 [ "$state" = COMPLETED ] && ok "srun job completed" || bad "srun job: $state" "$(cat results/srun-*.log 2>&1)"
 same "squares results through srun --mpi=pmix" results/srun.jsonl clean/srun.jsonl
+
+state=$(slurm_wait "$plain_id" 120)
+[ "$state" = COMPLETED ] && ok "slurm/example.sbatch completed" || bad "slurm/example.sbatch: $state" "$(cat slurm-$plain_id.out 2>&1)"
+same "slurm/example.sbatch results" results/plain.jsonl clean/squares.jsonl
 
 # The array: three tasks, each with its own part; the last to finish merges them.
 for k in 0 1 2; do
