@@ -46,10 +46,10 @@ slurm_up() {
         --seed-file="$d/munge/seed" || { echo "slurm test: munged did not start" >&2; return 1; }
 
     node=$(hostname -s)
-    # Four CPUs on a two-core machine (config_overrides lets slurmd claim them), so a job
-    # can have oversubscribed ranks as the MPI tests do; memory below what the machine has,
-    # or the node is drained.
-    cpus=4
+    # Sixteen CPUs on a two-core machine (config_overrides lets slurmd claim them), so the
+    # tests' jobs run side by side with oversubscribed ranks, as the MPI tests do (their ranks
+    # sleep while they wait); memory below what the machine has, or the node is drained.
+    cpus=16
     mem=$(( $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) / 2 ))
     cat >"$d/slurm.conf" <<CONF
 ClusterName=mproc-test
@@ -75,7 +75,7 @@ AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 SchedulerType=sched/backfill
-SchedulerParameters=batch_sched_delay=0
+SchedulerParameters=batch_sched_delay=0,sched_interval=5
 SlurmdParameters=config_overrides
 MpiDefault=pmix
 MailProg=/bin/true
