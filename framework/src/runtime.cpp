@@ -14,6 +14,7 @@
 #include "mpi.hpp"
 #include "mproc/detail/registry.hpp"
 #include "runtime_state.hpp"
+#include "rings.hpp"
 #include "window.hpp"
 #include "worker.hpp"
 
@@ -56,8 +57,14 @@ class MpiSession {
 // The window under shared objects, open for the whole run on every rank (collective).
 class SharedWindowScope {
   public:
-    explicit SharedWindowScope(MPI_Comm comm) { open_shared_window(comm); }
-    ~SharedWindowScope() { close_shared_window(); }
+    explicit SharedWindowScope(MPI_Comm comm) {
+        open_shared_window(comm);
+        open_node_segment(comm);
+    }
+    ~SharedWindowScope() {
+        close_node_segment();
+        close_shared_window();
+    }
     SharedWindowScope(const SharedWindowScope&) = delete;
     SharedWindowScope& operator=(const SharedWindowScope&) = delete;
 };

@@ -115,6 +115,22 @@ void echo(mproc::Connection<std::string> end) {
 }
 MPROC_TASK(echo);
 
+// Reads one message and reports its size if every byte is 'y' (-1 if not).
+void check_big(mproc::Connection<std::string> end, mproc::Value<std::int64_t> size) {
+    const std::string got = end.recv();
+    size.store(got.find_first_not_of('y') == std::string::npos
+                   ? static_cast<std::int64_t>(got.size())
+                   : -1);
+}
+MPROC_TASK(check_big);
+
+// Sends `n` numbers, then closes its end.
+void count_to(mproc::Connection<int> end, int n) {
+    for (int i = 0; i < n; ++i) end.send(i);
+    end.close();
+}
+MPROC_TASK(count_to);
+
 void sleep_long(int) {
     mproc::sleep(60s);
 }
@@ -343,13 +359,39 @@ TEST(Pipe, EchoesAndEndsWithEOF) {
 TEST(Pipe, OneWayAndAHundredMegabytes) {
     auto [reader, writer] = mproc::Pipe<std::string>(false);
     EXPECT_THROW(reader.send("x"), mproc::Error);
+    EXPECT_THROW(writer.recv(), mproc::Error);
     mproc::Process p(put_big, mproc::Queue<std::string>(), std::size_t{1});  // traffic alongside
     p.start();
+    mproc::Value<std::int64_t> size(0);
+    mproc::Process r(check_big, reader, size);
+    r.start();
+    // The reader drains as this sends: on one node the pipe holds a few hundred KiB, and a
+    // send waits for room as Python's does.
     writer.send(std::string(100u << 20, 'y'));
-    const std::string got = reader.recv();
-    EXPECT_EQ(got.size(), 100u << 20);
-    EXPECT_EQ(got.find_first_not_of('y'), std::string::npos);
+    r.join();
+    EXPECT_EQ(r.exitcode(), 0);
+    EXPECT_EQ(size.load(), std::int64_t{100} << 20);
     p.join();
+}
+
+TEST(Pipe, ManySmallMessagesInOrderThenEOF) {
+    auto [mine, theirs] = mproc::Pipe<int>(false);
+    mproc::Process p(count_to, theirs, 100000);
+    p.start();
+    for (int i = 0; i < 100000; ++i) ASSERT_EQ(mine.recv(), i);
+    EXPECT_THROW(mine.recv(), mproc::EOFError);
+    p.join();
+}
+
+TEST(Pipe, TerminateStopsABlockedRecv) {
+    auto [mine, theirs] = mproc::Pipe<std::string>();
+    mproc::Process p(echo, theirs);
+    p.start();
+    mine.send("hello");
+    EXPECT_EQ(mine.recv(), "hello!");
+    p.terminate();  // echo is blocked in recv
+    p.join();
+    EXPECT_EQ(p.exitcode(), -15);
 }
 
 // ---- Everything at once -------------------------------------------------------------------

@@ -45,6 +45,18 @@ void bounce(mproc::Connection<std::int64_t> end, long n) {
 }
 MPROC_TASK(bounce);
 
+// The near end, on a worker too: `n` round trips, timed here; the rate goes back on `out`.
+void ping(mproc::Connection<std::int64_t> end, long n, mproc::Queue<double> out) {
+    const double s = bench::seconds_of([&] {
+        for (long i = 0; i < n; ++i) {
+            end.send(i);
+            (void)end.recv();
+        }
+    });
+    out.put(static_cast<double>(n) / s);
+}
+MPROC_TASK(ping);
+
 // Items per second through one queue, `pairs` producers and consumers, `n` items in all.
 template <class T, class P, class C>
 double queue_rate(P& producer, C& consumer, int pairs, long n) {
@@ -76,6 +88,19 @@ double round_trips(long n) {
     return static_cast<double>(n) / s;
 }
 
+// Round trips between two worker processes (needs 3 ranks).
+double worker_round_trips(long n) {
+    auto [a, b] = mproc::Pipe<std::int64_t>();
+    mproc::Queue<double> out;
+    mproc::Process near(ping, a, n, out), far(bounce, b, n);
+    far.start();
+    near.start();
+    const double rate = out.get();
+    near.join();
+    far.join();
+    return rate;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -83,16 +108,21 @@ int main(int argc, char** argv) {
     return mproc::run(argc, argv, [&] {
         const long small = static_cast<long>(200'000 * bench::scale()) / pairs * pairs;
         const long big = static_cast<long>(4'000 * bench::scale()) / pairs * pairs;
-        std::vector<double> a, b, c;
+        std::vector<double> a, b, c, d;
         for (int rep = 0; rep < 3; ++rep) {
             a.push_back(queue_rate<std::int64_t>(produce_small, consume_small, pairs, small));
             b.push_back(queue_rate<std::string>(produce_big, consume_big, pairs, big));
             if (pairs == 1) c.push_back(round_trips(static_cast<long>(20'000 * bench::scale())));
+            if (pairs == 1 && mproc::worker_count() >= 2)
+                d.push_back(worker_round_trips(static_cast<long>(20'000 * bench::scale())));
         }
         const std::string who = std::to_string(pairs) + " → " + std::to_string(pairs);
         bench::emit("mproc", pairs, "queue " + who + ", 8-byte items", bench::median(a), "items/s");
         bench::emit("mproc", pairs, "queue " + who + ", 64 KiB items", bench::median(b), "items/s");
         if (pairs == 1)
             bench::emit("mproc", pairs, "pipe round trips", bench::median(c), "round trips/s");
+        if (!d.empty())
+            bench::emit("mproc", pairs, "pipe round trips, worker ↔ worker", bench::median(d),
+                        "round trips/s");
     });
 }

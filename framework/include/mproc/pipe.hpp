@@ -11,6 +11,7 @@
 #include <chrono>
 #include <utility>
 
+#include "mproc/detail/ring_ops.hpp"
 #include "mproc/queue.hpp"
 
 namespace mproc {
@@ -22,12 +23,22 @@ class Connection {
         if (send_ == 0) throw Error("Connection::send on the receiving end of a one-way Pipe");
         if (closed_) throw Error("Connection::send on a closed connection");
         const auto bytes = detail::pack_item(x);
+        if (detail::is_ring(send_)) {
+            detail::ring_send(send_, bytes);
+            return;
+        }
         detail::queue_call(detail::QueueOp::push, send_, 0, {}, &bytes);  // no reply to wait for
     }
     // Throws EOFError once the other end is closed and everything it sent has been read.
     T recv() {
         if (recv_ == 0) throw Error("Connection::recv on the sending end of a one-way Pipe");
         if (closed_) throw Error("Connection::recv on a closed connection");
+        if (detail::is_ring(recv_)) {
+            std::vector<char> bytes;
+            if (!detail::ring_recv(recv_, bytes))
+                throw EOFError("Connection::recv: the other end is closed and nothing is left");
+            return detail::unpack_item<T>(bytes);
+        }
         auto r = detail::queue_call(detail::QueueOp::get, recv_, 0, detail::kWaitForever);
         if (r.status == detail::QueueStatus::closed)
             throw EOFError("Connection::recv: the other end is closed and nothing is left");
@@ -37,6 +48,7 @@ class Connection {
     template <class Rep = long, class Period = std::ratio<1>>
     bool poll(std::chrono::duration<Rep, Period> timeout = std::chrono::seconds(0)) {
         if (recv_ == 0) return false;
+        if (detail::is_ring(recv_)) return detail::ring_poll(recv_, detail::queue_timeout(timeout));
         const auto r = detail::queue_call(detail::QueueOp::poll, recv_, 0,
                                           detail::queue_timeout(timeout));
         return r.status == detail::QueueStatus::ok;
@@ -45,7 +57,8 @@ class Connection {
     void close() {
         if (closed_) return;
         closed_ = true;
-        if (send_ != 0) detail::queue_call(detail::QueueOp::close, send_, 0, {});
+        if (detail::is_ring(send_)) detail::ring_close(send_);
+        else if (send_ != 0) detail::queue_call(detail::QueueOp::close, send_, 0, {});
     }
     bool closed() const { return closed_; }
 
@@ -61,9 +74,14 @@ class Connection {
 // Two connected ends. duplex = false: the first end only receives, the second only sends.
 template <class T>
 std::pair<Connection<T>, Connection<T>> Pipe(bool duplex = true) {
-    const std::uint64_t ab = detail::new_queue_id();
+    // A ring in node memory when there can be one, else a queue on rank 0.
+    const auto direction = [] {
+        const std::uint64_t ring = detail::new_ring();
+        return ring != 0 ? ring : detail::new_queue_id();
+    };
+    const std::uint64_t ab = direction();
     if (!duplex) return {Connection<T>(0, ab), Connection<T>(ab, 0)};
-    const std::uint64_t ba = detail::new_queue_id();
+    const std::uint64_t ba = direction();
     return {Connection<T>(ab, ba), Connection<T>(ba, ab)};
 }
 
