@@ -281,6 +281,11 @@ std::atomic<std::uint64_t> g_next_request{1};
 
 // Waits for `ready()`, serving what must be served meanwhile; on a terminate request, calls
 // `cancel()` once and goes on waiting for the (single) answer.
+//
+// Sleeps stay short (50 µs) for the first 20 ms: two processes talking through queues each
+// wait for the other, and longer sleeps on both sides settle into taking turns at sleeping
+// (measured: 160 worker-to-worker round trips/s with sleeps growing to 1 ms, 77 k/s with this).
+// A wait that lasts longer is a process with nothing to do; it sleeps up to a millisecond.
 template <class Ready, class Cancel>
 void wait_answer(Ready&& ready, Cancel&& cancel) {
     Backoff backoff(std::chrono::microseconds(20), std::chrono::microseconds(500));
@@ -291,7 +296,9 @@ void wait_answer(Ready&& ready, Cancel&& cancel) {
             cancelled = true;
         }
         serve_engine_calls();
-        backoff.pause();
+        const bool talking = backoff.idle_for() < std::chrono::milliseconds(20);
+        backoff.pause([](std::chrono::microseconds d) { std::this_thread::sleep_for(d); },
+                      talking ? std::chrono::microseconds(50) : Backoff::kMaxSleep);
     }
 }
 
