@@ -61,7 +61,8 @@ MPROC_JOB({
     .params = {{"processes", ParamType::integer, Value(2), "consumer Processes"}},
     .run = [](const Value& input, const Value& params, const TaskContext&) -> Value {
         if (!input.is_int())
-            throw std::invalid_argument("producer_consumer needs integer inputs, got " + input.json());
+            throw std::invalid_argument("producer_consumer needs integer inputs, got " +
+                                        input.json());
         const long long i = input.as_int();
         auto tasks = handle_of<mproc::Queue<Task>>(params["_tasks"]);
         tasks.put(Task{i % 2 ? Op::plus : Op::mul, i, 7, my_reply_queue()});
@@ -91,7 +92,8 @@ MPROC_JOB({
         p.as_map()["_tasks"] = handle_value(mproc::Queue<Task>());
         return p;
     },
-    .reserve_ranks = [](const Value& params) { return static_cast<int>(params["processes"].as_int()); },
+    .reserve_ranks =
+        [](const Value& params) { return static_cast<int>(params["processes"].as_int()); },
     .start =
         [](const Value& params) {
             const auto tasks = handle_of<mproc::Queue<Task>>(params["_tasks"]);

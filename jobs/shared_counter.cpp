@@ -56,7 +56,8 @@ MPROC_JOB({
         [](const Value& reduced, const Value& params) {
             const auto want = reduced["increments"].as_int(), got = reduced["counter"].as_int();
             return "counter = " + std::to_string(got) + " after " + std::to_string(want) +
-                   " increments " + (params["locked"].as_bool() ? "under the lock" : "without a lock") +
+                   " increments " +
+                   (params["locked"].as_bool() ? "under the lock" : "without a lock") +
                    (got == want ? " (none lost)" : " (" + std::to_string(want - got) + " lost)");
         },
     .check = [](const Value& params) -> std::string {

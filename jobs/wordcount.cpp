@@ -19,8 +19,8 @@ static Value add_counts(Value acc, const Value& r) {
     auto& m = acc.as_map();
     for (const auto& [w, k] : r.as_map()) {
         auto it = m.find(w);
-        m[w] = Value(
-            static_cast<long long>((it == m.end() ? 0 : it->second.as_int()) + k.as_int()));
+        m[w] =
+            Value(static_cast<long long>((it == m.end() ? 0 : it->second.as_int()) + k.as_int()));
     }
     return acc;
 }

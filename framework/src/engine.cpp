@@ -1,5 +1,4 @@
 #include "engine.hpp"
-#include "window.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +10,7 @@
 
 #include "execute.hpp"
 #include "runtime_state.hpp"
+#include "window.hpp"
 
 namespace mproc::detail {
 
@@ -207,7 +207,8 @@ bool Engine::run_commands() {
 void Engine::wait(std::chrono::microseconds d) {
     std::unique_lock lock(commands_mutex_);
     sleeping_.store(true, std::memory_order_release);
-    commands_cv_.wait_for(lock, d, [this] { return has_commands_.load() || has_calls_.load() || nudged_; });
+    commands_cv_.wait_for(lock, d,
+                          [this] { return has_commands_.load() || has_calls_.load() || nudged_; });
     nudged_ = false;
     sleeping_.store(false, std::memory_order_release);
 }

@@ -150,7 +150,7 @@ class Engine {
     // rank waits for a lock that the user's thread must release through the engine.
     std::vector<std::function<void()>> calls_;  // guarded by commands_mutex_
     std::atomic<bool> has_calls_{false};
-    std::chrono::microseconds idle_sleep_;  // the longest the engine sleeps
+    std::chrono::microseconds idle_sleep_;                      // the longest the engine sleeps
     std::chrono::steady_clock::time_point queue_traffic_at_{};  // a worker's last queue request
     QueueService queues_;
     std::atomic<bool> sleeping_{false};

@@ -109,7 +109,9 @@ bool wait_until(Ready ready, std::atomic<std::uint32_t>& seq, std::atomic<std::u
         if (deadline && now >= *deadline) return false;
         const auto idle = now - start;
         if (idle < std::chrono::microseconds(20)) {
-            __builtin_ia32_pause();
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();  // a spin-wait hint: frees the core's other hyperthread
+#endif
             continue;
         }
         check_interrupt();
@@ -206,8 +208,8 @@ void open_node_segment(MPI_Comm comm) {
     MPI_Comm_set_errhandler(node, MPI_ERRORS_RETURN);
     void* base = nullptr;
     MPI_Win win = MPI_WIN_NULL;
-    const int rc = MPI_Win_allocate_shared(static_cast<MPI_Aint>(bytes), 1, MPI_INFO_NULL, node,
-                                           &base, &win);
+    const int rc =
+        MPI_Win_allocate_shared(static_cast<MPI_Aint>(bytes), 1, MPI_INFO_NULL, node, &base, &win);
     if (rc == MPI_SUCCESS) {
         MPI_Aint size0 = 0;
         int unit = 0;

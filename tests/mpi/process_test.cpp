@@ -54,7 +54,7 @@ struct Work {
     int a = 0, b = 0;
     template <class Ar>
     void serialize(Ar& ar, unsigned) {
-        ar & op & a & b;
+        ar& op& a& b;
     }
 };
 void calculate(mproc::Queue<Work> tasks, mproc::Queue<std::string> done) {
@@ -62,8 +62,8 @@ void calculate(mproc::Queue<Work> tasks, mproc::Queue<std::string> done) {
         Work w = tasks.get();
         if (w.op == "STOP") return;
         const int r = w.op == "mul" ? w.a * w.b : w.a + w.b;
-        done.put(mproc::current_process().name() + " says that " + w.op + "(" + std::to_string(w.a) +
-                 ", " + std::to_string(w.b) + ") = " + std::to_string(r));
+        done.put(mproc::current_process().name() + " says that " + w.op + "(" +
+                 std::to_string(w.a) + ", " + std::to_string(w.b) + ") = " + std::to_string(r));
     }
 }
 MPROC_TASK(calculate);
@@ -239,10 +239,11 @@ TEST(Seeds, ProducerConsumerWithStopSentinels) {
     for (auto& p : ps) p.join();
     ASSERT_EQ(results.size(), static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) {
-        const std::string tail = (i % 2 ? "plus(" : "mul(") + std::to_string(i) + ", 7) = " +
-                                 std::to_string(i % 2 ? i + 7 : i * 7);
+        const std::string tail = (i % 2 ? "plus(" : "mul(") + std::to_string(i) +
+                                 ", 7) = " + std::to_string(i % 2 ? i + 7 : i * 7);
         const bool found = std::any_of(results.begin(), results.end(), [&](const std::string& r) {
-            return r.size() >= tail.size() && r.compare(r.size() - tail.size(), tail.size(), tail) == 0;
+            return r.size() >= tail.size() &&
+                   r.compare(r.size() - tail.size(), tail.size(), tail) == 0;
         });
         EXPECT_TRUE(found) << tail;
     }

@@ -352,8 +352,7 @@ void check_slurm(const Checker& c, const YAML::Node& s, Config& cfg) {
         if (!n) return "";
         const std::string k = std::string("slurm.") + key;
         std::string v = c.string(n, k);
-        if (v.find_first_of("\n\r") != std::string::npos)
-            c.fail(n, k, k + " must be one line");
+        if (v.find_first_of("\n\r") != std::string::npos) c.fail(n, k, k + " must be one line");
         if (v.find_first_of(" \t'\"$`\\") != std::string::npos)
             c.fail(n, k, k + " must not contain spaces, quotes, '$', '`' or '\\', not '" + v + "'");
         return v;
@@ -367,7 +366,8 @@ void check_slurm(const Checker& c, const YAML::Node& s, Config& cfg) {
         if (!slurm_time_seconds(spec.time))
             c.fail(s["time"], "slurm.time",
                    "slurm.time must be a Slurm time limit (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or "
-                   "D-HH:MM:SS, at least a minute), not '" + spec.time + "'");
+                   "D-HH:MM:SS, at least a minute), not '" +
+                       spec.time + "'");
     }
     spec.partition = one_line("partition");
     spec.account = one_line("account");
@@ -375,7 +375,8 @@ void check_slurm(const Checker& c, const YAML::Node& s, Config& cfg) {
     spec.output = one_line("output");
     spec.error = one_line("error");
     if (const auto x = s["extra"]) {
-        if (!x.IsSequence()) c.fail(x, "slurm.extra", "slurm.extra must be a list of #SBATCH lines");
+        if (!x.IsSequence())
+            c.fail(x, "slurm.extra", "slurm.extra must be a list of #SBATCH lines");
         for (const auto& line : x) {
             std::string l = c.string(line, "slurm.extra");
             if (l.find_first_of("\n\r") != std::string::npos)
@@ -384,7 +385,8 @@ void check_slurm(const Checker& c, const YAML::Node& s, Config& cfg) {
             if (l.rfind("#SBATCH ", 0) != 0)
                 c.fail(line, "slurm.extra",
                        "each of slurm.extra must be an '#SBATCH --option' line (or '--option'), "
-                       "not '" + l + "'");
+                       "not '" +
+                           l + "'");
             spec.extra.push_back(l);
         }
     }
@@ -393,15 +395,18 @@ void check_slurm(const Checker& c, const YAML::Node& s, Config& cfg) {
         if (spec.signal >= *slurm_time_seconds(spec.time))
             c.fail(s["signal"], "slurm.signal",
                    "slurm.signal (" + std::to_string(spec.signal) +
-                       " s before the limit) must be shorter than slurm.time ('" + spec.time + "')");
+                       " s before the limit) must be shorter than slurm.time ('" + spec.time +
+                       "')");
     } else {
         // Two minutes' warning, or a third of a short limit.
         spec.signal = static_cast<int>(std::min<long>(120, *slurm_time_seconds(spec.time) / 3));
     }
     if (s["on_timeout"]) {
-        const std::string t = c.choice(s["on_timeout"], "slurm.on_timeout", {"chain", "requeue", "stop"});
-        spec.on_timeout = t == "chain" ? OnTimeout::chain : t == "requeue" ? OnTimeout::requeue
-                                                                          : OnTimeout::stop;
+        const std::string t =
+            c.choice(s["on_timeout"], "slurm.on_timeout", {"chain", "requeue", "stop"});
+        spec.on_timeout = t == "chain"     ? OnTimeout::chain
+                          : t == "requeue" ? OnTimeout::requeue
+                                           : OnTimeout::stop;
     }
     if (spec.on_timeout != OnTimeout::stop && cfg.output == "-")
         c.fail(s["on_timeout"] ? s["on_timeout"] : s, "slurm.on_timeout",
@@ -416,12 +421,15 @@ void check_slurm(const Checker& c, const YAML::Node& s, Config& cfg) {
                    "slurm.array: each array task writes its own part of the results file, and "
                    "output.path is '-'");
     }
-    if (s["launcher"]) spec.launcher = c.choice(s["launcher"], "slurm.launcher", {"mpirun", "srun"});
+    if (s["launcher"])
+        spec.launcher = c.choice(s["launcher"], "slurm.launcher", {"mpirun", "srun"});
 }
 
 }  // namespace
 
-Value parse_value(const std::string& text) { return to_value(YAML::Load(text)); }
+Value parse_value(const std::string& text) {
+    return to_value(YAML::Load(text));
+}
 
 std::optional<long> slurm_time_seconds(const std::string& t) {
     // Slurm's forms: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S.

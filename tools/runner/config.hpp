@@ -36,13 +36,13 @@ struct SlurmSpec {
     std::string time = "00:10:00";
     std::string partition;
     std::string account;
-    std::string job_name;        // default "mproc-<job>"
-    std::string output, error;   // sbatch --output/--error patterns; "" leaves Slurm's default
+    std::string job_name;            // default "mproc-<job>"
+    std::string output, error;       // sbatch --output/--error patterns; "" leaves Slurm's default
     std::vector<std::string> extra;  // whole "#SBATCH ..." lines
-    int signal = 120;            // seconds before the limit that the warning signal comes
+    int signal = 120;                // seconds before the limit that the warning signal comes
     OnTimeout on_timeout = OnTimeout::chain;
-    int max_restarts = 10;       // continuations at most, after the first allocation
-    int array = 0;               // > 0: a job array of that many tasks, each with its share
+    int max_restarts = 10;            // continuations at most, after the first allocation
+    int array = 0;                    // > 0: a job array of that many tasks, each with its share
     std::string launcher = "mpirun";  // or "srun" (--mpi=pmix)
 };
 

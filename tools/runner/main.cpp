@@ -59,7 +59,8 @@ struct Args {
 Shard parse_shard(const std::string& s) {
     const auto slash = s.find('/');
     const auto digits = [](const std::string& t) {
-        return !t.empty() && t.size() < 10 && t.find_first_not_of("0123456789") == std::string::npos;
+        return !t.empty() && t.size() < 10 &&
+               t.find_first_not_of("0123456789") == std::string::npos;
     };
     if (slash != std::string::npos && digits(s.substr(0, slash)) && digits(s.substr(slash + 1))) {
         Shard shard{std::stoull(s.substr(0, slash)), std::stoull(s.substr(slash + 1))};
@@ -240,7 +241,8 @@ int drive(const Args& args) {
         return 0;
     }
     ResultWriter out(cfg, args.resume);
-    ItemRange items(cfg.input, [&out](std::uint64_t i) { return out.done(i); }, args.shard);
+    ItemRange items(
+        cfg.input, [&out](std::uint64_t i) { return out.done(i); }, args.shard);
     Progress progress(items.total(), out.done_count());
 
     const Value params =
@@ -268,14 +270,16 @@ int drive(const Args& args) {
                 // Not recorded as done: a --resume after the fix runs it again.
                 std::cerr << (std::getenv("MPROC_TTY") != nullptr ? "\r\033[K" : "") << cfg.file
                           << ": input " << r.index << " (" << r.extra->input.json()
-                          << ") failed: " << r.error() << "\nmproc: stopping (errors.policy: fail)\n";
+                          << ") failed: " << r.error()
+                          << "\nmproc: stopping (errors.policy: fail)\n";
                 code = 1;
                 outcome = "stopped";
                 return;
             }
             out.add(r);
             const auto now = Clock::now();
-            if (out.buffered_bytes() >= (1u << 20) || now - last_flush > std::chrono::milliseconds(100)) {
+            if (out.buffered_bytes() >= (1u << 20) ||
+                now - last_flush > std::chrono::milliseconds(100)) {
                 out.flush();
                 last_flush = now;
             }
@@ -368,13 +372,15 @@ int main(int argc, char** argv) {
             }
             const std::string path = sbatch_path(cfg);
             std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-            std::ofstream(path) << script;
+            if (!(std::ofstream(path) << script))
+                throw std::runtime_error("cannot write the script to " + path);
             std::filesystem::permissions(path, std::filesystem::perms::owner_exec,
                                          std::filesystem::perm_options::add);
             std::cout << path << "\n";
             return 0;
         }
-        if (args.verb == "merge") return merge_parts(load_config(args.config, args.sets), args.if_complete);
+        if (args.verb == "merge")
+            return merge_parts(load_config(args.config, args.sets), args.if_complete);
         if (args.verb != "run") throw std::invalid_argument("unknown verb '" + args.verb + "'");
         if (args.sharded && load_config(args.config, args.sets).output == "-")
             throw std::invalid_argument("--shard needs a results file, not output.path: -");

@@ -113,11 +113,12 @@ std::string shard_path(const std::string& output, const Shard& shard) {
 int merge_parts(const Config& cfg, bool if_complete) {
     const int n = cfg.slurm.array;
     if (n <= 0)
-        throw std::runtime_error(cfg.file + ": slurm.array is not set: there are no parts to merge");
+        throw std::runtime_error(cfg.file +
+                                 ": slurm.array is not set: there are no parts to merge");
     std::vector<std::string> parts, missing;
     for (int k = 0; k < n; ++k) {
-        const std::string p = shard_path(cfg.output, Shard{static_cast<std::uint64_t>(k),
-                                                            static_cast<std::uint64_t>(n)});
+        const std::string p = shard_path(
+            cfg.output, Shard{static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(n)});
         parts.push_back(p);
         if (!fs::exists(p) || fs::exists(p + ".journal")) missing.push_back(p);
     }
@@ -152,8 +153,8 @@ int merge_parts(const Config& cfg, bool if_complete) {
                 if (!cfg.job->combine)
                     throw std::runtime_error("job " + cfg.job->name +
                                              " does not say how to combine its parts' reductions");
-                reduced = cfg.job->combine(std::move(reduced),
-                                           parse_value(read_file(reduced_path(p))));
+                reduced =
+                    cfg.job->combine(std::move(reduced), parse_value(read_file(reduced_path(p))));
             }
         }
         if (!out.flush()) throw std::runtime_error("cannot write " + tmp);

@@ -49,16 +49,18 @@ class Connection {
     bool poll(std::chrono::duration<Rep, Period> timeout = std::chrono::seconds(0)) {
         if (recv_ == 0) return false;
         if (detail::is_ring(recv_)) return detail::ring_poll(recv_, detail::queue_timeout(timeout));
-        const auto r = detail::queue_call(detail::QueueOp::poll, recv_, 0,
-                                          detail::queue_timeout(timeout));
+        const auto r =
+            detail::queue_call(detail::QueueOp::poll, recv_, 0, detail::queue_timeout(timeout));
         return r.status == detail::QueueStatus::ok;
     }
     // Closes this end: the other end's recv sees the end of the stream after draining.
     void close() {
         if (closed_) return;
         closed_ = true;
-        if (detail::is_ring(send_)) detail::ring_close(send_);
-        else if (send_ != 0) detail::queue_call(detail::QueueOp::close, send_, 0, {});
+        if (detail::is_ring(send_))
+            detail::ring_close(send_);
+        else if (send_ != 0)
+            detail::queue_call(detail::QueueOp::close, send_, 0, {});
     }
     bool closed() const { return closed_; }
 
