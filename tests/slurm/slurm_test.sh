@@ -59,9 +59,13 @@ wait_file() {
 
 # Slurm holds a requeued job back for two minutes (its eligible time). Like an administrator,
 # the test lets it start at once, in the background: what is tested is what the job does next.
+# Only once the first run's step daemon has gone: started while it still cleans up, the second
+# run fails at once (seen once in CI).
 release_when_requeued() {
     for _ in $(seq 600); do
-        if scontrol -o show job "$1" 2>/dev/null | grep -q 'JobState=PENDING Reason=BeginTime'; then
+        if scontrol -o show job "$1" 2>/dev/null | grep -q 'JobState=PENDING Reason=BeginTime' &&
+            ! pgrep -f "slurmstepd: \[$1\." >/dev/null; then
+            sleep 1
             scontrol update JobId="$1" StartTime=now && echo "  (released requeued job $1 at $(date +%T))"
             return
         fi
