@@ -15,38 +15,15 @@ set -u
 per_host=$1; shift
 shell=0; [ "$1" = --shell ] && { shell=1; shift; }
 [ "$1" = -- ] && shift
+source "$(dirname "${BASH_SOURCE[0]}")/netns_lib.sh"
 tag=mp$$                                   # unique names: several runs may overlap
-br=${tag}br; subnet=10.213.$(( $$ % 200 + 20 )).0
-declare -A ns_of=([${tag}-h1]=${tag}n1 [${tag}-h2]=${tag}n2)
-declare -A ip_of=([${tag}-h1]=${subnet%.0}.1 [${tag}-h2]=${subnet%.0}.2)
-
-cleanup() {
-    for host in "${!ns_of[@]}"; do
-        local ns=${ns_of[$host]}
-        ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
-        ip netns del "$ns" 2>/dev/null
-        ip link del "v$ns" 2>/dev/null
-    done
-    ip link del "$br" 2>/dev/null
-    rm -f "$agent" "$hostfile"
-}
 agent=$(mktemp /tmp/mproc-agent.XXXXXX)
 hostfile=$(mktemp /tmp/mproc-hosts.XXXXXX)
-trap cleanup EXIT
-
-skip() { echo "SKIPPED: $1 (network namespaces need root and CAP_NET_ADMIN)"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "not root"
-ip link add "$br" type bridge 2>/dev/null || skip "cannot create a bridge"
-ip link set "$br" up
-for host in "${!ns_of[@]}"; do
-    ns=${ns_of[$host]}
-    ip netns add "$ns" || skip "cannot create a network namespace"
-    ip link add "v$ns" type veth peer name eth0 netns "$ns" || skip "cannot create a veth pair"
-    ip link set "v$ns" master "$br" up
-    ip -n "$ns" addr add "${ip_of[$host]}/24" dev eth0
-    ip -n "$ns" link set eth0 up
-    ip -n "$ns" link set lo up
-done
+trap 'netns_remove "$tag"; rm -f "$agent" "$hostfile"' EXIT
+netns_make "$tag" || { echo "SKIPPED: $NETNS_WHY (network namespaces need root and CAP_NET_ADMIN)"; exit 77; }
+subnet=$NETNS_SUBNET.0
+declare -A ns_of=() ip_of=()
+for host in "${NETNS_HOSTS[@]}"; do ns_of[$host]=${NETNS_NS[$host]}; ip_of[$host]=${NETNS_IP[$host]}; done
 
 # Open MPI's launch agent, called as `agent HOST COMMAND...` where ssh would be: enter the
 # host's namespace with its hostname instead of logging in.

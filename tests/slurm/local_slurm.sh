@@ -4,12 +4,17 @@
 # daemons are stopped by those pid files, whatever happened, and the directory removed.
 #
 #   slurm_install          installs slurmctld, slurmd, slurm-client and munge if missing
-#   slurm_up               starts munged, slurmctld and slurmd; exports SLURM_CONF
+#   slurm_up [hosts]       starts munged, slurmctld and slurmd; exports SLURM_CONF. With
+#                          "hosts", two nodes, each a slurmd in a network namespace "host" of
+#                          its own (tests/multinode/netns_lib.sh); returns 77 when namespaces
+#                          cannot be made here
 #   slurm_down             stops what slurm_up started (safe to call twice)
 #   slurm_wait JOBID [S]   waits up to S seconds (default 120) for a job to end; prints its state
 #                          (COMPLETED, FAILED, TIMEOUT, ...; NOT-ENDED(state) when it did not)
 
 SLURM_PACKAGES=(slurmctld slurmd slurm-client munge)
+source "$(dirname "${BASH_SOURCE[0]}")/../multinode/netns_lib.sh"
+SLURM_NETNS_TAG=""
 
 slurm_install() {
     local missing
@@ -33,40 +38,54 @@ slurm_install() {
 }
 
 slurm_up() {
+    local hosts=${1:-}
     SLURM_TEST_DIR=$(mktemp -d /tmp/mproc-slurm.XXXXXX)
-    local d=$SLURM_TEST_DIR node cpus mem
+    local d=$SLURM_TEST_DIR node cpus mem ctld_addr=127.0.0.1 nodes="" ports=(16817 16818)
     chmod 755 "$d"
-    mkdir -p "$d/munge" "$d/spool/ctld" "$d/spool/d" "$d/log"
+    mkdir -p "$d/munge" "$d/spool/ctld" "$d/log"
     chmod 700 "$d/munge"
+    node=$(hostname -s)
+    # Sixteen CPUs on a two-core machine (config_overrides lets slurmd claim them), so the
+    # tests' jobs run side by side with oversubscribed ranks, as the MPI tests do (their ranks
+    # sleep while they wait); memory below what the machine has, or the node is drained.
+    cpus=16
+    mem=$(( $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) / 4 ))
+    if [ "$hosts" = hosts ]; then
+        SLURM_NETNS_TAG=ms$$
+        netns_make "$SLURM_NETNS_TAG" || { echo "SKIPPED: $NETNS_WHY" >&2; return 77; }
+        ctld_addr=$NETNS_SUBNET.254   # the bridge: where the hosts reach this machine
+        ports=(16827 16828)           # apart from a one-node cluster running at the same time
+        local h
+        for h in "${NETNS_HOSTS[@]}"; do
+            nodes+="NodeName=$h NodeAddr=${NETNS_IP[$h]} CPUs=$cpus RealMemory=$mem State=UNKNOWN"$'\n'
+            mkdir -p "$d/spool/$h"
+        done
+    else
+        nodes="NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN"$'\n'
+        mkdir -p "$d/spool/$node"
+    fi
     # munge: its own key and socket, so a munged the machine may run is left alone.
     dd if=/dev/urandom of="$d/munge/munge.key" bs=1024 count=1 status=none
     chmod 400 "$d/munge/munge.key"
     munged --force --socket="$d/munge/socket" --key-file="$d/munge/munge.key" \
         --pid-file="$d/munge/munged.pid" --log-file="$d/log/munged.log" \
         --seed-file="$d/munge/seed" || { echo "slurm test: munged did not start" >&2; return 1; }
-
-    node=$(hostname -s)
-    # Sixteen CPUs on a two-core machine (config_overrides lets slurmd claim them), so the
-    # tests' jobs run side by side with oversubscribed ranks, as the MPI tests do (their ranks
-    # sleep while they wait); memory below what the machine has, or the node is drained.
-    cpus=16
-    mem=$(( $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) / 2 ))
     cat >"$d/slurm.conf" <<CONF
 ClusterName=mproc-test
-SlurmctldHost=$node(127.0.0.1)
-SlurmctldPort=${MPROC_SLURMCTLD_PORT:-16817}
-SlurmdPort=${MPROC_SLURMD_PORT:-16818}
+SlurmctldHost=$node($ctld_addr)
+SlurmctldPort=${ports[0]}
+SlurmdPort=${ports[1]}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 AuthInfo=socket=$d/munge/socket
 CredType=cred/munge
 StateSaveLocation=$d/spool/ctld
-SlurmdSpoolDir=$d/spool/d
+SlurmdSpoolDir=$d/spool/%n
 SlurmctldPidFile=$d/slurmctld.pid
-SlurmdPidFile=$d/slurmd.pid
+SlurmdPidFile=$d/slurmd-%n.pid
 SlurmctldLogFile=$d/log/slurmctld.log
-SlurmdLogFile=$d/log/slurmd.log
+SlurmdLogFile=$d/log/slurmd-%n.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -82,20 +101,28 @@ MailProg=/bin/true
 MinJobAge=600
 KillWait=10
 ReturnToService=2
-NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
-PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
+${nodes}PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 CONF
     export SLURM_CONF=$d/slurm.conf
     slurmctld -f "$SLURM_CONF" || { echo "slurm test: slurmctld did not start" >&2; return 1; }
-    slurmd -f "$SLURM_CONF" -N "$node" || { echo "slurm test: slurmd did not start" >&2; return 1; }
+    if [ "$hosts" = hosts ]; then
+        # nsenter, not `ip netns exec`: that remounts /sys, and slurmd needs the cgroup mounts.
+        for h in "${NETNS_HOSTS[@]}"; do
+            nsenter --net="/run/netns/${NETNS_NS[$h]}" unshare --uts \
+                sh -c 'hostname "$0"; exec slurmd -f "$1" -N "$0"' "$h" "$SLURM_CONF" ||
+                { echo "slurm test: slurmd on $h did not start" >&2; return 1; }
+        done
+    else
+        slurmd -f "$SLURM_CONF" -N "$node" || { echo "slurm test: slurmd did not start" >&2; return 1; }
+    fi
     local i
     for i in $(seq 100); do
-        sinfo -h -o '%T' 2>/dev/null | grep -qx 'idle' && return 0
+        [ "$(sinfo -h -o '%T' 2>/dev/null | sort -u)" = idle ] && return 0
         sleep 0.2
     done
-    echo "slurm test: the node did not come up:" >&2
+    echo "slurm test: the nodes did not come up:" >&2
     sinfo >&2 || true
-    tail -20 "$d/log/slurmctld.log" "$d/log/slurmd.log" >&2 || true
+    tail -n 20 "$d"/log/*.log >&2 || true
     return 1
 }
 
@@ -115,9 +142,12 @@ slurm_down() {
     [ -n "$d" ] && [ -d "$d" ] || return 0
     # Jobs first (their steps are children of slurmd), then the daemons, then munge.
     scancel --full --quiet --user="$(id -un)" 2>/dev/null || true
-    slurm_stop_pidfile "$d/slurmd.pid"
+    local pidfile
+    for pidfile in "$d"/slurmd-*.pid; do slurm_stop_pidfile "$pidfile"; done
     slurm_stop_pidfile "$d/slurmctld.pid"
     slurm_stop_pidfile "$d/munge/munged.pid"
+    [ -n "$SLURM_NETNS_TAG" ] && netns_remove "$SLURM_NETNS_TAG"
+    SLURM_NETNS_TAG=""
     if [ -n "${MPROC_KEEP_SLURM_LOGS:-}" ]; then
         echo "slurm test: logs kept in $d/log" >&2
     else
