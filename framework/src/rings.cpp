@@ -120,8 +120,11 @@ bool wait_until(Ready ready, std::atomic<std::uint32_t>& seq, std::atomic<std::u
             sched_yield();
             continue;
         }
-        auto nap = std::chrono::nanoseconds(on_mpi_thread() ? std::chrono::microseconds(200)
-                                                            : std::chrono::milliseconds(2));
+        // Rank 0's engine thread (a task running there at one rank) naps briefly: other
+        // threads may be waiting for it to serve their calls.
+        const bool engine_thread = on_mpi_thread() && window_rank() == 0;
+        auto nap = std::chrono::nanoseconds(engine_thread ? std::chrono::microseconds(200)
+                                                          : std::chrono::milliseconds(2));
         if (deadline) nap = std::min(nap, std::chrono::nanoseconds(*deadline - now));
         const std::uint32_t s = seq.load(std::memory_order_seq_cst);
         waiting.store(1, std::memory_order_seq_cst);
