@@ -58,8 +58,8 @@ class Backoff {
         sleep_ = std::min(sleep_ * 2, kMaxSleep);
     }
 
-    void pause() {
-        pause([](micros d) { std::this_thread::sleep_for(d); });
+    void pause(micros max_sleep = kMaxSleep) {
+        pause([](micros d) { std::this_thread::sleep_for(d); }, max_sleep);
     }
 
     static constexpr micros kFirstSleep{20};

@@ -310,10 +310,7 @@ void Engine::loop() {
     for (;;) {
         bool progressed = run_calls();
         progressed |= run_commands();
-        if (queues_.poll_remote(comm_.get())) {
-            progressed = true;
-            queue_traffic_at_ = std::chrono::steady_clock::now();
-        }
+        progressed |= queues_.poll_remote(comm_.get());
         queues_.expire();
         progressed |= poll_results();
         progressed |= dispatch();
@@ -326,7 +323,7 @@ void Engine::loop() {
         if (!expected) {
             // Nothing out on workers: sleep until a command arrives (or a millisecond passes,
             // so MPI keeps being progressed).
-            wait(until_queue_deadline(longest_sleep()));
+            wait(until_queue_deadline(idle_sleep_));
             backoff.reset();
             continue;
         }
@@ -342,21 +339,11 @@ void Engine::loop() {
             sched_yield();
             continue;
         }
-        const auto cap = overdue ? until_queue_deadline(longest_sleep())
+        const auto cap = overdue ? until_queue_deadline(idle_sleep_)
                                  : std::chrono::duration_cast<std::chrono::microseconds>(budget);
         backoff.pause([this](std::chrono::microseconds d) { wait(d); }, cap);
     }
     stop_workers();
-}
-
-// While workers' processes talk through queues (a request in the last 20 ms), their messages
-// wait for this loop to poll: sleep at most 50 µs then, instead of a millisecond.
-std::chrono::microseconds Engine::longest_sleep() const {
-    constexpr std::chrono::microseconds kTalking{50};
-    if (idle_sleep_ <= kTalking) return idle_sleep_;
-    const bool talking =
-        std::chrono::steady_clock::now() - queue_traffic_at_ < std::chrono::milliseconds(20);
-    return talking ? kTalking : idle_sleep_;
 }
 
 // `d`, or less if a queue request's deadline comes sooner.

@@ -122,7 +122,6 @@ class Engine {
     void wait(std::chrono::microseconds d);
     std::optional<std::chrono::nanoseconds> next_result_in() const;
     std::chrono::microseconds until_queue_deadline(std::chrono::microseconds d) const;
-    std::chrono::microseconds longest_sleep() const;
     void enqueue(std::vector<std::function<void()>>& queue, std::atomic<bool>& pending,
                  std::function<void()> fn);
     bool drain(std::vector<std::function<void()>>& queue, std::atomic<bool>& pending);
@@ -150,8 +149,7 @@ class Engine {
     // rank waits for a lock that the user's thread must release through the engine.
     std::vector<std::function<void()>> calls_;  // guarded by commands_mutex_
     std::atomic<bool> has_calls_{false};
-    std::chrono::microseconds idle_sleep_;                      // the longest the engine sleeps
-    std::chrono::steady_clock::time_point queue_traffic_at_{};  // a worker's last queue request
+    std::chrono::microseconds idle_sleep_;  // the longest the engine sleeps
     QueueService queues_;
     std::atomic<bool> sleeping_{false};
     bool nudged_ = false;  // guarded by commands_mutex_

@@ -297,8 +297,7 @@ void wait_answer(Ready&& ready, Cancel&& cancel) {
         }
         serve_engine_calls();
         const bool talking = backoff.idle_for() < std::chrono::milliseconds(20);
-        backoff.pause([](std::chrono::microseconds d) { std::this_thread::sleep_for(d); },
-                      talking ? std::chrono::microseconds(50) : Backoff::kMaxSleep);
+        backoff.pause(talking ? std::chrono::microseconds(50) : Backoff::kMaxSleep);
     }
 }
 

@@ -1,7 +1,6 @@
 #include "rings.hpp"
 
 #include <linux/futex.h>
-#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -10,12 +9,12 @@
 #include <cerrno>
 #include <climits>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <new>
 #include <optional>
 
+#include "backoff.hpp"
 #include "interrupt.hpp"
 #include "mproc/detail/ring_ops.hpp"
 #include "mproc/error.hpp"
@@ -73,16 +72,6 @@ Ring& ring_at(std::uint64_t handle) {
     return *reinterpret_cast<Ring*>(g_segment.base + (handle & ~kRingFlag));
 }
 
-std::uint64_t segment_bytes_from_env() {
-    const char* s = std::getenv("MPROC_PIPE_BYTES");
-    if (s == nullptr) return kDefaultSegmentBytes;
-    char* end = nullptr;
-    const unsigned long long v = std::strtoull(s, &end, 10);
-    if (end == s || *end != '\0')
-        throw Error("MPROC_PIPE_BYTES must be a number of bytes, not '" + std::string(s) + "'");
-    return v;
-}
-
 long futex(std::atomic<std::uint32_t>& word, int op, std::uint32_t value, const timespec* t) {
     // Not FUTEX_PRIVATE: the word is in memory other processes map too.
     return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), op, value, t, nullptr, 0);
@@ -96,46 +85,44 @@ void signal(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiting
     if (waiting.load(std::memory_order_seq_cst) != 0) futex(seq, FUTEX_WAKE, INT_MAX, nullptr);
 }
 
-// Waits until `ready()`: polls for 20 µs (a round trip's answer usually comes sooner), yields
-// the core for a while, then sleeps on the futex (at most 2 ms at a time, to notice a
-// terminate request). False if `deadline` passes first.
+// Waits until `ready()`, as every mproc wait does (backoff.hpp): polls for 20 µs (a round
+// trip's answer usually comes sooner), yields until 200 µs, then sleeps, here on the futex the
+// other end wakes; the sleeps are short enough to notice a terminate request. False if
+// `deadline` passes first.
 template <class Ready>
 bool wait_until(Ready ready, std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiting,
                 std::optional<Clock::time_point> deadline) {
-    const auto start = Clock::now();
-    for (;;) {
-        if (ready()) return true;
-        const auto now = Clock::now();
-        if (deadline && now >= *deadline) return false;
-        const auto idle = now - start;
-        if (idle < std::chrono::microseconds(20)) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();  // a spin-wait hint: frees the core's other hyperthread
-#endif
-            continue;
-        }
-        check_interrupt();
-        serve_engine_calls();  // a task on rank 0's engine thread must keep serving its calls
-        if (idle < std::chrono::microseconds(200)) {
-            sched_yield();
-            continue;
-        }
-        // Rank 0's engine thread (a task running there at one rank) naps briefly: other
-        // threads may be waiting for it to serve their calls.
-        const bool engine_thread = on_mpi_thread() && window_rank() == 0;
-        auto nap = std::chrono::nanoseconds(engine_thread ? std::chrono::microseconds(200)
-                                                          : std::chrono::milliseconds(2));
-        if (deadline) nap = std::min(nap, std::chrono::nanoseconds(*deadline - now));
+    using std::chrono::microseconds;
+    // Rank 0's engine thread (a task running there at one rank) sleeps briefly: other threads
+    // may be waiting for it to serve their calls.
+    const microseconds cap =
+        on_mpi_thread() && window_rank() == 0 ? microseconds(200) : Backoff::kMaxSleep;
+    const auto sleep = [&](microseconds d) {
         const std::uint32_t s = seq.load(std::memory_order_seq_cst);
         waiting.store(1, std::memory_order_seq_cst);
         std::atomic_thread_fence(std::memory_order_seq_cst);
         if (!ready()) {
-            timespec t{static_cast<time_t>(nap.count() / 1'000'000'000),
-                       static_cast<long>(nap.count() % 1'000'000'000)};
+            const timespec t{0, static_cast<long>(std::chrono::nanoseconds(d).count())};
             futex(seq, FUTEX_WAIT, s, &t);  // returns at once if seq moved since it was read
         }
         waiting.store(0, std::memory_order_relaxed);
+    };
+    Backoff backoff(microseconds(20), microseconds(200));
+    while (!ready()) {
+        microseconds max_sleep = cap;
+        if (deadline) {
+            const auto left = *deadline - Clock::now();
+            if (left <= Clock::duration::zero()) return false;
+            max_sleep = std::min(max_sleep, std::chrono::ceil<microseconds>(left));
+        }
+        check_interrupt();
+        serve_engine_calls();  // a task on rank 0's engine thread must keep serving its calls
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();  // a spin-wait hint, for the polls before the backoff yields
+#endif
+        backoff.pause(sleep, max_sleep);
     }
+    return true;
 }
 
 void write_bytes(Ring& r, const char* src, std::uint64_t n) {
@@ -189,20 +176,16 @@ bool readable(Ring& r) {
 }  // namespace
 
 void open_node_segment(MPI_Comm comm) {
-    MPI_Comm node;
-    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-    int node_size = 0, size = 0, node_rank = 0;
-    MPI_Comm_size(node, &node_size);
-    MPI_Comm_size(comm, &size);
-    MPI_Comm_rank(node, &node_rank);
     // Several nodes: pipes use rank 0's queues, which reach everywhere.
-    if (node_size < size) {
-        MPI_Comm_free(&node);
-        return;
-    }
+    if (shared_window_needs_target_progress()) return;
+    MPI_Comm node = node_comm();
+    int node_rank = 0;
+    MPI_Comm_rank(node, &node_rank);
     std::uint64_t bytes = 0;
     try {
-        bytes = node_rank == 0 ? segment_bytes_from_env() : 0;
+        bytes = node_rank == 0 ? bytes_from_env("MPROC_PIPE_BYTES", kDefaultSegmentBytes, 0,
+                                                "the pipes' ring buffers")
+                               : 0;
     } catch (const Error& e) {
         std::fprintf(stderr, "mproc: %s\n", e.what());
         MPI_Abort(comm, 2);
@@ -213,20 +196,19 @@ void open_node_segment(MPI_Comm comm) {
     MPI_Win win = MPI_WIN_NULL;
     const int rc =
         MPI_Win_allocate_shared(static_cast<MPI_Aint>(bytes), 1, MPI_INFO_NULL, node, &base, &win);
-    if (rc == MPI_SUCCESS) {
-        MPI_Aint size0 = 0;
-        int unit = 0;
-        MPI_Win_shared_query(win, 0, &size0, &unit, &base);
-        const bool usable = size0 >= static_cast<MPI_Aint>(kFirstRing + kRingStride);
-        if (node_rank == 0 && usable) {
-            auto* h = new (base) SegmentHeader{};
-            h->bump.store(kFirstRing);
-            h->bytes = bytes;
-        }
-        MPI_Barrier(node);  // the header is written before any rank makes a ring
-        g_segment = {win, usable ? static_cast<char*>(base) : nullptr};
+    MPI_Comm_set_errhandler(node, MPI_ERRORS_ARE_FATAL);
+    if (rc != MPI_SUCCESS) return;
+    MPI_Aint size0 = 0;
+    int unit = 0;
+    MPI_Win_shared_query(win, 0, &size0, &unit, &base);
+    const bool usable = size0 >= static_cast<MPI_Aint>(kFirstRing + kRingStride);
+    if (node_rank == 0 && usable) {
+        auto* h = new (base) SegmentHeader{};
+        h->bump.store(kFirstRing);
+        h->bytes = bytes;
     }
-    MPI_Comm_free(&node);
+    MPI_Barrier(node);  // the header is written before any rank makes a ring
+    g_segment = {win, usable ? static_cast<char*>(base) : nullptr};
 }
 
 void close_node_segment() {

@@ -28,19 +28,9 @@ struct SharedWindow {
     std::thread::id mpi_thread;
     bool multi_node = false;
     MPI_Comm comm = MPI_COMM_NULL;
+    MPI_Comm node = MPI_COMM_NULL;  // the ranks on this rank's node
 };
 SharedWindow g_window;
-
-std::uint64_t arena_bytes_from_env() {
-    const char* text = std::getenv("MPROC_SHARED_BYTES");
-    if (text == nullptr || *text == '\0') return kDefaultArenaBytes;
-    char* end = nullptr;
-    const unsigned long long n = std::strtoull(text, &end, 10);
-    if (*end != '\0' || n < 64)
-        throw Error("MPROC_SHARED_BYTES='" + std::string(text) +
-                    "': want a number of bytes (at least 64) for the shared-object arena");
-    return n;
-}
 
 MPI_Datatype mpi_type(RmaType t) {
     switch (t) {
@@ -110,7 +100,10 @@ int count_of(std::size_t n) {
 void open_shared_window(MPI_Comm comm) {
     MPI_Comm_rank(comm, &g_window.rank);
     try {
-        g_window.arena_bytes = g_window.rank == 0 ? arena_bytes_from_env() : 0;
+        g_window.arena_bytes = g_window.rank == 0
+                                   ? bytes_from_env("MPROC_SHARED_BYTES", kDefaultArenaBytes, 64,
+                                                    "the shared-object arena")
+                                   : 0;
     } catch (const Error& e) {
         // The other ranks are already in the collective allocation: end them all, clearly.
         std::fprintf(stderr, "mproc: %s\n", e.what());
@@ -131,13 +124,11 @@ void open_shared_window(MPI_Comm comm) {
     // One passive-target epoch for the whole run; every operation flushes its target.
     check(MPI_Win_lock_all(MPI_MODE_NOCHECK, win), "MPI_Win_lock_all");
     check(MPI_Barrier(comm), "MPI_Barrier");
-    MPI_Comm node;
-    check(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node),
+    check(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &g_window.node),
           "MPI_Comm_split_type");
     int node_size = 0, size = 0;
-    MPI_Comm_size(node, &node_size);
+    MPI_Comm_size(g_window.node, &node_size);
     MPI_Comm_size(comm, &size);
-    MPI_Comm_free(&node);
     g_window.multi_node = node_size < size;
     g_window.comm = comm;
     g_window.win = win;
@@ -148,6 +139,7 @@ void close_shared_window() {
     if (g_window.win == MPI_WIN_NULL) return;
     MPI_Win_unlock_all(g_window.win);
     MPI_Win_free(&g_window.win);
+    MPI_Comm_free(&g_window.node);
     g_window = SharedWindow{};
 }
 
@@ -162,6 +154,23 @@ bool on_mpi_thread() {
 
 MPI_Comm mproc_comm() {
     return g_window.comm;
+}
+
+MPI_Comm node_comm() {
+    return g_window.node;
+}
+
+std::uint64_t bytes_from_env(const char* name, std::uint64_t fallback, std::uint64_t min,
+                             const char* what) {
+    const char* text = std::getenv(name);
+    if (text == nullptr || *text == '\0') return fallback;
+    char* end = nullptr;
+    const unsigned long long n = std::strtoull(text, &end, 10);
+    if (*end != '\0' || n < min)
+        throw Error(std::string(name) + "='" + text + "': want a number of bytes" +
+                    (min > 0 ? " (at least " + std::to_string(min) + ")" : std::string()) +
+                    " for " + what);
+    return n;
 }
 
 bool shared_window_needs_target_progress() {

@@ -23,6 +23,12 @@ int window_rank();
 bool on_mpi_thread();
 // mproc's communicator (a duplicate of MPI_COMM_WORLD).
 MPI_Comm mproc_comm();
+// The ranks on this rank's node (MPI_COMM_TYPE_SHARED), from the window's start-up.
+MPI_Comm node_comm();
+// The environment variable `name` as a number of bytes (at least `min`), or `fallback` when
+// it is unset; otherwise an Error naming it and `what` it sizes.
+std::uint64_t bytes_from_env(const char* name, std::uint64_t fallback, std::uint64_t min,
+                             const char* what);
 // Whether ranks of the window are on other nodes, where operations need the target to call
 // MPI to complete (osc/pt2pt).
 bool shared_window_needs_target_progress();

@@ -20,4 +20,7 @@ expect() {
 }
 # contains NAME TEXT PATTERN : grep -E for PATTERN in TEXT.
 contains() { if grep -qE -- "$3" <<<"$2"; then ok "$1"; else bad "$1: no /$3/ in" "$2"; fi; }
+# hosts_of FILE: the distinct first lines of the "output" fields of a `command` job's .jsonl
+# (one per host when the command is `hostname`), sorted.
+hosts_of() { grep -oE '"output": "[^"\\]*' "$1" 2>/dev/null | sed 's/.*"//' | sort -u; }
 finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; }

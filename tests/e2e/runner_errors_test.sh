@@ -143,6 +143,8 @@ contains "a --set error names the override" "$err" "^--set pool.chunksize=abc: p
 expect "a bad --ranks" 2 "$mproc" run good.yaml --ranks zero
 expect "a bad --shard" 2 "$mproc" run good.yaml --shard 3/3
 contains "a bad --shard says why" "$err" "--shard needs K/N with 0 <= K < N"
+expect "a --shard with results to stdout" 2 "$mproc" run good.yaml --shard 0/2 --set output.path=-
+contains "a --shard with results to stdout says why" "$err" "^--shard: an array task needs a results file"
 expect "no config file" 2 "$mproc" run nothing.yaml
 contains "no config file: says so" "$err" "nothing.yaml:1:1: cannot read the config file \(no such file\)"
 expect "validate a good config" 0 "$mproc" validate good.yaml

@@ -22,7 +22,7 @@ cmp -s hosts.jsonl here.jsonl && ok "the same results as on one host" ||
 # Ranks 2 and 3 are on the second host (two slots per host, filled in order).
 contains "the second host's ranks did tasks" "$err" 'rank 3: [1-9][0-9]* tasks'
 contains "rank 2 too" "$err" 'rank 2: [1-9][0-9]* tasks'
-hosts=$(grep -oE '"output": "[^"\\]*' where.jsonl 2>/dev/null | sed 's/.*"//' | sort -u)  # up to its \n
+hosts=$(hosts_of where.jsonl)
 [ "$(wc -l <<<"$hosts")" = 2 ] && grep -q -- '-h1$' <<<"$hosts" && grep -q -- '-h2$' <<<"$hosts" &&
     ok "tasks ran on both hosts: $(echo $hosts)" || bad "tasks' hosts" "$hosts"
 [ -n "${MPROC_SHOW:-}" ] && echo "$err"

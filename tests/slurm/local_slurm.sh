@@ -13,26 +13,19 @@
 #                          (COMPLETED, FAILED, TIMEOUT, ...; NOT-ENDED(state) when it did not)
 
 SLURM_PACKAGES=(slurmctld slurmd slurm-client munge)
+source "$(dirname "${BASH_SOURCE[0]}")/../../tools/bootstrap.sh"  # mproc_ensure_packages
 source "$(dirname "${BASH_SOURCE[0]}")/../multinode/netns_lib.sh"
 SLURM_NETNS_TAG=""
 
 slurm_install() {
-    local missing
-    missing=$(for p in "${SLURM_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
-    done | tr '\n' ' ')
-    [ -z "${missing// /}" ] && return 0
-    echo "slurm test: installing $missing" >&2
+    [ -z "$(mproc_missing_packages "${SLURM_PACKAGES[@]}")" ] && return 0
     # Debian's maintainer scripts would start the daemons with no configuration: a policy-rc.d
     # that forbids it (the image usually has one already; ours is removed again afterwards).
-    local policy=/usr/sbin/policy-rc.d made_policy=0
+    local policy=/usr/sbin/policy-rc.d made_policy=0 rc=0
     if [ ! -e "$policy" ]; then
         printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
     fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1 ||
-        { apt-get update -qq >/dev/null 2>&1; apt-get install -y -qq --no-install-recommends $missing >&2; }
-    local rc=$?
+    (mproc_ensure_packages "${SLURM_PACKAGES[@]}") || rc=$?  # it exits on failure
     [ "$made_policy" = 1 ] && rm -f "$policy"
     return $rc
 }

@@ -34,7 +34,7 @@ contains "ranks on the second node did tasks" "$(cat results/squares-*.log)" 'ra
 
 state=$(slurm_wait "$where_id" 180)
 [ "$state" = COMPLETED ] && ok "hostname job completed" || bad "hostname job: $state" "$(cat results/where-*.log 2>&1)"
-hosts=$(grep -oE '"output": "[^"\\]*' results/where.jsonl 2>/dev/null | sed 's/.*"//' | sort -u)  # up to its \n
+hosts=$(hosts_of results/where.jsonl)
 [ "$(wc -l <<<"$hosts")" = 2 ] && grep -q -- '-h1$' <<<"$hosts" && grep -q -- '-h2$' <<<"$hosts" &&
     ok "tasks ran on both nodes: $(echo $hosts)" || bad "tasks' hosts" "$hosts"
 finish

@@ -87,6 +87,8 @@ submit chain
 submit requeue
 requeue_id=$id
 release_when_requeued "$requeue_id" &
+releaser=$!
+trap 'kill "$releaser" 2>/dev/null; slurm_down; rm -rf "$work"' EXIT
 
 config squares squares "{range: {stop: 5000}}" "ntasks_per_node: 3"
 config srun squares "{range: {stop: 5000}}" "ntasks_per_node: 3" "launcher: srun"

@@ -97,7 +97,7 @@ def main():
     queue_rows = []
     for pairs in (1, 2):
         for fig in [f"queue {pairs} → {pairs}, 8-byte items", f"queue {pairs} → {pairs}, 64 KiB items",
-                    "pipe round trips"]:
+                    "pipe round trips", "pipe round trips, worker ↔ worker"]:
             row = data.get((pairs, fig), {})
             if row:
                 m, p = row.get("mproc"), row.get("multiprocessing")

@@ -38,6 +38,12 @@ std::vector<const JobSpec*> all_jobs() {
     return out;
 }
 
+std::string shell_quote(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
 const char* type_name(ParamType t) {
     switch (t) {
         case ParamType::integer:

@@ -109,6 +109,9 @@ const JobSpec* find_job(const std::string& name);
 std::vector<const JobSpec*> all_jobs();
 const char* type_name(ParamType t);
 
+// `s` as one word for /bin/sh or bash, whatever it holds: in single quotes.
+std::string shell_quote(const std::string& s);
+
 }  // namespace mproc::runner
 
 #define MPROC_JOB_CONCAT2(a, b) a##b

@@ -24,6 +24,7 @@
 #include <iostream>
 #include <map>
 #include <mproc/mproc.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -47,8 +48,7 @@ extern "C" void on_stop_signal(int) {
 struct Args {
     std::string verb, config;
     bool resume = false;
-    Shard shard;  // --shard K/N: one task of a job array
-    bool sharded = false;
+    std::optional<Shard> shard;        // --shard K/N: one task of a job array
     std::string template_path, mproc;  // sbatch
     bool save = false;                 // sbatch
     bool if_complete = false;          // merge
@@ -83,7 +83,6 @@ Args parse_args(int argc, char** argv) {
             a.resume = true;
         } else if (s == "--shard") {
             a.shard = parse_shard(value("K/N"));
-            a.sharded = true;
         } else if (s == "--template") {
             a.template_path = value("a file");
         } else if (s == "--mproc") {
@@ -234,7 +233,12 @@ class StopJob {
 int drive(const Args& args) {
     Config cfg = load_config(args.config, args.sets);
     namespace fs = std::filesystem;
-    if (args.sharded) cfg.output = shard_path(cfg.output, args.shard);
+    if (args.shard) {
+        if (cfg.output == "-")
+            throw mproc::ConfigError("--shard", 0, 0,
+                                     "an array task needs a results file, not output.path: -");
+        cfg.output = shard_path(cfg.output, *args.shard);
+    }
     if (args.resume && cfg.output != "-" && !fs::exists(cfg.output + ".journal") &&
         fs::exists(cfg.output)) {
         std::cerr << "mproc: " << cfg.output << " is complete; nothing to resume\n";
@@ -242,7 +246,7 @@ int drive(const Args& args) {
     }
     ResultWriter out(cfg, args.resume);
     ItemRange items(
-        cfg.input, [&out](std::uint64_t i) { return out.done(i); }, args.shard);
+        cfg.input, [&out](std::uint64_t i) { return out.done(i); }, args.shard.value_or(Shard{}));
     Progress progress(items.total(), out.done_count());
 
     const Value params =
@@ -382,8 +386,6 @@ int main(int argc, char** argv) {
         if (args.verb == "merge")
             return merge_parts(load_config(args.config, args.sets), args.if_complete);
         if (args.verb != "run") throw std::invalid_argument("unknown verb '" + args.verb + "'");
-        if (args.sharded && load_config(args.config, args.sets).output == "-")
-            throw std::invalid_argument("--shard needs a results file, not output.path: -");
     } catch (const mproc::ConfigError& e) {
         std::cerr << e.what() << "\n";
         return 2;

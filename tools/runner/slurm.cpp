@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 
@@ -14,13 +15,6 @@ namespace mproc::runner {
 namespace {
 
 namespace fs = std::filesystem;
-
-// One word for bash, whatever it holds.
-std::string shell_word(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
 
 std::string read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -79,15 +73,15 @@ std::string render_sbatch(const Config& cfg, const SbatchRequest& req) {
     std::string sets;
     for (const auto& s : req.sets) {
         if (!sets.empty()) sets += ' ';
-        sets += shell_word("--set=" + s);
+        sets += shell_quote("--set=" + s);
     }
     const std::pair<const char*, std::string> fills[] = {
         {"@SBATCH@", sbatch_lines(cfg)},
-        {"@MPROC@", shell_word(fs::absolute(req.mproc).string())},
-        {"@CONFIG@", shell_word(fs::absolute(req.config).string())},
+        {"@MPROC@", shell_quote(fs::absolute(req.mproc).string())},
+        {"@CONFIG@", shell_quote(fs::absolute(req.config).string())},
         {"@SETS@", sets},
-        {"@WORKDIR@", shell_word(fs::current_path().string())},
-        {"@SCRIPT@", shell_word(sbatch_path(cfg))},
+        {"@WORKDIR@", shell_quote(fs::current_path().string())},
+        {"@SCRIPT@", shell_quote(sbatch_path(cfg))},
         {"@ON_TIMEOUT@", on_timeout_name(cfg.slurm.on_timeout)},
         {"@MAX_RESTARTS@", std::to_string(cfg.slurm.max_restarts)},
         {"@ARRAY@", std::to_string(cfg.slurm.array)},
@@ -95,12 +89,9 @@ std::string render_sbatch(const Config& cfg, const SbatchRequest& req) {
         {"@RESUME@", req.resume ? "1" : "0"},
     };
     for (const auto& [name, value] : fills) replace_all(text, name, value);
-    if (const auto at = text.find('@'); at != std::string::npos) {
-        const auto end = text.find('@', at + 1);
-        const std::string word = text.substr(at, end == std::string::npos ? 20 : end - at + 1);
-        if (word.find_first_not_of("@ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == std::string::npos)
-            throw std::runtime_error(req.template_path + ": unknown placeholder " + word);
-    }
+    // One the template has and this list lacks would reach sbatch as text.
+    if (std::smatch left; std::regex_search(text, left, std::regex("@[A-Z_]+@")))
+        throw std::runtime_error(req.template_path + ": unknown placeholder " + left.str());
     return text;
 }
 
