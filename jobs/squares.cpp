@@ -16,13 +16,20 @@ MPROC_JOB({
                 "seconds each task sleeps first: simulated work, to watch progress or interrupt "
                 "a run"}},
     .run = [](const Value& input, const Value& params, const TaskContext& ctx) -> Value {
-        if (!input.is_int())
+        if (!input.is_int()) {
+            const std::string* t = input.written_text();
+            if (t != nullptr && t->find_first_not_of("-0123456789") == std::string::npos)
+                throw std::overflow_error("input " + *t + " does not fit a 64-bit integer");
             throw std::invalid_argument("squares needs integer inputs, got " + input.json());
+        }
         if (const double s = params["sleep"].as_double(); s > 0) {
             std::this_thread::sleep_for(std::chrono::duration<double>(s));
             ctx.check();
         }
         const auto x = input.as_int();
-        return Value(static_cast<long long>(x * x));
+        long long square = 0;
+        if (__builtin_mul_overflow(x, x, &square))  // an error, never a wrong number
+            throw std::overflow_error(input.text() + " squared does not fit a 64-bit integer");
+        return Value(square);
     },
 });

@@ -14,11 +14,11 @@ done
 
 expect "cpu_sum" 0 "$mproc" run configs/cpu_sum.yaml --set params.span=100000 --set output.path="$work/cpu.jsonl"
 want=$(/usr/bin/python3 -c "N=64*100000; print(sum(j + j*j + j*j*j for j in range(N)))")
-[ "$(cat "$work/cpu.reduced.json")" = "\"$want\"" ] && ok "cpu_sum: exact total $want" || bad "cpu_sum total" "$(cat "$work/cpu.reduced.json") vs $want"
+[ "$(cat "$work/cpu.jsonl.reduced.json")" = "\"$want\"" ] && ok "cpu_sum: exact total $want" || bad "cpu_sum total" "$(cat "$work/cpu.jsonl.reduced.json") vs $want"
 [ "$(wc -l < "$work/cpu.jsonl")" -eq 64 ] && ok "cpu_sum: 64 records" || bad "cpu_sum: record count"
 
 expect "pi" 0 "$mproc" run configs/pi.yaml --ranks 5 --set input.range.stop=40 --set params.samples=100000 --set output.path="$work/pi.jsonl"
-contains "pi: reduced samples" "$(cat "$work/pi.reduced.json")" '"samples": 4000000'
+contains "pi: reduced samples" "$(cat "$work/pi.jsonl.reduced.json")" '"samples": 4000000'
 contains "pi: estimate printed" "$err" "pi ≈ 3\.1[0-9]+ from 4000000 samples"
 
 expect "wordcount" 0 "$mproc" run configs/wordcount.yaml --ranks 2 --set output.path="$work/wc.jsonl"
@@ -27,7 +27,7 @@ contains "wordcount: total words match tr | grep -c ($words)" "$err" "words: $wo
 
 expect "file_io" 0 "$mproc" run configs/file_io.yaml --set output.path="$work/io.csv" --set params.out_dir="$work/copies"
 bytes=$(cat framework/src/* | wc -c)
-contains "file_io: total bytes match wc -c ($bytes)" "$(cat "$work/io.reduced.json")" "\"bytes\": $bytes,"
+contains "file_io: total bytes match wc -c ($bytes)" "$(cat "$work/io.csv.reduced.json")" "\"bytes\": $bytes,"
 head -1 "$work/io.csv" | grep -q '^index,input,result,error$' && ok "file_io: csv header" || bad "file_io: csv header" "$(head -2 "$work/io.csv")"
 diff -r framework/src "$work/copies" >/dev/null && ok "file_io: copies identical" || bad "file_io: copies differ"
 
@@ -43,13 +43,13 @@ contains "command over lines: wc -w of the first line's file" "$(head -1 "$work/
 for ranks in 1 2 3 5; do
     expect "shared_counter at $ranks ranks" 0 "$mproc" run configs/shared_counter.yaml --ranks "$ranks" --set output.path="$work/sc-$ranks.jsonl"
     made=$((10 * 20))  # the config's 10 inputs ("processes") × 20 increments each
-    [ "$(cat "$work/sc-$ranks.reduced.json")" = "{\"counter\": $made, \"increments\": $made}" ] \
-        && ok "shared_counter at $ranks ranks: exactly 200" || bad "shared_counter at $ranks ranks" "$(cat "$work/sc-$ranks.reduced.json")"
+    [ "$(cat "$work/sc-$ranks.jsonl.reduced.json")" = "{\"counter\": $made, \"increments\": $made}" ] \
+        && ok "shared_counter at $ranks ranks: exactly 200" || bad "shared_counter at $ranks ranks" "$(cat "$work/sc-$ranks.jsonl.reduced.json")"
 done
 expect "shared_counter without the lock" 0 "$mproc" run configs/shared_counter_racy.yaml --set output.path="$work/scr.jsonl"
-counted=$(sed -nE 's/.*"counter": ([0-9]+).*/\1/p' "$work/scr.reduced.json")
+counted=$(sed -nE 's/.*"counter": ([0-9]+).*/\1/p' "$work/scr.jsonl.reduced.json")
 [ -n "$counted" ] && [ "$counted" -le 20000 ] && [ "$counted" -gt 0 ] \
-    && ok "shared_counter without the lock: $counted of 20000 kept" || bad "racy counter" "$(cat "$work/scr.reduced.json")"
+    && ok "shared_counter without the lock: $counted of 20000 kept" || bad "racy counter" "$(cat "$work/scr.jsonl.reduced.json")"
 echo "note: without the lock $counted of 20000 increments were kept"
 
 # The seeds' Queue example: consumer Processes (on worker ranks, or threads of rank 0 when
@@ -61,8 +61,8 @@ for ranks in 1 2 3 5; do
     got_pc=$(sed -nE 's/.*"answer": "Process-[0-9]+ says that ([^"]*)".*/\1/p' "$work/pc-$ranks.jsonl")
     [ "$got_pc" = "$want_pc" ] && ok "producer_consumer at $ranks ranks: 20 answers, each right" \
         || bad "producer_consumer at $ranks ranks: answers" "$(diff <(echo "$want_pc") <(echo "$got_pc") | head)"
-    [ "$(cat "$work/pc-$ranks.reduced.json")" = "{\"sum\": $want_sum, \"tasks\": 20}" ] && ok "producer_consumer at $ranks ranks: reduction" \
-        || bad "producer_consumer at $ranks ranks: reduction" "$(cat "$work/pc-$ranks.reduced.json")"
+    [ "$(cat "$work/pc-$ranks.jsonl.reduced.json")" = "{\"sum\": $want_sum, \"tasks\": 20}" ] && ok "producer_consumer at $ranks ranks: reduction" \
+        || bad "producer_consumer at $ranks ranks: reduction" "$(cat "$work/pc-$ranks.jsonl.reduced.json")"
 done
 
 expect "stdout output" 0 "$mproc" run configs/squares.yaml --set output.path=- --set input.range.stop=3

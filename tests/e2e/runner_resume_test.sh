@@ -36,7 +36,7 @@ interrupt() {  # interrupt HOW ; $front is the pid of tools/mproc
 
 for round in $(seq "$rounds"); do
     for how in SIGINT SIGTERM mpirun-SIGKILL worker-SIGKILL worker-SIGSEGV; do
-        rm -f out.jsonl out.jsonl.part out.jsonl.journal out.reduced.json
+        rm -f out.jsonl out.jsonl.part out.jsonl.journal out.jsonl.state out.jsonl.reduced.json
         # Job control on, so the run gets SIGINT as it would from a terminal (a background job
         # of a script otherwise starts with SIGINT ignored).
         set -m
@@ -61,9 +61,11 @@ for round in $(seq "$rounds"); do
         fi
         cmp -s out.jsonl clean.jsonl && ok "$name: results identical to a clean run" \
             || bad "$name: results differ" "$(diff out.jsonl clean.jsonl | head -5)"
-        cmp -s out.reduced.json clean.reduced.json && ok "$name: reduction identical" \
-            || bad "$name: reduction differs" "$(cat out.reduced.json clean.reduced.json)"
-        [ ! -e out.jsonl.part ] && [ ! -e out.jsonl.journal ] && [ ! -e out.jsonl.lock ] && ok "$name: no leftovers" || bad "$name: leftovers" "$(ls)"
+        cmp -s out.jsonl.reduced.json clean.jsonl.reduced.json && ok "$name: reduction identical" \
+            || bad "$name: reduction differs" "$(cat out.jsonl.reduced.json clean.jsonl.reduced.json)"
+        # The journal stays, marked complete (a later --resume compares the config with it).
+        [ ! -e out.jsonl.part ] && [ ! -e out.jsonl.state ] && tail -1 out.jsonl.journal | grep -qx complete \
+            && ok "$name: no leftovers, journal complete" || bad "$name: leftovers" "$(ls; tail -2 out.jsonl.journal)"
         pgrep -f "mproc-runner run job.yaml" >/dev/null && { bad "$name: ranks left running"; pkill -KILL -f "mproc-runner run job.yaml"; } || ok "$name: no rank left running"
     done
 done
@@ -71,7 +73,7 @@ done
 # In completion order (pool.ordered: false) a block's journal names scattered runs of
 # indices; the records then match a clean run's as a set.
 for how in SIGTERM worker-SIGKILL; do
-    rm -f out.jsonl out.jsonl.part out.jsonl.journal out.reduced.json
+    rm -f out.jsonl out.jsonl.part out.jsonl.journal out.jsonl.state out.jsonl.reduced.json
     "$mproc" run job.yaml --set pool.ordered=false >"$work/first.log" 2>&1 &
     front=$!
     sleep 0.8
@@ -83,10 +85,10 @@ for how in SIGTERM worker-SIGKILL; do
     [ -e out.jsonl ] || expect "$name: --resume" 0 "$mproc" run job.yaml --set pool.ordered=false --resume
     cmp -s <(sort out.jsonl) <(sort clean.jsonl) && ok "$name: the same records as a clean run" \
         || bad "$name: records differ" "$(diff <(sort out.jsonl) <(sort clean.jsonl) | head -5)"
-    cmp -s out.reduced.json clean.reduced.json && ok "$name: reduction identical" \
-        || bad "$name: reduction differs" "$(cat out.reduced.json clean.reduced.json)"
+    cmp -s out.jsonl.reduced.json clean.jsonl.reduced.json && ok "$name: reduction identical" \
+        || bad "$name: reduction differs" "$(cat out.jsonl.reduced.json clean.jsonl.reduced.json)"
 done
 
-expect "resume of a finished run does nothing" 0 "$mproc" run job.yaml --resume
+expect "resume of a finished run does nothing" 0 "$mproc" run job.yaml --set pool.ordered=false --resume
 contains "and says so" "$err" "is complete; nothing to resume"
 finish

@@ -134,7 +134,7 @@ grep -q '"index": 0,' results/parts.part-0-of-3.jsonl && ! grep -q '"index": 10,
     grep -q '"index": 10,' results/parts.part-1-of-3.jsonl && ok "each array task took its own share" ||
     bad "array shares" "$(head -c 300 results/parts.part-*-of-3.jsonl)"
 same "merged array results" results/parts.jsonl clean/parts.jsonl
-same "merged array reduction" results/parts.reduced.json clean/parts.reduced.json
+same "merged array reduction" results/parts.jsonl.reduced.json clean/parts.jsonl.reduced.json
 rm -f results/parts.jsonl
 expect "merge by hand" 0 "$mproc" merge parts.yaml
 same "merged by hand" results/parts.jsonl clean/parts.jsonl

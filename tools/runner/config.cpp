@@ -6,6 +6,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -16,6 +20,10 @@ namespace mproc::runner {
 namespace {
 
 namespace fs = std::filesystem;
+
+// The most ranks (or nodes, or array tasks) a setting may name: far beyond any machine, and
+// far below where an int would wrap.
+constexpr int kMaxRanks = 1'000'000;
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
     std::vector<std::size_t> row(b.size() + 1);
@@ -57,15 +65,20 @@ class Checker {
     Checker(std::string file, std::map<std::string, std::string> sets)
         : file_(std::move(file)), sets_(std::move(sets)) {}
 
+    // Where `node` was given: its position, or its --set.
+    Place place(const YAML::Node& node, const std::string& key) const {
+        auto it = sets_.find(key);
+        if (it != sets_.end()) return {"--set " + it->first + "=" + it->second, 0, 0};
+        const YAML::Mark m = node.Mark();
+        if (m.is_null()) return {file_, 1, 1};
+        return {file_, m.line + 1, m.column + 1};
+    }
+
     // Throws the ConfigError for `node` (at its position, or naming its --set).
     [[noreturn]] void fail(const YAML::Node& node, const std::string& key,
                            const std::string& what) const {
-        auto it = sets_.find(key);
-        if (it != sets_.end())
-            throw ConfigError("--set " + it->first + "=" + it->second, 0, 0, what);
-        const YAML::Mark m = node.Mark();
-        if (m.is_null()) throw ConfigError(file_, 1, 1, what);
-        throw ConfigError(file_, m.line + 1, m.column + 1, what);
+        const Place at = place(node, key);
+        throw ConfigError(at.file, at.line, at.column, what);
     }
 
     void keys(const YAML::Node& map, const std::string& where,
@@ -81,22 +94,46 @@ class Checker {
         }
     }
 
-    std::int64_t integer(const YAML::Node& n, const std::string& key, std::int64_t min) const {
+    std::int64_t integer(const YAML::Node& n, const std::string& key, std::int64_t min,
+                         std::int64_t max = INT64_MAX) const {
         std::int64_t v = 0;
-        if (!n.IsScalar() || !YAML::convert<std::int64_t>::decode(n, v))
+        if (!n.IsScalar() || !YAML::convert<std::int64_t>::decode(n, v)) {
+            double d = 0;
+            if (n.IsScalar() && YAML::convert<double>::decode(n, d) && std::isfinite(d) &&
+                d == std::floor(d))
+                fail(n, key, key + " is out of range: " + show(n));  // beyond 64 bits
             fail(n, key, key + " must be an integer, not " + show(n));
+        }
         if (v < min)
-            fail(n, key,
-                 key + " must be at least " + std::to_string(min) + ", not " + std::to_string(v));
+            fail(n, key, key + " must be at least " + std::to_string(min) + ", not " + n.Scalar());
+        if (v > max)
+            fail(n, key, key + " must be at most " + std::to_string(max) + ", not " + n.Scalar());
         return v;
     }
 
+    // An int-sized setting (a count of ranks, retries, ...): at most `max`.
+    int count(const YAML::Node& n, const std::string& key, int min, int max) const {
+        return static_cast<int>(integer(n, key, min, max));
+    }
+
+    // A finite number of at least `min` (.nan and .inf are refused: no setting means them).
     double number(const YAML::Node& n, const std::string& key, double min) const {
         double v = 0;
         if (!n.IsScalar() || !YAML::convert<double>::decode(n, v))
             fail(n, key, key + " must be a number, not " + show(n));
-        if (v < min) fail(n, key, key + " must be at least " + std::to_string(min));
+        if (!std::isfinite(v)) fail(n, key, key + " must be a finite number, not " + show(n));
+        if (v < min) fail(n, key, key + " must be at least " + trimmed(min) + ", not " + show(n));
         return v;
+    }
+
+    static std::string trimmed(double d) {
+        std::string s = std::to_string(d);
+        while (s.find('.') != std::string::npos && (s.back() == '0' || s.back() == '.')) {
+            const bool dot = s.back() == '.';
+            s.pop_back();
+            if (dot) break;
+        }
+        return s;
     }
 
     bool boolean(const YAML::Node& n, const std::string& key) const {
@@ -150,11 +187,12 @@ Value to_value(const YAML::Node& n) {
         return Value(std::move(m));
     }
     if (n.Tag() == "!") return Value(n.Scalar());  // quoted: a string, whatever it looks like
-    std::int64_t i = 0;
-    if (YAML::convert<std::int64_t>::decode(n, i)) return Value(static_cast<long long>(i));
-    double d = 0;
-    if (YAML::convert<double>::decode(n, d)) return Value(d);
+    // Numbers keep the text they were written as (see value.hpp).
     const std::string& s = n.Scalar();
+    std::int64_t i = 0;
+    if (YAML::convert<std::int64_t>::decode(n, i)) return Value::written(s, i);
+    double d = 0;
+    if (YAML::convert<double>::decode(n, d)) return Value::written(s, d);
     if (s == "true" || s == "false") return Value(s == "true");
     if (s == "~" || s == "null") return Value();
     return Value(s);
@@ -255,10 +293,12 @@ Value check_params(const Checker& c, const YAML::Node& root, const JobSpec& job)
         }
         switch (p.type) {
             case ParamType::integer:
-                out[p.name] = Value(static_cast<long long>(c.integer(v, key, INT64_MIN)));
+                c.integer(v, key, INT64_MIN);
+                out[p.name] = to_value(v);  // as written, e.g. 1_000 or 0x10 keep their text
                 break;
             case ParamType::number:
-                out[p.name] = Value(c.number(v, key, -1e308));
+                c.number(v, key, -DBL_MAX);
+                out[p.name] = to_value(v);
                 break;
             case ParamType::boolean:
                 out[p.name] = Value(c.boolean(v, key));
@@ -357,10 +397,9 @@ void check_slurm(const Checker& c, const YAML::Node& s, Config& cfg) {
             c.fail(n, k, k + " must not contain spaces, quotes, '$', '`' or '\\', not '" + v + "'");
         return v;
     };
-    if (s["nodes"]) spec.nodes = static_cast<int>(c.integer(s["nodes"], "slurm.nodes", 1));
+    if (s["nodes"]) spec.nodes = c.count(s["nodes"], "slurm.nodes", 1, kMaxRanks);
     if (s["ntasks_per_node"])
-        spec.ntasks_per_node =
-            static_cast<int>(c.integer(s["ntasks_per_node"], "slurm.ntasks_per_node", 1));
+        spec.ntasks_per_node = c.count(s["ntasks_per_node"], "slurm.ntasks_per_node", 1, kMaxRanks);
     if (s["time"]) {
         spec.time = c.string(s["time"], "slurm.time");
         if (!slurm_time_seconds(spec.time))
@@ -391,7 +430,7 @@ void check_slurm(const Checker& c, const YAML::Node& s, Config& cfg) {
         }
     }
     if (s["signal"]) {
-        spec.signal = static_cast<int>(c.integer(s["signal"], "slurm.signal", 0));
+        spec.signal = c.count(s["signal"], "slurm.signal", 0, 86400);
         if (spec.signal >= *slurm_time_seconds(spec.time))
             c.fail(s["signal"], "slurm.signal",
                    "slurm.signal (" + std::to_string(spec.signal) +
@@ -413,9 +452,9 @@ void check_slurm(const Checker& c, const YAML::Node& s, Config& cfg) {
                "slurm.on_timeout: a continuation resumes from the results file, and output.path is "
                "'-'; set output.path or use on_timeout: stop");
     if (s["max_restarts"])
-        spec.max_restarts = static_cast<int>(c.integer(s["max_restarts"], "slurm.max_restarts", 0));
+        spec.max_restarts = c.count(s["max_restarts"], "slurm.max_restarts", 0, 10000);
     if (s["array"]) {
-        spec.array = static_cast<int>(c.integer(s["array"], "slurm.array", 0));
+        spec.array = c.count(s["array"], "slurm.array", 0, kMaxRanks);
         if (spec.array > 0 && cfg.output == "-")
             c.fail(s["array"], "slurm.array",
                    "slurm.array: each array task writes its own part of the results file, and "
@@ -484,7 +523,35 @@ const char* policy_name(Policy p) {
     return "?";
 }
 
+// YAML forbids a key twice in one mapping, but yaml-cpp keeps both and lookups find the
+// first: refuse it, naming both places.
+void check_duplicates(const std::string& file, const YAML::Node& n) {
+    if (n.IsSequence()) {
+        for (const auto& x : n) check_duplicates(file, x);
+    } else if (n.IsMap()) {
+        std::map<std::string, YAML::Mark> seen;
+        for (const auto& kv : n) {
+            if (kv.first.IsScalar()) {
+                const auto [it, fresh] = seen.emplace(kv.first.Scalar(), kv.first.Mark());
+                if (!fresh) {
+                    const YAML::Mark m = kv.first.Mark();
+                    throw ConfigError(file, m.line + 1, m.column + 1,
+                                      "duplicate key '" + kv.first.Scalar() + "' (first at line " +
+                                          std::to_string(it->second.line + 1) + ", column " +
+                                          std::to_string(it->second.column + 1) + "); keep one");
+                }
+            }
+            check_duplicates(file, kv.second);
+        }
+    }
+}
+
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+    if (fs::is_directory(path))
+        throw ConfigError(path, 0, 0, "is a directory; CONFIG is a YAML file (see configs/)");
+    if (access(path.c_str(), R_OK) != 0)
+        throw ConfigError(path, 0, 0,
+                          std::string("cannot read the config file: ") + std::strerror(errno));
     YAML::Node root;
     try {
         root = YAML::LoadFile(path);
@@ -497,6 +564,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
     }
     if (!root.IsMap())
         throw ConfigError(path, 1, 1, "the config must be a mapping with 'job:' and 'input:'");
+    check_duplicates(path, root);
     std::map<std::string, std::string> sets;
     for (const auto& s : overrides) apply_set(root, s, sets);
 
@@ -522,14 +590,16 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 
     if (const YAML::Node pool = root["pool"]) {
         c.keys(pool, "pool", {"processes", "chunksize", "ordered"});
+        if (const auto p = pool["processes"]) cfg.processes_at = c.place(p, "pool.processes");
         if (const auto p = pool["processes"])
             cfg.processes = p.IsScalar() && p.Scalar() == "all"
                                 ? 0
-                                : static_cast<int>(c.integer(p, "pool.processes", 1));
+                                : c.count(p, "pool.processes", 1, kMaxRanks);
         if (const auto p = pool["chunksize"])
-            cfg.chunksize = p.IsScalar() && p.Scalar() == "auto"
-                                ? 0
-                                : static_cast<std::size_t>(c.integer(p, "pool.chunksize", 1));
+            cfg.chunksize =
+                p.IsScalar() && p.Scalar() == "auto"
+                    ? 0
+                    : static_cast<std::size_t>(c.integer(p, "pool.chunksize", 1, 1'000'000'000));
         if (const auto p = pool["ordered"]) cfg.ordered = c.boolean(p, "pool.ordered");
     }
     cfg.output = "results/" + job + ".jsonl";
@@ -546,8 +616,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
             const std::string p = c.choice(e["policy"], "errors.policy", {"fail", "skip", "retry"});
             cfg.policy = p == "fail" ? Policy::fail : p == "skip" ? Policy::skip : Policy::retry;
         }
-        if (e["retries"])
-            cfg.retries = static_cast<int>(c.integer(e["retries"], "errors.retries", 0));
+        if (e["retries"]) cfg.retries = c.count(e["retries"], "errors.retries", 0, 1000);
         if (e["task_timeout"])
             cfg.task_timeout = c.number(e["task_timeout"], "errors.task_timeout", 0);
         if (cfg.retries > 0 && cfg.policy != Policy::retry)
@@ -557,7 +626,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
     }
     if (const YAML::Node l = root["launch"]) {
         c.keys(l, "launch", {"ranks"});
-        if (l["ranks"]) cfg.ranks = static_cast<int>(c.integer(l["ranks"], "launch.ranks", 1));
+        if (l["ranks"]) cfg.ranks = c.count(l["ranks"], "launch.ranks", 1, kMaxRanks);
     }
     if (const YAML::Node s = root["slurm"]) check_slurm(c, s, cfg);
     if (cfg.slurm.job_name.empty()) cfg.slurm.job_name = "mproc-" + cfg.job->name;

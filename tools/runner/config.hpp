@@ -46,12 +46,20 @@ struct SlurmSpec {
     std::string launcher = "mpirun";  // or "srun" (--mpi=pmix)
 };
 
+// Where a setting was given, for errors found after reading: a position in the file, or a
+// --set (line 0).
+struct Place {
+    std::string file;
+    int line = 0, column = 0;
+};
+
 struct Config {
     std::string file;
     const JobSpec* job = nullptr;
     InputSpec input;
     Value params;               // a mapping, defaults filled in
     int processes = 0;          // 0: every free worker
+    Place processes_at;         // where pool.processes was set
     std::size_t chunksize = 0;  // 0: automatic
     bool ordered = true;
     std::string output;  // "-": stdout

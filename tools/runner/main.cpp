@@ -2,9 +2,11 @@
 // (tools/mproc) builds it, validates the config, and launches `mproc-runner run` under mpirun;
 // every rank runs this program, rank 0 drives the job and the others serve tasks.
 //
-//   mproc-runner run CONFIG [--resume] [--shard K/N] [--set KEY=VALUE ...]
+//   mproc-runner run CONFIG [--resume|--restart] [--shard K/N] [--set KEY=VALUE ...]
 //   mproc-runner validate CONFIG [--set ...]      # exit 0, or 2 with CONFIG:LINE:COL: problem
-//   mproc-runner ranks CONFIG [--set ...]         # the rank count `mproc run` should start
+//   mproc-runner plan CONFIG [--ranks N] [--local] [--many-ranks] [--resume|--restart]
+//                [--shard K/N] [--set ...]        # checks a run before any rank starts and
+//                                                 # prints the rank count to start
 //   mproc-runner jobs                             # the built-in jobs and their parameters
 //   mproc-runner sbatch CONFIG --template T --mproc M [--save] [--resume] [--set ...]
 //                                                 # the sbatch script (--save: to its file)
@@ -47,7 +49,10 @@ extern "C" void on_stop_signal(int) {
 
 struct Args {
     std::string verb, config;
-    bool resume = false;
+    bool resume = false, restart = false;
+    int ranks = 0;                     // plan: --ranks N (0: the config's launch.ranks)
+    bool local = false;                // plan: ranks start on this machine (no hostfile/Slurm)
+    bool many_ranks = false;           // plan: more than kMaxRanksPerCore is meant
     std::optional<Shard> shard;        // --shard K/N: one task of a job array
     std::string template_path, mproc;  // sbatch
     bool save = false;                 // sbatch
@@ -81,6 +86,18 @@ Args parse_args(int argc, char** argv) {
         };
         if (s == "--resume") {
             a.resume = true;
+        } else if (s == "--restart") {
+            a.restart = true;
+        } else if (s == "--ranks") {
+            const std::string n = value("a number");
+            if (n.empty() || n.size() > 9 ||
+                n.find_first_not_of("0123456789") != std::string::npos || std::stoi(n) < 1)
+                throw std::invalid_argument("--ranks must be a positive number, not '" + n + "'");
+            a.ranks = std::stoi(n);
+        } else if (s == "--local") {
+            a.local = true;
+        } else if (s == "--many-ranks") {
+            a.many_ranks = true;
         } else if (s == "--shard") {
             a.shard = parse_shard(value("K/N"));
         } else if (s == "--template") {
@@ -107,7 +124,10 @@ Args parse_args(int argc, char** argv) {
         }
     }
     if (a.verb.empty())
-        throw std::invalid_argument("no verb (run, validate, ranks, jobs, sbatch, merge)");
+        throw std::invalid_argument("no verb (run, validate, plan, jobs, sbatch, merge)");
+    if (a.resume && a.restart)
+        throw std::invalid_argument(
+            "--resume continues the partial results and --restart discards them: give one");
     if (a.verb != "jobs" && a.config.empty())
         throw std::invalid_argument(a.verb + " needs a CONFIG file");
     return a;
@@ -229,22 +249,85 @@ class StopJob {
     const Value& params_;
 };
 
-// Rank 0's part of `run`: returns the exit code.
-int drive(const Args& args) {
+Start start_of(const Args& args) {
+    return args.resume ? Start::resume : args.restart ? Start::restart : Start::fresh;
+}
+
+// The command line that started this run, for messages that say how to go on: tools/mproc
+// passes its own (overrides, --ranks and all, without --resume or --restart).
+std::string rerun_command(const Args& args) {
+    if (const char* line = std::getenv("MPROC_RERUN"); line != nullptr && *line != '\0')
+        return line;
+    std::string s = "tools/mproc run " + shell_quote(args.config);
+    if (args.shard)
+        s += " --shard " + std::to_string(args.shard->index) + "/" +
+             std::to_string(args.shard->count);
+    for (const auto& set : args.sets) s += " --set " + shell_quote(set);
+    return s;
+}
+
+// The config as this run uses it: an array task writes its own part of the results.
+Config run_config(const Args& args) {
     Config cfg = load_config(args.config, args.sets);
-    namespace fs = std::filesystem;
     if (args.shard) {
         if (cfg.output == "-")
             throw mproc::ConfigError("--shard", 0, 0,
                                      "an array task needs a results file, not output.path: -");
         cfg.output = shard_path(cfg.output, *args.shard);
     }
-    if (args.resume && cfg.output != "-" && !fs::exists(cfg.output + ".journal") &&
-        fs::exists(cfg.output)) {
+    return cfg;
+}
+
+// pool.processes against the worker ranks a run has (ranks - 1; one rank runs everything).
+void check_processes(const Config& cfg, int ranks) {
+    if (ranks <= 1 || cfg.processes <= ranks - 1) return;
+    const Place& at = cfg.processes_at;
+    throw mproc::ConfigError(at.file, at.line, at.column,
+                             "pool.processes is " + std::to_string(cfg.processes) +
+                                 ", but the run has " + std::to_string(ranks - 1) + " worker rank" +
+                                 (ranks == 2 ? "" : "s") + " (" + std::to_string(ranks) +
+                                 " ranks, rank 0 the master); start more with --ranks " +
+                                 std::to_string(cfg.processes + 1) + " or lower pool.processes");
+}
+
+// More ranks than this per core on one machine is a mistake (--ranks 100000 once wedged
+// mpirun for ten minutes), unless --many-ranks says it is meant.
+constexpr long kMaxRanksPerCore = 64;
+
+// `plan`: every check that can be made before a rank starts, from one reading of the config;
+// prints the number of ranks to start.
+int plan(const Args& args) {
+    const Config cfg = run_config(args);
+    const int ranks = args.ranks > 0 ? args.ranks : cfg.ranks;
+    if (args.local && !args.many_ranks) {
+        const long cores = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+        if (ranks > kMaxRanksPerCore * cores)
+            throw std::invalid_argument(
+                std::to_string(ranks) + " ranks on this machine's " + std::to_string(cores) +
+                " cores is more than " + std::to_string(kMaxRanksPerCore) +
+                " per core; give a --hostfile or run inside an allocation, or add --many-ranks " +
+                "if you mean it");
+    }
+    check_processes(cfg, ranks);
+    check_start(cfg, start_of(args), rerun_command(args));
+    // A run already writing these results is named now, before any rank starts (rank 0
+    // takes the lock for good).
+    if (cfg.output != "-" && std::filesystem::exists(cfg.output + ".lock"))
+        release_lock(lock_output(cfg.output));
+    std::cout << ranks << "\n";
+    return 0;
+}
+
+// Rank 0's part of `run`: returns the exit code.
+int drive(const Args& args) {
+    const Config cfg = run_config(args);
+    check_processes(cfg, mproc::worker_count() + 1);
+    const std::string rerun = rerun_command(args);
+    ResultWriter out(cfg, start_of(args), rerun);
+    if (out.complete()) {
         std::cerr << "mproc: " << cfg.output << " is complete; nothing to resume\n";
         return 0;
     }
-    ResultWriter out(cfg, args.resume);
     ItemRange items(
         cfg.input, [&out](std::uint64_t i) { return out.done(i); }, args.shard.value_or(Shard{}));
     Progress progress(items.total(), out.done_count());
@@ -264,7 +347,7 @@ int drive(const Args& args) {
     if (cfg.job->start) cfg.job->start(params);
 
     int code = 0;
-    std::string outcome = "done";
+    std::string outcome = "done", io_error;
     auto last_flush = Clock::now();
     auto consume = [&](auto&& results) {
         for (auto it = results.begin(); it != results.end(); ++it) {
@@ -280,12 +363,19 @@ int drive(const Args& args) {
                 outcome = "stopped";
                 return;
             }
-            out.add(r);
-            const auto now = Clock::now();
-            if (out.buffered_bytes() >= (1u << 20) ||
-                now - last_flush > std::chrono::milliseconds(100)) {
-                out.flush();
-                last_flush = now;
+            try {
+                out.add(r);
+                const auto now = Clock::now();
+                if (out.buffered_bytes() >= (1u << 20) ||
+                    now - last_flush > std::chrono::milliseconds(100)) {
+                    out.flush();
+                    last_flush = now;
+                }
+            } catch (const IoError& e) {
+                io_error = e.what();
+                code = 3;
+                outcome = "interrupted";
+                return;
             }
             progress.tick();
             if (g_stop.load()) {
@@ -301,15 +391,24 @@ int drive(const Args& args) {
         consume(pool.imap_unordered(run_item, items, cfg.chunksize));
     }
     // A stop that comes after the last result changes nothing: the run is complete.
-    if (code == 0) {
-        if (cfg.job->finish) out.set_reduced(cfg.job->finish(out.reduced(), params));
-        out.finish();
-        if (progress.failed() > 0) code = 1;
-    } else {
-        out.flush(true);
+    try {
+        if (code == 0) {
+            std::function<Value(Value)> touch;
+            if (cfg.job->finish)
+                touch = [&](Value reduced) { return cfg.job->finish(std::move(reduced), params); };
+            out.finish(touch);
+            if (progress.failed() > 0) code = 1;
+        } else if (io_error.empty()) {
+            out.flush(true);
+        }
+    } catch (const IoError& e) {
+        io_error = e.what();
+        code = 3;
+        outcome = "interrupted";
     }
     progress.tick(true);
     progress.summary(outcome);
+    if (!io_error.empty()) std::cerr << "mproc: " << io_error << "\n";
     if (cfg.job->reduce && code != 3) {
         std::cerr << (cfg.job->describe ? cfg.job->describe(out.reduced(), params)
                                         : out.reduced().json())
@@ -322,7 +421,8 @@ int drive(const Args& args) {
             std::cerr << "\n";
         }
     } else if (cfg.output != "-") {
-        std::cerr << "mproc: partial results kept; continue with: tools/mproc run " << cfg.file
+        std::cerr << "mproc: partial results kept in " << cfg.output << ".part; "
+                  << (io_error.empty() ? "" : "once that is fixed, ") << "continue with: " << rerun
                   << " --resume\n";
     }
     return code;
@@ -352,16 +452,13 @@ int main(int argc, char** argv) {
             list_jobs();
             return 0;
         }
-        if (args.verb == "validate" || args.verb == "ranks") {
+        if (args.verb == "plan") return plan(args);
+        if (args.verb == "validate") {
             const Config cfg = load_config(args.config, args.sets);
-            if (args.verb == "ranks") {
-                std::cout << cfg.ranks << "\n";
-            } else {
-                InputStream in(cfg.input);
-                std::cout << cfg.file << ": ok: job " << cfg.job->name << ", " << in.size()
-                          << " inputs, results to " << cfg.output << ", errors.policy "
-                          << policy_name(cfg.policy) << ", " << cfg.ranks << " ranks\n";
-            }
+            InputStream in(cfg.input);
+            std::cout << cfg.file << ": ok: job " << cfg.job->name << ", " << in.size()
+                      << " inputs, results to " << cfg.output << ", errors.policy "
+                      << policy_name(cfg.policy) << ", " << cfg.ranks << " ranks\n";
             return 0;
         }
         if (args.verb == "sbatch") {
@@ -389,6 +486,9 @@ int main(int argc, char** argv) {
     } catch (const mproc::ConfigError& e) {
         std::cerr << e.what() << "\n";
         return 2;
+    } catch (const IoError& e) {
+        std::cerr << "mproc: " << e.what() << "\n";
+        return 3;
     } catch (const std::exception& e) {
         std::cerr << "mproc: " << e.what() << "\n";
         return 2;
@@ -409,6 +509,12 @@ int main(int argc, char** argv) {
         } catch (const mproc::ConfigError& e) {
             std::cerr << e.what() << "\n";
             code = 2;
+        } catch (const RunRefused& e) {
+            std::cerr << "mproc: " << e.what() << "\n";
+            code = 2;
+        } catch (const IoError& e) {  // before the first record: nothing to keep
+            std::cerr << "mproc: " << e.what() << "\n";
+            code = 3;
         }
         if (status_file != nullptr) std::ofstream(status_file) << code << "\n";
     });

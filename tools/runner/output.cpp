@@ -2,162 +2,506 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
-#include <stdexcept>
-#include <thread>
+
+#include "inputs.hpp"
 
 namespace mproc::runner {
 namespace {
 
 namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
 
-std::string csv_field(const std::string& s) {
-    if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-    std::string out = "\"";
-    for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return out + "\"";
+// The journal's layout (v3: with the run's identity and a separate reduction state).
+constexpr int kJournalVersion = 3;
+// The records' layout: raised whenever the same inputs would give different bytes, so a
+// resume never appends new-style records to old ones (3: text kept as written, valid UTF-8,
+// escaped .txt/.csv fields).
+constexpr int kRecordVersion = 3;
+
+std::string reason() {
+    return std::strerror(errno);
 }
 
-constexpr int kJournalVersion = 2;
+[[noreturn]] void io_failed(const std::string& what, const std::string& path) {
+    throw IoError("cannot " + what + " " + path + ": " + reason());
+}
 
-void write_all(std::FILE* f, const std::string& s, const std::string& what) {
-    if (!s.empty() && std::fwrite(s.data(), 1, s.size(), f) != s.size())
-        throw std::runtime_error("cannot write " + what);
-    if (std::fflush(f) != 0) throw std::runtime_error("cannot write " + what);
+void write_all(std::FILE* f, const std::string& s, const std::string& path) {
+    if (!s.empty() && std::fwrite(s.data(), 1, s.size(), f) != s.size()) io_failed("write", path);
+    if (std::fflush(f) != 0) io_failed("write", path);
+}
+
+void sync_file(std::FILE* f, const std::string& path) {
+    if (fsync(fileno(f)) != 0) io_failed("write", path);
+}
+
+void close_file(std::FILE*& f, const std::string& path) {
+    std::FILE* g = f;
+    f = nullptr;
+    if (g != nullptr && std::fclose(g) != 0) io_failed("write", path);
+}
+
+std::FILE* open_file(const std::string& path, const char* mode) {
+    std::FILE* f = std::fopen(path.c_str(), mode);
+    if (f == nullptr) io_failed(mode[0] == 'r' ? "read" : "write", path);
+    return f;
+}
+
+std::string read_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) io_failed("read", path);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+std::string hex64(std::uint64_t h) {
+    char buf[20];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return buf;
+}
+
+// FNV-1a: enough to notice that an input changed, which is all it is for.
+struct Digest {
+    std::uint64_t h = 1469598103934665603ull;
+    std::uint64_t bytes = 0;
+    void add(const char* p, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i)
+            h = (h ^ static_cast<unsigned char>(p[i])) * 1099511628211ull;
+        bytes += n;
+    }
+    void add(const std::string& s) { add(s.data(), s.size() + 1); }  // with a separator
+    std::string json() const {
+        return "\"digest " + hex64(h) + ", " + std::to_string(bytes) + " bytes\"";
+    }
+};
+
+// A long identity value is kept as its digest: the journal stays small for a config of a
+// million values, and a change still shows.
+std::string identity_value(const std::string& json) {
+    if (json.size() <= 200) return json;
+    Digest d;
+    d.add(json.data(), json.size());
+    return d.json();
+}
+
+// Everything the journal says.
+}  // namespace
+
+struct Journal {
+    bool exists = false;
+    bool complete = false;
+    Identity identity;
+    std::uint64_t begin = 0;  // .part size before the first record (the CSV header)
+    struct Block {
+        std::vector<std::pair<std::uint64_t, std::uint64_t>> runs;
+        std::uint64_t end = 0;  // .part size once the block is written
+    };
+    std::vector<Block> blocks;  // closed blocks, in order
+};
+
+namespace {
+
+Journal read_journal(const std::string& path) {
+    Journal j;
+    std::ifstream in(path);
+    if (!in) return j;
+    j.exists = true;
+    std::string line;
+    bool header = false;
+    Journal::Block open;
+    while (std::getline(in, line)) {
+        if (in.eof()) break;  // a last line without its newline is torn: ignore it
+        if (!header) {
+            std::istringstream h(line);
+            std::string magic;
+            int version = 0;
+            h >> magic >> version;
+            if (magic != "mproc-journal")
+                throw RunRefused(path + " is not an mproc journal; move it away, or run with " +
+                                 "--restart to start afresh");
+            if (version != kJournalVersion)
+                throw RunRefused(path + " was written by another version of mproc (journal " +
+                                 std::to_string(version) + ", this one writes " +
+                                 std::to_string(kJournalVersion) +
+                                 "); finish it with that version, or run with --restart");
+            header = true;
+            continue;
+        }
+        if (line.rfind("id ", 0) == 0) {
+            const auto sp = line.find(' ', 3);
+            if (sp == std::string::npos) break;
+            j.identity.emplace_back(line.substr(3, sp - 3), line.substr(sp + 1));
+        } else if (line.rfind("begin ", 0) == 0) {
+            j.begin = std::stoull(line.substr(6));
+        } else if (line.rfind("= ", 0) == 0) {
+            open.end = std::stoull(line.substr(2));
+            j.blocks.push_back(std::move(open));
+            open = {};
+        } else if (line == "complete") {
+            j.complete = true;
+        } else {
+            std::istringstream l(line);
+            std::uint64_t first = 0, last = 0;
+            if (!(l >> first >> last) || last < first) break;
+            open.runs.emplace_back(first, last);
+        }
+    }
+    if (!header) throw RunRefused(path + " is empty; run with --restart to start afresh");
+    return j;
+}
+
+// "params.command changed since the interrupted run: was "a", now "b"" for the first three
+// differences (and how many more), or "" when the identities agree.
+std::string identity_change(const Identity& was, const Identity& now, const std::string& run) {
+    std::vector<std::string> changes;
+    const auto find = [](const Identity& id, const std::string& key) -> const std::string* {
+        for (const auto& [k, v] : id)
+            if (k == key) return &v;
+        return nullptr;
+    };
+    const auto shown = [](const std::string* v) { return v ? *v : std::string("(not set)"); };
+    for (const auto& [k, v] : now) {
+        const std::string* old = find(was, k);
+        if (old == nullptr || *old != v)
+            changes.push_back(k + " changed since the " + run + ": was " + shown(old) + ", now " +
+                              v);
+    }
+    for (const auto& [k, v] : was)
+        if (find(now, k) == nullptr)
+            changes.push_back(k + " changed since the " + run + ": was " + v + ", now (not set)");
+    if (changes.empty()) return "";
+    std::string s;
+    for (std::size_t i = 0; i < changes.size() && i < 3; ++i) s += (i ? "; " : "") + changes[i];
+    if (changes.size() > 3) s += " (and " + std::to_string(changes.size() - 3) + " more)";
+    return s;
+}
+
+std::uint64_t file_size(const std::string& path) {
+    std::error_code ec;
+    const auto n = fs::file_size(path, ec);
+    return ec ? 0 : n;
+}
+
+// The inputs a journal's closed blocks name.
+std::uint64_t journal_count(const Journal& j) {
+    std::uint64_t n = 0;
+    for (const auto& b : j.blocks)
+        for (auto [first, last] : b.runs) n += last - first + 1;
+    return n;
+}
+
+// The reduction state: "mproc-state <covered .part size>\n<reduction as JSON>\n".
+struct State {
+    bool exists = false;
+    std::uint64_t covers = 0;
+    Value reduced;
+};
+
+State read_state(const std::string& path) {
+    State s;
+    if (!fs::exists(path)) return s;
+    const std::string text = read_text(path);
+    const auto nl = text.find('\n');
+    std::istringstream head(text.substr(0, nl));
+    std::string magic;
+    if (nl == std::string::npos || !(head >> magic >> s.covers) || magic != "mproc-state")
+        throw RunRefused(path + " is not an mproc reduction state; run with --restart");
+    try {
+        s.reduced = parse_json(text.substr(nl + 1));
+    } catch (const std::invalid_argument& e) {
+        throw RunRefused(path + ": " + e.what() + "; run with --restart");
+    }
+    s.exists = true;
+    return s;
 }
 
 }  // namespace
 
-std::string reduced_path(const std::string& output) {
-    fs::path p(output);
-    return (p.parent_path() / p.stem()).string() + ".reduced.json";
+void replace_file(const std::string& path, const std::string& text) {
+    const std::string tmp = path + ".tmp";
+    std::FILE* f = open_file(tmp, "wb");
+    try {
+        write_all(f, text, tmp);
+        sync_file(f, tmp);
+        close_file(f, tmp);
+    } catch (...) {
+        if (f != nullptr) std::fclose(f);
+        std::remove(tmp.c_str());
+        throw;
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) io_failed("rename " + tmp + " to", path);
 }
 
-// Holds OUTPUT.lock for the whole run, so two runs never write the same results; a run
-// started while an old one is still ending (its ranks being killed) waits for it.
+Identity run_identity(const Config& cfg) {
+    Identity id;
+    id.emplace_back("job", Value(cfg.job->name).json());
+    for (const auto& [name, v] : cfg.params.as_map())
+        id.emplace_back("params." + name, identity_value(v.json()));
+    const InputSpec& in = cfg.input;
+    switch (in.kind) {
+        case InputSpec::Kind::range:
+            id.emplace_back("input.range", Value(Value::Map{{"start", Value(in.start)},
+                                                            {"stop", Value(in.stop)},
+                                                            {"step", Value(in.step)}})
+                                               .json());
+            break;
+        case InputSpec::Kind::values:
+            id.emplace_back("input.values", identity_value(Value(in.values).json()));
+            break;
+        case InputSpec::Kind::lines: {
+            Digest d;
+            std::ifstream f(in.path, std::ios::binary);
+            char buf[1 << 16];
+            while (f.read(buf, sizeof buf) || f.gcount() > 0)
+                d.add(buf, static_cast<std::size_t>(f.gcount()));
+            id.emplace_back("input.lines", Value(in.path).json());
+            id.emplace_back("input.lines_content", d.json());
+            break;
+        }
+        case InputSpec::Kind::files: {
+            Digest d;
+            for (const auto& f : in.files) d.add(f);
+            id.emplace_back("input.files", "\"" + std::to_string(in.files.size()) + " paths, " +
+                                               d.json().substr(1));
+            break;
+        }
+        case InputSpec::Kind::grid: {
+            Value::List axes;
+            for (const auto& [name, vals] : in.grid)
+                axes.push_back(Value(Value::List{Value(name), Value(vals)}));
+            id.emplace_back("input.grid", identity_value(Value(axes).json()));
+            break;
+        }
+    }
+    id.emplace_back("pool.ordered", cfg.ordered ? "true" : "false");
+    id.emplace_back("record_format", std::to_string(kRecordVersion));
+    return id;
+}
+
+bool results_complete(const std::string& output) {
+    if (!fs::exists(output)) return false;
+    const std::string journal = output + ".journal";
+    if (!fs::exists(journal)) return true;
+    try {
+        const Journal j = read_journal(journal);
+        return j.complete || !fs::exists(output + ".part");
+    } catch (const RunRefused&) {
+        return false;
+    }
+}
+
+namespace {
+
+// What an earlier run left, decided from its journal and files.
+enum class Left { nothing, partial, complete };
+
+Left what_is_left(const Config& cfg, const Journal& j) {
+    const bool part = fs::exists(cfg.output + ".part"), out = fs::exists(cfg.output);
+    if (!j.exists) return out ? Left::complete : Left::nothing;
+    if (j.complete) return out ? Left::complete : Left::nothing;
+    if (part) return Left::partial;
+    // Killed between renaming .part into place and marking the journal complete: the file
+    // is whole when it is as long as the last block says.
+    if (out && file_size(cfg.output) == (j.blocks.empty() ? j.begin : j.blocks.back().end))
+        return Left::complete;
+    return Left::nothing;
+}
+
+}  // namespace
+
+void check_start(const Config& cfg, Start start, const std::string& rerun) {
+    if (cfg.output == "-") {
+        if (start == Start::resume)
+            throw RunRefused("--resume continues a results file, and output.path is '-'; set " +
+                             std::string("output.path to resume, or run without --resume"));
+        return;
+    }
+    if (start == Start::restart) return;
+    const Journal j = read_journal(cfg.output + ".journal");
+    const Left left = what_is_left(cfg, j);
+    if (start == Start::fresh) {
+        if (left == Left::partial)
+            throw RunRefused(cfg.output + " has partial results of an interrupted run (" +
+                             std::to_string(journal_count(j)) +
+                             " inputs done); continue it with: " + rerun +
+                             " --resume, or discard them with: " + rerun + " --restart");
+        return;
+    }
+    if (left == Left::nothing || !j.exists) return;  // nothing to check against
+    const std::string change = identity_change(
+        j.identity, run_identity(cfg), left == Left::partial ? "interrupted run" : "finished run");
+    if (change.empty()) return;
+    if (left == Left::partial)
+        throw RunRefused(change + "; " + cfg.output +
+                         " is left as it was: resume with the config it was started with, or " +
+                         "discard its partial results with: " + rerun + " --restart");
+    throw RunRefused(change + "; " + cfg.output +
+                     " is complete for the old config: run without --resume to write it anew");
+}
+
+std::string reduced_path(const std::string& output) {
+    return output + ".reduced.json";
+}
+
 int lock_output(const std::string& output) {
     const std::string path = output + ".lock";
     const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) throw std::runtime_error("cannot create " + path);
-    for (int i = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; ++i) {
-        if (i == 0) std::cerr << "mproc: another run is writing " << output << "; waiting for it\n";
-        if (i == 300) {
-            close(fd);
-            throw std::runtime_error("another mproc run is still writing " + output);
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (fd < 0) io_failed("create", path);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char buf[256] = {};
+        const ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        close(fd);
+        std::string holder(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+        while (!holder.empty() && holder.back() == '\n') holder.pop_back();
+        throw RunRefused("another run is writing " + output + " (" +
+                         (holder.empty() ? "it is starting" : holder) +
+                         "); wait for it to end, or stop it, and run again");
+    }
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    const std::string who =
+        "host " + std::string(host) + ", pid " + std::to_string(getpid()) + "\n";
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, who.data(), who.size(), 0) < 0) {
+        close(fd);
+        io_failed("write", path);
     }
     return fd;
 }
 
-std::string ResultWriter::journal_header(std::uint64_t part_size) const {
-    const std::string size = std::to_string(part_size);
-    return "mproc-journal " + std::to_string(kJournalVersion) + " " + size + "\n= " + size + " " +
-           reduced_.json() + "\n";
+void release_lock(int fd) {
+    if (fd < 0) return;
+    [[maybe_unused]] const int rc = ftruncate(fd, 0);  // no holder to name; nothing to undo
+    close(fd);
 }
 
-ResultWriter::ResultWriter(const Config& cfg, bool resume)
+ResultWriter::ResultWriter(const Config& cfg, Start start, const std::string& rerun)
     : cfg_(cfg), to_stdout_(cfg.output == "-"), reduced_(cfg.job->reduce_init) {
     if (to_stdout_) {
-        if (resume) throw std::runtime_error("--resume needs a results file, not output.path: -");
+        check_start(cfg, start, rerun);
         if (cfg_.format == Format::csv) std::cout << "index,input,result,error\n";
         return;
     }
     part_path_ = cfg.output + ".part";
     journal_path_ = cfg.output + ".journal";
+    state_path_ = cfg.output + ".state";
     const fs::path dir = fs::path(cfg.output).parent_path();
-    if (!dir.empty()) fs::create_directories(dir);
+    std::error_code ec;
+    if (!dir.empty() && !fs::create_directories(dir, ec) && ec)
+        throw IoError("cannot create " + dir.string() + ": " + ec.message());
     lock_fd_ = lock_output(cfg.output);
-    if (resume && fs::exists(journal_path_) && fs::exists(part_path_)) {
-        resume_from_journal();
-        return;
+    try {
+        // Checked again under the lock: another run may have changed things since the front.
+        check_start(cfg, start, rerun);
+        const Journal j = read_journal(journal_path_);
+        if (start == Start::resume && what_is_left(cfg, j) == Left::complete) {
+            if (j.exists && !j.complete) {  // the kill came just after the rename
+                journal_ = open_file(journal_path_, "ab");
+                write_all(journal_, "complete\n", journal_path_);
+                close_file(journal_, journal_path_);
+            }
+            complete_ = true;
+        } else if (start == Start::resume && what_is_left(cfg, j) == Left::partial) {
+            resume(j);
+        } else {
+            start_fresh();
+        }
+    } catch (...) {
+        if (part_ != nullptr) std::fclose(part_);
+        if (journal_ != nullptr) std::fclose(journal_);
+        release_lock(lock_fd_);
+        throw;
     }
-    if (!resume && fs::exists(journal_path_))
-        std::cerr << "mproc: starting afresh; an interrupted run's partial results in "
-                  << part_path_ << " are discarded (run with --resume to continue it instead)\n";
-    part_ = std::fopen(part_path_.c_str(), "wb");
-    journal_ = std::fopen(journal_path_.c_str(), "wb");
-    if (part_ == nullptr || journal_ == nullptr)
-        throw std::runtime_error("cannot create " + part_path_);
-    std::string header = cfg_.format == Format::csv ? "index,input,result,error\n" : "";
-    write_all(part_, header, part_path_);
-    part_size_ = header.size();
-    write_all(journal_, journal_header(part_size_), journal_path_);
 }
 
-void ResultWriter::resume_from_journal() {
-    std::ifstream in(journal_path_);
-    std::string line;
-    std::uint64_t good_size = 0;
-    bool header_ok = false;
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> block;  // runs of indices
-    while (std::getline(in, line)) {
-        if (in.eof()) break;  // a last line without its newline is torn: ignore it
-        if (!header_ok) {
-            std::istringstream h(line);
-            std::string magic;
-            int version = 0;
-            h >> magic >> version >> good_size;
-            if (magic != "mproc-journal" || version != kJournalVersion)
-                throw std::runtime_error(journal_path_ + " is not an mproc journal (version " +
-                                         std::to_string(kJournalVersion) + ")");
-            header_ok = true;
-            continue;
-        }
-        std::istringstream l(line);
-        if (line.rfind("= ", 0) == 0) {
-            // A block is closed: its records count, and the reduction so far is this one.
-            std::string eq;
-            std::uint64_t end = 0;
-            if (!(l >> eq >> end)) break;
-            for (auto [first, last] : block) {
-                if (done_.size() <= last) done_.resize(last + 1);
-                for (std::uint64_t i = first; i <= last; ++i) {
-                    if (!done_[i]) ++done_count_;
-                    done_[i] = true;
-                }
+void ResultWriter::start_fresh() {
+    std::remove(state_path_.c_str());
+    std::string head;
+    for (const auto& [k, v] : run_identity(cfg_)) head += "id " + k + " " + v + "\n";
+    const std::string header = cfg_.format == Format::csv ? "index,input,result,error\n" : "";
+    part_ = open_file(part_path_, "wb");
+    write_all(part_, header, part_path_);
+    part_size_ = header.size();
+    // The journal goes in whole, so no reader sees a journal without its identity.
+    replace_file(journal_path_, "mproc-journal " + std::to_string(kJournalVersion) + "\n" + head +
+                                    "begin " + std::to_string(part_size_) + "\n");
+    journal_ = open_file(journal_path_, "ab");
+    if (cfg_.job->reduce) write_state(true);
+}
+
+void ResultWriter::resume(const Journal& j) {
+    const std::uint64_t on_disk = file_size(part_path_);
+    State state;
+    if (cfg_.job->reduce) {
+        state = read_state(state_path_);
+        if (!state.exists) state.covers = j.begin;  // nothing reduced yet
+        if (state.covers > on_disk)
+            throw RunRefused(part_path_ + " holds " + std::to_string(on_disk) +
+                             " bytes, fewer than the reduction in " + state_path_ + " counts (" +
+                             std::to_string(state.covers) +
+                             "): records were lost, and the reduction cannot be taken back; " +
+                             "discard the partial results with --restart");
+        if (state.exists) reduced_ = std::move(state.reduced);
+    }
+    if (on_disk < j.begin)
+        throw RunRefused(part_path_ + " is shorter than its header; run with --restart");
+    // The blocks that count: closed, wholly in .part, and (reducing) in the reduction.
+    std::uint64_t good = j.begin;
+    for (const auto& b : j.blocks) {
+        if (b.end > on_disk) break;
+        if (cfg_.job->reduce && b.end > state.covers) break;
+        for (auto [first, last] : b.runs) {
+            if (done_.size() <= last) done_.resize(last + 1);
+            for (std::uint64_t i = first; i <= last; ++i) {
+                if (!done_[i]) ++done_count_;
+                done_[i] = true;
             }
-            block.clear();
-            good_size = std::max(good_size, end);
-            std::string reduction;
-            std::getline(l >> std::ws, reduction);
-            reduced_ = parse_value(reduction);  // JSON is YAML
+        }
+        good = b.end;
+    }
+    if (cfg_.job->reduce && good != state.covers)
+        throw RunRefused(state_path_ + " covers " + std::to_string(state.covers) +
+                         " bytes of records, which is not where a block of " + journal_path_ +
+                         " ends; discard the partial results with --restart");
+    // Cut .part back to what counts (never longer: a short .part is never padded).
+    if (truncate(part_path_.c_str(), static_cast<off_t>(good)) != 0)
+        io_failed("cut back", part_path_);
+    part_size_ = good;
+    part_ = open_file(part_path_, "ab");
+    // The journal anew with only what counts, its runs merged: a torn tail cannot confuse a
+    // later resume, and the journal does not grow with every interruption.
+    std::string text = "mproc-journal " + std::to_string(kJournalVersion) + "\n";
+    for (const auto& [k, v] : j.identity) text += "id " + k + " " + v + "\n";
+    text += "begin " + std::to_string(j.begin) + "\n";
+    for (std::uint64_t i = 0; i < done_.size();) {
+        if (!done_[i]) {
+            ++i;
             continue;
         }
-        std::uint64_t first = 0, last = 0;
-        if (!(l >> first >> last) || last < first) break;
-        block.emplace_back(first, last);
+        std::uint64_t k = i;
+        while (k + 1 < done_.size() && done_[k + 1]) ++k;
+        text += std::to_string(i) + " " + std::to_string(k) + "\n";
+        i = k + 1;
     }
-    if (!header_ok) throw std::runtime_error(journal_path_ + " is empty; run without --resume");
-    // Cut the .part file back to the last complete block, then carry on appending.
-    fs::resize_file(part_path_, good_size);
-    part_size_ = good_size;
-    part_ = std::fopen(part_path_.c_str(), "ab");
-    // Rewrite the journal with only what counts, so a torn tail cannot confuse a later resume.
-    const std::string journal = journal_header(good_size);
-    const std::string tmp = journal_path_ + ".tmp";
-    {
-        std::FILE* f = std::fopen(tmp.c_str(), "wb");
-        if (f == nullptr) throw std::runtime_error("cannot write " + tmp);
-        write_all(f, journal, tmp);
-        std::fclose(f);
-    }
-    fs::rename(tmp, journal_path_);
-    journal_ = std::fopen(journal_path_.c_str(), "ab");
-    if (part_ == nullptr || journal_ == nullptr)
-        throw std::runtime_error("cannot reopen " + part_path_);
+    text += "= " + std::to_string(good) + "\n";
+    replace_file(journal_path_, text);
+    journal_ = open_file(journal_path_, "ab");
 }
 
 ResultWriter::~ResultWriter() {
     if (part_ != nullptr) std::fclose(part_);
     if (journal_ != nullptr) std::fclose(journal_);
-    if (lock_fd_ >= 0) close(lock_fd_);  // releases the lock
+    release_lock(lock_fd_);
 }
 
 void format_record(Format format, std::uint64_t index, const Value& input, const Value* result,
@@ -178,14 +522,41 @@ void format_record(Format format, std::uint64_t index, const Value& input, const
             }
             out += "}\n";
             break;
-        case Format::csv:
-            out += std::to_string(index) + "," + csv_field(input.text()) + "," +
-                   csv_field(result != nullptr ? result->text() : "") + "," +
-                   csv_field(result != nullptr ? "" : error) + "\n";
+        case Format::csv: {
+            // RFC 4180 quoting, with newlines escaped as well, so one record is one line.
+            const auto field = [&out](const std::string& s) {
+                std::string e;
+                append_escaped(e, s, false);
+                if (e.find_first_of(",\"") == std::string::npos) {
+                    out += e;
+                    return;
+                }
+                out += '"';
+                for (char c : e) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+                out += '"';
+            };
+            append_int(out, static_cast<std::int64_t>(index));
+            out += ',';
+            field(input.text());
+            out += ',';
+            field(result != nullptr ? result->text() : "");
+            out += ',';
+            field(result != nullptr ? "" : error);
+            out += '\n';
             break;
+        }
         case Format::txt:
-            out += std::to_string(index) + "\t" + input.text() + "\t" +
-                   (result != nullptr ? result->text() : "ERROR: " + error) + "\n";
+            append_int(out, static_cast<std::int64_t>(index));
+            out += '\t';
+            append_escaped(out, input.text(), true);
+            out += '\t';
+            if (result != nullptr) {
+                append_escaped(out, result->text(), true);
+            } else {
+                out += "ERROR: ";
+                append_escaped(out, error, true);
+            }
+            out += '\n';
             break;
     }
 }
@@ -201,53 +572,81 @@ void ResultWriter::add(const Record& r) {
     pending_indices_.push_back(r.index);
 }
 
+void ResultWriter::write_state(bool sync) {
+    const auto t0 = Clock::now();
+    std::string text = "mproc-state " + std::to_string(part_size_) + "\n";
+    append_json(text, reduced_);
+    text += '\n';
+    if (sync) {
+        replace_file(state_path_, text);
+    } else {
+        // Between syncs a crash may lose the newest state, and then resume redoes those
+        // blocks; it never counts them twice (a block counts only once the state covers it).
+        const std::string tmp = state_path_ + ".tmp";
+        std::FILE* f = open_file(tmp, "wb");
+        try {
+            write_all(f, text, tmp);
+            close_file(f, tmp);
+        } catch (...) {
+            if (f != nullptr) std::fclose(f);
+            throw;
+        }
+        if (std::rename(tmp.c_str(), state_path_.c_str()) != 0)
+            io_failed("rename " + tmp + " to", state_path_);
+    }
+    state_time_ = Clock::now();
+    state_cost_ = std::chrono::duration<double>(state_time_ - t0).count();
+    state_covers_ = part_size_;
+}
+
 void ResultWriter::flush(bool sync) {
     if (to_stdout_) {
         std::cout.flush();
         return;
     }
-    if (pending_indices_.empty()) return;
-    // Records first, then the journal that vouches for them.
-    write_all(part_, pending_, part_path_);
-    part_size_ += pending_.size();
-    std::string journal;
-    const std::size_t n = pending_indices_.size();
-    for (std::size_t i = 0; i < n;) {
-        std::size_t j = i + 1;  // [i, j) is a run of consecutive indices
-        while (j < n && pending_indices_[j] == pending_indices_[j - 1] + 1) ++j;
-        append_int(journal, static_cast<std::int64_t>(pending_indices_[i]));
-        journal += ' ';
-        append_int(journal, static_cast<std::int64_t>(pending_indices_[j - 1]));
+    if (!pending_indices_.empty()) {
+        // Records first, then the journal lines that vouch for them.
+        write_all(part_, pending_, part_path_);
+        part_size_ += pending_.size();
+        std::string journal;
+        const std::size_t n = pending_indices_.size();
+        for (std::size_t i = 0; i < n;) {
+            std::size_t j = i + 1;  // [i, j) is a run of consecutive indices
+            while (j < n && pending_indices_[j] == pending_indices_[j - 1] + 1) ++j;
+            append_int(journal, static_cast<std::int64_t>(pending_indices_[i]));
+            journal += ' ';
+            append_int(journal, static_cast<std::int64_t>(pending_indices_[j - 1]));
+            journal += '\n';
+            i = j;
+        }
+        journal += "= ";
+        append_int(journal, static_cast<std::int64_t>(part_size_));
         journal += '\n';
-        i = j;
+        if (sync) sync_file(part_, part_path_);
+        write_all(journal_, journal, journal_path_);
+        pending_.clear();
+        pending_indices_.clear();
     }
-    journal += "= ";
-    append_int(journal, static_cast<std::int64_t>(part_size_));
-    journal += ' ';
-    append_json(journal, reduced_);
-    journal += '\n';
-    if (sync) fsync(fileno(part_));
-    write_all(journal_, journal, journal_path_);
-    if (sync) fsync(fileno(journal_));
-    pending_.clear();
-    pending_indices_.clear();
+    if (sync) sync_file(journal_, journal_path_);
+    if (!cfg_.job->reduce || state_covers_ == part_size_) return;
+    // A large reduction (wordcount's) is replaced at most as often as keeps its cost near 5%
+    // of the run; a small one at every flush.
+    const double since = std::chrono::duration<double>(Clock::now() - state_time_).count();
+    if (sync || since >= 20 * state_cost_) write_state(sync);
 }
 
-void ResultWriter::finish() {
-    flush(true);
+void ResultWriter::finish(const std::function<Value(Value)>& touch) {
+    flush(true);  // the state keeps the reduction as it was folded, before its final touch
+    if (touch) reduced_ = touch(std::move(reduced_));
     if (to_stdout_) return;
-    if (cfg_.job->reduce) {
-        const std::string path = reduced_path(cfg_.output);
-        std::ofstream(path + ".tmp") << reduced_.json() << "\n";
-        fs::rename(path + ".tmp", path);
-    }
-    std::fclose(part_);
-    part_ = nullptr;
-    fs::rename(part_path_, cfg_.output);
-    std::fclose(journal_);
-    journal_ = nullptr;
-    fs::remove(journal_path_);
-    fs::remove(cfg_.output + ".lock");
+    if (cfg_.job->reduce) replace_file(reduced_path(cfg_.output), reduced_.json() + "\n");
+    close_file(part_, part_path_);
+    if (std::rename(part_path_.c_str(), cfg_.output.c_str()) != 0)
+        io_failed("rename " + part_path_ + " to", cfg_.output);
+    write_all(journal_, "complete\n", journal_path_);
+    sync_file(journal_, journal_path_);
+    close_file(journal_, journal_path_);
+    std::remove(state_path_.c_str());
 }
 
 }  // namespace mproc::runner

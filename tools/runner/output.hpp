@@ -1,17 +1,29 @@
 #pragma once
-// Writing results so that an interrupted run loses nothing and duplicates nothing.
+// Writing results so that an interrupted run loses nothing, duplicates nothing and is never
+// mixed with another run's.
 //
-// Records go to OUTPUT.part; OUTPUT.journal says which are complete. Records are written in
-// blocks (every 1 MiB or 100 ms): the block's bytes are appended to the .part file, then
-// journal lines naming its inputs as runs of consecutive indices ("<first> <last>", one line
-// for a whole ordered block) and a closing line "= <.part size> <reduction so far>". On
-// --resume only closed blocks count: the .part file is cut back to the last one, their
-// indices are skipped, and the reduction continues from the journal. When the run finishes,
-// .part is renamed to OUTPUT and the journal removed: a reader never sees a torn file.
+// Beside OUTPUT (every side file's name is the whole results name plus a suffix, so x.jsonl
+// and x.csv share none):
+//   OUTPUT.part      the records so far, in blocks
+//   OUTPUT.journal   what determines the records (the run's identity), then for every block
+//                    its inputs as runs of indices ("<first> <last>") and a closing line
+//                    "= <.part size>"; "complete" once OUTPUT is in place. Kept after the run,
+//                    so a later --resume can tell a finished run from a changed config.
+//   OUTPUT.state     a reducing job's reduction so far and the .part size it covers, replaced
+//                    whole (never appended), at most as often as keeps its cost near 5%
+//   OUTPUT.lock      flock()ed by the one run (or merge) writing OUTPUT; never deleted, so the
+//                    lock cannot be lost or duplicated; holds that run's host and pid
+//   OUTPUT.reduced.json   the reduction of a finished run
+// On --resume a block counts when it is closed, its bytes are in .part and (for a reducing
+// job) the state covers it: .part is cut back to the last such block, never padded.
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config.hpp"
@@ -19,35 +31,69 @@
 
 namespace mproc::runner {
 
+// A run that must not go ahead as asked (exit 2): the message names the way on.
+class RunRefused : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// A read or write of the results that failed (exit 3): path and the system's reason.
+class IoError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// How a run treats results an earlier run left: start afresh (refused over partial results),
+// continue them (--resume), or discard them (--restart).
+enum class Start { fresh, resume, restart };
+
+// What determines a run's records, as (key, JSON text) pairs: the job, each parameter, the
+// input source (for lines and files, a digest of their content or list), the order and the
+// record format's version. A --resume with any of them different is refused.
+using Identity = std::vector<std::pair<std::string, std::string>>;
+Identity run_identity(const Config& cfg);
+
+// Refuses (RunRefused) what `start` may not do with the results an earlier run left at
+// cfg.output; `rerun` is the command line that started this run, for the message. Called
+// before any rank starts and again under the lock.
+void check_start(const Config& cfg, Start start, const std::string& rerun);
+
+// Whether OUTPUT is the finished results of a run (no journal at all, or a complete one).
+bool results_complete(const std::string& output);
+
 class ResultWriter {
   public:
-    ResultWriter(const Config& cfg, bool resume);
+    ResultWriter(const Config& cfg, Start start, const std::string& rerun);
     ~ResultWriter();
     ResultWriter(const ResultWriter&) = delete;
     ResultWriter& operator=(const ResultWriter&) = delete;
 
+    // True when --resume found the run already finished: there is nothing to write.
+    bool complete() const { return complete_; }
     // Whether the input at `index` was completed by an earlier run (resume).
     bool done(std::uint64_t index) const { return index < done_.size() && done_[index]; }
     std::uint64_t done_count() const { return done_count_; }
     const Value& reduced() const { return reduced_; }
-    // Replaces the reduction (a job's final touch, before finish() writes it).
-    void set_reduced(Value v) { reduced_ = std::move(v); }
     std::size_t buffered_bytes() const { return pending_.size(); }
 
     // Adds a finished record (written at the next flush).
     void add(const Record& r);
-    // Writes what is buffered and its journal lines; `sync` also fsyncs both files.
+    // Writes what is buffered and its journal lines; `sync` also fsyncs and checkpoints the
+    // reduction. Throws IoError, after which the files on disk are still a valid journal.
     void flush(bool sync = false);
-    // Flushes, writes the reduction file if the job reduces, and renames .part into place.
-    void finish();
+    // Flushes, writes the reduction file if the job reduces (after `touch`, a job's final
+    // touch to it), renames .part into place and marks the journal complete.
+    void finish(const std::function<Value(Value)>& touch = {});
 
   private:
-    void resume_from_journal();
-    std::string journal_header(std::uint64_t part_size) const;
+    void start_fresh();
+    void resume(const struct Journal& j);
+    void write_state(bool sync);
 
     const Config& cfg_;
     bool to_stdout_;
-    std::string part_path_, journal_path_;
+    bool complete_ = false;
+    std::string part_path_, journal_path_, state_path_;
     std::FILE* part_ = nullptr;
     std::FILE* journal_ = nullptr;
     int lock_fd_ = -1;
@@ -57,6 +103,9 @@ class ResultWriter {
     std::vector<bool> done_;
     std::uint64_t done_count_ = 0;
     Value reduced_;
+    double state_cost_ = 0;                             // seconds the last state write took
+    std::chrono::steady_clock::time_point state_time_;  // when it was written
+    std::uint64_t state_covers_ = 0;                    // the .part size it covered
 };
 
 // Appends the record of input `index` in `format`: its result, or (when `result` is null)
@@ -64,11 +113,15 @@ class ResultWriter {
 void format_record(Format format, std::uint64_t index, const Value& input, const Value* result,
                    const std::string& error, std::string& out);
 
-// Where a job's reduction goes: OUTPUT without its extension, plus ".reduced.json".
+// Where a job's reduction goes: OUTPUT plus ".reduced.json".
 std::string reduced_path(const std::string& output);
 
-// Takes OUTPUT.lock (waiting up to 30 s for a run that is still ending): only one run or merge
-// writes OUTPUT at a time. Returns the descriptor that holds the lock until it is closed.
+// Takes OUTPUT.lock at once, or refuses (RunRefused) naming the run that holds it. Returns
+// the descriptor that holds the lock; release_lock() lets it go.
 int lock_output(const std::string& output);
+void release_lock(int fd);
+
+// Writes `text` to PATH through PATH.tmp, fsynced and renamed: PATH is whole or as it was.
+void replace_file(const std::string& path, const std::string& text);
 
 }  // namespace mproc::runner

@@ -64,8 +64,7 @@ std::string sbatch_lines(const Config& cfg) {
 
 std::string sbatch_path(const Config& cfg) {
     if (cfg.output == "-") return fs::absolute(cfg.job->name + ".sbatch").string();
-    const fs::path p = fs::absolute(cfg.output);
-    return (p.parent_path() / p.stem()).string() + ".sbatch";
+    return fs::absolute(cfg.output).string() + ".sbatch";  // x.jsonl and x.csv have their own
 }
 
 std::string render_sbatch(const Config& cfg, const SbatchRequest& req) {
@@ -111,7 +110,7 @@ int merge_parts(const Config& cfg, bool if_complete) {
         const std::string p = shard_path(
             cfg.output, Shard{static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(n)});
         parts.push_back(p);
-        if (!fs::exists(p) || fs::exists(p + ".journal")) missing.push_back(p);
+        if (!results_complete(p)) missing.push_back(p);
     }
     if (!missing.empty()) {
         std::cerr << "mproc merge: " << n - static_cast<int>(missing.size()) << " of " << n
@@ -144,20 +143,19 @@ int merge_parts(const Config& cfg, bool if_complete) {
                 if (!cfg.job->combine)
                     throw std::runtime_error("job " + cfg.job->name +
                                              " does not say how to combine its parts' reductions");
-                reduced =
-                    cfg.job->combine(std::move(reduced), parse_value(read_file(reduced_path(p))));
+                const std::string rp = reduced_path(p);
+                try {
+                    reduced = cfg.job->combine(std::move(reduced), parse_json(read_file(rp)));
+                } catch (const std::invalid_argument& e) {
+                    throw std::runtime_error(rp + ": " + e.what());
+                }
             }
         }
         if (!out.flush()) throw std::runtime_error("cannot write " + tmp);
     }
-    if (cfg.job->reduce) {
-        const std::string rp = reduced_path(cfg.output);
-        std::ofstream(rp + ".tmp") << reduced.json() << "\n";
-        fs::rename(rp + ".tmp", rp);
-    }
+    if (cfg.job->reduce) replace_file(reduced_path(cfg.output), reduced.json() + "\n");
     fs::rename(tmp, cfg.output);
-    fs::remove(cfg.output + ".lock");
-    close(lock);
+    release_lock(lock);
     std::cerr << "mproc merge: " << n << " parts merged into " << cfg.output;
     if (cfg.job->reduce) std::cerr << ", reduction: " << reduced_path(cfg.output);
     std::cerr << "\n";

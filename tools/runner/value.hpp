@@ -2,6 +2,11 @@
 // Value: one input item, parameter or result of a batch job — null, bool, integer, float,
 // string, list or mapping, as YAML and JSON have them. Serializable, so it travels to
 // workers as a task argument, and printable as JSON for the results file.
+//
+// A number read from a config keeps the text it was written as ("0.1", "2.50", "1e-3",
+// 2^70 in full, ".nan") whenever printing its value would read differently: commands and
+// CSV cells get that text, .jsonl gets it as a number when it is valid JSON and as a string
+// otherwise. Jobs still compute with its value.
 
 #include <boost/serialization/map.hpp>
 #include <boost/serialization/split_member.hpp>
@@ -21,6 +26,19 @@ class Value {
     using List = std::vector<Value>;
     using Map = std::map<std::string, Value>;
 
+    // A number with the text it was written as (see above). `integral` says whether it is an
+    // integer that fits 64 bits (then `i` holds it); `d` is its value as a double either way.
+    struct Written {
+        std::string text;
+        double d = 0;
+        std::int64_t i = 0;
+        bool integral = false;
+        bool operator==(const Written&) const = default;
+    };
+    // A number written as `text`: plain when printing the value gives `text` back.
+    static Value written(std::string text, double d);
+    static Value written(std::string text, std::int64_t i);
+
     Value() = default;
     Value(std::nullptr_t) {}
     Value(bool b) : v_(b) {}
@@ -33,19 +51,31 @@ class Value {
     Value(std::string s) : v_(std::move(s)) {}
     Value(List l) : v_(std::move(l)) {}
     Value(Map m) : v_(std::move(m)) {}
+    Value(Written w) : v_(std::move(w)) {}
 
     bool is_null() const { return v_.index() == 0; }
     bool is_bool() const { return std::holds_alternative<bool>(v_); }
-    bool is_int() const { return std::holds_alternative<std::int64_t>(v_); }
-    bool is_number() const { return is_int() || std::holds_alternative<double>(v_); }
+    bool is_int() const {
+        return std::holds_alternative<std::int64_t>(v_) || (written_() && written_()->integral);
+    }
+    bool is_number() const {
+        return std::holds_alternative<std::int64_t>(v_) || std::holds_alternative<double>(v_) ||
+               written_() != nullptr;
+    }
+    // The text a config wrote this number as, or null when it reads as printed.
+    const std::string* written_text() const { return written_() ? &written_()->text : nullptr; }
     bool is_string() const { return std::holds_alternative<std::string>(v_); }
     bool is_list() const { return std::holds_alternative<List>(v_); }
     bool is_map() const { return std::holds_alternative<Map>(v_); }
 
     bool as_bool() const { return std::get<bool>(v_); }
-    std::int64_t as_int() const { return std::get<std::int64_t>(v_); }
+    std::int64_t as_int() const {
+        return written_() ? std::get<Written>(v_).i : std::get<std::int64_t>(v_);
+    }
     double as_double() const {
-        return is_int() ? static_cast<double>(as_int()) : std::get<double>(v_);
+        if (const Written* w = written_()) return w->d;
+        return std::holds_alternative<std::int64_t>(v_) ? static_cast<double>(as_int())
+                                                        : std::get<double>(v_);
     }
     const std::string& as_string() const { return std::get<std::string>(v_); }
     const List& as_list() const { return std::get<List>(v_); }
@@ -57,8 +87,8 @@ class Value {
 
     // JSON text (strings quoted and escaped).
     std::string json() const;
-    // Strings bare, everything else as JSON: how a value reads in a .txt file or on a
-    // command line.
+    // Strings bare, written numbers as written, everything else as JSON: how a value reads
+    // on a command line.
     std::string text() const;
 
     bool operator==(const Value&) const = default;
@@ -72,7 +102,12 @@ class Value {
         ar << kind;
         std::visit(
             [&ar](const auto& x) {
-                if constexpr (!std::is_same_v<std::decay_t<decltype(x)>, std::monostate>) ar << x;
+                using X = std::decay_t<decltype(x)>;
+                if constexpr (std::is_same_v<X, Written>) {
+                    ar << x.text << x.d << x.i << x.integral;
+                } else if constexpr (!std::is_same_v<X, std::monostate>) {
+                    ar << x;
+                }
             },
             v_);
     }
@@ -102,6 +137,12 @@ class Value {
             case 6:
                 load_as<Map>(ar);
                 break;
+            case 7: {
+                Written w;
+                ar >> w.text >> w.d >> w.i >> w.integral;
+                v_ = std::move(w);
+                break;
+            }
             default:
                 throw std::runtime_error("Value: corrupt archive");
         }
@@ -116,7 +157,9 @@ class Value {
         v_ = std::move(x);
     }
 
-    std::variant<std::monostate, bool, std::int64_t, double, std::string, List, Map> v_;
+    const Written* written_() const { return std::get_if<Written>(&v_); }
+
+    std::variant<std::monostate, bool, std::int64_t, double, std::string, List, Map, Written> v_;
 };
 
 // A byte codec for Value (see mproc::detail::CustomPacked): a kind byte, then the payload.
@@ -124,11 +167,22 @@ class Value {
 void mproc_pack(std::vector<char>& out, const Value& v);
 void mproc_unpack(const char*& at, const char* end, Value& v);
 
-// Appends `s` to `out` as a JSON string literal, and `v` as JSON.
+// Appends `s` to `out` as a JSON string literal, and `v` as JSON. The output is always valid
+// UTF-8: a byte of `s` that is not part of a valid UTF-8 sequence is written as the escape
+// \udcXX (XX the byte), Python's "surrogateescape", so no byte is lost:
+// json.loads(line)["output"].encode("utf-8", "surrogateescape") gives the bytes back.
 void append_json_string(std::string& out, const std::string& s);
 void append_json(std::string& out, const Value& v);
 // Appends an integer in decimal, without a temporary string.
 void append_int(std::string& out, std::int64_t i);
+// The Value a JSON text holds (as append_json writes it); throws std::invalid_argument.
+Value parse_json(const std::string& text);
+// Whether `s` is a number as JSON writes one (so "2.50" and "1e-3" are, ".5" and "0x1F" not).
+bool is_json_number(const std::string& s);
+// Appends `s` with newline, carriage return and (when `tab`) tab written as \n, \r and \t,
+// so a field of a .txt or .csv record stays on its line. Backslashes stay as they are: these
+// formats are for reading (JSON results inside them stay readable); .jsonl is the exact one.
+void append_escaped(std::string& out, const std::string& s, bool tab);
 
 }  // namespace mproc::runner
 
