@@ -76,6 +76,11 @@ Config load_config(const std::string& path, const std::vector<std::string>& sets
 
 const char* policy_name(Policy p);
 
+// A checked config saved whole and loaded again (saved_config.cpp): a run reads its YAML once.
+// Loading gives nullopt for a missing, torn or foreign file.
+void save_config(const Config& cfg, const std::string& path);
+std::optional<Config> load_saved_config(const std::string& path);
+
 // A YAML (or JSON) text as a Value, read as config values are: quoted scalars stay strings,
 // plain ones become numbers, booleans or null where they read as such.
 Value parse_value(const std::string& text);

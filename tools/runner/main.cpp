@@ -53,6 +53,8 @@ struct Args {
     int ranks = 0;                     // plan: --ranks N (0: the config's launch.ranks)
     bool local = false;                // plan: ranks start on this machine (no hostfile/Slurm)
     bool many_ranks = false;           // plan: more than kMaxRanksPerCore is meant
+    std::string saved;                 // --saved FILE: plan saves the checked config there;
+                                       // run loads it instead of reading the YAML again
     std::optional<Shard> shard;        // --shard K/N: one task of a job array
     std::string template_path, mproc;  // sbatch
     bool save = false;                 // sbatch
@@ -94,6 +96,8 @@ Args parse_args(int argc, char** argv) {
                 n.find_first_not_of("0123456789") != std::string::npos || std::stoi(n) < 1)
                 throw std::invalid_argument("--ranks must be a positive number, not '" + n + "'");
             a.ranks = std::stoi(n);
+        } else if (s == "--saved") {
+            a.saved = value("a file");
         } else if (s == "--local") {
             a.local = true;
         } else if (s == "--many-ranks") {
@@ -266,8 +270,13 @@ std::string rerun_command(const Args& args) {
     return s;
 }
 
-// The config as this run uses it: an array task writes its own part of the results.
+// The config as this run uses it: an array task writes its own part of the results. `run`
+// takes the copy `plan` saved when it can see it (rank 0 may be on another host), so a
+// large config is read once.
 Config run_config(const Args& args) {
+    std::optional<Config> saved;
+    if (args.verb == "run" && !args.saved.empty()) saved = load_saved_config(args.saved);
+    if (saved) return std::move(*saved);  // saved as run_config made it, shard and all
     Config cfg = load_config(args.config, args.sets);
     if (args.shard) {
         if (cfg.output == "-")
@@ -310,6 +319,7 @@ int plan(const Args& args) {
     }
     check_processes(cfg, ranks);
     check_start(cfg, start_of(args), rerun_command(args));
+    if (!args.saved.empty()) save_config(cfg, args.saved);
     // A run already writing these results is named now, before any rank starts (rank 0
     // takes the lock for good).
     if (cfg.output != "-" && std::filesystem::exists(cfg.output + ".lock"))

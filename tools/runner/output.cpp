@@ -455,11 +455,17 @@ void ResultWriter::resume(const Journal& j) {
     }
     if (on_disk < j.begin)
         throw RunRefused(part_path_ + " is shorter than its header; run with --restart");
-    // The blocks that count: closed, wholly in .part, and (reducing) in the reduction.
+    // The blocks that count: closed and wholly in .part. For a reducing job, blocks past the
+    // state's checkpoint are folded in again from their .jsonl records; .csv and .txt records
+    // do not carry results exactly, so there those blocks run again.
+    const bool refold = cfg_.job->reduce && cfg_.format == Format::jsonl;
     std::uint64_t good = j.begin;
     for (const auto& b : j.blocks) {
         if (b.end > on_disk) break;
-        if (cfg_.job->reduce && b.end > state.covers) break;
+        if (cfg_.job->reduce && b.end > state.covers) {
+            if (!refold || good < state.covers) break;
+            fold_records(good, b.end);
+        }
         for (auto [first, last] : b.runs) {
             if (done_.size() <= last) done_.resize(last + 1);
             for (std::uint64_t i = first; i <= last; ++i) {
@@ -469,7 +475,7 @@ void ResultWriter::resume(const Journal& j) {
         }
         good = b.end;
     }
-    if (cfg_.job->reduce && good != state.covers)
+    if (cfg_.job->reduce && good < state.covers)
         throw RunRefused(state_path_ + " covers " + std::to_string(state.covers) +
                          " bytes of records, which is not where a block of " + journal_path_ +
                          " ends; discard the partial results with --restart");
@@ -496,6 +502,25 @@ void ResultWriter::resume(const Journal& j) {
     text += "= " + std::to_string(good) + "\n";
     replace_file(journal_path_, text);
     journal_ = open_file(journal_path_, "ab");
+}
+
+void ResultWriter::fold_records(std::uint64_t from, std::uint64_t to) {
+    std::ifstream in(part_path_, std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(from));
+    std::string line;
+    for (std::uint64_t at = from; at < to && std::getline(in, line); at += line.size() + 1) {
+        Value record;
+        try {
+            record = parse_json(line);
+        } catch (const std::invalid_argument& e) {
+            throw RunRefused(part_path_ + " at byte " + std::to_string(at) + ": " + e.what() +
+                             "; discard the partial results with --restart");
+        }
+        // A failed record has no result and was not folded in.
+        if (const Value& r = record["result"]; record.is_map() && record.as_map().count("result"))
+            reduced_ = cfg_.job->reduce(std::move(reduced_), r);
+    }
+    if (!in) io_failed("read", part_path_);
 }
 
 ResultWriter::~ResultWriter() {

@@ -14,8 +14,9 @@
 //   OUTPUT.lock      flock()ed by the one run (or merge) writing OUTPUT; never deleted, so the
 //                    lock cannot be lost or duplicated; holds that run's host and pid
 //   OUTPUT.reduced.json   the reduction of a finished run
-// On --resume a block counts when it is closed, its bytes are in .part and (for a reducing
-// job) the state covers it: .part is cut back to the last such block, never padded.
+// On --resume a block counts when it is closed and its bytes are in .part; a reducing job's
+// blocks past the state's checkpoint are folded in again from their .jsonl records (.csv and
+// .txt: run again). .part is cut back to the last block that counts, never padded.
 
 #include <chrono>
 #include <cstdint>
@@ -89,6 +90,8 @@ class ResultWriter {
     void start_fresh();
     void resume(const struct Journal& j);
     void write_state(bool sync);
+    // Folds the .jsonl records in .part bytes [from, to) into the reduction (resume).
+    void fold_records(std::uint64_t from, std::uint64_t to);
 
     const Config& cfg_;
     bool to_stdout_;
