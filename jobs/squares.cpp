@@ -2,6 +2,7 @@
 // task take a while, for demonstrations and the interruption tests.
 
 #include <chrono>
+#include <cmath>
 #include <stdexcept>
 #include <thread>
 
@@ -17,9 +18,11 @@ MPROC_JOB({
                 "a run"}},
     .run = [](const Value& input, const Value& params, const TaskContext& ctx) -> Value {
         if (!input.is_int()) {
-            const std::string* t = input.written_text();
-            if (t != nullptr && t->find_first_not_of("-0123456789") == std::string::npos)
-                throw std::overflow_error("input " + *t + " does not fit a 64-bit integer");
+            // An integer as written, but past 64 bits (2^70 reads as a double).
+            const double d = input.is_number() ? input.as_double() : 0;
+            if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) >= 0x1p63)
+                throw std::overflow_error("input " + input.text() +
+                                          " does not fit a 64-bit integer");
             throw std::invalid_argument("squares needs integer inputs, got " + input.json());
         }
         if (const double s = params["sleep"].as_double(); s > 0) {

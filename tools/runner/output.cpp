@@ -442,14 +442,21 @@ void ResultWriter::start_fresh() {
 void ResultWriter::resume(const Journal& j) {
     const std::uint64_t on_disk = file_size(part_path_);
     State state;
+    const bool refold = cfg_.job->reduce && cfg_.format == Format::jsonl;
     if (cfg_.job->reduce) {
         state = read_state(state_path_);
-        if (!state.exists) state.covers = j.begin;  // nothing reduced yet
+        if (!state.exists || (state.covers > on_disk && refold)) {
+            // No state, or records it counted were lost from .part: fold every record that
+            // is left, from the start.
+            state = State{};
+            state.covers = j.begin;
+        }
         if (state.covers > on_disk)
             throw RunRefused(part_path_ + " holds " + std::to_string(on_disk) +
                              " bytes, fewer than the reduction in " + state_path_ + " counts (" +
-                             std::to_string(state.covers) +
-                             "): records were lost, and the reduction cannot be taken back; " +
+                             std::to_string(state.covers) + "): records were lost, and a ." +
+                             (cfg_.format == Format::csv ? "csv" : "txt") +
+                             " file does not carry results exactly enough to count them again; " +
                              "discard the partial results with --restart");
         if (state.exists) reduced_ = std::move(state.reduced);
     }
@@ -458,7 +465,6 @@ void ResultWriter::resume(const Journal& j) {
     // The blocks that count: closed and wholly in .part. For a reducing job, blocks past the
     // state's checkpoint are folded in again from their .jsonl records; .csv and .txt records
     // do not carry results exactly, so there those blocks run again.
-    const bool refold = cfg_.job->reduce && cfg_.format == Format::jsonl;
     std::uint64_t good = j.begin;
     for (const auto& b : j.blocks) {
         if (b.end > on_disk) break;
