@@ -152,7 +152,8 @@ logs=$(cat results/chain-*.log 2>/dev/null)
 contains "the first allocation was interrupted" "$logs" 'interrupted: [0-9]+ tasks'
 contains "and continued in a chained job" "$logs" 'the run continues in job [0-9]+'
 contains "the continuation resumed" "$logs" 'were done by an earlier run'
-[ ! -e results/chain.jsonl.journal ] && ok "no journal left behind" || bad "chain journal left"
+[ ! -e results/chain.jsonl.part ] && tail -1 results/chain.jsonl.journal | grep -qx complete \
+    && ok "no partial results left behind; the journal says complete" || bad "chain: partial results left" "$(ls results)"
 if wait_file results/requeue.jsonl 300; then
     same "requeued job: the results of a clean run" results/requeue.jsonl clean/requeue.jsonl
 else
