@@ -100,7 +100,7 @@ class Checker {
         if (!n.IsScalar() || !YAML::convert<std::int64_t>::decode(n, v)) {
             double d = 0;
             if (n.IsScalar() && YAML::convert<double>::decode(n, d) && std::isfinite(d) &&
-                d == std::floor(d))
+                d == std::floor(d) && std::fabs(d) >= 0x1p63)
                 fail(n, key, key + " is out of range: " + show(n));  // beyond 64 bits
             fail(n, key, key + " must be an integer, not " + show(n));
         }
@@ -122,18 +122,9 @@ class Checker {
         if (!n.IsScalar() || !YAML::convert<double>::decode(n, v))
             fail(n, key, key + " must be a number, not " + show(n));
         if (!std::isfinite(v)) fail(n, key, key + " must be a finite number, not " + show(n));
-        if (v < min) fail(n, key, key + " must be at least " + trimmed(min) + ", not " + show(n));
+        if (v < min)
+            fail(n, key, key + " must be at least " + Value(min).json() + ", not " + show(n));
         return v;
-    }
-
-    static std::string trimmed(double d) {
-        std::string s = std::to_string(d);
-        while (s.find('.') != std::string::npos && (s.back() == '0' || s.back() == '.')) {
-            const bool dot = s.back() == '.';
-            s.pop_back();
-            if (dot) break;
-        }
-        return s;
     }
 
     bool boolean(const YAML::Node& n, const std::string& key) const {
@@ -590,11 +581,12 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 
     if (const YAML::Node pool = root["pool"]) {
         c.keys(pool, "pool", {"processes", "chunksize", "ordered"});
-        if (const auto p = pool["processes"]) cfg.processes_at = c.place(p, "pool.processes");
-        if (const auto p = pool["processes"])
+        if (const auto p = pool["processes"]) {
             cfg.processes = p.IsScalar() && p.Scalar() == "all"
                                 ? 0
                                 : c.count(p, "pool.processes", 1, kMaxRanks);
+            cfg.processes_at = c.place(p, "pool.processes");
+        }
         if (const auto p = pool["chunksize"])
             cfg.chunksize =
                 p.IsScalar() && p.Scalar() == "auto"

@@ -1,5 +1,5 @@
 // The C++ side of `tools/mproc`: runs, checks and lists batch jobs. The shell front
-// (tools/mproc) builds it, validates the config, and launches `mproc-runner run` under mpirun;
+// (tools/mproc) builds it, checks the run (`plan`), and launches `mproc-runner run` under mpirun;
 // every rank runs this program, rank 0 drives the job and the others serve tasks.
 //
 //   mproc-runner run CONFIG [--resume|--restart] [--shard K/N] [--set KEY=VALUE ...]
@@ -321,8 +321,10 @@ int plan(const Args& args) {
     check_start(cfg, start_of(args), rerun_command(args));
     if (!args.saved.empty()) save_config(cfg, args.saved);
     // A run already writing these results is named now, before any rank starts (rank 0
-    // takes the lock for good).
-    if (cfg.output != "-" && std::filesystem::exists(cfg.output + ".lock"))
+    // takes the lock for good). Not when every rank of an mpirun runs the front: they would
+    // find each other's probes.
+    if (cfg.output != "-" && std::getenv("OMPI_COMM_WORLD_SIZE") == nullptr &&
+        std::filesystem::exists(cfg.output + ".lock"))
         release_lock(lock_output(cfg.output));
     std::cout << ranks << "\n";
     return 0;
