@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -137,7 +139,9 @@ int merge_parts(const Config& cfg, bool if_complete) {
                 std::string header;
                 std::getline(in, header);
             }
-            out << in.rdbuf();
+            // (Inserting an empty stream would set failbit and silently drop what follows.)
+            if (in.peek() != std::char_traits<char>::eof()) out << in.rdbuf();
+            if (!out) throw IoError("cannot write " + tmp + ": " + std::strerror(errno));
             first = false;
             if (cfg.job->reduce) {
                 if (!cfg.job->combine)
@@ -151,7 +155,7 @@ int merge_parts(const Config& cfg, bool if_complete) {
                 }
             }
         }
-        if (!out.flush()) throw std::runtime_error("cannot write " + tmp);
+        if (!out.flush()) throw IoError("cannot write " + tmp + ": " + std::strerror(errno));
     }
     if (cfg.job->reduce) replace_file(reduced_path(cfg.output), reduced.json() + "\n");
     fs::rename(tmp, cfg.output);
