@@ -45,6 +45,7 @@ MPROC_TASK_AS("mproc.process.enter", enter_process);
 int leave_process(int) {
     release_prefetched();  // items the target took ahead and did not use go back
     t_context.reset();
+    settle_released();  // and are back before the Process is seen to end
     return 0;
 }
 MPROC_TASK_AS("mproc.process.leave", leave_process);

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstring>
 #include <future>
+#include <optional>
+#include <utility>
 
 #include "backoff.hpp"
 #include "engine.hpp"
@@ -447,6 +449,9 @@ std::vector<char> queue_get(std::uint64_t queue, std::uint32_t maxsize,
     return std::move(items.front());
 }
 
+// A queue this worker thread gave items back to, not yet known to have them (settle_released).
+thread_local std::optional<std::pair<std::uint64_t, std::uint32_t>> t_unsettled;
+
 void release_prefetched() {
     for (auto& [queue, p] : t_prefetched) {
         if (p.items.empty()) continue;
@@ -455,7 +460,17 @@ void release_prefetched() {
         p.items.clear();
         const std::vector<char> batch = pack_batch(items);
         queue_call(QueueOp::unget, queue, p.maxsize, {}, &batch);
+        if (window_rank() != 0) t_unsettled.emplace(queue, p.maxsize);
     }
+}
+
+void settle_released() {
+    if (!t_unsettled) return;
+    const auto [queue, maxsize] = *t_unsettled;
+    t_unsettled.reset();
+    // Requests from one rank on the queue channel are served in order: once this one is
+    // answered, every give-back sent before it has been served.
+    queue_call(QueueOp::size, queue, maxsize, {}, nullptr);
 }
 
 }  // namespace mproc::detail

@@ -6,14 +6,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
-
-#include "inputs.hpp"
 
 namespace mproc::runner {
 namespace {
@@ -95,9 +94,9 @@ std::string identity_value(const std::string& json) {
     return d.json();
 }
 
-// Everything the journal says.
 }  // namespace
 
+// Everything the journal says.
 struct Journal {
     bool exists = false;
     bool complete = false;
@@ -111,6 +110,12 @@ struct Journal {
 };
 
 namespace {
+
+// A whole line that is a decimal number.
+bool number(const std::string& s, std::uint64_t& out) {
+    const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+    return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
 
 Journal read_journal(const std::string& path) {
     Journal j;
@@ -143,9 +148,9 @@ Journal read_journal(const std::string& path) {
             if (sp == std::string::npos) break;
             j.identity.emplace_back(line.substr(3, sp - 3), line.substr(sp + 1));
         } else if (line.rfind("begin ", 0) == 0) {
-            j.begin = std::stoull(line.substr(6));
+            if (!number(line.substr(6), j.begin)) break;
         } else if (line.rfind("= ", 0) == 0) {
-            open.end = std::stoull(line.substr(2));
+            if (!number(line.substr(2), open.end)) break;  // damaged: trust what came before
             j.blocks.push_back(std::move(open));
             open = {};
         } else if (line == "complete") {

@@ -54,6 +54,10 @@ std::vector<char> queue_get(std::uint64_t queue, std::uint32_t maxsize,
                             std::chrono::nanoseconds timeout, bool& timed_out);
 // Gives back every item this thread took ahead (see queue_get).
 void release_prefetched();
+// Waits until rank 0 has taken back what this worker thread gave back. The give-back needs no
+// reply, and a Process's end reaches rank 0 by another channel (its task's result), which
+// could overtake it: join() would return with the items still on their way.
+void settle_released();
 
 // A new queue's id (unique for the run; no collective call).
 std::uint64_t new_queue_id();
