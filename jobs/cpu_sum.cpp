@@ -83,6 +83,7 @@ class Big {
     }
 
     bool fits_128() const { return limbs_.size() <= 4; }
+    bool zero() const { return limbs_.empty(); }
 
   private:
     std::uint32_t limb(std::size_t i) const { return i < limbs_.size() ? limbs_[i] : 0; }
@@ -95,7 +96,7 @@ class Big {
 
 // Σ j + j² + j³ for j in [0, n), in closed form: n(n-1)/2 + (n-1)n(2n-1)/6 + (n(n-1)/2)².
 Big prefix_sum(const Big& n) {
-    if (n.decimal() == "0") return Big();
+    if (n.zero()) return Big();
     const Big m = n - Big(1);
     Big s1 = n * m;
     s1.divide(2);

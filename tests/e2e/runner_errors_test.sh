@@ -178,10 +178,12 @@ expect "policy retry succeeds on the second attempt" 0 "$mproc" run retry.yaml
 rm -f "$work"/seen.*
 expect "without retries the same fails" 1 "$mproc" run retry.yaml --set errors.policy=skip --set errors.retries=0
 
-# Timeouts: a command that sleeps 30 s is killed after 1 s; the run goes on.
+# Timeouts: a command that sleeps 30 s is killed after 1 s; the run goes on. The sleep's
+# length is unique to this test run (30.0<pid>), so pgrep finds only its own.
+long="30.0$$"
 cat > timeout.yaml <<YAML
 job: command
-input: {values: [30, 0]}
+input: {values: ["$long", 0]}
 params: {command: "sleep {}; echo done"}
 pool: {chunksize: 1}
 output: {path: timeout.jsonl}
@@ -191,9 +193,9 @@ start=$(date +%s)
 expect "task_timeout kills an overrunning command" 1 "$mproc" run timeout.yaml
 took=$(( $(date +%s) - start ))
 [ "$took" -lt 15 ] && ok "task_timeout: the run took ${took}s, not 30" || bad "task_timeout took ${took}s"
-contains "task_timeout: recorded as timed out" "$(cat timeout.jsonl)" '"index": 0, "input": 30, "error": "timed out after 1\.0+ s; the command was killed"'
+contains "task_timeout: recorded as timed out" "$(cat timeout.jsonl)" '"index": 0, "input": "30\.0[0-9]+", "error": "timed out after 1\.0+ s; the command was killed"'
 contains "task_timeout: the next input ran" "$(cat timeout.jsonl)" '"index": 1, "input": 0, "result": \{"exit_code": 0'
-pgrep -f "sleep 30" >/dev/null && bad "task_timeout: the sleep is still running" || ok "task_timeout: no sleep left behind"
+if pgrep -f "sleep $long" >/dev/null; then bad "task_timeout: the sleep is still running"; else ok "task_timeout: no sleep left behind"; fi
 expect "task_timeout in a C++ job" 1 "$mproc" run "$root/configs/cpu_sum.yaml" --set errors.task_timeout=0.05 --set errors.policy=skip --set input.range.stop=2 --set params.span=2000000000 --set output.path=cpu.jsonl
 [ "$(grep -c 'timed out after' cpu.jsonl)" -eq 2 ] && ok "cpu_sum stops at its deadline" || bad "cpu_sum timeout" "$(cat cpu.jsonl)"
 
