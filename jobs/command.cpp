@@ -59,9 +59,29 @@ std::string fill_template(const std::string& tpl, const Value& input) {
 struct Outcome {
     int status = 0;
     bool timed_out = false;
+    bool stopped = false;  // the run is being stopped: the command was ended
     std::string output;
     double seconds = 0;
 };
+
+// Ends process group `pid` (the command and all it started in its group): SIGTERM, up to
+// `grace` for the shell to exit, then SIGKILL to whatever is left of the group. Reaps the
+// shell; returns its wait status.
+int end_group(pid_t pid, std::chrono::milliseconds grace) {
+    kill(-pid, SIGTERM);
+    const auto until = std::chrono::steady_clock::now() + grace;
+    int status = 0;
+    while (waitpid(pid, &status, WNOHANG) != pid) {
+        if (std::chrono::steady_clock::now() >= until) {
+            kill(-pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return status;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    kill(-pid, SIGKILL);  // the shell is gone; its children may not be
+    return status;
+}
 
 Outcome run_shell(const std::string& cmd, const TaskContext& ctx, std::size_t max_output) {
     int fds[2];
@@ -97,6 +117,12 @@ Outcome run_shell(const std::string& cmd, const TaskContext& ctx, std::size_t ma
     int idle = 0;
     for (;;) {
         int wait_ms = 100;
+        if (stop_requested()) {
+            o.status = end_group(pid, std::chrono::seconds(2));
+            o.stopped = true;
+            pid = 0;
+            break;
+        }
         if (auto d = ctx.deadline()) {
             const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                                   *d - std::chrono::steady_clock::now())
@@ -153,6 +179,7 @@ MPROC_JOB({
     .run = [](const Value& input, const Value& params, const TaskContext& ctx) -> Value {
         const std::string cmd = fill_template(params["command"].as_string(), input);
         Outcome o = run_shell(cmd, ctx, static_cast<std::size_t>(params["max_output"].as_int()));
+        if (o.stopped) throw TaskInterrupted("the run was stopped; the command was ended");
         if (o.timed_out)
             throw TaskTimeout("timed out after " + std::to_string(ctx.timeout_seconds()) +
                               " s; the command was killed");

@@ -39,9 +39,14 @@ Record run_item(Item item) {
         TaskContext ctx(deadline);
         ctx.set_timeout_seconds(g_setup.task_timeout);
         try {
+            if (stop_requested()) throw TaskInterrupted("the run was stopped");
             result = g_job->run(item.input, g_setup.params, ctx);
             r.ok = true;
             error.clear();
+            break;
+        } catch (const TaskInterrupted& e) {
+            r.ok = false;  // rank 0 records nothing once the run stops: no retry either
+            error = e.what();
             break;
         } catch (const std::exception& e) {
             r.ok = false;

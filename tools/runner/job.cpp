@@ -1,6 +1,7 @@
 #include "job.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <iostream>
 #include <map>
 
@@ -12,7 +13,21 @@ std::map<std::string, JobSpec>& registry() {
 }
 }  // namespace
 
+namespace {
+std::atomic<bool> g_stop_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free);  // safe to store from a signal handler
+}  // namespace
+
+void request_stop() noexcept {
+    g_stop_requested.store(true);
+}
+
+bool stop_requested() noexcept {
+    return g_stop_requested.load();
+}
+
 void TaskContext::check() const {
+    if (stop_requested()) throw TaskInterrupted("the run was stopped");
     if (deadline_ && Clock::now() > *deadline_) {
         throw TaskTimeout("timed out after " + std::to_string(timeout_seconds_) + " s");
     }

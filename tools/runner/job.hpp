@@ -43,13 +43,26 @@ class TaskTimeout : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// Thrown when the run is being stopped (Ctrl-C, SIGTERM, a time limit's warning) while the
+// task runs: it is never retried and never recorded, so a --resume runs it again.
+class TaskInterrupted : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// The run's stop request, on every rank (mpirun forwards the front's SIGUSR1 to each). Set
+// from a signal handler, so request_stop() only stores an atomic flag.
+void request_stop() noexcept;
+bool stop_requested() noexcept;
+
 // What a running task knows besides its input: its deadline.
 class TaskContext {
   public:
     using Clock = std::chrono::steady_clock;
     explicit TaskContext(std::optional<Clock::time_point> deadline) : deadline_(deadline) {}
 
-    // Throws TaskTimeout once the deadline has passed; long-running jobs call it in their loops.
+    // Throws TaskTimeout once the deadline has passed, TaskInterrupted once the run is being
+    // stopped; long-running jobs call it in their loops.
     void check() const;
     std::optional<Clock::time_point> deadline() const { return deadline_; }
     double timeout_seconds() const { return timeout_seconds_; }

@@ -42,9 +42,9 @@ namespace {
 using namespace mproc::runner;
 using Clock = std::chrono::steady_clock;
 
-std::atomic<bool> g_stop{false};
+// Rank 0 stops dispatching; every rank stops the tasks it is running (see TaskInterrupted).
 extern "C" void on_stop_signal(int) {
-    g_stop.store(true);
+    request_stop();
 }
 
 struct Args {
@@ -364,6 +364,11 @@ int drive(const Args& args) {
     auto consume = [&](auto&& results) {
         for (auto it = results.begin(); it != results.end(); ++it) {
             Record& r = *it;
+            if (stop_requested()) {  // what comes back now may have been cut short: not kept
+                code = 3;
+                outcome = "interrupted";
+                return;
+            }
             progress.record(r);
             if (!r.ok && cfg.policy == Policy::fail) {
                 // Not recorded as done: a --resume after the fix runs it again.
@@ -390,11 +395,6 @@ int drive(const Args& args) {
                 return;
             }
             progress.tick();
-            if (g_stop.load()) {
-                code = 3;
-                outcome = "interrupted";
-                return;
-            }
         }
     };
     if (cfg.ordered) {
@@ -456,7 +456,15 @@ void list_jobs() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::signal(SIGUSR1, SIG_IGN);  // mpirun forwards it to every rank; only rank 0 acts on it
+    // mpirun forwards SIGUSR1 (the front's stop) to every rank: workers stop their running
+    // tasks, rank 0 (below) also stops dispatching.
+    {
+        struct sigaction sa {};
+        sa.sa_handler = on_stop_signal;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGUSR1, &sa, nullptr);
+    }
     Args args;
     try {
         args = parse_args(argc, argv);
