@@ -1,5 +1,7 @@
 // command: a task farmer. Each input fills a shell command template — `{}` is the whole input,
-// `{name}` a field of a mapping input (a grid point) — substituted shell-quoted, and the
+// `{.}` `{/}` `{//}` `{/.}` its path without extension, base name, directory and base name
+// without extension, `{#}` its sequence number (from 1), `{name}` a field of a mapping input
+// (a grid point), as GNU parallel has them — substituted shell-quoted, and the
 // command runs under /bin/sh. The result records the exit code, the duration and the output
 // (bounded). A non-zero exit is a failed task; errors.task_timeout kills the command's whole
 // process group.
@@ -11,12 +13,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "job.hpp"
 
@@ -33,27 +38,125 @@ bool is_identifier(const std::string& s) {
     return true;
 }
 
-// {} and {name} are replaced; any other brace (a shell group "{ a; b; }") is left alone.
-std::string fill_template(const std::string& tpl, const Value& input) {
-    std::string out;
+// A placeholder in a template: `{}` `{.}` `{/}` `{//}` `{/.}` `{#}` as in GNU parallel, or
+// `{name}` (a field of a mapping input). Any other brace (a shell group "{ a; b; }") is text.
+struct Placeholder {
+    std::size_t at = 0, length = 0;  // where it is in the template
+    std::string name;                // what is between the braces
+    bool quoted = false;             // inside '...' or "..." in the shell's reading
+};
+
+bool is_placeholder(const std::string& name) {
+    return name.empty() || name == "." || name == "/" || name == "//" || name == "/." ||
+           name == "#" || is_identifier(name);
+}
+
+std::vector<Placeholder> placeholders(const std::string& tpl) {
+    std::vector<Placeholder> found;
+    char quote = 0;  // the quote the shell is inside at this point, if any
     for (std::size_t i = 0; i < tpl.size(); ++i) {
-        const auto close = tpl[i] == '{' ? tpl.find('}', i) : std::string::npos;
-        const std::string name = close == std::string::npos ? "" : tpl.substr(i + 1, close - i - 1);
-        if (close == std::string::npos || !(name.empty() || is_identifier(name))) {
-            out += tpl[i];
+        const char c = tpl[i];
+        if (quote != '\'' && c == '\\') {
+            ++i;  // an escaped character
             continue;
         }
-        if (name.empty()) {
-            out += shell_quote(input.text());
-        } else {
-            if (!input.is_map() || input[name].is_null())
-                throw std::invalid_argument("the command uses {" + name + "} but the input " +
-                                            input.json() + " has no '" + name + "'");
-            out += shell_quote(input[name].text());
+        if (quote == 0 && (c == '\'' || c == '"')) {
+            quote = c;
+            continue;
         }
+        if (quote != 0 && c == quote) {
+            quote = 0;
+            continue;
+        }
+        if (c != '{') continue;
+        const auto close = tpl.find('}', i);
+        if (close == std::string::npos) break;
+        const std::string name = tpl.substr(i + 1, close - i - 1);
+        if (!is_placeholder(name)) continue;
+        found.push_back({i, close - i + 1, name, quote != 0});
         i = close;
     }
+    return found;
+}
+
+// The path pieces GNU parallel's placeholders name.
+std::string without_extension(const std::string& path) {
+    const auto slash = path.rfind('/');
+    const auto dot = path.rfind('.');
+    if (dot == std::string::npos || (slash != std::string::npos && dot < slash) ||
+        dot == (slash == std::string::npos ? 0 : slash + 1))
+        return path;  // no extension (or a dot file)
+    return path.substr(0, dot);
+}
+std::string basename_of(const std::string& path) {
+    const auto slash = path.rfind('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+std::string dirname_of(const std::string& path) {
+    const auto slash = path.rfind('/');
+    if (slash == std::string::npos) return ".";
+    return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// Every placeholder replaced by its value, shell-quoted.
+std::string fill_template(const std::string& tpl, const Value& input, std::uint64_t index) {
+    std::string out;
+    std::size_t from = 0;
+    for (const Placeholder& p : placeholders(tpl)) {
+        out.append(tpl, from, p.at - from);
+        from = p.at + p.length;
+        const std::string& n = p.name;
+        std::string value;
+        if (n.empty()) {
+            value = input.text();
+        } else if (n == ".") {
+            value = without_extension(input.text());
+        } else if (n == "/") {
+            value = basename_of(input.text());
+        } else if (n == "//") {
+            value = dirname_of(input.text());
+        } else if (n == "/.") {
+            value = without_extension(basename_of(input.text()));
+        } else if (n == "#") {
+            value = std::to_string(index + 1);  // GNU parallel's sequence number starts at 1
+        } else {
+            if (!input.is_map() || input[n].is_null())
+                throw std::invalid_argument("the command uses {" + n + "} but the input " +
+                                            input.json() + " has no '" + n + "'");
+            value = input[n].text();
+        }
+        out += shell_quote(value);
+    }
+    out.append(tpl, from, std::string::npos);
     return out;
+}
+
+// What validate refuses: a placeholder the inputs cannot fill, or one inside quotes (mproc
+// quotes every value itself; inside "..." an input like $(touch x) would run).
+std::optional<ParamProblem> check_template(const Value& params, const InputShape& shape) {
+    const std::string& tpl = params["command"].as_string();
+    for (const Placeholder& p : placeholders(tpl)) {
+        const std::string shown = "{" + p.name + "}";
+        const std::string where = " (character " + std::to_string(p.at + 1) + ")";
+        if (p.quoted)
+            return ParamProblem{"command", shown + where +
+                                               " is inside quotes; mproc quotes every value "
+                                               "itself, so write it bare, as in: echo " +
+                                               shown};
+        if (!is_identifier(p.name)) continue;
+        if (!shape.mapping)
+            return ParamProblem{"command", shown + where +
+                                               " names a field, but the inputs have none (only "
+                                               "a grid, or values that are mappings, do); use {}"};
+        if (std::find(shape.fields.begin(), shape.fields.end(), p.name) == shape.fields.end()) {
+            std::string fields;
+            for (const auto& f : shape.fields) fields += (fields.empty() ? "" : ", ") + f;
+            return ParamProblem{"command",
+                                shown + where + " is not a field of every input; " +
+                                    (fields.empty() ? "they share none" : "they have: " + fields)};
+        }
+    }
+    return std::nullopt;
 }
 
 struct Outcome {
@@ -177,7 +280,7 @@ MPROC_JOB({
                {"fail_on_nonzero", ParamType::boolean, Value(true),
                 "whether a non-zero exit fails the task"}},
     .run = [](const Value& input, const Value& params, const TaskContext& ctx) -> Value {
-        const std::string cmd = fill_template(params["command"].as_string(), input);
+        const std::string cmd = fill_template(params["command"].as_string(), input, ctx.index());
         Outcome o = run_shell(cmd, ctx, static_cast<std::size_t>(params["max_output"].as_int()));
         if (o.stopped) throw TaskInterrupted("the run was stopped; the command was ended");
         if (o.timed_out)
@@ -196,4 +299,5 @@ MPROC_JOB({
         if (params["command"].as_string().empty()) return "command must not be empty";
         return params["max_output"].as_int() < 0 ? "max_output must be at least 0" : "";
     },
+    .check_input = check_template,
 });

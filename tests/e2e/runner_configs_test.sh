@@ -99,4 +99,17 @@ expect "mproc jobs" 0 "$mproc" jobs
 for j in squares cpu_sum pi wordcount file_io command; do contains "mproc jobs lists $j" "$out" "^$j\$"; done
 contains "mproc jobs shows parameters" "$out" "params.samples \(integer, default 1000000\)"
 
+# GNU parallel's placeholders.
+cat > "$work/ph.yaml" <<'YAML'
+job: command
+input: {values: [dir/sub/file.tar.gz, plain, /top.txt]}
+params: {command: "echo {#}:{}:{.}:{/}:{//}:{/.}"}
+output: {path: ph.jsonl}
+YAML
+expect "placeholders" 0 "$mproc" run "$work/ph.yaml" --set output.path="$work/ph.jsonl"
+got=$(grep -o '"output": "[^"]*' "$work/ph.jsonl" | cut -d'"' -f4 | sed 's/\\n$//')
+want='1:dir/sub/file.tar.gz:dir/sub/file.tar:file.tar.gz:dir/sub:file.tar
+2:plain:plain:plain:.:plain
+3:/top.txt:/top:top.txt:/:top'
+[ "$got" = "$want" ] && ok "placeholders as GNU parallel fills them" || bad "placeholders" "$got"
 finish

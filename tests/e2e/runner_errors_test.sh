@@ -200,4 +200,33 @@ expect "task_timeout in a C++ job" 1 "$mproc" run "$root/configs/cpu_sum.yaml" -
 [ "$(grep -c 'timed out after' cpu.jsonl)" -eq 2 ] && ok "cpu_sum stops at its deadline" || bad "cpu_sum timeout" "$(cat cpu.jsonl)"
 
 chmod 755 locked
+# The CLI explains itself: every verb's --help, and --version, exit 0.
+for verb in run validate submit merge jobs test build bench; do
+    expect "$verb --help" 0 "$mproc" "$verb" --help
+    contains "$verb --help: its usage" "$out" "^usage: tools/mproc $verb"
+done
+run_help=$("$mproc" run --help)
+for opt in --ranks --hostfile --resume --restart --shard --many-ranks --set; do
+    if grep -q -- "^  $opt" <<<"$run_help"; then ok "run --help: $opt"; else bad "run --help lacks $opt"; fi
+done
+expect "--version" 0 "$mproc" --version
+contains "--version names it" "$out" "^mproc [0-9]+\.[0-9]+\.[0-9]+"
+# Templates validate refuses: a placeholder the inputs cannot fill, or one inside quotes.
+printf 'job: command\ninput: {range: {stop: 3}}\nparams: {command: "echo {n}"}\n' > t1.yaml
+expect "validate: {n} with a range input" 2 "$mproc" validate t1.yaml
+contains "{n} with a range: says why, where" "$err" "^t1.yaml:3:19: params.command: \{n\} \(character 6\) names a field, but the inputs have none"
+printf 'job: command\ninput: {grid: {a: [1], b: [2]}}\nparams: {command: "echo {a} {n}"}\n' > t2.yaml
+expect "validate: {n} not in the grid" 2 "$mproc" validate t2.yaml
+contains "{n} not in the grid: names the fields" "$err" "\{n\} \(character 10\) is not a field of every input; they have: a, b"
+printf 'job: command\ninput: {values: [a]}\nparams: {command: "echo \\"x {}\\""}\n' > t3.yaml
+expect "validate: {} inside double quotes" 2 "$mproc" validate t3.yaml
+contains "{} in quotes: says why" "$err" "\{\} \(character 9\) is inside quotes; mproc quotes every value itself"
+printf "job: command\ninput: {values: [a]}\nparams: {command: \"echo 'x {}'\"}\n" > t4.yaml
+expect "validate: {} inside single quotes" 2 "$mproc" validate t4.yaml
+cat > t5.yaml <<'YAML'
+job: command
+input: {values: [a]}
+params: {command: 'echo \"{}'}
+YAML
+expect "validate: an escaped quote is no quote" 0 "$mproc" validate t5.yaml
 finish

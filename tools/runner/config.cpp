@@ -312,6 +312,38 @@ Value check_params(const Checker& c, const YAML::Node& root, const JobSpec& job)
     return params;
 }
 
+// What every input gives a task (see InputShape).
+InputShape input_shape(const InputSpec& in) {
+    InputShape shape;
+    if (in.kind == InputSpec::Kind::grid) {
+        shape.mapping = true;
+        for (const auto& [name, values] : in.grid) shape.fields.push_back(name);
+    } else if (in.kind == InputSpec::Kind::values) {
+        shape.mapping = std::all_of(in.values.begin(), in.values.end(),
+                                    [](const Value& v) { return v.is_map(); });
+        if (shape.mapping) {
+            for (const auto& [name, v] : in.values.front().as_map()) {
+                const bool everywhere =
+                    std::all_of(in.values.begin(), in.values.end(),
+                                [&](const Value& x) { return !x[name].is_null(); });
+                if (everywhere) shape.fields.push_back(name);
+            }
+        }
+    }
+    return shape;
+}
+
+void check_params_against_input(const Checker& c, const YAML::Node& root, const Config& cfg) {
+    if (!cfg.job->check_input) return;
+    if (const auto problem = cfg.job->check_input(cfg.params, input_shape(cfg.input))) {
+        const YAML::Node params = root["params"];
+        const YAML::Node at = params && params.IsMap() && params[problem->param]
+                                  ? params[problem->param]
+                                  : (params ? params : root["job"]);
+        c.fail(at, "params." + problem->param, "params." + problem->param + ": " + problem->what);
+    }
+}
+
 void check_output(const Checker& c, const YAML::Node& n, Config& cfg) {
     if (cfg.output == "-") return;
     const fs::path p(cfg.output);
@@ -578,6 +610,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
         c.fail(root, "input", "missing 'input:' (range, values, lines, files or grid)");
     check_input(c, root["input"], cfg.input);
     cfg.params = check_params(c, root, *cfg.job);
+    check_params_against_input(c, root, cfg);
 
     if (const YAML::Node pool = root["pool"]) {
         c.keys(pool, "pool", {"processes", "chunksize", "ordered"});

@@ -36,7 +36,7 @@ Record run_item(Item item) {
         if (g_setup.task_timeout > 0)
             deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                           std::chrono::duration<double>(g_setup.task_timeout));
-        TaskContext ctx(deadline);
+        TaskContext ctx(deadline, item.index);
         ctx.set_timeout_seconds(g_setup.task_timeout);
         try {
             if (stop_requested()) throw TaskInterrupted("the run was stopped");

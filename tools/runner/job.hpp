@@ -18,6 +18,7 @@
 #include <array>
 #include <bit>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -59,18 +60,35 @@ bool stop_requested() noexcept;
 class TaskContext {
   public:
     using Clock = std::chrono::steady_clock;
-    explicit TaskContext(std::optional<Clock::time_point> deadline) : deadline_(deadline) {}
+    explicit TaskContext(std::optional<Clock::time_point> deadline, std::uint64_t index = 0)
+        : deadline_(deadline), index_(index) {}
 
     // Throws TaskTimeout once the deadline has passed, TaskInterrupted once the run is being
     // stopped; long-running jobs call it in their loops.
     void check() const;
     std::optional<Clock::time_point> deadline() const { return deadline_; }
+    // The input's index (0-based) in the run.
+    std::uint64_t index() const { return index_; }
     double timeout_seconds() const { return timeout_seconds_; }
     void set_timeout_seconds(double s) { timeout_seconds_ = s; }
 
   private:
     std::optional<Clock::time_point> deadline_;
+    std::uint64_t index_ = 0;
     double timeout_seconds_ = 0;
+};
+
+// What every input of a config gives a task, for checks that need to know: whether each is
+// a mapping (a grid point, or values that are all mappings) and the fields all of them have.
+struct InputShape {
+    bool mapping = false;
+    std::vector<std::string> fields;
+};
+
+// A parameter's problem found against the input: which parameter, and what is wrong.
+struct ParamProblem {
+    std::string param;
+    std::string what;
 };
 
 struct JobSpec {
@@ -88,6 +106,9 @@ struct JobSpec {
     std::function<std::string(const Value& reduced, const Value& params)> describe;
     // Checks on parameters beyond their types: an error message, or "" when fine.
     std::function<std::string(const Value& params)> check;
+    // Checks on parameters against what the inputs are (a command template's placeholders).
+    std::function<std::optional<ParamProblem>(const Value& params, const InputShape& input)>
+        check_input;
     // Rank 0, before the first task: the parameters workers get, which may add shared
     // objects' handles (see handle_value). `reduced` is the reduction so far (on --resume).
     std::function<Value(const Value& params, const Value& reduced)> prepare;
