@@ -284,7 +284,7 @@ MPROC_JOB({
         Outcome o = run_shell(cmd, ctx, static_cast<std::size_t>(params["max_output"].as_int()));
         if (o.stopped) throw TaskInterrupted("the run was stopped; the command was ended");
         if (o.timed_out)
-            throw TaskTimeout("timed out after " + std::to_string(ctx.timeout_seconds()) +
+            throw TaskTimeout("timed out after " + Value(ctx.timeout_seconds()).json() +
                               " s; the command was killed");
         const int code = WIFEXITED(o.status) ? WEXITSTATUS(o.status) : 128 + WTERMSIG(o.status);
         if (code != 0 && params["fail_on_nonzero"].as_bool()) {

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <exception>
 #include <mproc/mproc.hpp>
+#include <stdexcept>
+#include <typeinfo>
 
 #include "job.hpp"
 #include "output.hpp"
@@ -14,6 +16,20 @@ namespace {
 Setup g_setup;
 const JobSpec* g_job = nullptr;
 int g_rank = 0;
+
+// A task's error as a record says it: the message, a sentence. The exception's C++ type is
+// added only when it says something the message may not (std::out_of_range from .at(),
+// std::bad_alloc), not for the plain kinds jobs throw on purpose.
+std::string error_text(const std::exception& e) {
+    const bool plain =
+        dynamic_cast<const TaskTimeout*>(&e) != nullptr ||
+        typeid(e) == typeid(std::runtime_error) || typeid(e) == typeid(std::invalid_argument) ||
+        typeid(e) == typeid(std::overflow_error) || typeid(e) == typeid(std::range_error) ||
+        typeid(e) == typeid(std::domain_error);
+    if (plain) return e.what();
+    return std::string(e.what()) + " (" + detail::demangle(typeid(e).name()) + ")";
+}
+
 }  // namespace
 
 void setup_worker(Setup setup) {
@@ -50,9 +66,7 @@ Record run_item(Item item) {
             break;
         } catch (const std::exception& e) {
             r.ok = false;
-            error = dynamic_cast<const TaskTimeout*>(&e) != nullptr
-                        ? std::string(e.what())
-                        : detail::demangle(typeid(e).name()) + ": " + e.what();
+            error = error_text(e);
         }
         if (r.attempts >= g_setup.attempts) break;
     }

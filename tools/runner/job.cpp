@@ -29,7 +29,7 @@ bool stop_requested() noexcept {
 void TaskContext::check() const {
     if (stop_requested()) throw TaskInterrupted("the run was stopped");
     if (deadline_ && Clock::now() > *deadline_) {
-        throw TaskTimeout("timed out after " + std::to_string(timeout_seconds_) + " s");
+        throw TaskTimeout("timed out after " + Value(timeout_seconds_).json() + " s");
     }
 }
 
