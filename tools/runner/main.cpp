@@ -169,6 +169,9 @@ class Progress {
           tty_(isatty(2) != 0 || std::getenv("MPROC_TTY") != nullptr) {
         const char* every = std::getenv("MPROC_PROGRESS_SECONDS");
         interval_ = every ? std::atof(every) : (tty_ ? 0.2 : 5.0);
+        // The terminal's width, as tools/mproc found it (80 when unknown).
+        const char* cols = std::getenv("MPROC_COLUMNS");
+        columns_ = cols ? std::max(20, std::atoi(cols)) : 80;
     }
 
     void record(const Record& r) {
@@ -189,18 +192,43 @@ class Progress {
         const double eta = rate > 0 ? static_cast<double>(todo - std::min(todo, done_)) / rate : 0;
         const std::uint64_t shown = already_ + done_;
         const double frac = total_ ? static_cast<double>(shown) / static_cast<double>(total_) : 1;
-        std::ostringstream line;
-        line << shown << "/" << total_ << " (" << std::fixed << std::setprecision(1) << 100 * frac
-             << "%), " << std::setprecision(0) << rate << " tasks/s, ETA " << seconds_text(eta)
-             << ", " << failed_ << " failed";
-        if (tty_) {
-            const int width = 30, filled = static_cast<int>(frac * width);
-            std::cerr << "\r\033[K[" << std::string(static_cast<std::size_t>(filled), '#')
-                      << std::string(static_cast<std::size_t>(width - filled), '.') << "] "
-                      << line.str() << std::flush;
-        } else {
-            std::cerr << "progress: " << line.str() << std::endl;
+        std::ostringstream count, speed;
+        count << shown << "/" << total_ << " (" << std::fixed << std::setprecision(1) << 100 * frac
+              << "%)";
+        speed << std::fixed << std::setprecision(0) << rate << " tasks/s";
+        // In order of what to drop first when the terminal is narrow.
+        std::vector<std::string> fields{count.str(), speed.str(), "ETA " + seconds_text(eta),
+                                        std::to_string(failed_) + " failed"};
+        if (!tty_) {
+            std::cerr << "progress: " << join(fields) << std::endl;
+            return;
         }
+        std::cerr << "\r\033[K" << bar_line(fields, frac) << std::flush;
+    }
+
+    // One line that fits the terminal without touching its last column (which would wrap):
+    // the bar shrinks from 30 to 10 cells, then fields go (the rate first, then the ETA),
+    // then the bar, then the text is cut.
+    std::string bar_line(std::vector<std::string> fields, double frac) const {
+        const std::size_t room = static_cast<std::size_t>(columns_ - 1);
+        for (;;) {
+            const std::string text = join(fields);
+            if (text.size() + 4 + 10 <= room || fields.size() == 2) {
+                const std::size_t width =
+                    std::min<std::size_t>(30, room > text.size() + 4 ? room - text.size() - 4 : 0);
+                if (width < 10) return text.substr(0, room);
+                const auto filled = static_cast<std::size_t>(frac * static_cast<double>(width));
+                return "[" + std::string(filled, '#') + std::string(width - filled, '.') + "] " +
+                       text;
+            }
+            fields.erase(fields.begin() + 1);  // the rate, then the ETA
+        }
+    }
+
+    static std::string join(const std::vector<std::string>& fields) {
+        std::string s;
+        for (const auto& f : fields) s += (s.empty() ? "" : ", ") + f;
+        return s;
     }
 
     void summary(const std::string& outcome) {
@@ -228,6 +256,7 @@ class Progress {
     };
     std::uint64_t total_, already_, done_ = 0, failed_ = 0;
     bool tty_;
+    int columns_ = 80;
     double interval_;
     Clock::time_point start_ = Clock::now(), last_ = Clock::now();
     std::map<int, RankStats> ranks_;
