@@ -39,7 +39,8 @@ bool is_identifier(const std::string& s) {
 }
 
 // A placeholder in a template: `{}` `{.}` `{/}` `{//}` `{/.}` `{#}` as in GNU parallel, or
-// `{name}` (a field of a mapping input). Any other brace (a shell group "{ a; b; }") is text.
+// `{name}` (a field of a mapping input). Any other brace (a shell group "{ a; b; }", a
+// parameter expansion "${HOME}") is text.
 struct Placeholder {
     std::size_t at = 0, length = 0;  // where it is in the template
     std::string name;                // what is between the braces
@@ -68,7 +69,7 @@ std::vector<Placeholder> placeholders(const std::string& tpl) {
             quote = 0;
             continue;
         }
-        if (c != '{') continue;
+        if (c != '{' || (i > 0 && tpl[i - 1] == '$')) continue;  // ${VAR} is the shell's
         const auto close = tpl.find('}', i);
         if (close == std::string::npos) break;
         const std::string name = tpl.substr(i + 1, close - i - 1);

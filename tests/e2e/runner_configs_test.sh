@@ -103,13 +103,13 @@ contains "mproc jobs shows parameters" "$out" "params.samples \(integer, default
 cat > "$work/ph.yaml" <<'YAML'
 job: command
 input: {values: [dir/sub/file.tar.gz, plain, /top.txt]}
-params: {command: "echo {#}:{}:{.}:{/}:{//}:{/.}"}
+params: {command: "X=x; echo {#}:{}:{.}:{/}:{//}:{/.}${X}"}
 output: {path: ph.jsonl}
 YAML
 expect "placeholders" 0 "$mproc" run "$work/ph.yaml" --set output.path="$work/ph.jsonl"
 got=$(grep -o '"output": "[^"]*' "$work/ph.jsonl" | cut -d'"' -f4 | sed 's/\\n$//')
-want='1:dir/sub/file.tar.gz:dir/sub/file.tar:file.tar.gz:dir/sub:file.tar
-2:plain:plain:plain:.:plain
-3:/top.txt:/top:top.txt:/:top'
-[ "$got" = "$want" ] && ok "placeholders as GNU parallel fills them" || bad "placeholders" "$got"
+want='1:dir/sub/file.tar.gz:dir/sub/file.tar:file.tar.gz:dir/sub:file.tarx
+2:plain:plain:plain:.:plainx
+3:/top.txt:/top:top.txt:/:topx'
+[ "$got" = "$want" ] && ok "placeholders as GNU parallel fills them (and \${X} left to the shell)" || bad "placeholders" "$got"
 finish
