@@ -229,4 +229,26 @@ input: {values: [a]}
 params: {command: 'echo \"{}'}
 YAML
 expect "validate: an escaped quote is no quote" 0 "$mproc" validate t5.yaml
+# A failure budget: past errors.max_failures no more inputs go out; those running finish.
+cat > budget.yaml <<'YAML'
+job: command
+input: {range: {stop: 40}}
+params: {command: "sleep 0.05; case {} in *1) exit 1;; esac"}
+pool: {chunksize: 1}
+errors: {policy: skip, max_failures: 2}
+output: {path: budget.jsonl}
+launch: {ranks: 3}
+YAML
+expect "max_failures: 2" 1 "$mproc" run budget.yaml
+contains "max_failures: says so" "$err" "3 tasks failed, more than errors.max_failures allows \(2\); the inputs not run are left for --resume"
+records=$(wc -l < budget.jsonl.part)
+[ "$(grep -c '"error"' budget.jsonl.part)" -eq 3 ] && [ "$records" -ge 22 ] && [ "$records" -lt 40 ] \
+    && ok "max_failures: stopped after the 3rd failure (input 21), $records records" || bad "max_failures records" "$(cut -c1-60 budget.jsonl.part)"
+expect "max_failures: --resume with a larger budget" 1 "$mproc" run budget.yaml --resume --set 'errors.max_failures=100%'
+[ "$(wc -l < budget.jsonl)" -eq 40 ] && ok "max_failures: every input once" || bad "max_failures: records after resume" "$(wc -l < budget.jsonl)"
+expect "max_failures: 5% of 40 is 2" 1 "$mproc" run budget.yaml --restart --set 'errors.max_failures=5%'
+contains "max_failures 5%: the same stop" "$err" "more than errors.max_failures allows \(2\)"
+expect "max_failures over 100%" 2 "$mproc" validate budget.yaml --set 'errors.max_failures=120%'
+expect "max_failures with policy fail" 2 "$mproc" validate budget.yaml --set errors.policy=fail
+contains "max_failures with policy fail: says why" "$err" "errors.max_failures is a budget for errors.policy skip or retry"
 finish

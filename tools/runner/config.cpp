@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cfloat>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -636,7 +637,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
         check_output(c, root, cfg);
     }
     if (const YAML::Node e = root["errors"]) {
-        c.keys(e, "errors", {"policy", "retries", "task_timeout"});
+        c.keys(e, "errors", {"policy", "retries", "task_timeout", "max_failures"});
         if (e["policy"]) {
             const std::string p = c.choice(e["policy"], "errors.policy", {"fail", "skip", "retry"});
             cfg.policy = p == "fail" ? Policy::fail : p == "skip" ? Policy::skip : Policy::retry;
@@ -644,6 +645,28 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
         if (e["retries"]) cfg.retries = c.count(e["retries"], "errors.retries", 0, 1000);
         if (e["task_timeout"])
             cfg.task_timeout = c.number(e["task_timeout"], "errors.task_timeout", 0);
+        if (const auto m = e["max_failures"]) {
+            const std::string text = m.IsScalar() ? m.Scalar() : "";
+            if (!text.empty() && text.back() == '%') {
+                double p = 0;
+                const std::string digits = text.substr(0, text.size() - 1);
+                const auto r = std::from_chars(digits.data(), digits.data() + digits.size(), p);
+                if (r.ec != std::errc() || r.ptr != digits.data() + digits.size() || !(p > 0) ||
+                    p > 100)
+                    c.fail(m, "errors.max_failures",
+                           "errors.max_failures must be a count or a percentage above 0 and at "
+                           "most 100 (\"5%\"), not '" +
+                               text + "'");
+                cfg.max_failures_percent = p;
+            } else {
+                cfg.max_failures =
+                    static_cast<std::uint64_t>(c.integer(m, "errors.max_failures", 0));
+            }
+            if (cfg.policy == Policy::fail)
+                c.fail(m, "errors.max_failures",
+                       "errors.max_failures is a budget for errors.policy skip or retry; with "
+                       "policy: fail the first failure stops the run");
+        }
         if (cfg.retries > 0 && cfg.policy != Policy::retry)
             c.fail(e["retries"], "errors.retries",
                    "errors.retries is set but errors.policy is '" +

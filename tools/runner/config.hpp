@@ -67,7 +67,11 @@ struct Config {
     Policy policy = Policy::fail;
     int retries = 0;
     double task_timeout = 0;  // seconds; 0: none
-    int ranks = 3;            // for `mproc run` outside an allocation
+    // errors.max_failures: stop dispatching once more tasks than this have failed (a count,
+    // or a percentage of the run's inputs); unset: no budget.
+    std::optional<std::uint64_t> max_failures;
+    std::optional<double> max_failures_percent;
+    int ranks = 3;  // for `mproc run` outside an allocation
     SlurmSpec slurm;
 };
 

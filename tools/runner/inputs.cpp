@@ -106,6 +106,10 @@ ItemRange::ItemRange(const InputSpec& spec, std::function<bool(std::uint64_t)> d
 
 void ItemRange::advance() {
     for (;;) {
+        if (stopped_.load()) {
+            ended_ = true;
+            return;
+        }
         auto v = stream_.next();
         if (!v) {
             ended_ = true;

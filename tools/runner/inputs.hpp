@@ -2,6 +2,7 @@
 // The config's input as a lazy stream of Items, read only as chunks go out: a 10^8-line file
 // or a huge grid never sits in memory. Indices already done (a resumed run) are skipped.
 
+#include <atomic>
 #include <cstdint>
 #include <fstream>
 #include <functional>
@@ -67,6 +68,8 @@ class ItemRange {
 
     iterator begin() { return iterator(this); }
     std::default_sentinel_t end() const { return {}; }
+    // Ends the range early: no more inputs go out (errors.max_failures).
+    void stop() { stopped_.store(true); }
     // How many inputs this shard has.
     std::uint64_t total() const { return end_ - first_; }
 
@@ -79,6 +82,7 @@ class ItemRange {
     std::uint64_t index_ = 0;
     Item current_;
     bool ended_ = false;
+    std::atomic<bool> stopped_{false};  // (set by the thread reading the results)
 };
 
 }  // namespace mproc::runner

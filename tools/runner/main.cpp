@@ -387,6 +387,13 @@ int drive(const Args& args) {
     mproc::Pool pool(processes, setup_worker, setup);
     if (cfg.job->start) cfg.job->start(params);
 
+    // errors.max_failures: past this many failures no more inputs go out; those running
+    // finish and are recorded.
+    std::optional<std::uint64_t> budget = cfg.max_failures;
+    if (cfg.max_failures_percent)
+        budget = static_cast<std::uint64_t>(*cfg.max_failures_percent / 100 *
+                                            static_cast<double>(items.total()));
+    bool over_budget = false;
     int code = 0;
     std::string outcome = "done", io_error;
     auto last_flush = Clock::now();
@@ -409,6 +416,10 @@ int drive(const Args& args) {
                 outcome = "stopped";
                 return;
             }
+            if (!r.ok && budget && !over_budget && progress.failed() > *budget) {
+                over_budget = true;
+                items.stop();  // what is running still comes back and is recorded
+            }
             try {
                 out.add(r);
                 const auto now = Clock::now();
@@ -430,6 +441,14 @@ int drive(const Args& args) {
         consume(pool.imap(run_item, items, cfg.chunksize));
     } else {
         consume(pool.imap_unordered(run_item, items, cfg.chunksize));
+    }
+    if (code == 0 && over_budget) {
+        code = 1;
+        outcome = "stopped";
+        std::cerr << (std::getenv("MPROC_TTY") != nullptr ? "\r\033[K" : "")
+                  << "mproc: " << progress.failed()
+                  << " tasks failed, more than errors.max_failures allows (" << *budget
+                  << "); the inputs not run are left for --resume\n";
     }
     // A stop that comes after the last result changes nothing: the run is complete.
     try {
@@ -455,7 +474,7 @@ int drive(const Args& args) {
                                         : out.reduced().json())
                   << "\n";
     }
-    if (code == 0 || (code == 1 && cfg.policy != Policy::fail)) {
+    if (code == 0 || (code == 1 && cfg.policy != Policy::fail && !over_budget)) {
         if (cfg.output != "-") {
             std::cerr << "results: " << cfg.output;
             if (cfg.job->reduce) std::cerr << ", reduction: " << reduced_path(cfg.output);

@@ -33,7 +33,7 @@ namespace mproc::runner {
 
 namespace {
 // Changed whenever Config changes shape: a file of another layout is not loaded.
-constexpr int kSavedVersion = 1;
+constexpr int kSavedVersion = 2;
 }  // namespace
 
 void save_config(const Config& cfg, const std::string& path) {
@@ -42,9 +42,14 @@ void save_config(const Config& cfg, const std::string& path) {
         boost::archive::binary_oarchive ar(f);
         std::string job = cfg.job->name;
         int version = kSavedVersion;
+        const bool count = cfg.max_failures.has_value(),
+                   percent = cfg.max_failures_percent.has_value();
+        const std::uint64_t n = cfg.max_failures.value_or(0);
+        const double p = cfg.max_failures_percent.value_or(0);
         ar << version << cfg.file << job << cfg.input << cfg.params << cfg.processes
            << cfg.processes_at << cfg.chunksize << cfg.ordered << cfg.output << cfg.format
-           << cfg.policy << cfg.retries << cfg.task_timeout << cfg.ranks << cfg.slurm;
+           << cfg.policy << cfg.retries << cfg.task_timeout << count << n << percent << p
+           << cfg.ranks << cfg.slurm;
     }
     if (!f.flush()) throw std::runtime_error("cannot write " + path);
 }
@@ -59,9 +64,14 @@ std::optional<Config> load_saved_config(const std::string& path) {
         int version = 0;
         ar >> version;
         if (version != kSavedVersion) return std::nullopt;
+        bool count = false, percent = false;
+        std::uint64_t n = 0;
+        double p = 0;
         ar >> cfg.file >> job >> cfg.input >> cfg.params >> cfg.processes >> cfg.processes_at >>
             cfg.chunksize >> cfg.ordered >> cfg.output >> cfg.format >> cfg.policy >> cfg.retries >>
-            cfg.task_timeout >> cfg.ranks >> cfg.slurm;
+            cfg.task_timeout >> count >> n >> percent >> p >> cfg.ranks >> cfg.slurm;
+        if (count) cfg.max_failures = n;
+        if (percent) cfg.max_failures_percent = p;
         cfg.job = find_job(job);
         if (cfg.job == nullptr) return std::nullopt;
         return cfg;
