@@ -212,17 +212,22 @@ done
 expect "--version" 0 "$mproc" --version
 contains "--version names it" "$out" "^mproc [0-9]+\.[0-9]+\.[0-9]+"
 # Templates validate refuses: a placeholder the inputs cannot fill, or one inside quotes.
-printf 'job: command\ninput: {range: {stop: 3}}\nparams: {command: "echo {n}"}\n' > t1.yaml
-expect "validate: {n} with a range input" 2 "$mproc" validate t1.yaml
-contains "{n} with a range: says why, where" "$err" "^t1.yaml:3:19: params.command: \{n\} \(character 6\) names a field, but the inputs have none"
-printf 'job: command\ninput: {grid: {a: [1], b: [2]}}\nparams: {command: "echo {a} {n}"}\n' > t2.yaml
-expect "validate: {n} not in the grid" 2 "$mproc" validate t2.yaml
-contains "{n} not in the grid: names the fields" "$err" "\{n\} \(character 10\) is not a field of every input; they have: a, b"
-printf 'job: command\ninput: {values: [a]}\nparams: {command: "echo \\"x {}\\""}\n' > t3.yaml
-expect "validate: {} inside double quotes" 2 "$mproc" validate t3.yaml
-contains "{} in quotes: says why" "$err" "\{\} \(character 9\) is inside quotes; mproc quotes every value itself"
-printf "job: command\ninput: {values: [a]}\nparams: {command: \"echo 'x {}'\"}\n" > t4.yaml
-expect "validate: {} inside single quotes" 2 "$mproc" validate t4.yaml
+refuse "{n} with a range input" 3:19 "params.command: \{n\} \(character 6\) names a field, but the inputs have none" \
+'job: command
+input: {range: {stop: 3}}
+params: {command: "echo {n}"}'
+refuse "{n} not in the grid" 3:19 "\{n\} \(character 10\) is not a field of every input; they have: a, b" \
+'job: command
+input: {grid: {a: [1], b: [2]}}
+params: {command: "echo {a} {n}"}'
+refuse "{} inside double quotes" 3:19 "\{\} \(character 9\) is inside quotes; mproc quotes every value itself" \
+'job: command
+input: {values: [a]}
+params: {command: "echo \"x {}\""}'
+refuse "{} inside single quotes" 3:19 "\{\} \(character 9\) is inside quotes" \
+"job: command
+input: {values: [a]}
+params: {command: \"echo 'x {}'\"}"
 cat > t5.yaml <<'YAML'
 job: command
 input: {values: [a]}

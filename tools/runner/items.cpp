@@ -55,7 +55,7 @@ Record run_item(Item item) {
         TaskContext ctx(deadline, item.index);
         ctx.set_timeout_seconds(g_setup.task_timeout);
         try {
-            if (stop_requested()) throw TaskInterrupted("the run was stopped");
+            ctx.check();  // a stopped run starts nothing more
             result = g_job->run(item.input, g_setup.params, ctx);
             r.ok = true;
             error.clear();

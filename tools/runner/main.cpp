@@ -232,7 +232,7 @@ class Progress {
     }
 
     void summary(const std::string& outcome) {
-        if (tty_) std::cerr << "\r\033[K";
+        interject();
         const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
         std::cerr << outcome << ": " << done_ << " tasks in " << seconds_text(elapsed) << " ("
                   << std::fixed << std::setprecision(0)
@@ -248,6 +248,11 @@ class Progress {
     }
 
     std::uint64_t failed() const { return failed_; }
+
+    // Clears the bar's line, so a message printed next starts on a clean one.
+    void interject() const {
+        if (tty_) std::cerr << "\r\033[K";
+    }
 
   private:
     struct RankStats {
@@ -408,8 +413,8 @@ int drive(const Args& args) {
             progress.record(r);
             if (!r.ok && cfg.policy == Policy::fail) {
                 // Not recorded as done: a --resume after the fix runs it again.
-                std::cerr << (std::getenv("MPROC_TTY") != nullptr ? "\r\033[K" : "") << cfg.file
-                          << ": input " << r.index << " (" << r.extra->input.json()
+                progress.interject();
+                std::cerr << cfg.file << ": input " << r.index << " (" << r.extra->input.json()
                           << ") failed: " << r.error()
                           << "\nmproc: stopping (errors.policy: fail)\n";
                 code = 1;
@@ -445,8 +450,8 @@ int drive(const Args& args) {
     if (code == 0 && over_budget) {
         code = 1;
         outcome = "stopped";
-        std::cerr << (std::getenv("MPROC_TTY") != nullptr ? "\r\033[K" : "")
-                  << "mproc: " << progress.failed()
+        progress.interject();
+        std::cerr << "mproc: " << progress.failed()
                   << " tasks failed, more than errors.max_failures allows (" << *budget
                   << "); the inputs not run are left for --resume\n";
     }

@@ -111,6 +111,14 @@ struct Journal {
 
 namespace {
 
+// The journal's first lines: its version, the run's identity, the .part size before any
+// record.
+std::string journal_head(const Identity& identity, std::uint64_t begin) {
+    std::string text = "mproc-journal " + std::to_string(kJournalVersion) + "\n";
+    for (const auto& [k, v] : identity) text += "id " + k + " " + v + "\n";
+    return text + "begin " + std::to_string(begin) + "\n";
+}
+
 // A whole line that is a decimal number.
 bool number(const std::string& s, std::uint64_t& out) {
     const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
@@ -233,12 +241,12 @@ State read_state(const std::string& path) {
 
 }  // namespace
 
-void replace_file(const std::string& path, const std::string& text) {
+void replace_file(const std::string& path, const std::string& text, bool durable) {
     const std::string tmp = path + ".tmp";
     std::FILE* f = open_file(tmp, "wb");
     try {
         write_all(f, text, tmp);
-        sync_file(f, tmp);
+        if (durable) sync_file(f, tmp);
         close_file(f, tmp);
     } catch (...) {
         if (f != nullptr) std::fclose(f);
@@ -325,34 +333,47 @@ Left what_is_left(const Config& cfg, const Journal& j) {
 
 }  // namespace
 
-void check_start(const Config& cfg, Start start, const std::string& rerun) {
-    if (cfg.output == "-") {
-        if (start == Start::resume)
-            throw RunRefused("--resume continues a results file, and output.path is '-'; set " +
-                             std::string("output.path to resume, or run without --resume"));
-        return;
-    }
-    if (start == Start::restart) return;
-    const Journal j = read_journal(cfg.output + ".journal");
+namespace {
+
+// What `start` may do with what an earlier run left (its journal `j`): refuses with
+// RunRefused, or returns what was left.
+Left decide_start(const Config& cfg, const Journal& j, const Identity& identity, Start start,
+                  const std::string& rerun) {
     const Left left = what_is_left(cfg, j);
+    if (start == Start::restart) return left;
     if (start == Start::fresh) {
         if (left == Left::partial)
             throw RunRefused(cfg.output + " has partial results of an interrupted run (" +
                              std::to_string(journal_count(j)) +
                              " inputs done); continue it with: " + rerun +
                              " --resume, or discard them with: " + rerun + " --restart");
-        return;
+        return left;
     }
-    if (left == Left::nothing || !j.exists) return;  // nothing to check against
+    if (left == Left::nothing || !j.exists) return left;  // nothing to check against
     const std::string change = identity_change(
-        j.identity, run_identity(cfg), left == Left::partial ? "interrupted run" : "finished run");
-    if (change.empty()) return;
+        j.identity, identity, left == Left::partial ? "interrupted run" : "finished run");
+    if (change.empty()) return left;
     if (left == Left::partial)
         throw RunRefused(change + "; " + cfg.output +
                          " is left as it was: resume with the config it was started with, or " +
                          "discard its partial results with: " + rerun + " --restart");
     throw RunRefused(change + "; " + cfg.output +
                      " is complete for the old config: run without --resume to write it anew");
+}
+
+void refuse_resume_to_stdout(const Config& cfg, Start start) {
+    if (cfg.output == "-" && start == Start::resume)
+        throw RunRefused(
+            "--resume continues a results file, and output.path is '-'; set output.path to "
+            "resume, or run without --resume");
+}
+
+}  // namespace
+
+void check_start(const Config& cfg, Start start, const std::string& rerun) {
+    refuse_resume_to_stdout(cfg, start);
+    if (cfg.output == "-" || start == Start::restart) return;
+    decide_start(cfg, read_journal(cfg.output + ".journal"), run_identity(cfg), start, rerun);
 }
 
 std::string reduced_path(const std::string& output) {
@@ -392,8 +413,8 @@ void release_lock(int fd) {
 
 ResultWriter::ResultWriter(const Config& cfg, Start start, const std::string& rerun)
     : cfg_(cfg), to_stdout_(cfg.output == "-"), reduced_(cfg.job->reduce_init) {
+    refuse_resume_to_stdout(cfg, start);
     if (to_stdout_) {
-        check_start(cfg, start, rerun);
         if (cfg_.format == Format::csv) std::cout << "index,input,result,error\n";
         return;
     }
@@ -406,20 +427,21 @@ ResultWriter::ResultWriter(const Config& cfg, Start start, const std::string& re
         throw IoError("cannot create " + dir.string() + ": " + ec.message());
     lock_fd_ = lock_output(cfg.output);
     try {
-        // Checked again under the lock: another run may have changed things since the front.
-        check_start(cfg, start, rerun);
+        // Decided again under the lock: another run may have changed things since the front.
         const Journal j = read_journal(journal_path_);
-        if (start == Start::resume && what_is_left(cfg, j) == Left::complete) {
+        const Identity identity = run_identity(cfg);
+        const Left left = decide_start(cfg, j, identity, start, rerun);
+        if (start == Start::resume && left == Left::complete) {
             if (j.exists && !j.complete) {  // the kill came just after the rename
                 journal_ = open_file(journal_path_, "ab");
                 write_all(journal_, "complete\n", journal_path_);
                 close_file(journal_, journal_path_);
             }
             complete_ = true;
-        } else if (start == Start::resume && what_is_left(cfg, j) == Left::partial) {
+        } else if (start == Start::resume && left == Left::partial) {
             resume(j);
         } else {
-            start_fresh();
+            start_fresh(identity);
         }
     } catch (...) {
         if (part_ != nullptr) std::fclose(part_);
@@ -429,17 +451,14 @@ ResultWriter::ResultWriter(const Config& cfg, Start start, const std::string& re
     }
 }
 
-void ResultWriter::start_fresh() {
+void ResultWriter::start_fresh(const Identity& identity) {
     std::remove(state_path_.c_str());
-    std::string head;
-    for (const auto& [k, v] : run_identity(cfg_)) head += "id " + k + " " + v + "\n";
     const std::string header = cfg_.format == Format::csv ? "index,input,result,error\n" : "";
     part_ = open_file(part_path_, "wb");
     write_all(part_, header, part_path_);
     part_size_ = header.size();
     // The journal goes in whole, so no reader sees a journal without its identity.
-    replace_file(journal_path_, "mproc-journal " + std::to_string(kJournalVersion) + "\n" + head +
-                                    "begin " + std::to_string(part_size_) + "\n");
+    replace_file(journal_path_, journal_head(identity, part_size_));
     journal_ = open_file(journal_path_, "ab");
     if (cfg_.job->reduce) write_state(true);
 }
@@ -497,9 +516,7 @@ void ResultWriter::resume(const Journal& j) {
     part_ = open_file(part_path_, "ab");
     // The journal anew with only what counts, its runs merged: a torn tail cannot confuse a
     // later resume, and the journal does not grow with every interruption.
-    std::string text = "mproc-journal " + std::to_string(kJournalVersion) + "\n";
-    for (const auto& [k, v] : j.identity) text += "id " + k + " " + v + "\n";
-    text += "begin " + std::to_string(j.begin) + "\n";
+    std::string text = journal_head(j.identity, j.begin);
     for (std::uint64_t i = 0; i < done_.size();) {
         if (!done_[i]) {
             ++i;
@@ -528,8 +545,8 @@ void ResultWriter::fold_records(std::uint64_t from, std::uint64_t to) {
                              "; discard the partial results with --restart");
         }
         // A failed record has no result and was not folded in.
-        if (const Value& r = record["result"]; record.is_map() && record.as_map().count("result"))
-            reduced_ = cfg_.job->reduce(std::move(reduced_), r);
+        if (record.is_map() && record.as_map().count("result") != 0)
+            reduced_ = cfg_.job->reduce(std::move(reduced_), record["result"]);
     }
     if (!in) io_failed("read", part_path_);
 }
@@ -613,23 +630,9 @@ void ResultWriter::write_state(bool sync) {
     std::string text = "mproc-state " + std::to_string(part_size_) + "\n";
     append_json(text, reduced_);
     text += '\n';
-    if (sync) {
-        replace_file(state_path_, text);
-    } else {
-        // Between syncs a crash may lose the newest state, and then resume redoes those
-        // blocks; it never counts them twice (a block counts only once the state covers it).
-        const std::string tmp = state_path_ + ".tmp";
-        std::FILE* f = open_file(tmp, "wb");
-        try {
-            write_all(f, text, tmp);
-            close_file(f, tmp);
-        } catch (...) {
-            if (f != nullptr) std::fclose(f);
-            throw;
-        }
-        if (std::rename(tmp.c_str(), state_path_.c_str()) != 0)
-            io_failed("rename " + tmp + " to", state_path_);
-    }
+    // Between syncs a crash may lose the newest state, and then resume folds those blocks in
+    // again (or runs them again); it never counts them twice.
+    replace_file(state_path_, text, sync);
     state_time_ = Clock::now();
     state_cost_ = std::chrono::duration<double>(state_time_ - t0).count();
     state_covers_ = part_size_;

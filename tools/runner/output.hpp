@@ -87,7 +87,7 @@ class ResultWriter {
     void finish(const std::function<Value(Value)>& touch = {});
 
   private:
-    void start_fresh();
+    void start_fresh(const Identity& identity);
     void resume(const struct Journal& j);
     void write_state(bool sync);
     // Folds the .jsonl records in .part bytes [from, to) into the reduction (resume).
@@ -124,7 +124,8 @@ std::string reduced_path(const std::string& output);
 int lock_output(const std::string& output);
 void release_lock(int fd);
 
-// Writes `text` to PATH through PATH.tmp, fsynced and renamed: PATH is whole or as it was.
-void replace_file(const std::string& path, const std::string& text);
+// Writes `text` to PATH through PATH.tmp and a rename: PATH is whole or as it was. `durable`
+// also fsyncs it first, so it survives a power loss too.
+void replace_file(const std::string& path, const std::string& text, bool durable = true);
 
 }  // namespace mproc::runner
