@@ -1,10 +1,12 @@
 // command: a task farmer. Each input fills a shell command template — `{}` is the whole input,
 // `{.}` `{/}` `{//}` `{/.}` its path without extension, base name, directory and base name
 // without extension, `{#}` its sequence number (from 1), `{name}` a field of a mapping input
-// (a grid point), as GNU parallel has them — substituted shell-quoted, and the
-// command runs under /bin/sh. The result records the exit code, the duration and the output
-// (bounded). A non-zero exit is a failed task; errors.task_timeout kills the command's whole
-// process group.
+// (a grid point), as GNU parallel has them. A template with shell syntax runs under /bin/sh
+// with every value shell-quoted; one without (`wc -l {}`) runs its program directly, each
+// value one argument. Every command runs under mproc-supervise (supervise.cpp), which ends
+// all it started — when it exits, on a timeout or a stop, and when its rank dies. The record
+// keeps the exit code (or the signal), stdout and stderr apart (bounded, and saying when they
+// were cut), for a success and a failure alike; a non-zero exit is a failed task.
 
 #include <fcntl.h>
 #include <poll.h>
@@ -15,6 +17,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <optional>
@@ -30,6 +33,10 @@ extern char** environ;
 using namespace mproc::runner;
 
 namespace {
+
+std::string reason() {
+    return std::strerror(errno);
+}
 
 bool is_identifier(const std::string& s) {
     if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
@@ -99,6 +106,20 @@ std::string dirname_of(const std::string& path) {
     return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+// The value of placeholder `{name}` for `input` (the `index`-th).
+std::string placeholder_value(const std::string& n, const Value& input, std::uint64_t index) {
+    if (n.empty()) return input.text();
+    if (n == ".") return without_extension(input.text());
+    if (n == "/") return basename_of(input.text());
+    if (n == "//") return dirname_of(input.text());
+    if (n == "/.") return without_extension(basename_of(input.text()));
+    if (n == "#") return std::to_string(index + 1);  // GNU parallel's sequence starts at 1
+    if (!input.is_map() || input[n].is_null())
+        throw std::invalid_argument("the command uses {" + n + "} but the input " + input.json() +
+                                    " has no '" + n + "'");
+    return input[n].text();
+}
+
 // Every placeholder replaced by its value, shell-quoted.
 std::string fill_template(const std::string& tpl, const Value& input, std::uint64_t index) {
     std::string out;
@@ -106,27 +127,7 @@ std::string fill_template(const std::string& tpl, const Value& input, std::uint6
     for (const Placeholder& p : placeholders(tpl)) {
         out.append(tpl, from, p.at - from);
         from = p.at + p.length;
-        const std::string& n = p.name;
-        std::string value;
-        if (n.empty()) {
-            value = input.text();
-        } else if (n == ".") {
-            value = without_extension(input.text());
-        } else if (n == "/") {
-            value = basename_of(input.text());
-        } else if (n == "//") {
-            value = dirname_of(input.text());
-        } else if (n == "/.") {
-            value = without_extension(basename_of(input.text()));
-        } else if (n == "#") {
-            value = std::to_string(index + 1);  // GNU parallel's sequence number starts at 1
-        } else {
-            if (!input.is_map() || input[n].is_null())
-                throw std::invalid_argument("the command uses {" + n + "} but the input " +
-                                            input.json() + " has no '" + n + "'");
-            value = input[n].text();
-        }
-        out += shell_quote(value);
+        out += shell_quote(placeholder_value(p.name, input, index));
     }
     out.append(tpl, from, std::string::npos);
     return out;
@@ -160,95 +161,193 @@ std::optional<ParamProblem> check_template(const Value& params, const InputShape
     return std::nullopt;
 }
 
+// Whether the template needs /bin/sh: any character of the shell's syntax outside the
+// placeholders, or a first word the shell treats itself (an assignment, a builtin).
+bool needs_shell(const std::string& tpl) {
+    const auto found = placeholders(tpl);
+    std::size_t next = 0;  // the next placeholder in `found`
+    std::string first;     // the first word, placeholders left out
+    bool in_first = true;
+    for (std::size_t i = 0; i < tpl.size(); ++i) {
+        if (next < found.size() && i == found[next].at) {
+            i += found[next++].length - 1;
+            continue;
+        }
+        const char c = tpl[i];
+        if (c == ' ' || c == '\t') {
+            if (!first.empty()) in_first = false;
+            continue;
+        }
+        const bool plain =
+            std::isalnum(static_cast<unsigned char>(c)) || std::strchr("_./:,+-@%^=", c) != nullptr;
+        if (!plain) return true;
+        if (in_first) first += c;
+    }
+    static const char* const builtins[] = {
+        ".",    "alias",    "bg",     "break",   "cd",      "command", "continue", "eval",
+        "exec", "exit",     "export", "fg",      "getopts", "hash",    "jobs",     "local",
+        "read", "readonly", "return", "set",     "shift",   "source",  "times",    "trap",
+        "type", "ulimit",   "umask",  "unalias", "unset",   "wait"};
+    for (const char* b : builtins)
+        if (first == b) return true;
+    return first.find('=') != std::string::npos;  // FOO=1 cmd sets a variable
+}
+
+// The program and its arguments: the template split at blanks, each placeholder replaced by
+// its value as it is (only for templates without shell syntax, see needs_shell).
+std::vector<std::string> command_words(const std::string& tpl, const Value& input,
+                                       std::uint64_t index) {
+    std::vector<std::string> words;
+    std::string word;
+    bool in_word = false;
+    const auto found = placeholders(tpl);
+    std::size_t next = 0;
+    for (std::size_t i = 0; i < tpl.size(); ++i) {
+        if (next < found.size() && i == found[next].at) {
+            word += placeholder_value(found[next].name, input, index);
+            in_word = true;
+            i += found[next++].length - 1;
+        } else if (tpl[i] == ' ' || tpl[i] == '\t') {
+            if (in_word) words.push_back(std::move(word));
+            word.clear();
+            in_word = false;
+        } else {
+            word += tpl[i];
+            in_word = true;
+        }
+    }
+    if (in_word) words.push_back(std::move(word));
+    return words;
+}
+
+// mproc-supervise, installed beside this program.
+const std::string& supervisor_path() {
+    static const std::string path = [] {
+        char buf[4096];
+        const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+        std::string self(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+        return self.substr(0, self.rfind('/') + 1) + "mproc-supervise";
+    }();
+    return path;
+}
+
+// A bounded capture of one output stream.
+struct Capture {
+    int fd = -1;
+    std::string text;
+    bool cut = false;
+    // Reads what is there; false at the end of the stream. Past the bound it still reads (and
+    // drops), so the command never blocks on a full pipe.
+    bool read_some(std::size_t bound) {
+        char buf[8192];
+        const ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
+        if (n <= 0) return false;
+        const auto got = static_cast<std::size_t>(n);
+        const std::size_t room = bound > text.size() ? bound - text.size() : 0;
+        text.append(buf, std::min(got, room));
+        cut = cut || got > room;
+        return true;
+    }
+};
+
 struct Outcome {
     int status = 0;
     bool timed_out = false;
     bool stopped = false;  // the run is being stopped: the command was ended
-    std::string output;
-    double seconds = 0;
+    Capture out, err;
 };
 
-// Ends process group `pid` (the command and all it started in its group): SIGTERM, up to
-// `grace` for the shell to exit, then SIGKILL to whatever is left of the group. Reaps the
-// shell; returns its wait status.
-int end_group(pid_t pid, std::chrono::milliseconds grace) {
-    kill(-pid, SIGTERM);
-    const auto until = std::chrono::steady_clock::now() + grace;
-    int status = 0;
-    while (waitpid(pid, &status, WNOHANG) != pid) {
-        if (std::chrono::steady_clock::now() >= until) {
-            kill(-pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return status;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    kill(-pid, SIGKILL);  // the shell is gone; its children may not be
-    return status;
-}
+// How long a command has between SIGTERM and SIGKILL when it is ended.
+constexpr int kGraceMs = 2000;
 
-Outcome run_shell(const std::string& cmd, const TaskContext& ctx, std::size_t max_output) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+Outcome run_command(const std::vector<std::string>& words, const TaskContext& ctx,
+                    std::size_t max_output) {
+    Outcome o;
+    int out[2], err[2];
+    if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("cannot make a pipe: " + reason());
+    if (pipe2(err, O_CLOEXEC) != 0) {
+        close(out[0]);
+        close(out[1]);
+        throw std::runtime_error("cannot make a pipe: " + reason());
+    }
+    const std::string parent = std::to_string(getpid()), grace = std::to_string(kGraceMs);
+    std::vector<char*> argv{const_cast<char*>(supervisor_path().c_str()),
+                            const_cast<char*>(parent.c_str()), const_cast<char*>(grace.c_str())};
+    for (const std::string& w : words) argv.push_back(const_cast<char*>(w.c_str()));
+    argv.push_back(nullptr);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_adddup2(&actions, err[1], 2);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
+    // Its own process group: mpirun ends a rank by signalling the rank's group, and the
+    // supervisor must outlive the rank to end the command (it learns of the death by
+    // PR_SET_PDEATHSIG).
     posix_spawnattr_setflags(
         &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&attr, 0);  // its own group, so a timeout kills all it started
+    posix_spawnattr_setpgroup(&attr, 0);
     sigset_t none, all;
     sigemptyset(&none);
     sigfillset(&all);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
-    const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
     pid_t pid = 0;
-    const auto start = std::chrono::steady_clock::now();
-    const int rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, const_cast<char**>(argv), environ);
+    const int rc = posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
-    close(fds[1]);
+    close(out[1]);
+    close(err[1]);
+    o.out.fd = out[0];
+    o.err.fd = err[0];
     if (rc != 0) {
-        close(fds[0]);
-        throw std::runtime_error("cannot start /bin/sh: " + std::string(strerror(rc)));
+        close(out[0]);
+        close(err[0]);
+        throw std::runtime_error("cannot start " + supervisor_path() + ": " + strerror(rc));
     }
-    Outcome o;
-    char buf[4096];
-    bool open = true;
+    // Ending the command: the supervisor sends SIGTERM to all it started, SIGKILL after the
+    // grace. Should it not be gone well after that, it is killed itself.
+    std::optional<std::chrono::steady_clock::time_point> ending;
+    const auto end_command = [&] {
+        if (ending) return;
+        kill(pid, SIGTERM);
+        ending = std::chrono::steady_clock::now() + std::chrono::milliseconds(kGraceMs + 3000);
+    };
     int idle = 0;
     for (;;) {
         int wait_ms = 100;
-        if (stop_requested()) {
-            o.status = end_group(pid, std::chrono::seconds(2));
+        if (!ending && stop_requested()) {
             o.stopped = true;
-            pid = 0;
-            break;
+            end_command();
         }
-        if (auto d = ctx.deadline()) {
+        if (auto d = ctx.deadline(); d && !ending) {
             const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                                   *d - std::chrono::steady_clock::now())
                                   .count();
             if (left <= 0) {
-                kill(-pid, SIGKILL);
                 o.timed_out = true;
-                break;
+                end_command();
+            } else {
+                wait_ms = static_cast<int>(std::min<long long>(left, 100));
             }
-            wait_ms = static_cast<int>(std::min<long long>(left, 100));
         }
-        if (open) {
-            pollfd p{fds[0], POLLIN, 0};
-            if (poll(&p, 1, wait_ms) > 0) {
-                const ssize_t n = read(fds[0], buf, sizeof buf);
-                if (n <= 0) {
-                    open = false;
-                } else if (o.output.size() < max_output) {
-                    o.output.append(buf, std::min<std::size_t>(static_cast<std::size_t>(n),
-                                                               max_output - o.output.size()));
+        if (ending && std::chrono::steady_clock::now() > *ending) kill(pid, SIGKILL);
+        pollfd p[2];
+        nfds_t n = 0;
+        for (Capture* c : {&o.out, &o.err})
+            if (c->fd >= 0) p[n++] = {c->fd, POLLIN, 0};
+        if (n > 0) {
+            if (poll(p, n, wait_ms) > 0) {
+                for (nfds_t i = 0; i < n; ++i) {
+                    if (p[i].revents == 0) continue;
+                    Capture& c = p[i].fd == o.out.fd ? o.out : o.err;
+                    if (!c.read_some(max_output)) {
+                        close(c.fd);
+                        c.fd = -1;
+                    }
                 }
-                continue;  // drained beyond the bound, so the child never blocks on a full pipe
+                continue;
             }
         }
         int status = 0;
@@ -257,16 +356,40 @@ Outcome run_shell(const std::string& cmd, const TaskContext& ctx, std::size_t ma
             pid = 0;
             break;
         }
-        // Output closed but the child not yet reaped (it is exiting, or kept running without
-        // its stdout): check again soon, then less often.
-        if (!open)
+        // Output closed but the supervisor not yet reaped (it is ending what the command
+        // left, or the command runs on without its output): check again soon, then less often.
+        if (n == 0)
             std::this_thread::sleep_for(
                 std::chrono::microseconds(std::min(50 << std::min(idle++, 10), 5000)));
     }
-    close(fds[0]);
-    if (pid != 0) waitpid(pid, &o.status, 0);
-    o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    // The supervisor is gone, and with it everything the command started: the pipes are at
+    // their end, or nearly.
+    for (Capture* c : {&o.out, &o.err}) {
+        while (c->fd >= 0) {
+            pollfd p{c->fd, POLLIN, 0};
+            if (poll(&p, 1, 1000) <= 0 || !c->read_some(max_output)) {
+                close(c->fd);
+                c->fd = -1;
+            }
+        }
+    }
     return o;
+}
+
+// The last line of `text` that holds something, cut to `most` bytes: what a failure's
+// message quotes from stderr.
+std::string last_line(const std::string& text, std::size_t most) {
+    std::size_t end = text.find_last_not_of(" \t\r\n");
+    if (end == std::string::npos) return "";
+    const std::size_t begin = text.rfind('\n', end);
+    const std::string line = text.substr(begin == std::string::npos ? 0 : begin + 1,
+                                         end + 1 - (begin == std::string::npos ? 0 : begin + 1));
+    return line.size() <= most ? line : line.substr(0, most) + "...";
+}
+
+std::string signal_name(int sig) {
+    const char* abbrev = sigabbrev_np(sig);
+    return abbrev != nullptr ? "SIG" + std::string(abbrev) : "signal " + std::to_string(sig);
 }
 
 }  // namespace
@@ -274,27 +397,42 @@ Outcome run_shell(const std::string& cmd, const TaskContext& ctx, std::size_t ma
 MPROC_JOB({
     .name = "command",
     .description =
-        "runs a shell command per input: {} is the input, {name} a field of it (shell-quoted)",
+        "runs a command per input: {} is the input, {name} a field of it (see the README)",
     .params = {{"command", ParamType::string, Value(), "the command template, e.g. \"wc -l {}\""},
                {"max_output", ParamType::integer, Value(4096),
-                "bytes of stdout+stderr kept per task"},
+                "bytes of stdout, and of stderr, kept in each record"},
                {"fail_on_nonzero", ParamType::boolean, Value(true),
                 "whether a non-zero exit fails the task"}},
+    .provenance = true,
     .run = [](const Value& input, const Value& params, const TaskContext& ctx) -> Value {
-        const std::string cmd = fill_template(params["command"].as_string(), input, ctx.index());
-        Outcome o = run_shell(cmd, ctx, static_cast<std::size_t>(params["max_output"].as_int()));
+        const std::string& tpl = params["command"].as_string();
+        const std::vector<std::string> words =
+            needs_shell(tpl)
+                ? std::vector<std::string>{"/bin/sh", "-c", fill_template(tpl, input, ctx.index())}
+                : command_words(tpl, input, ctx.index());
+        const Outcome o =
+            run_command(words, ctx, static_cast<std::size_t>(params["max_output"].as_int()));
         if (o.stopped) throw TaskInterrupted("the run was stopped; the command was ended");
+        const bool exited = WIFEXITED(o.status);
+        Value record(
+            Value::Map{{"exit_code", exited ? Value(WEXITSTATUS(o.status)) : Value()},
+                       {"signal", exited ? Value() : Value(signal_name(WTERMSIG(o.status)))},
+                       {"stdout", Value(o.out.text)},
+                       {"stderr", Value(o.err.text)},
+                       {"stdout_truncated", Value(o.out.cut)},
+                       {"stderr_truncated", Value(o.err.cut)}});
         if (o.timed_out)
             throw TaskTimeout("timed out after " + Value(ctx.timeout_seconds()).json() +
-                              " s; the command was killed");
-        const int code = WIFEXITED(o.status) ? WEXITSTATUS(o.status) : 128 + WTERMSIG(o.status);
-        if (code != 0 && params["fail_on_nonzero"].as_bool()) {
-            throw std::runtime_error("exit code " + std::to_string(code) +
-                                     (o.output.empty() ? "" : ": " + o.output.substr(0, 200)));
-        }
-        return Value(Value::Map{{"exit_code", Value(code)},
-                                {"seconds", Value(o.seconds)},
-                                {"output", Value(o.output)}});
+                                  " s; the command was ended",
+                              std::move(record));
+        std::string why;
+        if (!exited)
+            why = "killed by " + signal_name(WTERMSIG(o.status));
+        else if (WEXITSTATUS(o.status) != 0 && params["fail_on_nonzero"].as_bool())
+            why = "exit code " + std::to_string(WEXITSTATUS(o.status));
+        if (why.empty()) return record;
+        const std::string said = last_line(o.err.text, 200);
+        throw TaskFailed(why + (said.empty() ? "" : ": " + said), std::move(record));
     },
     .check = [](const Value& params) -> std::string {
         if (params["command"].as_string().empty()) return "command must not be empty";

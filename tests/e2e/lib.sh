@@ -20,7 +20,12 @@ expect() {
 }
 # contains NAME TEXT PATTERN : grep -E for PATTERN in TEXT.
 contains() { if grep -qE -- "$3" <<<"$2"; then ok "$1"; else bad "$1: no /$3/ in" "$2"; fi; }
-# hosts_of FILE: the distinct first lines of the "output" fields of a `command` job's .jsonl
+# hosts_of FILE: the distinct first lines of the "stdout" fields of a `command` job's .jsonl
 # (one per host when the command is `hostname`), sorted.
-hosts_of() { grep -oE '"output": "[^"\\]*' "$1" 2>/dev/null | sed 's/.*"//' | sort -u; }
+hosts_of() { grep -oE '"stdout": "[^"\\]*' "$1" 2>/dev/null | sed 's/.*"//' | sort -u; }
+# strip FILE: the records of FILE without their per-run fields (host, rank, start, seconds,
+# attempts): what two runs of the same inputs must agree on.
+strip() {
+    sed -E 's/, "host": "[^"]*", "rank": [0-9]+, "start": "[^"]*", "seconds": [0-9.e+-]+, "attempts": [0-9]+\}$/}/' "$1"
+}
 finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; }

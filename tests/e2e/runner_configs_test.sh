@@ -36,7 +36,7 @@ expect "command over a grid" 0 "$mproc" run configs/command.yaml --set output.pa
 contains "command: grid values substituted" "$(cat "$work/cmd.jsonl")" 'alpha=0.5 n=100'
 
 expect "command over lines" 0 "$mproc" run configs/command_lines.yaml --set output.path="$work/lines.txt"
-contains "command over lines: wc -w of the first line's file" "$(head -1 "$work/lines.txt")" "^0	configs/squares.yaml	.*\"output\": \"$(wc -w < configs/squares.yaml)\\\\n\""
+contains "command over lines: wc -w of the first line's file" "$(head -1 "$work/lines.txt")" "^0	configs/squares.yaml	.*\"stdout\": \"$(wc -w < configs/squares.yaml)\\\\n\""
 
 # The seeds' Value/Lock example: exact under the lock at every rank count; without it the
 # count is shown (how many are lost depends on timing, so only "not more than made" holds).
@@ -107,7 +107,7 @@ params: {command: "X=x; echo {#}:{}:{.}:{/}:{//}:{/.}${X}"}
 output: {path: ph.jsonl}
 YAML
 expect "placeholders" 0 "$mproc" run "$work/ph.yaml" --set output.path="$work/ph.jsonl"
-got=$(grep -o '"output": "[^"]*' "$work/ph.jsonl" | cut -d'"' -f4 | sed 's/\\n$//')
+got=$(grep -o '"stdout": "[^"]*' "$work/ph.jsonl" | cut -d'"' -f4 | sed 's/\\n$//')
 want='1:dir/sub/file.tar.gz:dir/sub/file.tar:file.tar.gz:dir/sub:file.tarx
 2:plain:plain:plain:.:plainx
 3:/top.txt:/top:top.txt:/:topx'

@@ -16,7 +16,6 @@ disk() {  # disk SIZE: an empty tmpfs of SIZE
     umount "$mnt" && mount -t tmpfs -o "size=$1" tmpfs "$mnt"
 }
 grow() { mount -o remount,size=64m "$mnt"; }
-strip() { sed -E 's/, "seconds": [0-9.e+-]+//' "$1"; }
 
 # Records: a command job's output fills the disk while records are written.
 cat > rec.yaml <<YAML

@@ -6,8 +6,6 @@
 source "$(dirname "$0")/lib.sh"
 cd "$work"
 
-# What a clean run writes, without the per-run "seconds" of command records.
-strip() { sed -E 's/, "seconds": [0-9.e+-]+//' "$1"; }
 same() {  # same NAME FILE CLEAN
     if cmp -s <(strip "$2") <(strip "$3"); then ok "$1"; else bad "$1" "$(diff <(strip "$2") <(strip "$3") | head -6)"; fi
 }
@@ -184,7 +182,7 @@ outs=$(python3 -c '
 import json
 for l in open("vals.jsonl", encoding="utf-8"):
     r = json.loads(l)
-    print(r["result"]["output"].strip(), json.dumps(r["input"]))')
+    print(r["result"]["stdout"].strip(), json.dumps(r["input"]))')
 want='0.1 0.1
 2.50 2.5
 1e-3 0.001
@@ -199,7 +197,7 @@ expect "values in csv" 0 "$mproc" run vals.yaml --set output.path=vals.csv
 [ "$(cut -d, -f2 vals.csv | sed -n '2,4p' | tr '\n' ' ')" = "0.1 2.50 1e-3 " ] && ok "csv cells as written" || bad "csv cells" "$(head -4 vals.csv)"
 printf 'job: command\ninput: {grid: {alpha: [0.1, 2.50]}}\nparams: {command: "echo {alpha}"}\noutput: {path: grid.jsonl}\n' > grid.yaml
 expect "grid" 0 "$mproc" run grid.yaml
-[ "$(grep -o '"output": "[^"]*' grid.jsonl | cut -d'"' -f4 | tr '\n' ' ')" = '0.1\n 2.50\n ' ] && ok "grid values as written" || bad "grid values" "$(cat grid.jsonl)"
+[ "$(grep -o '"stdout": "[^"]*' grid.jsonl | cut -d'"' -f4 | tr '\n' ' ')" = '0.1\n 2.50\n ' ] && ok "grid values as written" || bad "grid values" "$(cat grid.jsonl)"
 
 printf 'job: squares\ninput: {values: [3037000499, 3037000500, 1180591620717411303424]}\nerrors: {policy: skip}\noutput: {path: big.jsonl}\n' > big.yaml
 expect "squares near 2^63" 1 "$mproc" run big.yaml
@@ -228,13 +226,13 @@ python3 -c '
 import json, sys
 lines = open("bytes.jsonl", "rb").read().decode("utf-8").splitlines()   # strict: fails on bad bytes
 recs = [json.loads(l) for l in lines]
-out = recs[1]["result"]["output"].encode("utf-8", "surrogateescape")
+out = recs[1]["result"]["stdout"].encode("utf-8", "surrogateescape")
 inp = recs[1]["input"].encode("utf-8", "surrogateescape")
 sys.exit(0 if out == b"caf\xe9 caf\xe9" and inp == b"caf\xe9" and recs[0]["input"] == "a\tb" else 1)' \
     && ok ".jsonl is valid UTF-8 JSON and gives the bytes back (surrogateescape)" || bad "invalid UTF-8" "$(cat bytes.jsonl)"
 expect "tabs in .txt" 0 "$mproc" run bytes.yaml --set output.path=bytes.txt
-[ "$(wc -l < bytes.txt)" -eq 2 ] && [ "$(head -1 bytes.txt | awk -F'\t' '{print NF}')" -eq 3 ] \
-    && ok ".txt: one record a line, three columns" || bad ".txt records" "$(cat -A bytes.txt)"
+[ "$(wc -l < bytes.txt)" -eq 2 ] && [ "$(head -1 bytes.txt | awk -F'\t' '{print NF}')" -eq 8 ] \
+    && ok ".txt: one record a line, eight columns (three and the provenance)" || bad ".txt records" "$(cat -A bytes.txt)"
 printf 'job: command\ninput: {values: ["two\\nlines"]}\nparams: {command: "echo {}"}\noutput: {path: nl.csv}\n' > nl.yaml
 expect "a newline in a csv field" 0 "$mproc" run nl.yaml
 [ "$(wc -l < nl.csv)" -eq 2 ] && ok ".csv: one record a line" || bad ".csv records" "$(cat -A nl.csv)"

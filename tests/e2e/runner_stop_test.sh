@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# A stop ends what the run started: Ctrl-C or SIGTERM while long commands run ends them (and
-# what they started in their process group) within seconds, with the summary, exit 3 and the
-# command to continue; a command that ignores SIGTERM is killed after a short grace; a C++
-# task stops at its next check. Every process is found by a marker unique to this test run.
+# A stop ends what the run started: Ctrl-C, SIGTERM or SIGHUP while long commands run ends
+# them (and everything they started, even in a session of its own) within seconds, with the
+# summary, exit 3 and the command to continue; a command that ignores SIGTERM is killed after
+# a short grace; kill -9 of the front or of mpirun, and a task_timeout, leave nothing running
+# either; a C++ task stops at its next check. Every process is found by a marker unique to
+# this test run.
 source "$(dirname "$0")/lib.sh"
 cd "$work"
 
@@ -65,6 +67,64 @@ output: {path: ignore.jsonl}
 launch: {ranks: 3}
 YAML
 stop "SIGTERM ignored" TERM ignore.yaml "sleep $mark2" 10
+
+# Descendants in sessions of their own (setsid) that ignore SIGTERM, under each kind of stop.
+mark3="1000.2$$"
+cat > hide.sh <<SH
+#!/bin/sh
+trap '' TERM HUP
+setsid sh -c "trap '' TERM HUP; sleep $mark3" &
+sleep $mark3
+SH
+chmod +x hide.sh
+cfg="hide$$.yaml"  # unique: the ranks and mpirun are found by it
+cat > "$cfg" <<YAML
+job: command
+input: {range: {stop: 4}}
+params: {command: "$work/hide.sh {}"}
+pool: {chunksize: 1}
+output: {path: hide.jsonl}
+launch: {ranks: 3}
+YAML
+stop "SIGHUP, setsid descendants" HUP "$cfg" "sleep $mark3" 12 --restart
+
+gone() {  # gone PATTERN SECONDS: waits until no process matches PATTERN
+    local i
+    for i in $(seq $(($2 * 5))); do pgrep -f "$1" >/dev/null || return 0; sleep 0.2; done
+    return 1
+}
+# kill -9 of the front, then of mpirun: the kernel tells mpirun (the front's death signal),
+# then the commands' supervisors (their rank's), and they end everything below them.
+for victim in front mpirun; do
+    "$mproc" run "$cfg" --restart >"$work/kill.log" 2>&1 &
+    front=$!
+    started "sleep $mark3" && ok "kill -9 $victim: the commands run" || bad "kill -9 $victim: nothing started" "$(cat "$work/kill.log")"
+    if [ "$victim" = front ]; then
+        kill -KILL "$front"
+    else
+        kill -KILL "$(pgrep -f "mpirun .*mproc-runner run $cfg")"
+    fi
+    wait "$front" 2>/dev/null
+    gone "sleep $mark3" 10 && ok "kill -9 $victim: no command left" \
+        || { bad "kill -9 $victim: commands left" "$(ps -o pid,ppid,pgid,sid,cmd -p "$(pgrep -d, -f "sleep $mark3")")"; pkill -KILL -f "$mark3"; }
+    gone "mproc-runner run $cfg" 10 && ok "kill -9 $victim: no rank or mpirun left" \
+        || { bad "kill -9 $victim: left running" "$(pgrep -af "mproc-runner run $cfg")"; pkill -KILL -f "mproc-runner run $cfg"; }
+done
+
+# task_timeout: the timed-out command's hidden descendants end with it.
+cat > "t$cfg" <<YAML
+job: command
+input: {range: {stop: 3}}
+params: {command: "$work/hide.sh {}"}
+errors: {policy: skip, task_timeout: 1}
+output: {path: timeout.jsonl}
+launch: {ranks: 2}
+YAML
+expect "task_timeout over hidden descendants: exit 1" 1 "$mproc" run "t$cfg"
+[ "$(grep -c '"error": "timed out after 1 s; the command was ended"' timeout.jsonl)" -eq 3 ] \
+    && ok "task_timeout: three timeouts recorded" || bad "task_timeout records" "$(cat timeout.jsonl)"
+[ "$(left "sleep $mark3")" -eq 0 ] && ok "task_timeout: no descendant left" \
+    || { bad "task_timeout: descendants left" "$(pgrep -af "sleep $mark3")"; pkill -KILL -f "$mark3"; }
 
 # A C++ job stops at its next check instead of finishing its task.
 cat > cpu.yaml <<YAML

@@ -629,9 +629,13 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
         if (const auto p = pool["ordered"]) cfg.ordered = c.boolean(p, "pool.ordered");
     }
     cfg.output = "results/" + job + ".jsonl";
+    cfg.provenance = cfg.job->provenance;
     if (const YAML::Node out = root["output"]) {
-        c.keys(out, "output", {"path"});
+        c.keys(out, "output", {"path", "provenance", "joblog", "task_logs"});
         if (out["path"]) cfg.output = c.string(out["path"], "output.path");
+        if (out["provenance"]) cfg.provenance = c.boolean(out["provenance"], "output.provenance");
+        if (out["joblog"]) cfg.joblog = c.string(out["joblog"], "output.joblog");
+        if (out["task_logs"]) cfg.task_logs = c.string(out["task_logs"], "output.task_logs");
         check_output(c, out["path"] ? out["path"] : out, cfg);
     } else {
         check_output(c, root, cfg);

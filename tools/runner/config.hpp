@@ -64,6 +64,11 @@ struct Config {
     bool ordered = true;
     std::string output;  // "-": stdout
     Format format = Format::jsonl;
+    // output.provenance: every record also says where, when and how long it ran (host, rank,
+    // start, seconds, attempts). On for the command job, off for the others by default.
+    bool provenance = false;
+    std::string joblog;     // output.joblog: a GNU parallel --joblog file ("": none)
+    std::string task_logs;  // output.task_logs: a folder for each task's stdout and stderr
     Policy policy = Policy::fail;
     int retries = 0;
     double task_timeout = 0;  // seconds; 0: none

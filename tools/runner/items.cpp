@@ -1,10 +1,12 @@
 #include "items.hpp"
 
 #include <mpi.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <exception>
 #include <mproc/mproc.hpp>
+#include <optional>
 #include <stdexcept>
 #include <typeinfo>
 
@@ -22,12 +24,20 @@ int g_rank = 0;
 // std::bad_alloc), not for the plain kinds jobs throw on purpose.
 std::string error_text(const std::exception& e) {
     const bool plain =
-        dynamic_cast<const TaskTimeout*>(&e) != nullptr ||
-        typeid(e) == typeid(std::runtime_error) || typeid(e) == typeid(std::invalid_argument) ||
-        typeid(e) == typeid(std::overflow_error) || typeid(e) == typeid(std::range_error) ||
-        typeid(e) == typeid(std::domain_error);
+        dynamic_cast<const TaskFailed*>(&e) != nullptr || typeid(e) == typeid(std::runtime_error) ||
+        typeid(e) == typeid(std::invalid_argument) || typeid(e) == typeid(std::overflow_error) ||
+        typeid(e) == typeid(std::range_error) || typeid(e) == typeid(std::domain_error);
     if (plain) return e.what();
     return std::string(e.what()) + " (" + detail::demangle(typeid(e).name()) + ")";
+}
+
+const std::string& host_name() {
+    static const std::string name = [] {
+        char buf[256] = {};
+        gethostname(buf, sizeof buf - 1);
+        return std::string(buf);
+    }();
+    return name;
 }
 
 }  // namespace
@@ -45,7 +55,11 @@ Record run_item(Item item) {
     r.index = item.index;
     r.rank = g_rank;
     const auto start = Clock::now();
+    if (g_setup.provenance)
+        r.start = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                      .count();
     Value result;
+    bool has_result = false;  // a success, or a failure with something to show (TaskFailed)
     std::string error;
     for (r.attempts = 1;; ++r.attempts) {
         std::optional<Clock::time_point> deadline;
@@ -57,31 +71,43 @@ Record run_item(Item item) {
         try {
             ctx.check();  // a stopped run starts nothing more
             result = g_job->run(item.input, g_setup.params, ctx);
-            r.ok = true;
+            r.ok = has_result = true;
             error.clear();
             break;
         } catch (const TaskInterrupted& e) {
-            r.ok = false;  // rank 0 records nothing once the run stops: no retry either
+            r.ok = has_result = false;  // rank 0 records nothing once the run stops: no retry
             error = e.what();
             break;
-        } catch (const std::exception& e) {
+        } catch (const TaskFailed& e) {
             r.ok = false;
+            error = error_text(e);
+            result = e.detail();
+            has_result = !result.is_null();
+        } catch (const std::exception& e) {
+            r.ok = has_result = false;
             error = error_text(e);
         }
         if (r.attempts >= g_setup.attempts) break;
     }
+    const auto busy = Clock::now() - start;
     // The record is formatted here, where the work is spread over the workers; rank 0 only
     // copies it. Rank 0 still gets the input of a failure (to name it) and the result of a
     // job that reduces (to fold it in).
     r.line.reserve(96);  // one allocation: appending from empty regrew it several times
+    std::optional<Provenance> where;
+    if (g_setup.provenance)
+        where = Provenance{host_name(), g_rank, r.start,
+                           std::chrono::duration<double>(busy).count(), r.attempts};
     format_record(static_cast<Format>(g_setup.format), r.index, item.input,
-                  r.ok ? &result : nullptr, error, r.line);
+                  has_result ? &result : nullptr, r.ok ? std::string() : error,
+                  where ? &*where : nullptr, r.line);
     if (!r.ok || g_job->reduce) {
-        r.extra = std::make_unique<Record::Extra>(Record::Extra{
-            r.ok ? Value() : std::move(item.input), std::move(result), std::move(error)});
+        r.extra = std::make_unique<Record::Extra>(
+            Record::Extra{r.ok ? Value() : std::move(item.input),
+                          r.ok ? std::move(result) : Value(), std::move(error)});
     }
     r.busy_ns = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
+        std::chrono::duration_cast<std::chrono::nanoseconds>(busy).count());
     return r;
 }
 

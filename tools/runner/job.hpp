@@ -38,10 +38,22 @@ struct Param {
     std::string help;
 };
 
-// Thrown when a task's errors.task_timeout has passed.
-class TaskTimeout : public std::runtime_error {
+// A task that failed with something to show for it: the record keeps `detail` (a command's
+// exit code and output) as its "result" beside the "error".
+class TaskFailed : public std::runtime_error {
   public:
-    using std::runtime_error::runtime_error;
+    explicit TaskFailed(const std::string& what, Value detail = Value())
+        : std::runtime_error(what), detail_(std::move(detail)) {}
+    const Value& detail() const { return detail_; }
+
+  private:
+    Value detail_;
+};
+
+// Thrown when a task's errors.task_timeout has passed.
+class TaskTimeout : public TaskFailed {
+  public:
+    using TaskFailed::TaskFailed;
 };
 
 // Thrown when the run is being stopped (Ctrl-C, SIGTERM, a time limit's warning) while the
@@ -95,6 +107,9 @@ struct JobSpec {
     std::string name;
     std::string description;
     std::vector<Param> params;
+    // Whether records say where, when and how long each task ran unless the config says
+    // otherwise (output.provenance).
+    bool provenance = false;
     std::function<Value(const Value& input, const Value& params, const TaskContext& ctx)> run;
     // Jobs that reduce: the reduction starts at reduce_init and folds in every result.
     std::function<Value(Value acc, const Value& result)> reduce;

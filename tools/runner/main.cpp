@@ -387,8 +387,12 @@ int drive(const Args& args) {
     // Declared before the pool, so it runs after the pool has drained: the job's Processes
     // answer every task that was handed out before they are stopped.
     StopJob stop_job(*cfg.job, params);
-    Setup setup{cfg.job->name, params, cfg.task_timeout,
-                cfg.policy == Policy::retry ? 1 + cfg.retries : 1, static_cast<int>(cfg.format)};
+    Setup setup{cfg.job->name,
+                params,
+                cfg.task_timeout,
+                cfg.policy == Policy::retry ? 1 + cfg.retries : 1,
+                static_cast<int>(cfg.format),
+                cfg.provenance};
     mproc::Pool pool(processes, setup_worker, setup);
     if (cfg.job->start) cfg.job->start(params);
 

@@ -5,10 +5,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -24,8 +27,8 @@ using Clock = std::chrono::steady_clock;
 constexpr int kJournalVersion = 3;
 // The records' layout: raised whenever the same inputs would give different bytes, so a
 // resume never appends new-style records to old ones (3: text kept as written, valid UTF-8,
-// escaped .txt/.csv fields).
-constexpr int kRecordVersion = 3;
+// escaped .txt/.csv fields; 4: a failure may keep a result, provenance fields).
+constexpr int kRecordVersion = 4;
 
 std::string reason() {
     return std::strerror(errno);
@@ -298,6 +301,7 @@ Identity run_identity(const Config& cfg) {
         }
     }
     id.emplace_back("pool.ordered", cfg.ordered ? "true" : "false");
+    if (cfg.provenance) id.emplace_back("output.provenance", "true");
     id.emplace_back("record_format", std::to_string(kRecordVersion));
     return id;
 }
@@ -415,7 +419,7 @@ ResultWriter::ResultWriter(const Config& cfg, Start start, const std::string& re
     : cfg_(cfg), to_stdout_(cfg.output == "-"), reduced_(cfg.job->reduce_init) {
     refuse_resume_to_stdout(cfg, start);
     if (to_stdout_) {
-        if (cfg_.format == Format::csv) std::cout << "index,input,result,error\n";
+        if (cfg_.format == Format::csv) std::cout << csv_header(cfg.provenance);
         return;
     }
     part_path_ = cfg.output + ".part";
@@ -453,7 +457,7 @@ ResultWriter::ResultWriter(const Config& cfg, Start start, const std::string& re
 
 void ResultWriter::start_fresh(const Identity& identity) {
     std::remove(state_path_.c_str());
-    const std::string header = cfg_.format == Format::csv ? "index,input,result,error\n" : "";
+    const std::string header = cfg_.format == Format::csv ? csv_header(cfg_.provenance) : "";
     part_ = open_file(part_path_, "wb");
     write_all(part_, header, part_path_);
     part_size_ = header.size();
@@ -557,8 +561,32 @@ ResultWriter::~ResultWriter() {
     release_lock(lock_fd_);
 }
 
+std::string csv_header(bool provenance) {
+    return provenance ? "index,input,result,error,host,rank,start,seconds,attempts\n"
+                      : "index,input,result,error\n";
+}
+
+std::string iso_time(double t) {
+    const auto whole = static_cast<std::time_t>(t);
+    const int ms = std::min(999, static_cast<int>((t - static_cast<double>(whole)) * 1000));
+    std::tm utc{};
+    gmtime_r(&whole, &utc);
+    char buf[40];
+    const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &utc);
+    std::snprintf(buf + n, sizeof buf - n, ".%03dZ", ms);
+    return buf;
+}
+
+namespace {
+// Seconds to the microsecond: enough for a duration, and short in a record.
+Value rounded_seconds(double s) {
+    return Value(std::round(s * 1e6) / 1e6);
+}
+}  // namespace
+
 void format_record(Format format, std::uint64_t index, const Value& input, const Value* result,
-                   const std::string& error, std::string& out) {
+                   const std::string& error, const Provenance* where, std::string& out) {
+    const bool failed = !error.empty() || result == nullptr;
     switch (format) {
         case Format::jsonl:
             // Appended piece by piece: this runs once per record.
@@ -569,9 +597,20 @@ void format_record(Format format, std::uint64_t index, const Value& input, const
             if (result != nullptr) {
                 out += ", \"result\": ";
                 append_json(out, *result);
-            } else {
+            }
+            if (failed) {
                 out += ", \"error\": ";
                 append_json_string(out, error);
+            }
+            if (where != nullptr) {
+                out += ", \"host\": ";
+                append_json_string(out, where->host);
+                out += ", \"rank\": ";
+                append_int(out, where->rank);
+                out += ", \"start\": \"" + iso_time(where->start) + "\", \"seconds\": ";
+                append_json(out, rounded_seconds(where->seconds));
+                out += ", \"attempts\": ";
+                append_int(out, where->attempts);
             }
             out += "}\n";
             break;
@@ -594,7 +633,16 @@ void format_record(Format format, std::uint64_t index, const Value& input, const
             out += ',';
             field(result != nullptr ? result->text() : "");
             out += ',';
-            field(result != nullptr ? "" : error);
+            field(failed ? error : "");
+            if (where != nullptr) {
+                out += ',';
+                field(where->host);
+                out += ',';
+                append_int(out, where->rank);
+                out += ',' + iso_time(where->start) + ',' + rounded_seconds(where->seconds).text() +
+                       ',';
+                append_int(out, where->attempts);
+            }
             out += '\n';
             break;
         }
@@ -603,11 +651,20 @@ void format_record(Format format, std::uint64_t index, const Value& input, const
             out += '\t';
             append_escaped(out, input.text(), true);
             out += '\t';
-            if (result != nullptr) {
-                append_escaped(out, result->text(), true);
-            } else {
+            if (failed) {
                 out += "ERROR: ";
                 append_escaped(out, error, true);
+            } else {
+                append_escaped(out, result->text(), true);
+            }
+            if (where != nullptr) {
+                out += '\t';
+                append_escaped(out, where->host, true);
+                out += '\t';
+                append_int(out, where->rank);
+                out += '\t' + iso_time(where->start) + '\t' +
+                       rounded_seconds(where->seconds).text() + '\t';
+                append_int(out, where->attempts);
             }
             out += '\n';
             break;

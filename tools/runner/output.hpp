@@ -111,10 +111,26 @@ class ResultWriter {
     std::uint64_t state_covers_ = 0;                    // the .part size it covered
 };
 
-// Appends the record of input `index` in `format`: its result, or (when `result` is null)
-// its error. Workers call it, so rank 0 only copies finished lines.
+// Where, when and how long a task ran, for records with output.provenance.
+struct Provenance {
+    std::string host;
+    int rank = 0;
+    double start = 0;  // seconds since the epoch
+    double seconds = 0;
+    int attempts = 1;
+};
+
+// The CSV header line for these records.
+std::string csv_header(bool provenance);
+
+// Appends the record of input `index` in `format`: its result, its error (when `error` is not
+// empty), or both (a failure with something to show, such as a command's output), and its
+// provenance when given. Workers call it, so rank 0 only copies finished lines.
 void format_record(Format format, std::uint64_t index, const Value& input, const Value* result,
-                   const std::string& error, std::string& out);
+                   const std::string& error, const Provenance* where, std::string& out);
+
+// `t` (seconds since the epoch) as UTC ISO 8601 to the millisecond: 2026-11-28T21:50:01.123Z.
+std::string iso_time(double t);
 
 // Where a job's reduction goes: OUTPUT plus ".reduced.json".
 std::string reduced_path(const std::string& output);

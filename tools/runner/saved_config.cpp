@@ -33,7 +33,7 @@ namespace mproc::runner {
 
 namespace {
 // Changed whenever Config changes shape: a file of another layout is not loaded.
-constexpr int kSavedVersion = 2;
+constexpr int kSavedVersion = 3;
 }  // namespace
 
 void save_config(const Config& cfg, const std::string& path) {
@@ -48,8 +48,8 @@ void save_config(const Config& cfg, const std::string& path) {
         const double p = cfg.max_failures_percent.value_or(0);
         ar << version << cfg.file << job << cfg.input << cfg.params << cfg.processes
            << cfg.processes_at << cfg.chunksize << cfg.ordered << cfg.output << cfg.format
-           << cfg.policy << cfg.retries << cfg.task_timeout << count << n << percent << p
-           << cfg.ranks << cfg.slurm;
+           << cfg.provenance << cfg.joblog << cfg.task_logs << cfg.policy << cfg.retries
+           << cfg.task_timeout << count << n << percent << p << cfg.ranks << cfg.slurm;
     }
     if (!f.flush()) throw std::runtime_error("cannot write " + path);
 }
@@ -68,8 +68,9 @@ std::optional<Config> load_saved_config(const std::string& path) {
         std::uint64_t n = 0;
         double p = 0;
         ar >> cfg.file >> job >> cfg.input >> cfg.params >> cfg.processes >> cfg.processes_at >>
-            cfg.chunksize >> cfg.ordered >> cfg.output >> cfg.format >> cfg.policy >> cfg.retries >>
-            cfg.task_timeout >> count >> n >> percent >> p >> cfg.ranks >> cfg.slurm;
+            cfg.chunksize >> cfg.ordered >> cfg.output >> cfg.format >> cfg.provenance >>
+            cfg.joblog >> cfg.task_logs >> cfg.policy >> cfg.retries >> cfg.task_timeout >> count >>
+            n >> percent >> p >> cfg.ranks >> cfg.slurm;
         if (count) cfg.max_failures = n;
         if (percent) cfg.max_failures_percent = p;
         cfg.job = find_job(job);
