@@ -3,40 +3,29 @@
 // without extension, `{#}` its sequence number (from 1), `{name}` a field of a mapping input
 // (a grid point), as GNU parallel has them. A template with shell syntax runs under /bin/sh
 // with every value shell-quoted; one without (`wc -l {}`) runs its program directly, each
-// value one argument. Every command runs under mproc-supervise (supervise.cpp), which ends
-// all it started — when it exits, on a timeout or a stop, and when its rank dies. The record
+// value one argument. Every command runs under its rank's mproc-supervise (supervise.cpp), which
+// ends all it started — when it exits, on a timeout or a stop, and when its rank dies. The record
 // keeps the exit code (or the signal), stdout and stderr apart (bounded, and saying when they
 // were cut), for a success and a failure alike; a non-zero exit is a failed task.
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "job.hpp"
-
-extern char** environ;
+#include "supervisor.hpp"
 
 using namespace mproc::runner;
 
 namespace {
-
-std::string reason() {
-    return std::strerror(errno);
-}
 
 bool is_identifier(const std::string& s) {
     if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
@@ -220,161 +209,8 @@ std::vector<std::string> command_words(const std::string& tpl, const Value& inpu
     return words;
 }
 
-// mproc-supervise, installed beside this program.
-const std::string& supervisor_path() {
-    static const std::string path = [] {
-        char buf[4096];
-        const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-        std::string self(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
-        return self.substr(0, self.rfind('/') + 1) + "mproc-supervise";
-    }();
-    return path;
-}
-
-// A bounded capture of one output stream.
-struct Capture {
-    int fd = -1;
-    std::string text;
-    bool cut = false;
-    // Reads what is there; false at the end of the stream. Past the bound it still reads (and
-    // drops), so the command never blocks on a full pipe.
-    bool read_some(std::size_t bound) {
-        char buf[8192];
-        const ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
-        if (n <= 0) return false;
-        const auto got = static_cast<std::size_t>(n);
-        const std::size_t room = bound > text.size() ? bound - text.size() : 0;
-        text.append(buf, std::min(got, room));
-        cut = cut || got > room;
-        return true;
-    }
-};
-
-struct Outcome {
-    int status = 0;
-    bool timed_out = false;
-    bool stopped = false;  // the run is being stopped: the command was ended
-    Capture out, err;
-};
-
 // How long a command has between SIGTERM and SIGKILL when it is ended.
-constexpr int kGraceMs = 2000;
-
-Outcome run_command(const std::vector<std::string>& words, const TaskContext& ctx,
-                    std::size_t max_output) {
-    Outcome o;
-    int out[2], err[2];
-    if (pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("cannot make a pipe: " + reason());
-    if (pipe2(err, O_CLOEXEC) != 0) {
-        close(out[0]);
-        close(out[1]);
-        throw std::runtime_error("cannot make a pipe: " + reason());
-    }
-    const std::string parent = std::to_string(getpid()), grace = std::to_string(kGraceMs);
-    std::vector<char*> argv{const_cast<char*>(supervisor_path().c_str()),
-                            const_cast<char*>(parent.c_str()), const_cast<char*>(grace.c_str())};
-    for (const std::string& w : words) argv.push_back(const_cast<char*>(w.c_str()));
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    // Its own process group: mpirun ends a rank by signalling the rank's group, and the
-    // supervisor must outlive the rank to end the command (it learns of the death by
-    // PR_SET_PDEATHSIG).
-    posix_spawnattr_setflags(
-        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&attr, 0);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    close(out[1]);
-    close(err[1]);
-    o.out.fd = out[0];
-    o.err.fd = err[0];
-    if (rc != 0) {
-        close(out[0]);
-        close(err[0]);
-        throw std::runtime_error("cannot start " + supervisor_path() + ": " + strerror(rc));
-    }
-    // Ending the command: the supervisor sends SIGTERM to all it started, SIGKILL after the
-    // grace. Should it not be gone well after that, it is killed itself.
-    std::optional<std::chrono::steady_clock::time_point> ending;
-    const auto end_command = [&] {
-        if (ending) return;
-        kill(pid, SIGTERM);
-        ending = std::chrono::steady_clock::now() + std::chrono::milliseconds(kGraceMs + 3000);
-    };
-    int idle = 0;
-    for (;;) {
-        int wait_ms = 100;
-        if (!ending && stop_requested()) {
-            o.stopped = true;
-            end_command();
-        }
-        if (auto d = ctx.deadline(); d && !ending) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  *d - std::chrono::steady_clock::now())
-                                  .count();
-            if (left <= 0) {
-                o.timed_out = true;
-                end_command();
-            } else {
-                wait_ms = static_cast<int>(std::min<long long>(left, 100));
-            }
-        }
-        if (ending && std::chrono::steady_clock::now() > *ending) kill(pid, SIGKILL);
-        pollfd p[2];
-        nfds_t n = 0;
-        for (Capture* c : {&o.out, &o.err})
-            if (c->fd >= 0) p[n++] = {c->fd, POLLIN, 0};
-        if (n > 0) {
-            if (poll(p, n, wait_ms) > 0) {
-                for (nfds_t i = 0; i < n; ++i) {
-                    if (p[i].revents == 0) continue;
-                    Capture& c = p[i].fd == o.out.fd ? o.out : o.err;
-                    if (!c.read_some(max_output)) {
-                        close(c.fd);
-                        c.fd = -1;
-                    }
-                }
-                continue;
-            }
-        }
-        int status = 0;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            o.status = status;
-            pid = 0;
-            break;
-        }
-        // Output closed but the supervisor not yet reaped (it is ending what the command
-        // left, or the command runs on without its output): check again soon, then less often.
-        if (n == 0)
-            std::this_thread::sleep_for(
-                std::chrono::microseconds(std::min(50 << std::min(idle++, 10), 5000)));
-    }
-    // The supervisor is gone, and with it everything the command started: the pipes are at
-    // their end, or nearly.
-    for (Capture* c : {&o.out, &o.err}) {
-        while (c->fd >= 0) {
-            pollfd p{c->fd, POLLIN, 0};
-            if (poll(&p, 1, 1000) <= 0 || !c->read_some(max_output)) {
-                close(c->fd);
-                c->fd = -1;
-            }
-        }
-    }
-    return o;
-}
+constexpr std::chrono::milliseconds kGrace{2000};
 
 // The last line of `text` that holds something, cut to `most` bytes: what a failure's
 // message quotes from stderr.
@@ -410,8 +246,9 @@ MPROC_JOB({
             needs_shell(tpl)
                 ? std::vector<std::string>{"/bin/sh", "-c", fill_template(tpl, input, ctx.index())}
                 : command_words(tpl, input, ctx.index());
-        const Outcome o =
-            run_command(words, ctx, static_cast<std::size_t>(params["max_output"].as_int()));
+        const Supervised o =
+            run_supervised(words, ctx.deadline(), stop_requested,
+                           static_cast<std::size_t>(params["max_output"].as_int()), kGrace);
         if (o.stopped) throw TaskInterrupted("the run was stopped; the command was ended");
         const bool exited = WIFEXITED(o.status);
         Value record(

@@ -1,37 +1,42 @@
-// mproc-supervise: runs one command of the `command` job and answers for everything it starts.
+// mproc-supervise: runs the `command` job's commands for one worker rank, and answers for
+// everything they start.
 //
-//   mproc-supervise PARENT_PID GRACE_MS PROGRAM [ARGS...]
+//   mproc-supervise PARENT_PID      (its standard input is a SOCK_SEQPACKET socket to the rank)
 //
-// A worker rank starts one of these per task. It runs PROGRAM in a process group of its own and
-// is a child subreaper (prctl), so every descendant of the command stays in its tree — even
-// one that calls setsid or whose parent has exited — and can be found and ended:
+// A rank starts one when it first runs a command and keeps it (supervisor.hpp is the other
+// end). Per command the rank sends the program, its arguments and the grace period, with the
+// two pipes for its stdout and stderr; this program forks and execs it in a process group of
+// its own and answers with its wait status once the command *and everything it started* is
+// gone. It is a child subreaper (prctl), so every descendant of the command stays in its
+// tree — even one that calls setsid or whose parent has exited — and can be found and ended:
 //
-// - when the command exits, whatever it left running is sent SIGTERM, then SIGKILL after
-//   GRACE_MS: a task ends with everything it started;
-// - on SIGTERM, SIGINT or SIGHUP (the rank ending the task: a timeout or a stop), the same,
-//   at once;
-// - when the rank that started it dies (kill -9 of a rank, or of mpirun), the kernel sends it
-//   SIGTERM (PR_SET_PDEATHSIG), so nothing outlives the run.
+// - when the command exits, whatever it left running is sent SIGTERM, then SIGKILL after the
+//   grace: a task ends with everything it started;
+// - when the rank asks ("end": a timeout or a stop), the same, at once;
+// - when the rank dies (kill -9 of a rank, or of mpirun), the kernel sends this program
+//   SIGTERM (PR_SET_PDEATHSIG), or the socket closes: it ends the command's tree, then itself.
 //
-// It exits as the command did (the same code, or killed by the same signal), so the rank
-// reads the command's own status. Exit 127 with a message on stderr when PROGRAM cannot be run.
-//
-// It is a separate small program, not code in the rank, because it must keep running when
-// the rank is killed, and because a fork of an MPI process is not safe to run code in.
+// A program apart from the rank, because it must outlive the rank to clean up after it, and a
+// fork of an MPI process is not safe to run code in. Linked statically and kept for the rank's
+// life, so a command costs one fork and one exec beyond the command itself.
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -48,17 +53,18 @@ std::vector<pid_t> descendants(pid_t self) {
             if (pid <= 0 || *end != '\0') continue;
             char path[64], stat[512];
             std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-            FILE* f = std::fopen(path, "r");
-            if (f == nullptr) continue;  // it has just exited
-            const std::size_t n = std::fread(stat, 1, sizeof stat - 1, f);
-            std::fclose(f);
-            stat[n] = '\0';
+            const int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) continue;  // it has just exited
+            const ssize_t n = read(fd, stat, sizeof stat - 1);
+            close(fd);
+            stat[n > 0 ? n : 0] = '\0';
             // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so read
             // from the last ')'.
-            const char* close = std::strrchr(stat, ')');
+            const char* close_paren = std::strrchr(stat, ')');
             char state = 0;
             int ppid = 0;
-            if (close != nullptr && std::sscanf(close + 1, " %c %d", &state, &ppid) == 2)
+            if (close_paren != nullptr &&
+                std::sscanf(close_paren + 1, " %c %d", &state, &ppid) == 2)
                 children.emplace(ppid, static_cast<pid_t>(pid));
         }
         closedir(proc);
@@ -77,21 +83,41 @@ std::vector<pid_t> descendants(pid_t self) {
     return found;
 }
 
-void signal_tree(pid_t group, int sig) {
-    kill(-group, sig);  // the command's group first: the usual case, in one call
-    for (pid_t p : descendants(getpid())) kill(p, sig);
+double now() {
+    timespec t{};
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
 }
 
+// The command being run, and the end of it.
+struct Command {
+    pid_t pid = 0;  // 0: none
+    int status = 0;
+    bool exited = false;
+    double grace = 2;
+    double kill_at = 0;  // once ending: when SIGTERM gives way to SIGKILL
+
+    void signal_tree(int sig) const {
+        kill(-pid, sig);  // the command's group first: the usual case, in one call
+        for (pid_t p : descendants(getpid())) kill(p, sig);
+    }
+    void end() {
+        if (kill_at != 0) return;
+        signal_tree(SIGTERM);
+        kill_at = now() + grace;
+    }
+};
+
 // Reaps every child that has exited; notes the command's status when it is among them.
-// Returns false once no child is left at all.
-bool reap(pid_t command, int& status, bool& command_done) {
+// Returns whether any child is left.
+bool reap(Command& c) {
     for (;;) {
         int st = 0;
         const pid_t p = waitpid(-1, &st, WNOHANG);
         if (p > 0) {
-            if (p == command) {
-                status = st;
-                command_done = true;
+            if (p == c.pid) {
+                c.status = st;
+                c.exited = true;
             }
             continue;
         }
@@ -99,104 +125,128 @@ bool reap(pid_t command, int& status, bool& command_done) {
     }
 }
 
-double now() {
-    timespec t{};
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
-}
-
-// Exits as a process with wait status `status` would have: the same code, or the same signal
-// (without a core file of our own).
-[[noreturn]] void exit_like(int status) {
-    if (WIFSIGNALED(status)) {
-        const int sig = WTERMSIG(status);
-        rlimit no_core{0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        signal(sig, SIG_DFL);
-        sigset_t one;
-        sigemptyset(&one);
-        sigaddset(&one, sig);
-        sigprocmask(SIG_UNBLOCK, &one, nullptr);
-        raise(sig);
-        _exit(128 + sig);
+// Starts the command a "run" message describes: grace in milliseconds (4 bytes), then the
+// program and its arguments, each ending in NUL; its stdout and stderr come as two
+// descriptors. Returns false for a message that is not one.
+bool start(Command& c, const char* msg, std::size_t n, int out, int err) {
+    std::uint32_t grace_ms = 0;
+    if (n < 1 + sizeof grace_ms + 2 || msg[n - 1] != '\0') return false;
+    std::memcpy(&grace_ms, msg + 1, sizeof grace_ms);
+    std::vector<char*> argv;
+    for (std::size_t at = 1 + sizeof grace_ms; at < n; at += std::strlen(msg + at) + 1)
+        argv.push_back(const_cast<char*>(msg + at));
+    argv.push_back(nullptr);
+    c = Command{};
+    c.grace = grace_ms / 1000.0;
+    c.pid = fork();
+    if (c.pid == 0) {
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, 0);
+        dup2(out, STDOUT_FILENO);
+        dup2(err, STDERR_FILENO);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        execvp(argv[0], argv.data());
+        dprintf(STDERR_FILENO, "mproc: cannot run '%s': %s\n", argv[0], std::strerror(errno));
+        _exit(127);
     }
-    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+    if (c.pid < 0) {
+        dprintf(err, "mproc: cannot start a process: %s\n", std::strerror(errno));
+        c = Command{};
+        c.status = 127 << 8;  // reported at once, as a command that could not run
+        c.exited = true;
+        return true;
+    }
+    setpgid(c.pid, c.pid);  // as the child does: whichever runs first
+    return true;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc < 4) {
-        std::fprintf(stderr, "usage: mproc-supervise PARENT_PID GRACE_MS PROGRAM [ARGS...]\n");
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: mproc-supervise PARENT_PID (started by a worker rank)\n");
         return 2;
     }
     const pid_t parent = static_cast<pid_t>(std::atol(argv[1]));
-    const double grace = std::atof(argv[2]) / 1000.0;
+    const int sock = STDIN_FILENO;
 
-    // Signals arrive through sigtimedwait below, never as handlers.
+    // Signals arrive through a signalfd, polled with the socket, never as handlers.
     sigset_t watched;
     sigemptyset(&watched);
     for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&watched, s);
     sigprocmask(SIG_BLOCK, &watched, nullptr);
+    const int sigs = signalfd(-1, &watched, SFD_CLOEXEC | SFD_NONBLOCK);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent) return 128 + SIGTERM;  // the rank died before we could watch it
+    if (getppid() != parent) return 0;  // the rank died before we could watch it
     prctl(PR_SET_CHILD_SUBREAPER, 1);
-
-    const pid_t command = fork();
-    if (command < 0) {
-        std::fprintf(stderr, "mproc: cannot start a process: %s\n", std::strerror(errno));
-        return 127;
-    }
-    if (command == 0) {
-        setpgid(0, 0);
-        prctl(PR_SET_PDEATHSIG, 0);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, nullptr);
-        execvp(argv[3], argv + 3);
-        std::fprintf(stderr, "mproc: cannot run '%s': %s\n", argv[3], std::strerror(errno));
-        _exit(127);
-    }
-    setpgid(command, command);  // as the child does: whichever runs first
-
-    // Our copies of the output pipes closed, so the rank sees them end with the command's tree.
-    const int null = open("/dev/null", O_WRONLY);
+    fcntl(sock, F_SETFD, FD_CLOEXEC);
+    const int null = open("/dev/null", O_WRONLY);  // our own output is nobody's
     if (null >= 0) {
         dup2(null, STDOUT_FILENO);
         dup2(null, STDERR_FILENO);
         close(null);
     }
 
-    int status = 0;
-    bool command_done = false;
-    double kill_at = 0;  // once ending: when SIGTERM gives way to SIGKILL
-    const auto end_tree = [&] {
-        if (kill_at == 0) {
-            signal_tree(command, SIGTERM);
-            kill_at = now() + grace;
-        }
-    };
+    Command c;
+    bool leaving = false;  // the rank is gone, or told us to go: end what runs, then exit
     for (;;) {
-        const bool any_left = reap(command, status, command_done);
-        if (!any_left) break;
-        if (command_done) end_tree();  // the command is done; what it left is not
-        timespec wait{1, 0};
-        if (kill_at != 0) {
-            const double left = kill_at - now();
+        const bool any_left = reap(c);
+        if (c.pid != 0 && c.exited && any_left) c.end();  // what the command left is not done
+        if (c.exited && !any_left) {
+            const std::int32_t status = c.status;
+            c = Command{};
+            if (!leaving && send(sock, &status, sizeof status, MSG_NOSIGNAL) < 0) leaving = true;
+        }
+        if (leaving && c.pid == 0 && !any_left) return 0;
+
+        int wait_ms = -1;
+        if (c.kill_at != 0) {
+            const double left = c.kill_at - now();
             if (left <= 0) {
-                signal_tree(command, SIGKILL);
-                wait = {0, 10'000'000};  // reaping what was killed
+                c.signal_tree(SIGKILL);
+                wait_ms = 10;  // reaping what was killed
             } else {
-                wait = {static_cast<time_t>(left),
-                        static_cast<long>((left - static_cast<double>(static_cast<time_t>(left))) *
-                                          1e9)};
+                wait_ms = static_cast<int>(left * 1000) + 1;
             }
         }
-        const int sig = sigtimedwait(&watched, nullptr, &wait);
-        if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
-            end_tree();
-            if (!command_done) status = (128 + SIGTERM) << 8;  // if it never says otherwise
+        pollfd p[2] = {{sigs, POLLIN, 0}, {sock, POLLIN, 0}};
+        if (poll(p, leaving ? 1 : 2, wait_ms) < 0 && errno != EINTR) return 1;
+
+        signalfd_siginfo si{};
+        while (read(sigs, &si, sizeof si) == sizeof si) {
+            if (si.ssi_signo != SIGCHLD) {
+                leaving = true;
+                if (c.pid != 0) c.end();
+            }
         }
+        if (leaving || (p[1].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+
+        char msg[65536];
+        alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
+        iovec iov{msg, sizeof msg};
+        msghdr m{};
+        m.msg_iov = &iov;
+        m.msg_iovlen = 1;
+        m.msg_control = control;
+        m.msg_controllen = sizeof control;
+        const ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+        if (n <= 0) {  // the rank closed its end: it is gone
+            leaving = true;
+            if (c.pid != 0) c.end();
+            continue;
+        }
+        int fds[2] = {-1, -1};
+        if (const cmsghdr* h = CMSG_FIRSTHDR(&m);
+            h != nullptr && h->cmsg_type == SCM_RIGHTS && h->cmsg_len == CMSG_LEN(2 * sizeof(int)))
+            std::memcpy(fds, CMSG_DATA(h), sizeof fds);
+        if (msg[0] == 'r' && c.pid == 0 && fds[0] >= 0) {
+            if (!start(c, msg, static_cast<std::size_t>(n), fds[0], fds[1])) leaving = true;
+        } else if (msg[0] == 'e' && c.pid != 0) {
+            c.end();
+        }
+        for (int fd : fds)
+            if (fd >= 0) close(fd);
     }
-    exit_like(status);
 }
