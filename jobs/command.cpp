@@ -8,8 +8,12 @@
 // keeps the exit code (or the signal), stdout and stderr apart (bounded, and saying when they
 // were cut), for a success and a failure alike; a non-zero exit is a failed task.
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <cctype>
@@ -209,6 +213,37 @@ std::vector<std::string> command_words(const std::string& tpl, const Value& inpu
     return words;
 }
 
+// output.task_logs: DIR/<index>.out and DIR/<index>.err get a task's whole stdout and stderr
+// (each attempt starts them anew).
+struct TaskLogs {
+    int out = -1, err = -1;
+    explicit TaskLogs(const TaskContext& ctx) {
+        if (ctx.log_dir().empty()) return;
+        const std::string base = ctx.log_dir() + "/" + std::to_string(ctx.index());
+        out = open_log(base + ".out");
+        try {
+            err = open_log(base + ".err");
+        } catch (...) {
+            close(out);
+            throw;
+        }
+    }
+    ~TaskLogs() {
+        if (out >= 0) close(out);
+        if (err >= 0) close(err);
+    }
+    TaskLogs(const TaskLogs&) = delete;
+    TaskLogs& operator=(const TaskLogs&) = delete;
+
+    static int open_log(const std::string& path) {
+        const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+            throw std::runtime_error("output.task_logs: cannot write " + path + ": " +
+                                     std::strerror(errno));
+        return fd;
+    }
+};
+
 // How long a command has between SIGTERM and SIGKILL when it is ended.
 constexpr std::chrono::milliseconds kGrace{2000};
 
@@ -246,11 +281,15 @@ MPROC_JOB({
             needs_shell(tpl)
                 ? std::vector<std::string>{"/bin/sh", "-c", fill_template(tpl, input, ctx.index())}
                 : command_words(tpl, input, ctx.index());
+        const TaskLogs logs(ctx);
         const Supervised o =
             run_supervised(words, ctx.deadline(), stop_requested,
-                           static_cast<std::size_t>(params["max_output"].as_int()), kGrace);
+                           static_cast<std::size_t>(params["max_output"].as_int()), kGrace,
+                           logs.out, logs.err);
         if (o.stopped) throw TaskInterrupted("the run was stopped; the command was ended");
         const bool exited = WIFEXITED(o.status);
+        ctx.report({fill_template(tpl, input, ctx.index()), exited ? WEXITSTATUS(o.status) : -1,
+                    exited ? 0 : WTERMSIG(o.status)});
         Value record(
             Value::Map{{"exit_code", exited ? Value(WEXITSTATUS(o.status)) : Value()},
                        {"signal", exited ? Value() : Value(signal_name(WTERMSIG(o.status)))},

@@ -40,6 +40,29 @@ const std::string& host_name() {
     return name;
 }
 
+double wall_now() {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string item_text(const Item& item) {
+    return item.input.is_string() ? item.input.as_string() : item.input.json();
+}
+
+// A line of GNU parallel's --joblog: Seq Host Starttime JobRuntime Send Receive Exitval Signal
+// Command, tab-separated (Send and Receive, bytes to and from a remote host, are 0 here).
+std::string joblog_line(std::uint64_t index, const std::string& host, double start,
+                        double seconds, const TaskContext::Ran& ran) {
+    char times[64];
+    std::snprintf(times, sizeof times, "%.3f\t%10.3f", start, seconds);
+    std::string command = ran.command;
+    for (char& c : command)
+        if (c == '\n' || c == '\t') c = ' ';  // one line, nine columns
+    return std::to_string(index + 1) + "\t" + host + "\t" + times + "\t0\t0\t" +
+           std::to_string(ran.exit_code) + "\t" + std::to_string(ran.signal) + "\t" + command +
+           "\n";
+}
+
 }  // namespace
 
 void setup_worker(Setup setup) {
@@ -55,12 +78,11 @@ Record run_item(Item item) {
     r.index = item.index;
     r.rank = g_rank;
     const auto start = Clock::now();
-    if (g_setup.provenance)
-        r.start = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+    if (g_setup.provenance || g_setup.joblog) r.start = wall_now();
     Value result;
     bool has_result = false;  // a success, or a failure with something to show (TaskFailed)
     std::string error;
+    std::optional<TaskContext::Ran> ran;  // what the last attempt said it ran
     for (r.attempts = 1;; ++r.attempts) {
         std::optional<Clock::time_point> deadline;
         if (g_setup.task_timeout > 0)
@@ -68,6 +90,13 @@ Record run_item(Item item) {
                                           std::chrono::duration<double>(g_setup.task_timeout));
         TaskContext ctx(deadline, item.index);
         ctx.set_timeout_seconds(g_setup.task_timeout);
+        ctx.set_log_dir(g_setup.task_logs);
+        // After the attempt, however it ends.
+        struct Keep {
+            const TaskContext& ctx;
+            std::optional<TaskContext::Ran>& ran;
+            ~Keep() { ran = ctx.ran(); }
+        } keep{ctx, ran};
         try {
             ctx.check();  // a stopped run starts nothing more
             result = g_job->run(item.input, g_setup.params, ctx);
@@ -101,6 +130,11 @@ Record run_item(Item item) {
     format_record(static_cast<Format>(g_setup.format), r.index, item.input,
                   has_result ? &result : nullptr, r.ok ? std::string() : error,
                   where ? &*where : nullptr, r.line);
+    if (g_setup.joblog) {
+        if (!ran) ran = TaskContext::Ran{g_job->name + " " + item_text(item), r.ok ? 0 : 1, 0};
+        r.joblog = joblog_line(r.index, host_name(), r.start,
+                               std::chrono::duration<double>(busy).count(), *ran);
+    }
     if (!r.ok || g_job->reduce) {
         r.extra = std::make_unique<Record::Extra>(
             Record::Extra{r.ok ? Value() : std::move(item.input),

@@ -22,7 +22,8 @@ struct Record {
     std::int32_t rank = 0;
     std::int32_t attempts = 1;
     bool ok = true;
-    double start = 0;  // when it started, seconds since the epoch (UTC)
+    double start = 0;     // when it started, seconds since the epoch (UTC)
+    std::string joblog;  // its line of output.joblog, made on the worker (when there is one)
     // What rank 0 needs beyond the line: a failure's input and error (to name it), a reducing
     // job's result (to fold it in). Absent in the common case, so the records rank 0 holds
     // stay small (a million tiny tasks' records pass through it).
@@ -47,10 +48,12 @@ struct Setup {
     int attempts = 1;         // 1 + retries under policy: retry
     int format = 0;           // a Format: workers format their records
     bool provenance = false;  // records say where, when and how long (output.provenance)
+    bool joblog = false;      // workers make each task's output.joblog line
+    std::string task_logs;    // output.task_logs
 
     template <class Archive>
     void serialize(Archive& ar, const unsigned int) {
-        ar& job& params& task_timeout& attempts& format& provenance;
+        ar& job& params& task_timeout& attempts& format& provenance& joblog& task_logs;
     }
 };
 
@@ -71,6 +74,7 @@ inline void mproc_pack(std::vector<char>& out, const Record& r) {
     detail::pack_raw(out, r.attempts);
     detail::pack_raw(out, r.ok);
     detail::pack_raw(out, r.start);
+    detail::pack_string(out, r.joblog);
     detail::pack_raw(out, static_cast<bool>(r.extra));
     if (r.extra) {
         mproc_pack(out, r.extra->input);
@@ -86,6 +90,7 @@ inline void mproc_unpack(const char*& at, const char* end, Record& r) {
     detail::unpack_raw(at, end, r.attempts);
     detail::unpack_raw(at, end, r.ok);
     detail::unpack_raw(at, end, r.start);
+    detail::unpack_string(at, end, r.joblog);
     bool has_extra = false;
     detail::unpack_raw(at, end, has_extra);
     if (has_extra) {

@@ -83,11 +83,26 @@ class TaskContext {
     std::uint64_t index() const { return index_; }
     double timeout_seconds() const { return timeout_seconds_; }
     void set_timeout_seconds(double s) { timeout_seconds_ = s; }
+    // output.task_logs: the folder a job writes each task's whole output to ("": none).
+    const std::string& log_dir() const { return log_dir_; }
+    void set_log_dir(std::string dir) { log_dir_ = std::move(dir); }
+
+    // What the task ran, as the joblog shows it (GNU parallel's Command, Exitval and Signal
+    // columns): a job that runs programs says so; others are shown as "job input".
+    struct Ran {
+        std::string command;
+        int exit_code = 0;
+        int signal = 0;
+    };
+    void report(Ran ran) const { ran_ = std::move(ran); }
+    const std::optional<Ran>& ran() const { return ran_; }
 
   private:
+    mutable std::optional<Ran> ran_;  // set by the job while it runs
     std::optional<Clock::time_point> deadline_;
     std::uint64_t index_ = 0;
     double timeout_seconds_ = 0;
+    std::string log_dir_;
 };
 
 // What every input of a config gives a task, for checks that need to know: whether each is

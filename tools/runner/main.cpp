@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -49,7 +50,7 @@ extern "C" void on_stop_signal(int) {
 
 struct Args {
     std::string verb, config;
-    bool resume = false, restart = false;
+    bool resume = false, restart = false, retry_failed = false;
     int ranks = 0;                     // plan: --ranks N (0: the config's launch.ranks)
     bool local = false;                // plan: ranks start on this machine (no hostfile/Slurm)
     bool many_ranks = false;           // plan: more than kMaxRanksPerCore is meant
@@ -90,6 +91,8 @@ Args parse_args(int argc, char** argv) {
             a.resume = true;
         } else if (s == "--restart") {
             a.restart = true;
+        } else if (s == "--retry-failed") {
+            a.retry_failed = true;
         } else if (s == "--ranks") {
             const std::string n = value("a number");
             if (n.empty() || n.size() > 9 ||
@@ -129,9 +132,10 @@ Args parse_args(int argc, char** argv) {
     }
     if (a.verb.empty())
         throw std::invalid_argument("no verb (run, validate, plan, jobs, sbatch, merge)");
-    if (a.resume && a.restart)
+    if (int(a.resume) + int(a.restart) + int(a.retry_failed) > 1)
         throw std::invalid_argument(
-            "--resume continues the partial results and --restart discards them: give one");
+            "--resume continues an interrupted run, --restart discards it and --retry-failed "
+            "runs a finished run's failures again: give one");
     if (a.verb != "jobs" && a.config.empty())
         throw std::invalid_argument(a.verb + " needs a CONFIG file");
     return a;
@@ -176,7 +180,13 @@ class Progress {
 
     void record(const Record& r) {
         ++done_;
-        if (!r.ok) ++failed_;
+        if (!r.ok) {
+            ++failed_;
+            if (failures_.size() < kListed && r.extra)
+                failures_.push_back(Value(Value::Map{{"index", Value(static_cast<std::int64_t>(r.index))},
+                                                     {"input", r.extra->input},
+                                                     {"error", Value(r.extra->error)}}));
+        }
         auto& s = ranks_[r.rank];
         ++s.tasks;
         s.busy += static_cast<double>(r.busy_ns) / 1e9;
@@ -249,6 +259,33 @@ class Progress {
 
     std::uint64_t failed() const { return failed_; }
 
+    // The run in JSON, for programs: what ran, what failed, each rank's share, the time.
+    Value json(const Config& cfg, const std::string& outcome, int code) const {
+        const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+        Value::List ranks;
+        for (const auto& [rank, s] : ranks_)
+            ranks.push_back(Value(Value::Map{{"rank", Value(rank)},
+                                             {"tasks", Value(static_cast<std::int64_t>(s.tasks))},
+                                             {"busy_seconds", Value(std::round(s.busy * 1e3) / 1e3)}}));
+        const auto count = [](std::uint64_t n) { return Value(static_cast<std::int64_t>(n)); };
+        return Value(Value::Map{
+            {"config", Value(cfg.file)},
+            {"job", Value(cfg.job->name)},
+            {"results", Value(cfg.output)},
+            {"outcome", Value(outcome)},
+            {"exit_code", Value(code)},
+            {"started", Value(iso_time(started_))},
+            {"wall_seconds", Value(std::round(elapsed * 1e3) / 1e3)},
+            {"inputs", count(total_)},
+            {"done_earlier", count(already_)},
+            {"ran", count(done_)},
+            {"failed", count(failed_)},
+            {"failures", Value(failures_)},
+            {"failures_listed", count(failures_.size())},
+            {"ranks", Value(std::move(ranks))},
+            {"rank0_peak_mib", Value(static_cast<std::int64_t>(peak_rss_mib()))}});
+    }
+
     // Clears the bar's line, so a message printed next starts on a clean one.
     void interject() const {
         if (tty_) std::cerr << "\r\033[K";
@@ -259,7 +296,12 @@ class Progress {
         std::uint64_t tasks = 0;
         double busy = 0;
     };
+    static constexpr std::size_t kListed = 1000;  // failures named in the JSON summary
     std::uint64_t total_, already_, done_ = 0, failed_ = 0;
+    Value::List failures_;
+    double started_ = std::chrono::duration<double>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
     bool tty_;
     int columns_ = 80;
     double interval_;
@@ -288,6 +330,7 @@ class StopJob {
 };
 
 Start start_of(const Args& args) {
+    if (args.retry_failed) return Start::retry_failed;
     return args.resume ? Start::resume : args.restart ? Start::restart : Start::fresh;
 }
 
@@ -369,9 +412,25 @@ int drive(const Args& args) {
     const Config cfg = run_config(args);
     check_processes(cfg, mproc::worker_count() + 1);
     const std::string rerun = rerun_command(args);
+    if (!cfg.task_logs.empty()) {  // before the results are touched: nothing to undo
+        std::error_code ec;
+        std::filesystem::create_directories(cfg.task_logs, ec);
+        if (ec) {
+            std::cerr << cfg.file << ": output.task_logs: cannot create " << cfg.task_logs << ": "
+                      << ec.message() << "\n";
+            return 3;
+        }
+    }
     ResultWriter out(cfg, start_of(args), rerun);
     if (out.complete()) {
-        std::cerr << "mproc: " << cfg.output << " is complete; nothing to resume\n";
+        if (out.failed_count() == 0)
+            std::cerr << "mproc: " << cfg.output << " is complete"
+                      << (args.retry_failed ? ", and no input failed: nothing to run again\n"
+                                            : "; nothing to resume\n");
+        else
+            std::cerr << "mproc: " << cfg.output << " is complete; " << out.failed_count()
+                      << " of its inputs failed: run them again with: " << rerun
+                      << " --retry-failed\n";
         return 0;
     }
     ItemRange items(
@@ -392,7 +451,10 @@ int drive(const Args& args) {
                 cfg.task_timeout,
                 cfg.policy == Policy::retry ? 1 + cfg.retries : 1,
                 static_cast<int>(cfg.format),
-                cfg.provenance};
+                cfg.provenance,
+                !cfg.joblog.empty(),
+                cfg.task_logs};
+
     mproc::Pool pool(processes, setup_worker, setup);
     if (cfg.job->start) cfg.job->start(params);
 
@@ -477,6 +539,15 @@ int drive(const Args& args) {
     }
     progress.tick(true);
     progress.summary(outcome);
+    if (cfg.output != "-") {
+        // Beside the results, for programs; a failure to write it loses no result.
+        try {
+            replace_file(summary_path(cfg.output), progress.json(cfg, outcome, code).json() + "\n",
+                         false);
+        } catch (const IoError& e) {
+            std::cerr << "mproc: " << e.what() << "\n";
+        }
+    }
     if (!io_error.empty()) std::cerr << "mproc: " << io_error << "\n";
     if (cfg.job->reduce && code != 3) {
         std::cerr << (cfg.job->describe ? cfg.job->describe(out.reduced(), params)

@@ -14,6 +14,8 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <string_view>
 #include <iostream>
 #include <sstream>
 
@@ -23,8 +25,9 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-// The journal's layout (v3: with the run's identity and a separate reduction state).
-constexpr int kJournalVersion = 3;
+// The journal's layout (v3: with the run's identity and a separate reduction state; v4: the
+// failed inputs of each block, "x <first> <last>"). A v3 journal is still read.
+constexpr int kJournalVersion = 4;
 // The records' layout: raised whenever the same inputs would give different bytes, so a
 // resume never appends new-style records to old ones (3: text kept as written, valid UTF-8,
 // escaped .txt/.csv fields; 4: a failure may keep a result, provenance fields).
@@ -103,10 +106,12 @@ std::string identity_value(const std::string& json) {
 struct Journal {
     bool exists = false;
     bool complete = false;
+    int version = 0;
     Identity identity;
     std::uint64_t begin = 0;  // .part size before the first record (the CSV header)
     struct Block {
         std::vector<std::pair<std::uint64_t, std::uint64_t>> runs;
+        std::vector<std::pair<std::uint64_t, std::uint64_t>> failed;  // among the runs
         std::uint64_t end = 0;  // .part size once the block is written
     };
     std::vector<Block> blocks;  // closed blocks, in order
@@ -146,11 +151,12 @@ Journal read_journal(const std::string& path) {
             if (magic != "mproc-journal")
                 throw RunRefused(path + " is not an mproc journal; move it away, or run with " +
                                  "--restart to start afresh");
-            if (version != kJournalVersion)
+            if (version != kJournalVersion && version != 3)
                 throw RunRefused(path + " was written by another version of mproc (journal " +
                                  std::to_string(version) + ", this one writes " +
                                  std::to_string(kJournalVersion) +
                                  "); finish it with that version, or run with --restart");
+            j.version = version;
             header = true;
             continue;
         }
@@ -166,6 +172,11 @@ Journal read_journal(const std::string& path) {
             open = {};
         } else if (line == "complete") {
             j.complete = true;
+        } else if (line.rfind("x ", 0) == 0) {
+            std::istringstream l(line.substr(2));
+            std::uint64_t first = 0, last = 0;
+            if (!(l >> first >> last) || last < first) break;
+            open.failed.emplace_back(first, last);
         } else {
             std::istringstream l(line);
             std::uint64_t first = 0, last = 0;
@@ -215,6 +226,70 @@ std::uint64_t journal_count(const Journal& j) {
     for (const auto& b : j.blocks)
         for (auto [first, last] : b.runs) n += last - first + 1;
     return n;
+}
+
+// Marks the indices of `runs` in `marks` (grown to fit); returns how many were new.
+std::uint64_t mark_runs(const std::vector<std::pair<std::uint64_t, std::uint64_t>>& runs,
+                        std::vector<bool>& marks) {
+    std::uint64_t added = 0;
+    for (auto [first, last] : runs) {
+        if (marks.size() <= last) marks.resize(last + 1);
+        for (std::uint64_t i = first; i <= last; ++i) {
+            added += marks[i] ? 0 : 1;
+            marks[i] = true;
+        }
+    }
+    return added;
+}
+
+// The marked indices as journal lines "<prefix><first> <last>", one per run.
+void append_runs(std::string& out, const std::vector<bool>& marks, const char* prefix) {
+    for (std::uint64_t i = 0; i < marks.size();) {
+        if (!marks[i]) {
+            ++i;
+            continue;
+        }
+        std::uint64_t k = i;
+        while (k + 1 < marks.size() && marks[k + 1]) ++k;
+        out += prefix + std::to_string(i) + " " + std::to_string(k) + "\n";
+        i = k + 1;
+    }
+}
+
+// The same for indices in the order they came, a run for each consecutive stretch.
+void append_runs(std::string& out, const std::vector<std::uint64_t>& indices, const char* prefix) {
+    for (std::size_t i = 0; i < indices.size();) {
+        std::size_t j = i + 1;  // [i, j) is a run of consecutive indices
+        while (j < indices.size() && indices[j] == indices[j - 1] + 1) ++j;
+        out += prefix;
+        append_int(out, static_cast<std::int64_t>(indices[i]));
+        out += ' ';
+        append_int(out, static_cast<std::int64_t>(indices[j - 1]));
+        out += '\n';
+        i = j;
+    }
+}
+
+// The inputs a journal marks as failed.
+std::vector<bool> journal_failed(const Journal& j, std::uint64_t& count) {
+    std::vector<bool> failed;
+    count = 0;
+    for (const auto& b : j.blocks) count += mark_runs(b.failed, failed);
+    return failed;
+}
+
+// The index a record line starts with (every format puts it first), or nullopt.
+std::optional<std::uint64_t> record_index(const std::string& line, Format format) {
+    std::size_t at = 0;
+    if (format == Format::jsonl) {
+        static const std::string head = "{\"index\": ";
+        if (line.compare(0, head.size(), head) != 0) return std::nullopt;
+        at = head.size();
+    }
+    std::uint64_t index = 0;
+    const auto r = std::from_chars(line.data() + at, line.data() + line.size(), index);
+    if (r.ec != std::errc() || r.ptr == line.data() + at) return std::nullopt;
+    return index;
 }
 
 // The reduction state: "mproc-state <covered .part size>\n<reduction as JSON>\n".
@@ -353,6 +428,18 @@ Left decide_start(const Config& cfg, const Journal& j, const Identity& identity,
                              " --resume, or discard them with: " + rerun + " --restart");
         return left;
     }
+    if (start == Start::retry_failed) {
+        if (left == Left::partial)
+            throw RunRefused(cfg.output + " holds an interrupted run; finish it first with: " +
+                             rerun + " --resume, then run its failures again with --retry-failed");
+        if (left == Left::nothing)
+            throw RunRefused("there are no finished results at " + cfg.output +
+                             " to retry; run without --retry-failed");
+        if (!j.exists || j.version < 4)
+            throw RunRefused(cfg.output + " was written by an older mproc, whose journal does " +
+                             "not say which inputs failed; run it anew with: " + rerun +
+                             " --restart");
+    }
     if (left == Left::nothing || !j.exists) return left;  // nothing to check against
     const std::string change = identity_change(
         j.identity, identity, left == Left::partial ? "interrupted run" : "finished run");
@@ -366,10 +453,10 @@ Left decide_start(const Config& cfg, const Journal& j, const Identity& identity,
 }
 
 void refuse_resume_to_stdout(const Config& cfg, Start start) {
-    if (cfg.output == "-" && start == Start::resume)
-        throw RunRefused(
-            "--resume continues a results file, and output.path is '-'; set output.path to "
-            "resume, or run without --resume");
+    if (cfg.output == "-" && (start == Start::resume || start == Start::retry_failed))
+        throw RunRefused(std::string(start == Start::resume ? "--resume" : "--retry-failed") +
+                         " works on a results file, and output.path is '-'; set output.path, " +
+                         "or run without it");
 }
 
 }  // namespace
@@ -382,6 +469,10 @@ void check_start(const Config& cfg, Start start, const std::string& rerun) {
 
 std::string reduced_path(const std::string& output) {
     return output + ".reduced.json";
+}
+
+std::string summary_path(const std::string& output) {
+    return output + ".summary.json";
 }
 
 int lock_output(const std::string& output) {
@@ -420,6 +511,7 @@ ResultWriter::ResultWriter(const Config& cfg, Start start, const std::string& re
     refuse_resume_to_stdout(cfg, start);
     if (to_stdout_) {
         if (cfg_.format == Format::csv) std::cout << csv_header(cfg.provenance);
+        if (!cfg.joblog.empty()) open_joblog(true);
         return;
     }
     part_path_ = cfg.output + ".part";
@@ -435,27 +527,43 @@ ResultWriter::ResultWriter(const Config& cfg, Start start, const std::string& re
         const Journal j = read_journal(journal_path_);
         const Identity identity = run_identity(cfg);
         const Left left = decide_start(cfg, j, identity, start, rerun);
-        if (start == Start::resume && left == Left::complete) {
+        if ((start == Start::resume || start == Start::retry_failed) && left == Left::complete) {
             if (j.exists && !j.complete) {  // the kill came just after the rename
                 journal_ = open_file(journal_path_, "ab");
                 write_all(journal_, "complete\n", journal_path_);
                 close_file(journal_, journal_path_);
             }
-            complete_ = true;
+            journal_failed(j, failed_count_);
+            if (start == Start::retry_failed && failed_count_ > 0)
+                retry_failed(j);
+            else
+                complete_ = true;
         } else if (start == Start::resume && left == Left::partial) {
             resume(j);
         } else {
             start_fresh(identity);
         }
+        if (!complete_ && !cfg.joblog.empty()) open_joblog(part_size_ == begin_ && done_count_ == 0);
     } catch (...) {
         if (part_ != nullptr) std::fclose(part_);
         if (journal_ != nullptr) std::fclose(journal_);
+        if (joblog_ != nullptr) std::fclose(joblog_);
         release_lock(lock_fd_);
         throw;
     }
 }
 
+// A fresh run starts the joblog anew; a resumed one (or a retry) adds to it, as GNU
+// parallel's --resume does.
+void ResultWriter::open_joblog(bool fresh) {
+    joblog_ = open_file(cfg_.joblog, fresh ? "wb" : "ab");
+    if (fresh || file_size(cfg_.joblog) == 0)
+        write_all(joblog_, "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n",
+                  cfg_.joblog);
+}
+
 void ResultWriter::start_fresh(const Identity& identity) {
+    begin_ = cfg_.format == Format::csv ? csv_header(cfg_.provenance).size() : 0;
     std::remove(state_path_.c_str());
     const std::string header = cfg_.format == Format::csv ? csv_header(cfg_.provenance) : "";
     part_ = open_file(part_path_, "wb");
@@ -494,19 +602,15 @@ void ResultWriter::resume(const Journal& j) {
     // state's checkpoint are folded in again from their .jsonl records; .csv and .txt records
     // do not carry results exactly, so there those blocks run again.
     std::uint64_t good = j.begin;
+    std::vector<bool> failed;
     for (const auto& b : j.blocks) {
         if (b.end > on_disk) break;
         if (cfg_.job->reduce && b.end > state.covers) {
             if (!refold || good < state.covers) break;
             fold_records(good, b.end);
         }
-        for (auto [first, last] : b.runs) {
-            if (done_.size() <= last) done_.resize(last + 1);
-            for (std::uint64_t i = first; i <= last; ++i) {
-                if (!done_[i]) ++done_count_;
-                done_[i] = true;
-            }
-        }
+        done_count_ += mark_runs(b.runs, done_);
+        mark_runs(b.failed, failed);
         good = b.end;
     }
     if (cfg_.job->reduce && good < state.covers)
@@ -521,19 +625,70 @@ void ResultWriter::resume(const Journal& j) {
     // The journal anew with only what counts, its runs merged: a torn tail cannot confuse a
     // later resume, and the journal does not grow with every interruption.
     std::string text = journal_head(j.identity, j.begin);
-    for (std::uint64_t i = 0; i < done_.size();) {
-        if (!done_[i]) {
-            ++i;
-            continue;
-        }
-        std::uint64_t k = i;
-        while (k + 1 < done_.size() && done_[k + 1]) ++k;
-        text += std::to_string(i) + " " + std::to_string(k) + "\n";
-        i = k + 1;
-    }
+    append_runs(text, done_, "");
+    append_runs(text, failed, "x ");
     text += "= " + std::to_string(good) + "\n";
     replace_file(journal_path_, text);
     journal_ = open_file(journal_path_, "ab");
+    // Records appended after a hole (inputs left out in the middle) are put in index order at
+    // the end, so the file is the one a clean ordered run writes.
+    begin_ = j.begin;
+    if (cfg_.ordered && done_count_ != done_.size()) needs_sort_ = true;
+}
+
+void ResultWriter::retry_failed(const Journal& j) {
+    if (cfg_.job->reduce && cfg_.format != Format::jsonl)
+        throw RunRefused("--retry-failed of a job that reduces needs .jsonl results, whose records "
+                         "carry results exactly enough to count them again; run anew with "
+                         "--restart");
+    std::uint64_t count = 0;
+    const std::vector<bool> failed = journal_failed(j, count);
+    // The records that stand go to a new .part; the failed inputs are left out, so a resume
+    // of that runs exactly them. OUTPUT stays as it was until the new one replaces it.
+    std::ifstream in(cfg_.output, std::ios::binary);
+    if (!in) io_failed("read", cfg_.output);
+    std::string kept(j.begin, '\0');
+    in.read(kept.data(), static_cast<std::streamsize>(j.begin));
+    std::vector<bool> done;
+    std::string line;
+    for (std::uint64_t n = 1; std::getline(in, line); ++n) {
+        const auto index = record_index(line, cfg_.format);
+        if (!index)
+            throw RunRefused(cfg_.output + ":" + std::to_string(n + (j.begin > 0 ? 1 : 0)) +
+                             ": not a record of this run; run it anew with --restart");
+        if (*index < failed.size() && failed[*index]) continue;
+        if (done.size() <= *index) done.resize(*index + 1);
+        done[*index] = true;
+        kept += line;
+        kept += '\n';
+    }
+    if (in.bad()) io_failed("read", cfg_.output);
+    replace_file(part_path_, kept);
+    std::remove(state_path_.c_str());  // the reduction is counted again from the records
+    std::string text = journal_head(j.identity, j.begin);
+    append_runs(text, done, "");
+    text += "= " + std::to_string(kept.size()) + "\n";
+    replace_file(journal_path_, text);
+    resume(read_journal(journal_path_));
+}
+
+void ResultWriter::sort_part() {
+    const std::string text = read_text(part_path_);
+    std::vector<std::pair<std::uint64_t, std::string_view>> lines;
+    for (std::size_t at = begin_; at < text.size();) {
+        std::size_t nl = text.find('\n', at);
+        if (nl == std::string::npos) nl = text.size() - 1;
+        const std::string_view line(text.data() + at, nl + 1 - at);
+        const auto index = record_index(std::string(line.substr(0, 32)), cfg_.format);
+        lines.emplace_back(index.value_or(0), line);
+        at = nl + 1;
+    }
+    std::stable_sort(lines.begin(), lines.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::string sorted = text.substr(0, begin_);
+    sorted.reserve(text.size());
+    for (const auto& [index, line] : lines) sorted += line;
+    replace_file(part_path_, sorted);
 }
 
 void ResultWriter::fold_records(std::uint64_t from, std::uint64_t to) {
@@ -557,6 +712,7 @@ void ResultWriter::fold_records(std::uint64_t from, std::uint64_t to) {
 
 ResultWriter::~ResultWriter() {
     if (part_ != nullptr) std::fclose(part_);
+    if (joblog_ != nullptr) std::fclose(joblog_);
     if (journal_ != nullptr) std::fclose(journal_);
     release_lock(lock_fd_);
 }
@@ -673,6 +829,7 @@ void format_record(Format format, std::uint64_t index, const Value& input, const
 
 void ResultWriter::add(const Record& r) {
     pending_ += r.line;  // formatted on the worker
+    pending_joblog_ += r.joblog;
     if (r.ok && cfg_.job->reduce) reduced_ = cfg_.job->reduce(std::move(reduced_), r.extra->result);
     if (to_stdout_) {
         std::cout << pending_;
@@ -680,6 +837,7 @@ void ResultWriter::add(const Record& r) {
         return;
     }
     pending_indices_.push_back(r.index);
+    if (!r.ok) pending_failed_.push_back(r.index);
 }
 
 void ResultWriter::write_state(bool sync) {
@@ -696,6 +854,11 @@ void ResultWriter::write_state(bool sync) {
 }
 
 void ResultWriter::flush(bool sync) {
+    if (joblog_ != nullptr && !pending_joblog_.empty()) {
+        write_all(joblog_, pending_joblog_, cfg_.joblog);
+        if (std::fflush(joblog_) != 0) io_failed("write", cfg_.joblog);
+        pending_joblog_.clear();
+    }
     if (to_stdout_) {
         std::cout.flush();
         return;
@@ -705,16 +868,8 @@ void ResultWriter::flush(bool sync) {
         write_all(part_, pending_, part_path_);
         part_size_ += pending_.size();
         std::string journal;
-        const std::size_t n = pending_indices_.size();
-        for (std::size_t i = 0; i < n;) {
-            std::size_t j = i + 1;  // [i, j) is a run of consecutive indices
-            while (j < n && pending_indices_[j] == pending_indices_[j - 1] + 1) ++j;
-            append_int(journal, static_cast<std::int64_t>(pending_indices_[i]));
-            journal += ' ';
-            append_int(journal, static_cast<std::int64_t>(pending_indices_[j - 1]));
-            journal += '\n';
-            i = j;
-        }
+        append_runs(journal, pending_indices_, "");
+        append_runs(journal, pending_failed_, "x ");
         journal += "= ";
         append_int(journal, static_cast<std::int64_t>(part_size_));
         journal += '\n';
@@ -722,7 +877,9 @@ void ResultWriter::flush(bool sync) {
         write_all(journal_, journal, journal_path_);
         pending_.clear();
         pending_indices_.clear();
+        pending_failed_.clear();
     }
+
     if (sync) sync_file(journal_, journal_path_);
     if (!cfg_.job->reduce || state_covers_ == part_size_) return;
     // A large reduction (wordcount's) is replaced at most as often as keeps its cost near 5%
@@ -737,11 +894,13 @@ void ResultWriter::finish(const std::function<Value(Value)>& touch) {
     if (to_stdout_) return;
     if (cfg_.job->reduce) replace_file(reduced_path(cfg_.output), reduced_.json() + "\n");
     close_file(part_, part_path_);
+    if (needs_sort_) sort_part();
     if (std::rename(part_path_.c_str(), cfg_.output.c_str()) != 0)
         io_failed("rename " + part_path_ + " to", cfg_.output);
     write_all(journal_, "complete\n", journal_path_);
     sync_file(journal_, journal_path_);
     close_file(journal_, journal_path_);
+    if (joblog_ != nullptr) close_file(joblog_, cfg_.joblog);
     std::remove(state_path_.c_str());
 }
 

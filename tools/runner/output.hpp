@@ -14,6 +14,9 @@
 //   OUTPUT.lock      flock()ed by the one run (or merge) writing OUTPUT; never deleted, so the
 //                    lock cannot be lost or duplicated; holds that run's host and pid
 //   OUTPUT.reduced.json   the reduction of a finished run
+// The journal also marks failed inputs ("x <first> <last>"), which --retry-failed runs again:
+// their records are left out of a new .part, which is then resumed, and put back in index
+// order at the end.
 // On --resume a block counts when it is closed and its bytes are in .part; a reducing job's
 // blocks past the state's checkpoint are folded in again from their .jsonl records (.csv and
 // .txt: run again). .part is cut back to the last block that counts, never padded.
@@ -46,7 +49,8 @@ class IoError : public std::runtime_error {
 
 // How a run treats results an earlier run left: start afresh (refused over partial results),
 // continue them (--resume), or discard them (--restart).
-enum class Start { fresh, resume, restart };
+// retry_failed runs again, in place, the inputs of a finished run whose records are failures.
+enum class Start { fresh, resume, restart, retry_failed };
 
 // What determines a run's records, as (key, JSON text) pairs: the job, each parameter, the
 // input source (for lines and files, a digest of their content or list), the order and the
@@ -74,6 +78,8 @@ class ResultWriter {
     // Whether the input at `index` was completed by an earlier run (resume).
     bool done(std::uint64_t index) const { return index < done_.size() && done_[index]; }
     std::uint64_t done_count() const { return done_count_; }
+    // The failures of the finished run found (resume, retry_failed).
+    std::uint64_t failed_count() const { return failed_count_; }
     const Value& reduced() const { return reduced_; }
     std::size_t buffered_bytes() const { return pending_.size(); }
 
@@ -88,7 +94,11 @@ class ResultWriter {
 
   private:
     void start_fresh(const Identity& identity);
+    void open_joblog(bool fresh);
     void resume(const struct Journal& j);
+    void retry_failed(const struct Journal& j);
+    // Puts .part's records in index order (after a resume that filled holes).
+    void sort_part();
     void write_state(bool sync);
     // Folds the .jsonl records in .part bytes [from, to) into the reduction (resume).
     void fold_records(std::uint64_t from, std::uint64_t to);
@@ -98,11 +108,17 @@ class ResultWriter {
     bool complete_ = false;
     std::string part_path_, journal_path_, state_path_;
     std::FILE* part_ = nullptr;
+    std::FILE* joblog_ = nullptr;  // output.joblog, appended to as records are
+    std::string pending_joblog_;
     std::FILE* journal_ = nullptr;
     int lock_fd_ = -1;
     std::uint64_t part_size_ = 0;
     std::string pending_;  // formatted records not yet written
     std::vector<std::uint64_t> pending_indices_;
+    std::vector<std::uint64_t> pending_failed_;  // those of pending_indices_ that failed
+    std::uint64_t failed_count_ = 0;
+    std::uint64_t begin_ = 0;  // .part's size before the first record (the CSV header)
+    bool needs_sort_ = false;
     std::vector<bool> done_;
     std::uint64_t done_count_ = 0;
     Value reduced_;
@@ -134,6 +150,8 @@ std::string iso_time(double t);
 
 // Where a job's reduction goes: OUTPUT plus ".reduced.json".
 std::string reduced_path(const std::string& output);
+// Where the run's summary in JSON goes: OUTPUT plus ".summary.json".
+std::string summary_path(const std::string& output);
 
 // Takes OUTPUT.lock at once, or refuses (RunRefused) naming the run that holds it. Returns
 // the descriptor that holds the lock; release_lock() lets it go.

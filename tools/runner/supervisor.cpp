@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <tuple>
 
 extern char** environ;
 
@@ -152,14 +153,21 @@ bool send_run(const Supervisor& s, const std::vector<std::string>& argv, std::ui
     return sendmsg(s.socket(), &m, MSG_NOSIGNAL) == static_cast<ssize_t>(msg.size());
 }
 
-// Reads what `fd` has into `c`, up to `bound` bytes kept; past the bound it still reads (and
-// drops), so the command never blocks on a full pipe. False at the end of the stream.
-bool read_some(int fd, Captured& c, std::size_t bound) {
+// Reads what `fd` has into `c`, up to `bound` bytes kept, and all of it to `copy` (unless
+// -1); past the bound it still reads (and drops), so the command never blocks on a full pipe.
+// False at the end of the stream.
+bool read_some(int fd, Captured& c, std::size_t bound, int copy) {
     char buf[8192];
     const ssize_t n = read(fd, buf, sizeof buf);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
     if (n <= 0) return false;
     const auto got = static_cast<std::size_t>(n);
+    for (std::size_t at = 0; copy >= 0 && at < got;) {
+        const ssize_t w = write(copy, buf + at, got - at);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) throw std::runtime_error("cannot write the command's output: " + reason());
+        at += static_cast<std::size_t>(w);
+    }
     const std::size_t room = bound > c.text.size() ? bound - c.text.size() : 0;
     c.text.append(buf, std::min(got, room));
     c.cut = c.cut || got > room;
@@ -188,7 +196,7 @@ struct Pipe {
 Supervised run_supervised(const std::vector<std::string>& argv,
                           std::optional<Clock::time_point> deadline,
                           const std::function<bool()>& stop, std::size_t max_output,
-                          std::chrono::milliseconds grace) {
+                          std::chrono::milliseconds grace, int copy_out, int copy_err) {
     Pipe out, err;
     std::unique_ptr<Supervisor> sup = idle().take();
     const auto grace_ms = static_cast<std::uint32_t>(grace.count());
@@ -239,11 +247,11 @@ Supervised run_supervised(const std::vector<std::string>& argv,
         }
         pollfd p[3] = {{sup->socket(), POLLIN, 0}, {out.read, POLLIN, 0}, {err.read, POLLIN, 0}};
         if (poll(p, 3, wait_ms) <= 0) continue;
-        if (p[1].revents != 0 && !read_some(out.read, r.out, max_output)) {
+        if (p[1].revents != 0 && !read_some(out.read, r.out, max_output, copy_out)) {
             close(out.read);
             out.read = -1;
         }
-        if (p[2].revents != 0 && !read_some(err.read, r.err, max_output)) {
+        if (p[2].revents != 0 && !read_some(err.read, r.err, max_output, copy_err)) {
             close(err.read);
             err.read = -1;
         }
@@ -260,10 +268,11 @@ Supervised run_supervised(const std::vector<std::string>& argv,
     }
     // Everything the command started is gone, and with it the pipes' writers: what is left
     // to read is there now.
-    for (auto [fd, c] : {std::pair{&out.read, &r.out}, std::pair{&err.read, &r.err}}) {
+    for (auto [fd, c, copy] : {std::tuple{&out.read, &r.out, copy_out},
+                               std::tuple{&err.read, &r.err, copy_err}}) {
         while (*fd >= 0) {
             pollfd p{*fd, POLLIN, 0};
-            if (poll(&p, 1, 1000) <= 0 || !read_some(*fd, *c, max_output)) {
+            if (poll(&p, 1, 1000) <= 0 || !read_some(*fd, *c, max_output, copy)) {
                 close(*fd);
                 *fd = -1;
             }

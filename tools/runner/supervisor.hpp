@@ -34,9 +34,10 @@ struct Supervised {
 // `max_output` bytes. Past `deadline`, or once `stop()` is true, the command and all it
 // started get SIGTERM, then SIGKILL after `grace`. Throws std::runtime_error when the command
 // cannot be handed to a supervisor.
+// `copy_out` and `copy_err`, when not -1, also get the whole of each stream.
 Supervised run_supervised(const std::vector<std::string>& argv,
                           std::optional<std::chrono::steady_clock::time_point> deadline,
                           const std::function<bool()>& stop, std::size_t max_output,
-                          std::chrono::milliseconds grace);
+                          std::chrono::milliseconds grace, int copy_out = -1, int copy_err = -1);
 
 }  // namespace mproc::runner
