@@ -111,6 +111,22 @@ for victim in front mpirun; do
         || { bad "kill -9 $victim: left running" "$(pgrep -af "mproc-runner run $cfg")"; pkill -KILL -f "mproc-runner run $cfg"; }
 done
 
+# A second stop does not wait for the commands' grace: mpirun is ended at once.
+"$mproc" run "$cfg" --restart >"$work/twice.log" 2>&1 &
+front=$!
+started "sleep $mark3" && ok "second stop: the commands run" || bad "second stop: nothing started"
+t0=$(date +%s%N)
+kill -TERM "$front"; sleep 0.3; kill -TERM "$front"
+wait "$front"; rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$rc" -eq 3 ] && ok "second stop: exit 3" || bad "second stop: exit $rc" "$(cat "$work/twice.log")"
+[ "$ms" -lt 6000 ] && ok "second stop: ended in $ms ms" || bad "second stop: took $ms ms"
+contains "second stop: how to continue" "$(cat "$work/twice.log")" "stopped at once; completed results are kept: continue with: .* --resume"
+gone "sleep $mark3" 10 && ok "second stop: no command left" \
+    || { bad "second stop: commands left" "$(pgrep -af "sleep $mark3")"; pkill -KILL -f "$mark3"; }
+gone "mproc-runner run $cfg" 10 && ok "second stop: no rank or mpirun left" \
+    || { bad "second stop: left running" "$(pgrep -af "mproc-runner run $cfg")"; pkill -KILL -f "mproc-runner run $cfg"; }
+
 # task_timeout: the timed-out command's hidden descendants end with it.
 cat > "t$cfg" <<YAML
 job: command
