@@ -13,10 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
-
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <optional>
@@ -282,10 +281,9 @@ MPROC_JOB({
                 ? std::vector<std::string>{"/bin/sh", "-c", fill_template(tpl, input, ctx.index())}
                 : command_words(tpl, input, ctx.index());
         const TaskLogs logs(ctx);
-        const Supervised o =
-            run_supervised(words, ctx.deadline(), stop_requested,
-                           static_cast<std::size_t>(params["max_output"].as_int()), kGrace,
-                           logs.out, logs.err);
+        const Supervised o = run_supervised(words, ctx.deadline(), stop_requested,
+                                            static_cast<std::size_t>(params["max_output"].as_int()),
+                                            kGrace, logs.out, logs.err);
         if (o.stopped) throw TaskInterrupted("the run was stopped; the command was ended");
         const bool exited = WIFEXITED(o.status);
         ctx.report({fill_template(tpl, input, ctx.index()), exited ? WEXITSTATUS(o.status) : -1,

@@ -72,6 +72,9 @@ void cancel(std::shared_ptr<Job> job) {
 void terminate(const std::shared_ptr<PoolState>& pool) {
     engine().terminate(pool);
 }
+std::vector<std::pair<int, double>> quiet_workers(const PoolState& pool, double at_least) {
+    return engine().quiet_workers(pool, at_least);
+}
 void post_callback(std::function<void()> fn) {
     engine().post_callback(std::move(fn));
 }
@@ -180,6 +183,19 @@ void Engine::call(const std::function<void()>& fn) {
         }
     });
     done.get_future().get();
+}
+
+std::vector<std::pair<int, double>> Engine::quiet_workers(const PoolState& pool, double at_least) {
+    std::vector<std::pair<int, double>> quiet;
+    call([&] {
+        const auto now = std::chrono::steady_clock::now();
+        for (const Worker& w : workers_) {
+            if (w.pool != pool.id || w.out.empty()) continue;
+            const double owed = std::chrono::duration<double>(now - w.owed_since).count();
+            if (owed >= at_least) quiet.emplace_back(w.rank, owed);
+        }
+    });
+    return quiet;
 }
 
 void Engine::post_call(std::function<void()> fn) {
@@ -507,6 +523,7 @@ bool Engine::send_batch(PoolEntry& pool, Worker& w) {
                     kTagTask, comm_.get(), &msg->request),
           "MPI_Isend");
     w.chunks_out += msg->chunks.size();
+    if (w.out.empty()) w.owed_since = std::chrono::steady_clock::now();
     w.out.push_back(std::move(msg));
     return true;
 }
@@ -570,6 +587,7 @@ bool Engine::poll_results() {
         // overtake), so this answers the oldest message out, whose send has completed.
         std::unique_ptr<Message> msg = std::move(w.out.front());
         w.out.pop_front();
+        w.owed_since = std::chrono::steady_clock::now();
         check(MPI_Wait(&msg->request, MPI_STATUS_IGNORE), "MPI_Wait");
         std::size_t at = 0;
         for (const InFlight& f : msg->chunks) {

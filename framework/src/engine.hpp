@@ -64,6 +64,9 @@ class Engine {
     // Runs `fn` on the engine thread and waits for it, rethrowing what it threw: how rank 0's
     // other threads make MPI calls (shared objects' atomics).
     void call(const std::function<void()>& fn);
+    // The pool's workers that have owed a result for at least `at_least` seconds, with how
+    // long; from any thread.
+    std::vector<std::pair<int, double>> quiet_workers(const PoolState& pool, double at_least);
     // Queues `fn` to run on the engine thread like call(), without waiting for it.
     void post_call(std::function<void()> fn);
     // Runs the pending call()s; on the engine thread only. True if there were any.
@@ -89,7 +92,10 @@ class Engine {
     };
     struct Worker {
         int rank = 0;
-        int pool = 0;                              // 0: free
+        int pool = 0;  // 0: free
+        // Since when it owes a result: its first message out was sent, or its last answer
+        // came with more still out.
+        std::chrono::steady_clock::time_point owed_since;
         std::deque<std::unique_ptr<Message>> out;  // oldest first; answered in this order
         std::vector<std::unique_ptr<Message>> spare;
         std::size_t chunks_out = 0;

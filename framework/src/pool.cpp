@@ -1,5 +1,7 @@
 #include "mproc/pool.hpp"
 
+#include "runtime_state.hpp"
+
 namespace mproc {
 
 Pool::Pool(int processes) : pool_(detail::open_pool(processes)) {}
@@ -14,6 +16,19 @@ Pool::~Pool() {
     } catch (...) {
         // A destructor must not throw; the engine is gone only if run() is already ending.
     }
+}
+
+std::vector<Pool::QuietWorker> Pool::quiet_workers(double at_least) const {
+    std::vector<QuietWorker> quiet;
+    if (pool_->ranks.empty()) return quiet;  // tasks run on rank 0 itself
+    const auto& hosts = detail::runtime_info().hosts;
+    for (auto [rank, seconds] : detail::quiet_workers(*pool_, at_least))
+        quiet.push_back({rank,
+                         static_cast<std::size_t>(rank) < hosts.size()
+                             ? hosts[static_cast<std::size_t>(rank)]
+                             : std::string(),
+                         seconds});
+    return quiet;
 }
 
 void Pool::check_open() const {

@@ -13,8 +13,8 @@
 #include "engine.hpp"
 #include "mpi.hpp"
 #include "mproc/detail/registry.hpp"
-#include "runtime_state.hpp"
 #include "rings.hpp"
+#include "runtime_state.hpp"
 #include "window.hpp"
 #include "worker.hpp"
 
@@ -108,6 +108,28 @@ int run_master(const Communicator& comm, const std::function<void()>& main_fn) {
     return 0;
 }
 
+// Every rank's host name, on rank 0 (empty elsewhere): what messages about a rank name it by.
+std::vector<std::string> gather_hosts(const Communicator& comm, const std::string& mine) {
+    const int length = static_cast<int>(mine.size());
+    std::vector<int> lengths(comm.rank() == 0 ? static_cast<std::size_t>(comm.size()) : 0);
+    check(MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, comm.get()), "MPI_Gather");
+    std::vector<int> at(lengths.size());
+    int total = 0;
+    for (std::size_t r = 0; r < lengths.size(); ++r) {
+        at[r] = total;
+        total += lengths[r];
+    }
+    std::string all(static_cast<std::size_t>(total), '\0');
+    check(MPI_Gatherv(mine.data(), length, MPI_CHAR, all.data(), lengths.data(), at.data(),
+                      MPI_CHAR, 0, comm.get()),
+          "MPI_Gatherv");
+    std::vector<std::string> hosts;
+    for (std::size_t r = 0; r < lengths.size(); ++r)
+        hosts.push_back(
+            all.substr(static_cast<std::size_t>(at[r]), static_cast<std::size_t>(lengths[r])));
+    return hosts;
+}
+
 }  // namespace
 
 const RuntimeInfo& runtime_info() noexcept {
@@ -138,7 +160,8 @@ int run(int argc, char** argv, std::function<void()> main_fn) {
     int code = 0;
     {
         Communicator comm;
-        g_info = RuntimeInfo{comm.rank(), comm.size(), host_name()};
+        g_info = RuntimeInfo{comm.rank(), comm.size(), host_name(), {}};
+        g_info.hosts = gather_hosts(comm, g_info.host);
         SharedWindowScope shared(comm.get());
         if (comm.rank() == 0) {
             code = run_master(comm, main_fn);
@@ -152,7 +175,7 @@ int run(int argc, char** argv, std::function<void()> main_fn) {
             }
         }
     }
-    g_info = RuntimeInfo{0, 1, g_info.host};
+    g_info = RuntimeInfo{0, 1, g_info.host, {}};
     return code;
 }
 

@@ -127,6 +127,22 @@ gone "sleep $mark3" 10 && ok "second stop: no command left" \
 gone "mproc-runner run $cfg" 10 && ok "second stop: no rank or mpirun left" \
     || { bad "second stop: left running" "$(pgrep -af "mproc-runner run $cfg")"; pkill -KILL -f "mproc-runner run $cfg"; }
 
+# A stopped rank (SIGSTOP) holds an ordered run back: it is named, then the run goes on
+# when it continues.
+qcfg="quiet$$.yaml"
+printf 'job: command\ninput: {range: {stop: 40}}\nparams: {command: "sleep 0.1"}\npool: {chunksize: 1}\noutput: {path: quiet.jsonl}\n' > "$qcfg"
+MPROC_QUIET_SECONDS=2 "$mproc" run "$qcfg" --ranks 3 >"$work/quiet.log" 2>&1 &
+front=$!
+started "mproc-runner run $qcfg" && sleep 1.5
+victim=$(pgrep -f "^[^ ]*mproc-runner run $qcfg" | sort -n | tail -1)
+kill -STOP "$victim"
+sleep 6
+kill -CONT "$victim"
+wait "$front"; rc=$?
+[ "$rc" -eq 0 ] && ok "stopped rank: the run finishes once it continues" || bad "stopped rank: exit $rc" "$(cat "$work/quiet.log")"
+contains "stopped rank: named on the screen" "$(cat "$work/quiet.log")" "^mproc: rank [12] on $(hostname): no answer for [2-9]\.[0-9] s"
+[ "$(wc -l < quiet.jsonl)" -eq 40 ] && ok "stopped rank: every record" || bad "stopped rank: records" "$(wc -l < quiet.jsonl)"
+
 # task_timeout: the timed-out command's hidden descendants end with it.
 cat > "t$cfg" <<YAML
 job: command

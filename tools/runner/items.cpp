@@ -51,8 +51,8 @@ std::string item_text(const Item& item) {
 
 // A line of GNU parallel's --joblog: Seq Host Starttime JobRuntime Send Receive Exitval Signal
 // Command, tab-separated (Send and Receive, bytes to and from a remote host, are 0 here).
-std::string joblog_line(std::uint64_t index, const std::string& host, double start,
-                        double seconds, const TaskContext::Ran& ran) {
+std::string joblog_line(std::uint64_t index, const std::string& host, double start, double seconds,
+                        const TaskContext::Ran& ran) {
     char times[64];
     std::snprintf(times, sizeof times, "%.3f\t%10.3f", start, seconds);
     std::string command = ran.command;

@@ -22,7 +22,7 @@ struct Record {
     std::int32_t rank = 0;
     std::int32_t attempts = 1;
     bool ok = true;
-    double start = 0;     // when it started, seconds since the epoch (UTC)
+    double start = 0;    // when it started, seconds since the epoch (UTC)
     std::string joblog;  // its line of output.joblog, made on the worker (when there is one)
     // What rank 0 needs beyond the line: a failure's input and error (to name it), a reducing
     // job's result (to fold it in). Absent in the common case, so the records rank 0 holds

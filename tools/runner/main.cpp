@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -27,9 +28,11 @@
 #include <iostream>
 #include <map>
 #include <mproc/mproc.hpp>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config.hpp"
@@ -183,9 +186,10 @@ class Progress {
         if (!r.ok) {
             ++failed_;
             if (failures_.size() < kListed && r.extra)
-                failures_.push_back(Value(Value::Map{{"index", Value(static_cast<std::int64_t>(r.index))},
-                                                     {"input", r.extra->input},
-                                                     {"error", Value(r.extra->error)}}));
+                failures_.push_back(
+                    Value(Value::Map{{"index", Value(static_cast<std::int64_t>(r.index))},
+                                     {"input", r.extra->input},
+                                     {"error", Value(r.extra->error)}}));
         }
         auto& s = ranks_[r.rank];
         ++s.tasks;
@@ -209,11 +213,33 @@ class Progress {
         // In order of what to drop first when the terminal is narrow.
         std::vector<std::string> fields{count.str(), speed.str(), "ETA " + seconds_text(eta),
                                         std::to_string(failed_) + " failed"};
+        std::lock_guard lock(screen_);
         if (!tty_) {
             std::cerr << "progress: " << join(fields) << std::endl;
             return;
         }
         std::cerr << "\r\033[K" << bar_line(fields, frac) << std::flush;
+    }
+
+    // Names the workers that have owed a result for long — a stopped or lost rank, or a long
+    // task — on the screen and in the log: once when first seen, again each time the wait
+    // doubles. From the watching thread.
+    void quiet(const std::vector<mproc::Pool::QuietWorker>& workers, double first) {
+        std::map<int, double> still;
+        std::lock_guard lock(screen_);
+        for (const auto& w : workers) {
+            const auto it = quiet_.find(w.rank);
+            double next = it == quiet_.end() ? first : it->second;
+            if (w.seconds >= next) {
+                if (tty_) std::cerr << "\r\033[K";
+                std::cerr << "mproc: rank " << w.rank << (w.host.empty() ? "" : " on " + w.host)
+                          << ": no answer for " << seconds_text(w.seconds)
+                          << " (a task running long, or a stopped or lost rank)\n";
+                next = 2 * w.seconds;
+            }
+            still[w.rank] = next;
+        }
+        quiet_ = std::move(still);  // a worker that answered starts afresh
     }
 
     // One line that fits the terminal without touching its last column (which would wrap):
@@ -243,6 +269,7 @@ class Progress {
 
     void summary(const std::string& outcome) {
         interject();
+        std::lock_guard lock(screen_);
         const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
         std::cerr << outcome << ": " << done_ << " tasks in " << seconds_text(elapsed) << " ("
                   << std::fixed << std::setprecision(0)
@@ -264,30 +291,32 @@ class Progress {
         const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
         Value::List ranks;
         for (const auto& [rank, s] : ranks_)
-            ranks.push_back(Value(Value::Map{{"rank", Value(rank)},
-                                             {"tasks", Value(static_cast<std::int64_t>(s.tasks))},
-                                             {"busy_seconds", Value(std::round(s.busy * 1e3) / 1e3)}}));
+            ranks.push_back(
+                Value(Value::Map{{"rank", Value(rank)},
+                                 {"tasks", Value(static_cast<std::int64_t>(s.tasks))},
+                                 {"busy_seconds", Value(std::round(s.busy * 1e3) / 1e3)}}));
         const auto count = [](std::uint64_t n) { return Value(static_cast<std::int64_t>(n)); };
-        return Value(Value::Map{
-            {"config", Value(cfg.file)},
-            {"job", Value(cfg.job->name)},
-            {"results", Value(cfg.output)},
-            {"outcome", Value(outcome)},
-            {"exit_code", Value(code)},
-            {"started", Value(iso_time(started_))},
-            {"wall_seconds", Value(std::round(elapsed * 1e3) / 1e3)},
-            {"inputs", count(total_)},
-            {"done_earlier", count(already_)},
-            {"ran", count(done_)},
-            {"failed", count(failed_)},
-            {"failures", Value(failures_)},
-            {"failures_listed", count(failures_.size())},
-            {"ranks", Value(std::move(ranks))},
-            {"rank0_peak_mib", Value(static_cast<std::int64_t>(peak_rss_mib()))}});
+        return Value(
+            Value::Map{{"config", Value(cfg.file)},
+                       {"job", Value(cfg.job->name)},
+                       {"results", Value(cfg.output)},
+                       {"outcome", Value(outcome)},
+                       {"exit_code", Value(code)},
+                       {"started", Value(iso_time(started_))},
+                       {"wall_seconds", Value(std::round(elapsed * 1e3) / 1e3)},
+                       {"inputs", count(total_)},
+                       {"done_earlier", count(already_)},
+                       {"ran", count(done_)},
+                       {"failed", count(failed_)},
+                       {"failures", Value(failures_)},
+                       {"failures_listed", count(failures_.size())},
+                       {"ranks", Value(std::move(ranks))},
+                       {"rank0_peak_mib", Value(static_cast<std::int64_t>(peak_rss_mib()))}});
     }
 
     // Clears the bar's line, so a message printed next starts on a clean one.
-    void interject() const {
+    void interject() {
+        std::lock_guard lock(screen_);
         if (tty_) std::cerr << "\r\033[K";
     }
 
@@ -299,14 +328,51 @@ class Progress {
     static constexpr std::size_t kListed = 1000;  // failures named in the JSON summary
     std::uint64_t total_, already_, done_ = 0, failed_ = 0;
     Value::List failures_;
-    double started_ = std::chrono::duration<double>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+    double started_ =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     bool tty_;
     int columns_ = 80;
     double interval_;
     Clock::time_point start_ = Clock::now(), last_ = Clock::now();
     std::map<int, RankStats> ranks_;
+    std::mutex screen_;            // the main thread draws, the watching thread names ranks
+    std::map<int, double> quiet_;  // rank -> the wait at which it is named next
+};
+
+// Asks the pool every few seconds which workers have owed a result for long, and has
+// Progress name them: with an ordered map, one stopped rank holds every result back, and
+// the bar alone would just stand still.
+class QuietWatch {
+  public:
+    QuietWatch(const mproc::Pool& pool, Progress& progress) {
+        const char* env = std::getenv("MPROC_QUIET_SECONDS");
+        const double first = env ? std::max(0.1, std::atof(env)) : 30.0;
+        const auto every = std::chrono::duration<double>(std::min(5.0, first / 3));
+        thread_ = std::thread([this, &pool, &progress, first, every] {
+            std::unique_lock lock(mutex_);
+            while (!cv_.wait_for(lock, every, [this] { return done_; })) {
+                lock.unlock();
+                progress.quiet(pool.quiet_workers(first), first);
+                lock.lock();
+            }
+        });
+    }
+    ~QuietWatch() {
+        {
+            std::lock_guard lock(mutex_);
+            done_ = true;
+        }
+        cv_.notify_one();
+        thread_.join();
+    }
+    QuietWatch(const QuietWatch&) = delete;
+    QuietWatch& operator=(const QuietWatch&) = delete;
+
+  private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    std::thread thread_;
 };
 
 // Calls the job's stop hook on the way out of drive(), however it ends.
@@ -457,6 +523,7 @@ int drive(const Args& args) {
 
     mproc::Pool pool(processes, setup_worker, setup);
     if (cfg.job->start) cfg.job->start(params);
+    const QuietWatch watch(pool, progress);
 
     // errors.max_failures: past this many failures no more inputs go out; those running
     // finish and are recorded.

@@ -14,10 +14,10 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <optional>
-#include <string_view>
 #include <iostream>
+#include <optional>
 #include <sstream>
+#include <string_view>
 
 namespace mproc::runner {
 namespace {
@@ -543,7 +543,8 @@ ResultWriter::ResultWriter(const Config& cfg, Start start, const std::string& re
         } else {
             start_fresh(identity);
         }
-        if (!complete_ && !cfg.joblog.empty()) open_joblog(part_size_ == begin_ && done_count_ == 0);
+        if (!complete_ && !cfg.joblog.empty())
+            open_joblog(part_size_ == begin_ && done_count_ == 0);
     } catch (...) {
         if (part_ != nullptr) std::fclose(part_);
         if (journal_ != nullptr) std::fclose(journal_);
@@ -558,7 +559,8 @@ ResultWriter::ResultWriter(const Config& cfg, Start start, const std::string& re
 void ResultWriter::open_joblog(bool fresh) {
     joblog_ = open_file(cfg_.joblog, fresh ? "wb" : "ab");
     if (fresh || file_size(cfg_.joblog) == 0)
-        write_all(joblog_, "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n",
+        write_all(joblog_,
+                  "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n",
                   cfg_.joblog);
 }
 
@@ -638,9 +640,10 @@ void ResultWriter::resume(const Journal& j) {
 
 void ResultWriter::retry_failed(const Journal& j) {
     if (cfg_.job->reduce && cfg_.format != Format::jsonl)
-        throw RunRefused("--retry-failed of a job that reduces needs .jsonl results, whose records "
-                         "carry results exactly enough to count them again; run anew with "
-                         "--restart");
+        throw RunRefused(
+            "--retry-failed of a job that reduces needs .jsonl results, whose records "
+            "carry results exactly enough to count them again; run anew with "
+            "--restart");
     std::uint64_t count = 0;
     const std::vector<bool> failed = journal_failed(j, count);
     // The records that stand go to a new .part; the failed inputs are left out, so a resume

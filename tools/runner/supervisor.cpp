@@ -268,8 +268,8 @@ Supervised run_supervised(const std::vector<std::string>& argv,
     }
     // Everything the command started is gone, and with it the pipes' writers: what is left
     // to read is there now.
-    for (auto [fd, c, copy] : {std::tuple{&out.read, &r.out, copy_out},
-                               std::tuple{&err.read, &r.err, copy_err}}) {
+    for (auto [fd, c, copy] :
+         {std::tuple{&out.read, &r.out, copy_out}, std::tuple{&err.read, &r.err, copy_err}}) {
         while (*fd >= 0) {
             pollfd p{*fd, POLLIN, 0};
             if (poll(&p, 1, 1000) <= 0 || !read_some(*fd, *c, max_output, copy)) {

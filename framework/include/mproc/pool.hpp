@@ -205,6 +205,18 @@ class Pool {
     // How many workers the pool holds (1 when it runs on rank 0).
     int processes() const { return pool_->processes(); }
 
+    // A worker that has owed the pool a result for a while: a task running long, or a rank
+    // that is stopped or lost. What a progress display names ("rank 3 on node7: no answer
+    // for 30 s").
+    struct QuietWorker {
+        int rank = 0;
+        std::string host;
+        double seconds = 0;
+    };
+    // The pool's workers that have owed it a result for at least `at_least` seconds. Safe to
+    // call from another thread while this one waits for results.
+    std::vector<QuietWorker> quiet_workers(double at_least) const;
+
     template <class F, std::ranges::input_range R>
     auto map(F&& f, R&& iterable, std::size_t chunksize = 0) {
         return map_async_impl<false>(f, std::forward<R>(iterable), chunksize, {}, {}).get();

@@ -41,6 +41,8 @@ void submit(const std::shared_ptr<PoolState>& pool, std::shared_ptr<Job> job);
 void cancel(std::shared_ptr<Job> job);
 // Cancels every job of the pool and aborts their results with PoolClosed.
 void terminate(const std::shared_ptr<PoolState>& pool);
+// The pool's workers owing a result for at least `at_least` seconds: (rank, seconds).
+std::vector<std::pair<int, double>> quiet_workers(const PoolState& pool, double at_least);
 // Runs `fn` on the callback thread (never on the engine thread).
 void post_callback(std::function<void()> fn);
 // Wakes the engine if it sleeps (an imap reader freed room in its window).
