@@ -244,7 +244,7 @@ expect "processes beyond the workers" 2 "$mproc" run early.yaml --ranks 3 --set 
 contains "processes: names --ranks" "$err" "pool.processes is 4, but the run has 2 worker ranks .*--ranks 5"
 no_files "processes"
 expect "--resume with results to stdout" 2 "$mproc" run early.yaml --resume --set output.path=-
-contains "stdout: says why" "$err" "--resume continues a results file, and output.path is '-'"
+contains "stdout: says why" "$err" "--resume works on a results file, and output.path is '-'"
 printf 'job: squares\ninput: {values: [1]}\npool: {chunksize: 2}\npool: {ordered: false}\n' > dup.yaml
 expect "a duplicate key" 2 "$mproc" run dup.yaml
 contains "duplicate key: both places" "$err" "^dup.yaml:4:1: duplicate key 'pool' \(first at line 3, column 1\)"

@@ -1,5 +1,6 @@
 """Turns the benchmarks' JSON lines into one Markdown table with ratios."""
 import json
+import os
 import sys
 from collections import defaultdict
 
@@ -54,15 +55,23 @@ def main():
     runner_rows = []
     for w in workers:
         sq = data.get((w, "squares 1e6 via the runner"), {})
-        cmd = data.get((w, "10^4 true commands"), {})
         if sq:
             runner_rows.append(f"| {w} | squares over 10^6 inputs to .jsonl | {sq.get('mproc run', 0):.2f} s "
                                f"| library directly: {sq.get('library', 0):.2f} s | runner overhead "
                                f"{(sq.get('mproc run', 0) / sq.get('library', 1) - 1) * 100:+.0f}% |")
-        if cmd:
-            runner_rows.append(f"| {w} | 10,000 `true` commands | {cmd.get('mproc run', 0):.1f} s "
-                               f"| GNU parallel -j {w}: {cmd.get('GNU parallel', 0):.1f} s "
-                               f"| {cmd.get('GNU parallel', 0) / max(cmd.get('mproc run', 1), 1e-9):.1f}× faster |")
+        for fig, label in [("10^4 true commands", "10,000 `true` commands"),
+                           ("10^4 sleep 0 commands", "10,000 `sleep 0` commands")]:
+            cmd = data.get((w, fig), {})
+            if cmd:
+                runner_rows.append(f"| {w} | {label} | {cmd.get('mproc run', 0):.1f} s "
+                                   f"| GNU parallel -j {w}: {cmd.get('GNU parallel', 0):.1f} s "
+                                   f"| {cmd.get('GNU parallel', 0) / max(cmd.get('mproc run', 1), 1e-9):.1f}× faster |")
+        many = data.get((w, "10^5 true commands"), {}).get("mproc run")
+        if many:
+            n = 100000 * float(os.environ.get("MPROC_BENCH_SCALE", "1"))
+            runner_rows.append(f"| {w} | 100,000 `true` commands | {many:.1f} s "
+                               f"| {n / many:.0f} tasks/s | {many * w / n * 1e6:.0f} µs per task "
+                               f"and worker, start to end |")
     for w in workers:
         row_m = data.get((w, "imap 1e8 peak RSS"), {}).get("mproc")
         row_p = data.get((w, "imap 1e7 peak RSS"), {}).get("multiprocessing.Pool")

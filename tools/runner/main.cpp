@@ -139,7 +139,7 @@ Args parse_args(int argc, char** argv) {
         throw std::invalid_argument(
             "--resume continues an interrupted run, --restart discards it and --retry-failed "
             "runs a finished run's failures again: give one");
-    if (a.verb != "jobs" && a.config.empty())
+    if (a.verb != "jobs" && a.verb != "version" && a.config.empty())
         throw std::invalid_argument(a.verb + " needs a CONFIG file");
     return a;
 }
@@ -665,6 +665,10 @@ int main(int argc, char** argv) {
         args = parse_args(argc, argv);
         if (args.verb == "jobs") {
             list_jobs();
+            return 0;
+        }
+        if (args.verb == "version") {
+            std::cout << MPROC_VERSION << "\n";
             return 0;
         }
         if (args.verb == "plan") return plan(args);
