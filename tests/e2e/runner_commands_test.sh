@@ -77,6 +77,18 @@ for f in lit.jsonl lit2.jsonl; do
 done
 [ ! -e pwned ] && ok "no input ran as code" || bad "an input ran: pwned exists"
 
+# A CSV input: a header names the columns, each row is a mapping ({name} in templates).
+printf 'file,threshold\n"a b.txt",0.5\nc.txt,"1,5"\n' > in.csv
+printf 'job: command\ninput: {csv: in.csv}\nparams: {command: "printf %%s/%%s/%%s {file} {threshold} {#}"}\noutput: {path: csv.jsonl}\n' > csv.yaml
+expect "csv input" 0 "$mproc" run csv.yaml --ranks 2
+got=$(python3 -c 'import json; print("|".join(json.loads(l)["result"]["stdout"] for l in open("csv.jsonl")))')
+[ "$got" = "a b.txt/0.5/1|c.txt/1,5/2" ] && ok "csv: columns by name, quoted fields as written" || bad "csv columns" "$got"
+expect "csv: a column that is not there" 2 "$mproc" validate csv.yaml --set 'params.command=echo {name}'
+contains "csv: names the columns" "$err" "\{name\} \(character 6\) is not a field of every input; they have: file, threshold"
+printf 'a,b\n1,2\n3\n' > short.csv
+expect "csv: a short row" 2 "$mproc" validate csv.yaml --set input.csv=short.csv --set 'params.command=echo {a}'
+contains "csv: names the row" "$err" "input.csv: short.csv:3: 1 fields, but the header names 2"
+
 # --- --retry-failed, the joblog, the summary and the task logs, at 1, 2, 3 and 5 ranks -------
 for ranks in 1 2 3 5; do
     rm -rf ok-* ran.log logs re.jsonl* re.joblog clean.jsonl*

@@ -12,9 +12,11 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
+#include "inputs.hpp"
 #include "mproc/error.hpp"
 
 namespace mproc::runner {
@@ -190,8 +192,41 @@ Value to_value(const YAML::Node& n) {
     return Value(s);
 }
 
+// A CSV input, read whole once: a header of distinct names, then rows with as many fields.
+void check_csv(const Checker& c, const YAML::Node& n, const std::string& key, InputSpec& spec) {
+    std::ifstream in(spec.path, std::ios::binary);
+    if (!in || fs::is_directory(spec.path))
+        c.fail(n, key,
+               key + ": cannot read '" + spec.path + "'" +
+                   (fs::exists(spec.path) ? "" : " (no such file)"));
+    std::string line, why;
+    for (std::uint64_t number = 1; std::getline(in, line); ++number) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        const std::string at = key + ": " + spec.path + ":" + std::to_string(number) + ": ";
+        const auto fields = csv_fields(line, why);
+        if (!fields) c.fail(n, key, at + why);
+        if (number == 1) {
+            for (const std::string& name : *fields) {
+                if (name.empty() ||
+                    std::find(spec.columns.begin(), spec.columns.end(), name) != spec.columns.end())
+                    c.fail(n, key,
+                           at +
+                               "the header must name each column once (a first line such as "
+                               "'file,threshold'), not '" +
+                               line + "'");
+                spec.columns.push_back(name);
+            }
+        } else if (fields->size() != spec.columns.size()) {
+            c.fail(n, key,
+                   at + std::to_string(fields->size()) + " fields, but the header names " +
+                       std::to_string(spec.columns.size()));
+        }
+    }
+    if (spec.columns.empty()) c.fail(n, key, key + ": '" + spec.path + "' is empty (no header)");
+}
+
 void check_input(const Checker& c, const YAML::Node& in, InputSpec& spec) {
-    const std::vector<std::string> sources{"range", "values", "lines", "files", "grid"};
+    const std::vector<std::string> sources{"range", "values", "lines", "csv", "files", "grid"};
     c.keys(in, "input", sources);
     std::vector<std::string> given;
     for (const auto& kv : in) given.push_back(kv.first.as<std::string>());
@@ -227,6 +262,10 @@ void check_input(const Checker& c, const YAML::Node& in, InputSpec& spec) {
             c.fail(n, key,
                    key + ": cannot read '" + spec.path + "'" +
                        (fs::exists(spec.path) ? "" : " (no such file)"));
+    } else if (kind == "csv") {
+        spec.kind = InputSpec::Kind::csv;
+        spec.path = c.string(n, key);
+        check_csv(c, n, key, spec);
     } else if (kind == "files") {
         spec.kind = InputSpec::Kind::files;
         const std::string pattern = c.string(n, key);
@@ -319,6 +358,9 @@ InputShape input_shape(const InputSpec& in) {
     if (in.kind == InputSpec::Kind::grid) {
         shape.mapping = true;
         for (const auto& [name, values] : in.grid) shape.fields.push_back(name);
+    } else if (in.kind == InputSpec::Kind::csv) {
+        shape.mapping = true;
+        shape.fields = in.columns;
     } else if (in.kind == InputSpec::Kind::values) {
         shape.mapping = std::all_of(in.values.begin(), in.values.end(),
                                     [](const Value& v) { return v.is_map(); });
@@ -608,7 +650,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
                    "; the jobs are: " + join(names));
     }
     if (!root["input"])
-        c.fail(root, "input", "missing 'input:' (range, values, lines, files or grid)");
+        c.fail(root, "input", "missing 'input:' (range, values, lines, csv, files or grid)");
     check_input(c, root["input"], cfg.input);
     cfg.params = check_params(c, root, *cfg.job);
     check_params_against_input(c, root, cfg);

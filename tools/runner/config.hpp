@@ -15,10 +15,11 @@
 namespace mproc::runner {
 
 struct InputSpec {
-    enum class Kind { range, values, lines, files, grid } kind = Kind::range;
+    enum class Kind { range, values, lines, csv, files, grid } kind = Kind::range;
     std::int64_t start = 0, stop = 0, step = 1;  // range
     std::vector<Value> values;                   // values
-    std::string path;                            // lines
+    std::string path;                            // lines, csv
+    std::vector<std::string> columns;            // csv: the header's names
     std::vector<std::string> files;              // files: the glob's matches, sorted
     std::vector<std::pair<std::string, std::vector<Value>>> grid;  // grid, in file order
 };

@@ -14,6 +14,11 @@
 
 namespace mproc::runner {
 
+// One CSV line's fields (RFC 4180: "..." quotes a field, "" is a quote inside one), or
+// nullopt with `why` set when the line is not a whole record (an open quote; a record may not
+// span lines).
+std::optional<std::vector<std::string>> csv_fields(const std::string& line, std::string& why);
+
 class InputStream {
   public:
     explicit InputStream(const InputSpec& spec);

@@ -350,14 +350,16 @@ Identity run_identity(const Config& cfg) {
         case InputSpec::Kind::values:
             id.emplace_back("input.values", identity_value(Value(in.values).json()));
             break;
-        case InputSpec::Kind::lines: {
+        case InputSpec::Kind::lines:
+        case InputSpec::Kind::csv: {
+            const std::string kind = in.kind == InputSpec::Kind::csv ? "csv" : "lines";
             Digest d;
             std::ifstream f(in.path, std::ios::binary);
             char buf[1 << 16];
             while (f.read(buf, sizeof buf) || f.gcount() > 0)
                 d.add(buf, static_cast<std::size_t>(f.gcount()));
-            id.emplace_back("input.lines", Value(in.path).json());
-            id.emplace_back("input.lines_content", d.json());
+            id.emplace_back("input." + kind, Value(in.path).json());
+            id.emplace_back("input." + kind + "_content", d.json());
             break;
         }
         case InputSpec::Kind::files: {

@@ -13,7 +13,7 @@ namespace boost::serialization {
 
 template <class Archive>
 void serialize(Archive& ar, mproc::runner::InputSpec& s, const unsigned int) {
-    ar& s.kind& s.start& s.stop& s.step& s.values& s.path& s.files& s.grid;
+    ar& s.kind& s.start& s.stop& s.step& s.values& s.path& s.columns& s.files& s.grid;
 }
 
 template <class Archive>
@@ -33,7 +33,7 @@ namespace mproc::runner {
 
 namespace {
 // Changed whenever Config changes shape: a file of another layout is not loaded.
-constexpr int kSavedVersion = 3;
+constexpr int kSavedVersion = 4;
 }  // namespace
 
 void save_config(const Config& cfg, const std::string& path) {
