@@ -4,7 +4,7 @@
 # the exact list is printed with the command that would install it, and the verb stops.
 
 MPROC_BUILD_PACKAGES=(cmake ninja-build g++ libopenmpi-dev openmpi-bin
-                      libboost-serialization-dev libyaml-cpp-dev libgtest-dev)
+                      libboost-serialization-dev libyaml-cpp-dev libgtest-dev libcli11-dev)
 MPROC_BENCH_PACKAGES=(python3 python3-mpi4py parallel)
 
 mproc_missing_packages() {

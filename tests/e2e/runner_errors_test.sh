@@ -203,10 +203,10 @@ chmod 755 locked
 # The CLI explains itself: every verb's --help, and --version, exit 0.
 for verb in run validate submit merge jobs test build bench; do
     expect "$verb --help" 0 "$mproc" "$verb" --help
-    contains "$verb --help: its usage" "$out" "^usage: tools/mproc $verb"
+    contains "$verb --help: its usage" "$out" "^[Uu]sage: ([^ ]*/)?mproc $verb"
 done
 run_help=$("$mproc" run --help)
-for opt in --ranks --hostfile --resume --restart --shard --many-ranks --set; do
+for opt in --ranks --hostfile --resume --restart --retry-failed --shard --many-ranks --set; do
     if grep -q -- "^  $opt" <<<"$run_help"; then ok "run --help: $opt"; else bad "run --help lacks $opt"; fi
 done
 expect "--version" 0 "$mproc" --version

@@ -1,19 +1,17 @@
-// The C++ side of `tools/mproc`: runs, checks and lists batch jobs. The shell front
-// (tools/mproc) builds it, checks the run (`plan`), and launches `mproc-runner run` under mpirun;
-// every rank runs this program, rank 0 drives the job and the others serve tasks.
+// mproc-runner: the `mproc` command's C++ side (tools/mproc builds it and hands it every verb
+// but test, build and bench), and the program every rank of a batch run runs.
 //
-//   mproc-runner run CONFIG [--resume|--restart] [--shard K/N] [--set KEY=VALUE ...]
-//   mproc-runner validate CONFIG [--set ...]      # exit 0, or 2 with CONFIG:LINE:COL: problem
-//   mproc-runner plan CONFIG [--ranks N] [--local] [--many-ranks] [--resume|--restart]
-//                [--shard K/N] [--set ...]        # checks a run before any rank starts and
-//                                                 # prints the rank count to start
-//   mproc-runner jobs                             # the built-in jobs and their parameters
-//   mproc-runner sbatch CONFIG --template T --mproc M [--save] [--resume] [--set ...]
-//                                                 # the sbatch script (--save: to its file)
-//   mproc-runner merge CONFIG [--if-complete] [--set ...]   # a job array's parts into one
+//   mproc-runner run CONFIG [options]     # outside mpirun: checks the run, starts the ranks
+//                                         # (launch.cpp), waits; as a rank (--saved, or under
+//                                         # an mpirun/srun): rank 0 drives the job, the
+//                                         # others serve tasks
+//   mproc-runner validate CONFIG [--set KEY=VALUE ...]   # exit 0, or 2 with CONFIG:LINE:COL
+//   mproc-runner jobs | version
+//   mproc-runner submit CONFIG [--dry-run] [--resume] [--set ...]
+//   mproc-runner merge CONFIG [--set ...]               # a job array's parts into one
 //
-// Exit codes: 0 done; 1 some tasks failed; 2 bad command line or config; 3 interrupted (or,
-// for merge, parts missing).
+// Every verb's options are in cli.cpp (`mproc VERB --help`). Exit codes: 0 done; 1 some
+// tasks failed; 2 bad command line or config; 3 interrupted (or, for merge, parts missing).
 
 #include <unistd.h>
 
@@ -35,9 +33,11 @@
 #include <thread>
 #include <vector>
 
+#include "cli.hpp"
 #include "config.hpp"
 #include "inputs.hpp"
 #include "items.hpp"
+#include "launch.hpp"
 #include "output.hpp"
 #include "slurm.hpp"
 
@@ -49,99 +49,6 @@ using Clock = std::chrono::steady_clock;
 // Rank 0 stops dispatching; every rank stops the tasks it is running (see TaskInterrupted).
 extern "C" void on_stop_signal(int) {
     request_stop();
-}
-
-struct Args {
-    std::string verb, config;
-    bool resume = false, restart = false, retry_failed = false;
-    int ranks = 0;                     // plan: --ranks N (0: the config's launch.ranks)
-    bool local = false;                // plan: ranks start on this machine (no hostfile/Slurm)
-    bool many_ranks = false;           // plan: more than kMaxRanksPerCore is meant
-    std::string saved;                 // --saved FILE: plan saves the checked config there;
-                                       // run loads it instead of reading the YAML again
-    std::optional<Shard> shard;        // --shard K/N: one task of a job array
-    std::string template_path, mproc;  // sbatch
-    bool save = false;                 // sbatch
-    bool if_complete = false;          // merge
-    std::vector<std::string> sets;
-};
-
-// "K/N" with 0 <= K < N.
-Shard parse_shard(const std::string& s) {
-    const auto slash = s.find('/');
-    const auto digits = [](const std::string& t) {
-        return !t.empty() && t.size() < 10 &&
-               t.find_first_not_of("0123456789") == std::string::npos;
-    };
-    if (slash != std::string::npos && digits(s.substr(0, slash)) && digits(s.substr(slash + 1))) {
-        Shard shard{std::stoull(s.substr(0, slash)), std::stoull(s.substr(slash + 1))};
-        if (shard.index < shard.count) return shard;
-    }
-    throw std::invalid_argument("--shard needs K/N with 0 <= K < N (a job array task of N), not '" +
-                                s + "'");
-}
-
-Args parse_args(int argc, char** argv) {
-    Args a;
-    std::vector<std::string> rest(argv + 1, argv + argc);
-    for (std::size_t i = 0; i < rest.size(); ++i) {
-        const std::string& s = rest[i];
-        auto value = [&](const char* what) -> std::string {
-            if (i + 1 >= rest.size()) throw std::invalid_argument(s + " needs " + what);
-            return rest[++i];
-        };
-        if (s == "--resume") {
-            a.resume = true;
-        } else if (s == "--restart") {
-            a.restart = true;
-        } else if (s == "--retry-failed") {
-            a.retry_failed = true;
-        } else if (s == "--ranks") {
-            const std::string n = value("a number");
-            if (n.empty() || n.size() > 9 ||
-                n.find_first_not_of("0123456789") != std::string::npos || std::stoi(n) < 1)
-                throw std::invalid_argument("--ranks must be a positive number, not '" + n + "'");
-            a.ranks = std::stoi(n);
-        } else if (s == "--saved") {
-            a.saved = value("a file");
-        } else if (s == "--local") {
-            a.local = true;
-        } else if (s == "--many-ranks") {
-            a.many_ranks = true;
-        } else if (s == "--shard") {
-            a.shard = parse_shard(value("K/N"));
-        } else if (s == "--template") {
-            a.template_path = value("a file");
-        } else if (s == "--mproc") {
-            a.mproc = value("a path");
-        } else if (s == "--save") {
-            a.save = true;
-        } else if (s == "--if-complete") {
-            a.if_complete = true;
-        } else if (s == "--set") {
-            if (i + 1 >= rest.size()) throw std::invalid_argument("--set needs KEY=VALUE");
-            a.sets.push_back(rest[++i]);
-        } else if (s.rfind("--set=", 0) == 0) {
-            a.sets.push_back(s.substr(6));
-        } else if (!s.empty() && s[0] == '-') {
-            throw std::invalid_argument("unknown option '" + s + "'");
-        } else if (a.verb.empty()) {
-            a.verb = s;
-        } else if (a.config.empty()) {
-            a.config = s;
-        } else {
-            throw std::invalid_argument("unexpected argument '" + s + "'");
-        }
-    }
-    if (a.verb.empty())
-        throw std::invalid_argument("no verb (run, validate, plan, jobs, sbatch, merge)");
-    if (int(a.resume) + int(a.restart) + int(a.retry_failed) > 1)
-        throw std::invalid_argument(
-            "--resume continues an interrupted run, --restart discards it and --retry-failed "
-            "runs a finished run's failures again: give one");
-    if (a.verb != "jobs" && a.verb != "version" && a.config.empty())
-        throw std::invalid_argument(a.verb + " needs a CONFIG file");
-    return a;
 }
 
 std::string seconds_text(double s) {
@@ -400,25 +307,12 @@ Start start_of(const Args& args) {
     return args.resume ? Start::resume : args.restart ? Start::restart : Start::fresh;
 }
 
-// The command line that started this run, for messages that say how to go on: tools/mproc
-// passes its own (overrides, --ranks and all, without --resume or --restart).
-std::string rerun_command(const Args& args) {
-    if (const char* line = std::getenv("MPROC_RERUN"); line != nullptr && *line != '\0')
-        return line;
-    std::string s = "tools/mproc run " + shell_quote(args.config);
-    if (args.shard)
-        s += " --shard " + std::to_string(args.shard->index) + "/" +
-             std::to_string(args.shard->count);
-    for (const auto& set : args.sets) s += " --set " + shell_quote(set);
-    return s;
-}
-
 // The config as this run uses it: an array task writes its own part of the results. `run`
 // takes the copy `plan` saved when it can see it (rank 0 may be on another host), so a
 // large config is read once.
 Config run_config(const Args& args) {
     std::optional<Config> saved;
-    if (args.verb == "run" && !args.saved.empty()) saved = load_saved_config(args.saved);
+    if (!args.saved.empty()) saved = load_saved_config(args.saved);
     if (saved) return std::move(*saved);  // saved as run_config made it, shard and all
     Config cfg = load_config(args.config, args.sets);
     if (args.shard) {
@@ -446,12 +340,12 @@ void check_processes(const Config& cfg, int ranks) {
 // mpirun for ten minutes), unless --many-ranks says it is meant.
 constexpr long kMaxRanksPerCore = 64;
 
-// `plan`: every check that can be made before a rank starts, from one reading of the config;
-// prints the number of ranks to start.
-int plan(const Args& args) {
+// Every check that can be made before a rank starts, from one reading of the config (see
+// Plan in launch.hpp): returns the number of ranks to start.
+int plan(const Args& args, bool local, const std::string& saved) {
     const Config cfg = run_config(args);
     const int ranks = args.ranks > 0 ? args.ranks : cfg.ranks;
-    if (args.local && !args.many_ranks) {
+    if (local && !args.many_ranks) {
         const long cores = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
         if (ranks > kMaxRanksPerCore * cores)
             throw std::invalid_argument(
@@ -461,23 +355,20 @@ int plan(const Args& args) {
                 "if you mean it");
     }
     check_processes(cfg, ranks);
-    check_start(cfg, start_of(args), rerun_command(args));
-    if (!args.saved.empty()) save_config(cfg, args.saved);
+    check_start(cfg, start_of(args), rerun_line(args));
+    save_config(cfg, saved);
     // A run already writing these results is named now, before any rank starts (rank 0
-    // takes the lock for good). Not when every rank of an mpirun runs the front: they would
-    // find each other's probes.
-    if (cfg.output != "-" && std::getenv("OMPI_COMM_WORLD_SIZE") == nullptr &&
-        std::filesystem::exists(cfg.output + ".lock"))
+    // takes the lock for good).
+    if (cfg.output != "-" && std::filesystem::exists(cfg.output + ".lock"))
         release_lock(lock_output(cfg.output));
-    std::cout << ranks << "\n";
-    return 0;
+    return ranks;
 }
 
 // Rank 0's part of `run`: returns the exit code.
 int drive(const Args& args) {
     const Config cfg = run_config(args);
     check_processes(cfg, mproc::worker_count() + 1);
-    const std::string rerun = rerun_command(args);
+    const std::string rerun = rerun_line(args);
     if (!cfg.task_logs.empty()) {  // before the results are touched: nothing to undo
         std::error_code ec;
         std::filesystem::create_directories(cfg.task_logs, ec);
@@ -662,7 +553,15 @@ int main(int argc, char** argv) {
     }
     Args args;
     try {
-        args = parse_args(argc, argv);
+        args = parse_command_line(argc, argv);
+    } catch (const ExitNow& e) {
+        return e.code;
+    }
+    // `run` is the front (plan, launch the ranks, wait) unless this is one of the ranks: one
+    // the front started (--saved), or one of an mpirun or srun the user started.
+    const bool rank = !args.saved.empty() || std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr ||
+                      std::getenv("PMIX_RANK") != nullptr;
+    try {
         if (args.verb == "jobs") {
             list_jobs();
             return 0;
@@ -671,7 +570,6 @@ int main(int argc, char** argv) {
             std::cout << MPROC_VERSION << "\n";
             return 0;
         }
-        if (args.verb == "plan") return plan(args);
         if (args.verb == "validate") {
             const Config cfg = load_config(args.config, args.sets);
             InputStream in(cfg.input);
@@ -680,30 +578,15 @@ int main(int argc, char** argv) {
                       << policy_name(cfg.policy) << ", " << cfg.ranks << " ranks\n";
             return 0;
         }
-        if (args.verb == "sbatch") {
-            const Config cfg = load_config(args.config, args.sets);
-            if (args.template_path.empty() || args.mproc.empty())
-                throw std::invalid_argument("sbatch needs --template and --mproc");
-            const std::string script = render_sbatch(
-                cfg, {args.template_path, args.mproc, args.config, args.sets, args.resume});
-            if (!args.save) {
-                std::cout << script;
-                return 0;
-            }
-            const std::string path = sbatch_path(cfg);
-            std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-            if (!(std::ofstream(path) << script))
-                throw std::runtime_error("cannot write the script to " + path);
-            std::filesystem::permissions(path, std::filesystem::perms::owner_exec,
-                                         std::filesystem::perm_options::add);
-            std::cout << path << "\n";
-            return 0;
-        }
+        if (args.verb == "submit") return submit(args);
         if (args.verb == "merge")
             return merge_parts(load_config(args.config, args.sets), args.if_complete);
-        if (args.verb != "run") throw std::invalid_argument("unknown verb '" + args.verb + "'");
+        if (args.verb == "run" && !rank) return launch_run(args, plan);
     } catch (const mproc::ConfigError& e) {
         std::cerr << e.what() << "\n";
+        return 2;
+    } catch (const RunRefused& e) {
+        std::cerr << "mproc: " << e.what() << "\n";
         return 2;
     } catch (const IoError& e) {
         std::cerr << "mproc: " << e.what() << "\n";

@@ -1,0 +1,276 @@
+#include "launch.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <stdexcept>
+#include <vector>
+
+#include "config.hpp"
+#include "job.hpp"
+#include "slurm.hpp"
+
+namespace mproc::runner {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// This program, which every rank runs.
+std::string self_path() {
+    char buf[4096];
+    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) throw std::runtime_error("cannot find this program (/proc/self/exe)");
+    return std::string(buf, static_cast<std::size_t>(n));
+}
+
+// A temporary file that is removed when this goes out of scope, however the run ends.
+class TempFile {
+  public:
+    explicit TempFile(const char* what) {
+        const char* dir = std::getenv("TMPDIR");
+        std::string pattern =
+            std::string(dir && *dir ? dir : "/tmp") + "/mproc-" + what + "-XXXXXX";
+        const int fd = mkstemp(pattern.data());
+        if (fd < 0)
+            throw std::runtime_error("cannot make a temporary file (" + pattern +
+                                     "): " + std::strerror(errno));
+        close(fd);
+        path_ = pattern;
+    }
+    ~TempFile() { std::remove(path_.c_str()); }
+    TempFile(const TempFile&) = delete;
+    TempFile& operator=(const TempFile&) = delete;
+    const std::string& path() const { return path_; }
+
+  private:
+    std::string path_;
+};
+
+// The terminal's width on stderr, 80 when it does not say (script's pty says 0).
+int terminal_columns() {
+    winsize w{};
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &w) == 0 && w.ws_col > 0) return w.ws_col;
+    return 80;
+}
+
+// How the ranks start here: inside an allocation its launcher, across a hostfile's hosts, or
+// on this machine.
+std::vector<std::string> launcher(const Args& args, int ranks) {
+    const std::string np = std::to_string(ranks);
+    if (std::getenv("SLURM_JOB_ID") != nullptr && args.hostfile.empty()) {
+        const char* which = std::getenv("MPROC_LAUNCHER");
+        const std::string l = which && *which ? which : "mpirun";
+        if (l == "srun") return {"srun", "--mpi=pmix", "--kill-on-bad-exit=1"};
+        if (l == "mpirun") return {"mpirun", "--bind-to", "none"};
+        throw std::invalid_argument("MPROC_LAUNCHER must be mpirun or srun, not '" + l + "'");
+    }
+    if (!args.hostfile.empty())
+        return {"mpirun",          "-np",       np,    "--hostfile", args.hostfile,
+                "--oversubscribe", "--bind-to", "none"};
+    return {"mpirun", "-np", np, "--oversubscribe", "--bind-to", "none"};
+}
+
+// Starts `argv` in a session of its own (a terminal's Ctrl-C reaches only this front, which
+// turns it into a clean stop) that dies with this front: should the front be killed outright,
+// the kernel sends the launcher SIGTERM and it ends the ranks.
+pid_t start_launcher(const std::vector<std::string>& argv, const sigset_t& old_mask) {
+    std::vector<char*> cargv;
+    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+    cargv.push_back(nullptr);
+    const pid_t parent = getpid();
+    const pid_t pid = fork();
+    if (pid < 0)
+        throw std::runtime_error(std::string("cannot start mpirun: ") + std::strerror(errno));
+    if (pid == 0) {
+        setsid();
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent) _exit(3);
+        sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+        execvp(cargv[0], cargv.data());
+        std::fprintf(stderr, "mproc: cannot run %s: %s\n", cargv[0], std::strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
+// `s` as one shell word: as it is when nothing in it is special to the shell, else quoted.
+std::string shell_word(const std::string& s) {
+    const bool plain = !s.empty() && s.find_first_not_of(
+                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklm"
+                                         "nopqrstuvwxyz0123456789_./:=+,@%-") == std::string::npos;
+    return plain ? s : shell_quote(s);
+}
+
+// A line of shell for `args.config` and what follows it.
+std::string quoted_tail(const Args& args) {
+    std::string s = shell_word(args.config);
+    if (args.ranks > 0) s += " --ranks " + std::to_string(args.ranks);
+    if (!args.hostfile.empty()) s += " --hostfile " + shell_word(args.hostfile);
+    if (args.shard)
+        s += " --shard " + std::to_string(args.shard->index) + "/" +
+             std::to_string(args.shard->count);
+    if (args.many_ranks) s += " --many-ranks";
+    for (const auto& set : args.sets) s += " --set " + shell_word(set);
+    return s;
+}
+
+}  // namespace
+
+std::string rerun_line(const Args& args) {
+    if (const char* line = std::getenv("MPROC_RERUN"); line != nullptr && *line != '\0')
+        return line;  // on a rank: as the front made it
+    return front_name() + " run " + quoted_tail(args);
+}
+
+int launch_run(const Args& args, const Plan& plan) {
+    const std::string rerun = rerun_line(args);
+    setenv("MPROC_RERUN", rerun.c_str(), 1);
+    const bool local = args.hostfile.empty() && std::getenv("SLURM_JOB_ID") == nullptr;
+    TempFile saved("config"), status("status");
+    const int ranks = plan(args, local, saved.path());
+
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    // One-sided windows: sm on one node, pt2pt across nodes over TCP; not rdma, which wins
+    // over sm when allowed and crashes on 64-bit compare-and-swap in Open MPI 4.1.
+    setenv("OMPI_MCA_osc", "sm,pt2pt", 0);
+    const bool tty = isatty(STDERR_FILENO) != 0;
+    if (tty) {  // a live bar on rank 0, as wide as this terminal (its stderr is a pipe)
+        setenv("MPROC_TTY", "1", 1);
+        setenv("MPROC_COLUMNS", std::to_string(terminal_columns()).c_str(), 1);
+    } else {
+        unsetenv("MPROC_TTY");
+        unsetenv("MPROC_COLUMNS");
+    }
+    setenv("MPROC_STATUS_FILE", status.path().c_str(), 1);
+
+    std::vector<std::string> argv = launcher(args, ranks);
+    for (const std::string& a :
+         {self_path(), std::string("run"), args.config, std::string("--saved"), saved.path()})
+        argv.push_back(a);
+    if (args.resume) argv.push_back("--resume");
+    if (args.restart) argv.push_back("--restart");
+    if (args.retry_failed) argv.push_back("--retry-failed");
+    if (args.shard)
+        for (const std::string& a :
+             {std::string("--shard"),
+              std::to_string(args.shard->index) + "/" + std::to_string(args.shard->count)})
+            argv.push_back(a);
+    for (const auto& set : args.sets) {
+        argv.push_back("--set");
+        argv.push_back(set);
+    }
+
+    // Signals are taken with sigtimedwait, in this one thread.
+    sigset_t watched, old_mask;
+    sigemptyset(&watched);
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGCHLD}) sigaddset(&watched, s);
+    sigprocmask(SIG_BLOCK, &watched, &old_mask);
+    const pid_t pid = start_launcher(argv, old_mask);
+
+    // A stop asks every rank to stop (SIGUSR1, which mpirun forwards): commands get SIGTERM,
+    // then SIGKILL 2 s later, and rank 0 keeps what is done. A second stop, or ranks still
+    // there 20 s after the first, gets mpirun SIGTERM, which ends them at once.
+    bool interrupted = false;
+    std::optional<Clock::time_point> escalate_at;
+    int wstatus = 0;
+    for (;;) {
+        timespec wait{1, 0};
+        if (escalate_at) {
+            const auto left = *escalate_at - Clock::now();
+            if (left <= Clock::duration::zero()) {
+                kill(pid, SIGTERM);
+                escalate_at.reset();
+            }
+        }
+        const int sig = sigtimedwait(&watched, nullptr, &wait);
+        if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+            if (interrupted) {
+                kill(pid, SIGTERM);
+            } else {
+                interrupted = true;
+                if (tty) std::cerr << "\n";  // off the bar's line, for mpirun's notice
+                kill(pid, SIGUSR1);
+                escalate_at = Clock::now() + std::chrono::seconds(20);
+            }
+        }
+        if (waitpid(pid, &wstatus, WNOHANG) == pid) break;
+    }
+    sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+
+    std::string code;
+    std::ifstream(status.path()) >> code;
+    if (interrupted) {
+        // Rank 0 says how to go on when it stops; ended at once (a second stop), it could not.
+        if (code.empty())
+            std::cerr << "mproc: stopped at once; completed results are kept: continue with: "
+                      << rerun << " --resume\n";
+        return 3;
+    }
+    const int rc = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    if (rc == 0 && !code.empty()) return std::atoi(code.c_str());
+    if (rc != 0) {
+        // A rank died (or mpirun was killed): whatever the journal holds is kept.
+        std::cerr << "mproc: the run ended abnormally (mpirun exit " << rc
+                  << "); completed results are kept: continue with: " << rerun << " --resume\n";
+        return 3;
+    }
+    return 0;
+}
+
+int submit(const Args& args) {
+    const Config cfg = load_config(args.config, args.sets);
+    const char* templates = std::getenv("MPROC_TEMPLATES");
+    const char* self = std::getenv("MPROC_SELF");
+    if (templates == nullptr || self == nullptr)
+        throw std::invalid_argument("submit is started by the mproc command (tools/mproc)");
+    const std::string script = render_sbatch(cfg, {std::string(templates) + "/mproc.sbatch.in",
+                                                   self, args.config, args.sets, args.resume});
+    if (args.dry_run) {
+        std::cout << script;
+        return 0;
+    }
+    if (std::system("command -v sbatch >/dev/null 2>&1") != 0) {
+        std::cerr << "mproc submit: sbatch not found: submitting needs Slurm's client (Debian: "
+                     "slurm-client); --dry-run prints the script\n";
+        return 2;
+    }
+    const std::string path = sbatch_path(cfg);
+    if (const fs::path dir = fs::path(path).parent_path(); !dir.empty())
+        fs::create_directories(dir);
+    if (!(std::ofstream(path) << script))
+        throw std::runtime_error("cannot write the script to " + path);
+    fs::permissions(path, fs::perms::owner_exec, fs::perm_options::add);
+    // sbatch copies the script: later edits do not change a submitted job.
+    std::string id;
+    if (FILE* p = popen(("sbatch --parsable " + shell_quote(path)).c_str(), "r")) {
+        char buf[256];
+        while (std::fgets(buf, sizeof buf, p) != nullptr) id += buf;
+        if (pclose(p) != 0) id.clear();
+    }
+    id = id.substr(0, id.find_first_of(";\n"));  // "id;cluster" on a federation
+    if (id.empty()) {
+        std::cerr << "mproc submit: sbatch refused " << path << "\n";
+        return 2;
+    }
+    std::cout << id << "\n";
+    std::cerr << "mproc: submitted job " << id << " (" << path << "); follow it with: squeue -j "
+              << id << "\n";
+    return 0;
+}
+
+}  // namespace mproc::runner
