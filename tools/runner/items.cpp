@@ -78,7 +78,8 @@ Record run_item(Item item) {
     r.index = item.index;
     r.rank = g_rank;
     const auto start = Clock::now();
-    if (g_setup.provenance || g_setup.joblog) r.start = wall_now();
+    // When it started, seconds since the epoch: for provenance and the joblog only.
+    const double started = g_setup.provenance || g_setup.joblog ? wall_now() : 0;
     Value result;
     bool has_result = false;  // a success, or a failure with something to show (TaskFailed)
     std::string error;
@@ -125,20 +126,21 @@ Record run_item(Item item) {
     r.line.reserve(96);  // one allocation: appending from empty regrew it several times
     std::optional<Provenance> where;
     if (g_setup.provenance)
-        where = Provenance{host_name(), g_rank, r.start,
+        where = Provenance{host_name(), g_rank, started,
                            std::chrono::duration<double>(busy).count(), r.attempts};
     format_record(static_cast<Format>(g_setup.format), r.index, item.input,
                   has_result ? &result : nullptr, r.ok ? std::string() : error,
                   where ? &*where : nullptr, r.line);
+    std::string joblog;
     if (g_setup.joblog) {
         if (!ran) ran = TaskContext::Ran{g_job->name + " " + item_text(item), r.ok ? 0 : 1, 0};
-        r.joblog = joblog_line(r.index, host_name(), r.start,
-                               std::chrono::duration<double>(busy).count(), *ran);
+        joblog = joblog_line(r.index, host_name(), started,
+                             std::chrono::duration<double>(busy).count(), *ran);
     }
-    if (!r.ok || g_job->reduce) {
+    if (!r.ok || g_job->reduce || g_setup.joblog) {
         r.extra = std::make_unique<Record::Extra>(
             Record::Extra{r.ok ? Value() : std::move(item.input),
-                          r.ok ? std::move(result) : Value(), std::move(error)});
+                          r.ok ? std::move(result) : Value(), std::move(error), std::move(joblog)});
     }
     r.busy_ns = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(busy).count());

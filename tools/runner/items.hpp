@@ -22,15 +22,14 @@ struct Record {
     std::int32_t rank = 0;
     std::int32_t attempts = 1;
     bool ok = true;
-    double start = 0;    // when it started, seconds since the epoch (UTC)
-    std::string joblog;  // its line of output.joblog, made on the worker (when there is one)
     // What rank 0 needs beyond the line: a failure's input and error (to name it), a reducing
-    // job's result (to fold it in). Absent in the common case, so the records rank 0 holds
-    // stay small (a million tiny tasks' records pass through it).
+    // job's result (to fold it in), the output.joblog line. Absent in the common case, so the
+    // records rank 0 holds stay small (a million tiny tasks' records pass through it).
     struct Extra {
         Value input;
         Value result;
         std::string error;
+        std::string joblog;
     };
     std::unique_ptr<Extra> extra;
 
@@ -73,13 +72,12 @@ inline void mproc_pack(std::vector<char>& out, const Record& r) {
     detail::pack_raw(out, r.rank);
     detail::pack_raw(out, r.attempts);
     detail::pack_raw(out, r.ok);
-    detail::pack_raw(out, r.start);
-    detail::pack_string(out, r.joblog);
     detail::pack_raw(out, static_cast<bool>(r.extra));
     if (r.extra) {
         mproc_pack(out, r.extra->input);
         mproc_pack(out, r.extra->result);
         detail::pack_string(out, r.extra->error);
+        detail::pack_string(out, r.extra->joblog);
     }
 }
 inline void mproc_unpack(const char*& at, const char* end, Record& r) {
@@ -89,8 +87,6 @@ inline void mproc_unpack(const char*& at, const char* end, Record& r) {
     detail::unpack_raw(at, end, r.rank);
     detail::unpack_raw(at, end, r.attempts);
     detail::unpack_raw(at, end, r.ok);
-    detail::unpack_raw(at, end, r.start);
-    detail::unpack_string(at, end, r.joblog);
     bool has_extra = false;
     detail::unpack_raw(at, end, has_extra);
     if (has_extra) {
@@ -98,6 +94,7 @@ inline void mproc_unpack(const char*& at, const char* end, Record& r) {
         mproc_unpack(at, end, r.extra->input);
         mproc_unpack(at, end, r.extra->result);
         detail::unpack_string(at, end, r.extra->error);
+        detail::unpack_string(at, end, r.extra->joblog);
     }
 }
 

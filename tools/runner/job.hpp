@@ -84,8 +84,8 @@ class TaskContext {
     double timeout_seconds() const { return timeout_seconds_; }
     void set_timeout_seconds(double s) { timeout_seconds_ = s; }
     // output.task_logs: the folder a job writes each task's whole output to ("": none).
-    const std::string& log_dir() const { return log_dir_; }
-    void set_log_dir(std::string dir) { log_dir_ = std::move(dir); }
+    const std::string& log_dir() const { return *log_dir_; }
+    void set_log_dir(const std::string& dir) { log_dir_ = &dir; }  // outlives the task
 
     // What the task ran, as the joblog shows it (GNU parallel's Command, Exitval and Signal
     // columns): a job that runs programs says so; others are shown as "job input".
@@ -102,7 +102,8 @@ class TaskContext {
     std::optional<Clock::time_point> deadline_;
     std::uint64_t index_ = 0;
     double timeout_seconds_ = 0;
-    std::string log_dir_;
+    const std::string* log_dir_ = &kNoDir;
+    static inline const std::string kNoDir;
 };
 
 // What every input of a config gives a task, for checks that need to know: whether each is

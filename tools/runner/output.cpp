@@ -834,7 +834,7 @@ void format_record(Format format, std::uint64_t index, const Value& input, const
 
 void ResultWriter::add(const Record& r) {
     pending_ += r.line;  // formatted on the worker
-    pending_joblog_ += r.joblog;
+    if (r.extra) pending_joblog_ += r.extra->joblog;
     if (r.ok && cfg_.job->reduce) reduced_ = cfg_.job->reduce(std::move(reduced_), r.extra->result);
     if (to_stdout_) {
         std::cout << pending_;
