@@ -589,23 +589,27 @@ bool Engine::poll_results() {
         w.out.pop_front();
         w.owed_since = std::chrono::steady_clock::now();
         check(MPI_Wait(&msg->request, MPI_STATUS_IGNORE), "MPI_Wait");
-        std::size_t at = 0;
-        for (const InFlight& f : msg->chunks) {
-            ResultHeader header;
-            if (at + sizeof header > w.receive.size())
-                throw Error("mproc: internal error: short result message");
-            std::memcpy(&header, w.receive.data() + at, sizeof header);
-            at += sizeof header;
-            if (f.seq != header.seq || f.job->id != header.job) {
-                throw Error("mproc: internal error: rank " + std::to_string(w.rank) +
-                            " answered chunk " + std::to_string(header.seq) + " of job " +
-                            std::to_string(header.job) + " out of order");
-            }
-            --w.chunks_out;
-            --f.job->in_flight;
-            handle_result(*f.job, header, f.first, w.receive.data() + at, header.size);
-            at += header.size;
-        }
+        std::size_t part = 0;
+        for_each_part<ResultHeader>(
+            w.receive.data(), w.receive.size(), "result",
+            [&](const ResultHeader& header, const char* payload) {
+                if (part >= msg->chunks.size())
+                    throw Error("mproc: internal error: rank " + std::to_string(w.rank) +
+                                " answered more chunks than it was sent");
+                const InFlight& f = msg->chunks[part++];
+                if (f.seq != header.seq || f.job->id != header.job) {
+                    throw Error("mproc: internal error: rank " + std::to_string(w.rank) +
+                                " answered chunk " + std::to_string(header.seq) + " of job " +
+                                std::to_string(header.job) + " out of order");
+                }
+                --w.chunks_out;
+                --f.job->in_flight;
+                handle_result(*f.job, header, f.first, payload, header.size);
+            });
+        if (part != msg->chunks.size())
+            throw Error("mproc: internal error: rank " + std::to_string(w.rank) + " answered " +
+                        std::to_string(part) + " of the " + std::to_string(msg->chunks.size()) +
+                        " chunks it was sent");
         w.spare.push_back(std::move(msg));
     }
     return any;

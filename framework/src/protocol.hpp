@@ -11,27 +11,30 @@
 // "size" message to race with.
 
 #include <cstdint>
+#include <cstring>
+#include <string>
 
 #include "mproc/detail/queue_ops.hpp"
 #include "mproc/detail/registry.hpp"
+#include "mproc/error.hpp"
 
 namespace mproc::detail {
 
 enum Tag : int {
-    kTagTask = 1,     // rank 0 -> worker: chunks
-    kTagResult = 2,   // worker -> rank 0: one result per chunk of the task message answered
-    kTagControl = 3,  // rank 0 -> worker: stop (empty payload)
+    kTagTask = 1,        // rank 0 -> worker: chunks
+    kTagResult = 2,      // worker -> rank 0: one result per chunk of the task message answered
+    kTagControl = 3,     // rank 0 -> worker: stop (empty payload)
     kTagQueue = 4,       // any rank -> rank 0: a queue request (QueueRequestHeader + item)
     kTagQueueReply = 5,  // rank 0 -> the requester: its one reply (QueueReplyHeader + item)
 };
 
 struct QueueRequestHeader {
     std::uint64_t queue;
-    std::uint64_t request;     // the requester's number for it (for cancel)
-    std::int64_t timeout_ns;   // < 0: no timeout
+    std::uint64_t request;    // the requester's number for it (for cancel)
+    std::int64_t timeout_ns;  // < 0: no timeout
     QueueOp op;
-    std::uint32_t maxsize;     // the queue's, sent with every request (queues are made lazily)
-    std::uint32_t want;        // get: up to this many items in one reply (see take_batch)
+    std::uint32_t maxsize;  // the queue's, sent with every request (queues are made lazily)
+    std::uint32_t want;     // get: up to this many items in one reply (see take_batch)
     std::uint32_t reserved;
 };
 
@@ -66,5 +69,28 @@ struct ResultHeader {
     std::uint32_t count;
     ResultStatus status;
 };
+
+// Walks a message of parts, each a header (TaskHeader or ResultHeader) and the `size` bytes
+// its header says follow it, calling `part(header, payload)` for each. Every length is
+// checked against what arrived first: a short or corrupt message throws Error naming
+// `what` and where it breaks, and nothing past its end is ever read.
+template <class Header, class F>
+void for_each_part(const char* data, std::size_t size, const char* what, F&& part) {
+    for (std::size_t at = 0; at < size;) {
+        if (size - at < sizeof(Header))
+            throw Error(std::string("mproc: a malformed ") + what + " message: " +
+                        std::to_string(size - at) + " bytes left at byte " + std::to_string(at) +
+                        ", too few for a header of " + std::to_string(sizeof(Header)));
+        Header header;
+        std::memcpy(&header, data + at, sizeof header);
+        at += sizeof header;
+        if (header.size > size - at)
+            throw Error(std::string("mproc: a malformed ") + what + " message: a part claims " +
+                        std::to_string(header.size) + " bytes, " + std::to_string(size - at) +
+                        " are left");
+        part(header, data + at);
+        at += header.size;
+    }
+}
 
 }  // namespace mproc::detail

@@ -43,13 +43,10 @@ int serve(const Communicator& comm) {
         next = (next + 1) % slots.size();
         check(MPI_Wait(&slot.request, MPI_STATUS_IGNORE), "MPI_Wait");
         slot.buffer.clear();
-        for (std::size_t at = 0; at < in.size();) {
-            TaskHeader header;
-            std::memcpy(&header, in.data() + at, sizeof header);
-            at += sizeof header;
-            execute_chunk(header, in.data() + at, slot.buffer);
-            at += header.size;
-        }
+        for_each_part<TaskHeader>(in.data(), in.size(), "task",
+                                  [&](const TaskHeader& header, const char* args) {
+                                      execute_chunk(header, args, slot.buffer);
+                                  });
         check(MPI_Isend(slot.buffer.data(), static_cast<int>(slot.buffer.size()), MPI_BYTE, 0,
                         kTagResult, comm.get(), &slot.request),
               "MPI_Isend");

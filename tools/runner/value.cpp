@@ -235,6 +235,18 @@ void mproc_pack(std::vector<char>& out, const Value& v) {
 
 void mproc_unpack(const char*& at, const char* end, Value& v) {
     using namespace mproc::detail;
+    // Lists and maps nest by recursion here: a message nesting deeper than any config does
+    // is corrupt, and is refused before it can exhaust the stack.
+    static thread_local int depth = 0;
+    struct Nest {
+        Nest() {
+            if (++depth > 1000) {
+                --depth;
+                throw mproc::Error("mproc: a value in a message nests more than 1000 deep");
+            }
+        }
+        ~Nest() { --depth; }
+    } nest;
     std::uint8_t kind = 0;
     unpack_raw(at, end, kind);
     switch (kind) {
@@ -268,6 +280,10 @@ void mproc_unpack(const char*& at, const char* end, Value& v) {
         case 5: {
             std::uint64_t n = 0;
             unpack_raw(at, end, n);
+            // Each element takes a byte at least: a count beyond what arrived is corrupt, and
+            // is refused before anything is allocated for it.
+            if (n > static_cast<std::uint64_t>(end - at))
+                throw mproc::Error("mproc: truncated message while unpacking");
             Value::List l(static_cast<std::size_t>(n));
             for (Value& x : l) mproc_unpack(at, end, x);
             v = Value(std::move(l));
@@ -276,6 +292,8 @@ void mproc_unpack(const char*& at, const char* end, Value& v) {
         case 6: {
             std::uint64_t n = 0;
             unpack_raw(at, end, n);
+            if (n > static_cast<std::uint64_t>(end - at))
+                throw mproc::Error("mproc: truncated message while unpacking");
             Value::Map m;
             for (std::uint64_t i = 0; i < n; ++i) {
                 std::string k;
@@ -295,7 +313,8 @@ void mproc_unpack(const char*& at, const char* end, Value& v) {
             break;
         }
         default:
-            throw std::runtime_error("Value: corrupt message");
+            throw mproc::Error("mproc: a corrupt value in a message (kind " + std::to_string(kind) +
+                               ")");
     }
 }
 

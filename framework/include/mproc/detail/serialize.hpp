@@ -177,6 +177,15 @@ void unpack_raw(const char*& at, const char* end, U& v) {
     std::memcpy(&v, at, sizeof(U));
     at += sizeof(U);
 }
+// A bool is one byte, 0 or 1; any other byte is a corrupt message (loading it into a bool
+// would be undefined behaviour).
+inline void unpack_raw(const char*& at, const char* end, bool& v) {
+    std::uint8_t byte = 0;
+    unpack_raw(at, end, byte);
+    if (byte > 1) throw Error("mproc: a corrupt message (a flag of value " +
+                              std::to_string(byte) + ")");
+    v = byte == 1;
+}
 inline void pack_string(Buffer& out, const std::string& s) {
     pack_raw(out, static_cast<std::uint64_t>(s.size()));
     out.insert(out.end(), s.begin(), s.end());
