@@ -398,6 +398,7 @@ void Engine::stop_workers() {
     }
     // Wait politely: a worker may still be finishing a long chunk whose result we drop.
     Backoff backoff(std::chrono::microseconds(20), std::chrono::microseconds(200));
+    Buffer drop;
     for (;;) {
         int all = 0;
         check(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &all,
@@ -405,18 +406,7 @@ void Engine::stop_workers() {
               "MPI_Testall");
         if (all) break;
         // Results of cancelled chunks may still arrive; receive and drop them.
-        int flag = 0;
-        MPI_Message msg;
-        MPI_Status status;
-        check(MPI_Improbe(MPI_ANY_SOURCE, kTagResult, comm_.get(), &flag, &msg, &status),
-              "MPI_Improbe");
-        if (flag) {
-            int n = 0;
-            MPI_Get_count(&status, MPI_BYTE, &n);
-            Buffer drop(static_cast<std::size_t>(n));
-            check(MPI_Mrecv(drop.data(), n, MPI_BYTE, &msg, MPI_STATUS_IGNORE), "MPI_Mrecv");
-            continue;
-        }
+        if (try_receive(comm_.get(), MPI_ANY_SOURCE, kTagResult, drop)) continue;
         backoff.pause();
     }
 }
@@ -571,18 +561,10 @@ bool Engine::poll_results() {
     bool any = false;
     // Drain what has arrived, but not forever: dispatch must refill workers too.
     for (int i = 0; i < 64; ++i) {
-        int flag = 0;
-        MPI_Message mpi_msg;
-        MPI_Status status;
-        check(MPI_Improbe(MPI_ANY_SOURCE, kTagResult, comm_.get(), &flag, &mpi_msg, &status),
-              "MPI_Improbe");
-        if (!flag) break;
+        const auto arrival = try_receive(comm_.get(), MPI_ANY_SOURCE, kTagResult, receive_);
+        if (!arrival) break;
         any = true;
-        Worker& w = workers_[status.MPI_SOURCE - 1];
-        int n = 0;
-        MPI_Get_count(&status, MPI_BYTE, &n);
-        w.receive.resize(static_cast<std::size_t>(n));
-        check(MPI_Mrecv(w.receive.data(), n, MPI_BYTE, &mpi_msg, MPI_STATUS_IGNORE), "MPI_Mrecv");
+        Worker& w = workers_[arrival->source - 1];
         // Each task message is answered by one result message, in order (MPI does not
         // overtake), so this answers the oldest message out, whose send has completed.
         std::unique_ptr<Message> msg = std::move(w.out.front());
@@ -591,7 +573,7 @@ bool Engine::poll_results() {
         check(MPI_Wait(&msg->request, MPI_STATUS_IGNORE), "MPI_Wait");
         std::size_t part = 0;
         for_each_part<ResultHeader>(
-            w.receive.data(), w.receive.size(), "result",
+            receive_.data(), receive_.size(), "result",
             [&](const ResultHeader& header, const char* payload) {
                 if (part >= msg->chunks.size())
                     throw Error("mproc: internal error: rank " + std::to_string(w.rank) +

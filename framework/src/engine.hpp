@@ -99,7 +99,6 @@ class Engine {
         std::deque<std::unique_ptr<Message>> out;  // oldest first; answered in this order
         std::vector<std::unique_ptr<Message>> spare;
         std::size_t chunks_out = 0;
-        Buffer receive;
     };
     struct PoolEntry {
         std::shared_ptr<PoolState> state;
@@ -143,6 +142,7 @@ class Engine {
     int next_pool_id_ = 1;
     std::uint64_t next_job_id_ = 1;
     bool stopping_ = false;
+    Buffer receive_;  // the result message being handled (one at a time)
     Buffer local_in_;
     Buffer local_out_;
 

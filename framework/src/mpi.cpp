@@ -10,6 +10,19 @@ std::string mpi_error_string(int code) {
     return std::string(text, static_cast<std::size_t>(length));
 }
 
+std::optional<Arrival> try_receive(MPI_Comm comm, int source, int tag, std::vector<char>& into) {
+    int flag = 0;
+    MPI_Message msg;
+    MPI_Status status;
+    check(MPI_Improbe(source, tag, comm, &flag, &msg, &status), "MPI_Improbe");
+    if (!flag) return std::nullopt;
+    int n = 0;
+    check(MPI_Get_count(&status, MPI_BYTE, &n), "MPI_Get_count");
+    into.resize(static_cast<std::size_t>(n));
+    check(MPI_Mrecv(into.data(), n, MPI_BYTE, &msg, MPI_STATUS_IGNORE), "MPI_Mrecv");
+    return Arrival{status.MPI_SOURCE, status.MPI_TAG};
+}
+
 Communicator::Communicator() {
     check(MPI_Comm_dup(MPI_COMM_WORLD, &comm_), "MPI_Comm_dup");
     // Errors come back as codes that check() turns into MpiError, instead of aborting.

@@ -3,7 +3,9 @@
 
 #include <mpi.h>
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "mproc/error.hpp"
 
@@ -15,6 +17,19 @@ std::string mpi_error_string(int code);
 inline void check(int code, const char* routine) {
     if (code != MPI_SUCCESS) throw MpiError(routine, code, mpi_error_string(code));
 }
+
+// Where a message came from, and with which tag.
+struct Arrival {
+    int source = 0;
+    int tag = 0;
+};
+
+// Receives the next message matching (`source`, `tag`) — either may be MPI_ANY_SOURCE or
+// MPI_ANY_TAG — into `into`, resized to its length, if one has arrived; nullopt if none has.
+// One MPI_Improbe + MPI_Mrecv, so the size and the bytes are always the same message's
+// (never "size first, then payload", which another message could overtake). Every call is
+// checked.
+std::optional<Arrival> try_receive(MPI_Comm comm, int source, int tag, std::vector<char>& into);
 
 // A duplicate of MPI_COMM_WORLD, so mproc's messages never meet the program's own.
 class Communicator {

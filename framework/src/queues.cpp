@@ -255,22 +255,15 @@ void QueueService::answer(int origin, std::uint64_t request, const Respond& resp
 bool QueueService::poll_remote(MPI_Comm comm) {
     bool any = false;
     for (int i = 0; i < 64; ++i) {
-        int flag = 0;
-        MPI_Message msg;
-        MPI_Status status;
-        check(MPI_Improbe(MPI_ANY_SOURCE, kTagQueue, comm, &flag, &msg, &status), "MPI_Improbe");
-        if (!flag) break;
+        const auto arrival = try_receive(comm, MPI_ANY_SOURCE, kTagQueue, receive_);
+        if (!arrival) break;
         any = true;
-        int n = 0;
-        MPI_Get_count(&status, MPI_BYTE, &n);
-        receive_.resize(static_cast<std::size_t>(n));
-        check(MPI_Mrecv(receive_.data(), n, MPI_BYTE, &msg, MPI_STATUS_IGNORE), "MPI_Mrecv");
         QueueRequestHeader h;
         if (receive_.size() < sizeof h) throw Error("mproc: internal error: short queue request");
         std::memcpy(&h, receive_.data(), sizeof h);
         std::vector<char> item(receive_.begin() + sizeof h, receive_.end());
         comm_ = comm;
-        handle(h, std::move(item), status.MPI_SOURCE, nullptr);  // answered by answer()
+        handle(h, std::move(item), arrival->source, nullptr);  // answered by answer()
     }
     return any;
 }
@@ -386,20 +379,14 @@ QueueReply queue_call(QueueOp op, std::uint64_t queue, std::uint32_t maxsize,
     check(MPI_Send(message.data(), static_cast<int>(message.size()), MPI_BYTE, 0, kTagQueue, comm),
           "MPI_Send");
     if (no_reply) return QueueReply{};  // messages from one rank keep their order
-    MPI_Message msg;
-    MPI_Status status;
+    std::vector<char> in;
     wait_answer(
-        [&] {
-            int flag = 0;
-            check(MPI_Improbe(0, kTagQueueReply, comm, &flag, &msg, &status), "MPI_Improbe");
-            return flag != 0;
-        },
+        [&] { return try_receive(comm, 0, kTagQueueReply, in).has_value(); },
         [&] { check(MPI_Send(&cancel, sizeof cancel, MPI_BYTE, 0, kTagQueue, comm), "MPI_Send"); });
-    int n = 0;
-    MPI_Get_count(&status, MPI_BYTE, &n);
-    std::vector<char> in(static_cast<std::size_t>(n));
-    check(MPI_Mrecv(in.data(), n, MPI_BYTE, &msg, MPI_STATUS_IGNORE), "MPI_Mrecv");
     QueueReplyHeader rh;
+    if (in.size() < sizeof rh)
+        throw Error("mproc: a malformed queue reply: " + std::to_string(in.size()) +
+                    " bytes, fewer than its header's " + std::to_string(sizeof rh));
     std::memcpy(&rh, in.data(), sizeof rh);
     if (rh.request != h.request) throw Error("mproc: internal error: a queue reply out of turn");
     return finish(

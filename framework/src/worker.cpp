@@ -24,20 +24,13 @@ int serve(const Communicator& comm) {
     // while a map runs, and an idle worker then sleeps.
     Backoff backoff(std::chrono::microseconds(20), std::chrono::microseconds(1000));
     for (;;) {
-        int flag = 0;
-        MPI_Message msg;
-        MPI_Status status;
-        check(MPI_Improbe(0, MPI_ANY_TAG, comm.get(), &flag, &msg, &status), "MPI_Improbe");
-        if (!flag) {
+        const auto arrival = try_receive(comm.get(), 0, MPI_ANY_TAG, in);
+        if (!arrival) {
             backoff.pause();
             continue;
         }
         backoff.reset();
-        int n = 0;
-        MPI_Get_count(&status, MPI_BYTE, &n);
-        in.resize(static_cast<std::size_t>(n));
-        check(MPI_Mrecv(in.data(), n, MPI_BYTE, &msg, MPI_STATUS_IGNORE), "MPI_Mrecv");
-        if (status.MPI_TAG == kTagControl) break;
+        if (arrival->tag == kTagControl) break;
 
         Slot& slot = slots[next];
         next = (next + 1) % slots.size();
