@@ -20,7 +20,7 @@
 
 #include "backoff.hpp"
 #include "mpi.hpp"
-#include "mproc/detail/engine.hpp"
+#include "mproc/detail/pool_ops.hpp"
 #include "mproc/detail/job.hpp"
 #include "protocol.hpp"
 #include "queues.hpp"

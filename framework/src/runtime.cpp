@@ -153,8 +153,9 @@ int run(int argc, char** argv, std::function<void()> main_fn) {
     // Shared objects need one-sided windows that work. Debian's default component, rdma, is
     // chosen over sm whenever it is allowed (priority 101), crashes on 64-bit
     // compare-and-swap in Open MPI 4.1.4 and fails across hosts over TCP; sm serves
-    // MPI_Win_allocate on one node and is the fastest, pt2pt works across nodes
-    // (notes/openmpi-debian.md, and measured here). A setting of the user's own wins.
+    // MPI_Win_allocate on one node and is the fastest, pt2pt works across nodes (measured
+    // on Debian 12's Open MPI 4.1.4; see the README's "Shared values and locks"). A
+    // setting of the user's own wins.
     setenv("OMPI_MCA_osc", "sm,pt2pt", 0);
     MpiSession session(argc, argv);
     int code = 0;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs a command across two "hosts" on this machine: network namespaces joined by a bridge,
 # each with its own address and hostname, so Open MPI sees two nodes and talks TCP between
-# them, as it would between cluster nodes (notes/openmpi-debian.md, "Several hosts").
+# them, as it would between cluster nodes.
 #
 #   netns_hosts.sh RANKS_PER_HOST -- PROGRAM ARGS...   runs mpirun over both hosts
 #   netns_hosts.sh RANKS_PER_HOST --shell -- COMMAND...

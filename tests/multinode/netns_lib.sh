@@ -1,5 +1,5 @@
 # Sourced: "hosts" on this machine as network namespaces joined by a bridge, each with its own
-# address (notes/openmpi-debian.md, "Several hosts"). Needs root and CAP_NET_ADMIN.
+# address. Needs root and CAP_NET_ADMIN.
 #
 #   netns_make TAG            makes ${TAG}-h1 and ${TAG}-h2: namespaces ${TAG}n1/n2 with
 #                             addresses $NETNS_SUBNET.1/.2 on bridge ${TAG}br, which has .254

@@ -16,7 +16,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "mproc/detail/engine.hpp"
+#include "mproc/detail/pool_ops.hpp"
 #include "mproc/detail/serialize.hpp"
 #include "mproc/error.hpp"
 
@@ -28,15 +28,6 @@ using ErrorCallback = std::function<void(const Error&)>;
 
 namespace detail {
 
-template <class T>
-struct callback_arg {
-    using type = T;
-};
-template <>
-struct callback_arg<void> {
-    using type = Unit;
-};
-
 // Prints an exception thrown by a user callback (callbacks must not end the callback thread).
 void print_callback_exception(std::exception_ptr e) noexcept;
 
@@ -44,7 +35,7 @@ void print_callback_exception(std::exception_ptr e) noexcept;
 template <class T>
 class ResultState : public std::enable_shared_from_this<ResultState<T>> {
   public:
-    using Stored = std::conditional_t<std::is_void_v<T>, Unit, T>;
+    using Stored = detail::Stored<T>;
 
     ResultState(std::shared_ptr<PoolState> pool, std::function<void(const Stored&)> callback,
                 ErrorCallback error_callback)

@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "mproc/async_result.hpp"
-#include "mproc/detail/engine.hpp"
+#include "mproc/detail/pool_ops.hpp"
 #include "mproc/detail/sinks.hpp"
 #include "mproc/detail/traits.hpp"
 #include "mproc/error.hpp"

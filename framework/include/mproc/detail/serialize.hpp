@@ -57,6 +57,10 @@ struct Unit {
     void serialize(Archive&, const unsigned int) {}
 };
 
+// What a result of type R is kept as: Unit for void.
+template <class R>
+using Stored = std::conditional_t<std::is_void_v<R>, Unit, R>;
+
 template <class T>
 concept Bitwise =
     std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_member_pointer_v<T>;

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "mproc/async_result.hpp"
-#include "mproc/detail/engine.hpp"
+#include "mproc/detail/pool_ops.hpp"
 #include "mproc/detail/job.hpp"
 
 namespace mproc::detail {
@@ -76,9 +76,6 @@ template <class Pack, class View, class Convert>
 std::unique_ptr<ChunkSource> make_source(View view, Convert convert) {
     return std::make_unique<RangeSource<Pack, View, Convert>>(std::move(view), std::move(convert));
 }
-
-template <class R>
-using Stored = std::conditional_t<std::is_void_v<R>, Unit, R>;
 
 // Unpacks `count` results into out[0, count).
 template <class T>
