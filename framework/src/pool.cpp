@@ -4,7 +4,17 @@
 
 namespace mproc {
 
-Pool::Pool(int processes) : pool_(detail::open_pool(processes)) {}
+namespace {
+int checked_processes(int processes) {
+    if (processes < 0)
+        throw ValueError("Pool(" + std::to_string(processes) +
+                         "): the number of processes must be at least 1, or 0 for every free "
+                         "worker rank");
+    return processes;
+}
+}  // namespace
+
+Pool::Pool(int processes) : pool_(detail::open_pool(checked_processes(processes))) {}
 
 Pool::~Pool() {
     try {

@@ -167,6 +167,19 @@ TEST(PoolErrors, TooManyProcessesIsAResourceError) {
     EXPECT_THROW(mproc::Pool(1), mproc::ResourceError);  // every worker is held by `all`
 }
 
+// As in Python (CPython's _TestPool): a negative number of processes is a ValueError, at
+// every rank count (one rank included), and the pool's workers stay free.
+TEST(PoolErrors, NegativeProcessesIsAValueError) {
+    try {
+        mproc::Pool pool(-1);
+        FAIL() << "Pool(-1) should have thrown";
+    } catch (const mproc::ValueError& e) {
+        EXPECT_NE(std::string(e.what()).find("at least 1"), std::string::npos) << e.what();
+    }
+    mproc::Pool all;  // nothing was taken
+    EXPECT_EQ(all.processes(), std::max(1, mproc::worker_count()));
+}
+
 TEST(PoolErrors, FailingInitializerFailsTheConstructor) {
     EXPECT_THROW(mproc::Pool(0, fails_on_7, 7), mproc::RemoteError);
     mproc::Pool pool;  // and the workers were handed back

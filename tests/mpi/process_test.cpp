@@ -192,6 +192,18 @@ TEST(Process, TerminateInterruptsSleep) {
     EXPECT_EQ(p.exitcode(), -15);
 }
 
+// As in Python (CPython's _TestProcess): join with a negative timeout returns at once.
+TEST(Process, JoinWithANegativeTimeoutReturnsAtOnce) {
+    mproc::Process p(sleep_long, 0);
+    p.start();
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_FALSE(p.join(-1s));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+    EXPECT_TRUE(p.is_alive());
+    p.terminate();
+    p.join();
+}
+
 TEST(Process, MoreProcessesThanWorkersStillRun) {
     Text q;
     const int n = mproc::worker_count() + 2;

@@ -105,6 +105,12 @@ class MpiError : public Error {
     int code_;
 };
 
+// An argument outside what it may be, as Python's ValueError: Pool(-1).
+class ValueError : public Error {
+  public:
+    using Error::Error;
+};
+
 // Not enough of something the program asked for: free worker ranks, shared arena space.
 class ResourceError : public Error {
   public:

@@ -163,7 +163,8 @@ auto hold(R&& r) {
 
 class Pool {
   public:
-    // Uses `processes` worker ranks (0: every free one). With one rank, tasks run on rank 0.
+    // Uses `processes` worker ranks (0: every free one; negative: ValueError). With one rank,
+    // tasks run on rank 0.
     explicit Pool(int processes = 0);
 
     // Runs `initializer(initargs...)` once on each of the pool's workers before any task.

@@ -18,6 +18,9 @@
 // wait, or mproc::sleep) it unwinds with mproc::Terminated; exitcode() is then -15, as
 // Python reports SIGTERM. A target that throws has exitcode 1, and its error is printed.
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <functional>
@@ -25,7 +28,6 @@
 #include <optional>
 #include <string>
 #include <tuple>
-#include <unistd.h>
 
 #include "mproc/pool.hpp"
 #include "mproc/runtime.hpp"
@@ -92,7 +94,7 @@ class PoolRun final : public ProcessRun {
 
 struct ProcessTarget {
     std::function<std::unique_ptr<ProcessRun>(Pool&)> on_pool;  // submit to a pinned pool
-    std::function<void()> here;                                   // run on this thread
+    std::function<void()> here;                                 // run on this thread
 };
 
 struct ProcessState;
@@ -113,10 +115,12 @@ class Process {
 
     void start();
     void join();
-    // False if the timeout passed first.
+    // False if the timeout passed first. A negative timeout looks and returns at once, as in
+    // Python.
     template <class Rep, class Period>
     bool join(std::chrono::duration<Rep, Period> timeout) {
-        return join_for(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
+        return join_for(std::max(ns, std::chrono::nanoseconds(0)));
     }
     bool is_alive() const;
     // None while running (or before start); 0 done, 1 the target threw, -15 terminated.
