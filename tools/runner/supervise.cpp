@@ -98,7 +98,9 @@ struct Command {
     double kill_at = 0;  // once ending: when SIGTERM gives way to SIGKILL
 
     void signal_tree(int sig) const {
-        kill(-pid, sig);  // the command's group first: the usual case, in one call
+        // The command's group first, the usual case in one call; only while the command is
+        // unreaped, so its id cannot have passed to an unrelated group.
+        if (!exited) kill(-pid, sig);
         for (pid_t p : descendants(getpid())) kill(p, sig);
     }
     void end() {
