@@ -241,7 +241,9 @@ Supervised run_supervised(const std::vector<std::string>& argv,
             }
         }
         if (give_up && Clock::now() > *give_up) {
-            sup->set_broken();  // killed in its destructor; the command dies with it
+            // Killed in its destructor. A supervisor that stops answering is beyond our
+            // reach: whatever it was still running is left to init.
+            sup->set_broken();
             r.status = SIGKILL;
             break;
         }
