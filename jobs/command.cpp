@@ -276,17 +276,18 @@ MPROC_JOB({
     .provenance = true,
     .run = [](const Value& input, const Value& params, const TaskContext& ctx) -> Value {
         const std::string& tpl = params["command"].as_string();
-        const std::vector<std::string> words =
-            needs_shell(tpl)
-                ? std::vector<std::string>{"/bin/sh", "-c", fill_template(tpl, input, ctx.index())}
-                : command_words(tpl, input, ctx.index());
+        // As the shell reads it: what runs under /bin/sh, and what the joblog shows either way.
+        std::string line = fill_template(tpl, input, ctx.index());
+        const std::vector<std::string> words = needs_shell(tpl)
+                                                   ? std::vector<std::string>{"/bin/sh", "-c", line}
+                                                   : command_words(tpl, input, ctx.index());
         const TaskLogs logs(ctx);
         const Supervised o = run_supervised(words, ctx.deadline(), stop_requested,
                                             static_cast<std::size_t>(params["max_output"].as_int()),
                                             kGrace, logs.out, logs.err);
         if (o.stopped) throw TaskInterrupted("the run was stopped; the command was ended");
         const bool exited = WIFEXITED(o.status);
-        ctx.report({fill_template(tpl, input, ctx.index()), exited ? WEXITSTATUS(o.status) : -1,
+        ctx.report({std::move(line), exited ? WEXITSTATUS(o.status) : -1,
                     exited ? 0 : WTERMSIG(o.status)});
         Value record(
             Value::Map{{"exit_code", exited ? Value(WEXITSTATUS(o.status)) : Value()},

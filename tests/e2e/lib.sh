@@ -28,4 +28,18 @@ hosts_of() { grep -oE '"stdout": "[^"\\]*' "$1" 2>/dev/null | sed 's/.*"//' | so
 strip() {
     sed -E 's/, "host": "[^"]*", "rank": [0-9]+, "start": "[^"]*", "seconds": [0-9.e+-]+, "attempts": [0-9]+\}$/}/' "$1"
 }
+# Processes by a pattern unique to the test (never a machine-wide name), polled every 0.2 s:
+# started PATTERN waits up to 20 s for one to run; gone PATTERN SECONDS waits for none to be
+# left; left PATTERN counts them.
+started() {
+    local i
+    for i in $(seq 100); do pgrep -f "$1" >/dev/null && return 0; sleep 0.2; done
+    return 1
+}
+gone() {
+    local i
+    for i in $(seq $(($2 * 5))); do pgrep -f "$1" >/dev/null || return 0; sleep 0.2; done
+    return 1
+}
+left() { pgrep -f "$1" | wc -l; }
 finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; }

@@ -38,12 +38,11 @@ for width in 80 50 30; do
         && ok "$width columns: count and failures always shown" || bad "$width columns: fields missing" "$(cat "pane-$width")"
     # Closing the terminal: the run stops like Ctrl-C, and nothing of it is left.
     tm kill-session -t "$session"
-    for i in $(seq 50); do pgrep -f "mproc-runner run $config" >/dev/null || break; sleep 0.2; done
-    if pgrep -f "mproc-runner run $config" >/dev/null; then
+    if gone "mproc-runner run $config" 10; then
+        ok "$width columns: closing the terminal ends the run"
+    else
         bad "$width columns: ranks left after the terminal closed" "$(pgrep -af "mproc-runner run $config")"
         pkill -KILL -f "mproc-runner run $config"
-    else
-        ok "$width columns: closing the terminal ends the run"
     fi
     [ -e bar.jsonl.journal ] && [ ! -e bar.jsonl ] && ok "$width columns: the journal is kept for --resume" \
         || bad "$width columns: files after the hang-up" "$(ls)"

@@ -8,12 +8,6 @@
 source "$(dirname "$0")/lib.sh"
 cd "$work"
 
-started() {  # started PATTERN: waits (up to 20 s) until a process matching PATTERN runs
-    local i
-    for i in $(seq 100); do pgrep -f "$1" >/dev/null && return 0; sleep 0.2; done
-    return 1
-}
-left() { pgrep -f "$1" | wc -l; }
 
 # stop NAME SIGNAL CONFIG MARKER MAX_SECONDS [ARGS...]: runs CONFIG (with ARGS), stops it
 # with SIGNAL once MARKER runs, and checks the outcome.
@@ -88,11 +82,6 @@ launch: {ranks: 3}
 YAML
 stop "SIGHUP, setsid descendants" HUP "$cfg" "sleep $mark3" 12 --restart
 
-gone() {  # gone PATTERN SECONDS: waits until no process matches PATTERN
-    local i
-    for i in $(seq $(($2 * 5))); do pgrep -f "$1" >/dev/null || return 0; sleep 0.2; done
-    return 1
-}
 # kill -9 of the front, then of mpirun: the kernel tells mpirun (the front's death signal),
 # then the commands' supervisors (their rank's), and they end everything below them.
 for victim in front mpirun; do
