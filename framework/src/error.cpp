@@ -1,6 +1,9 @@
 #include "mproc/error.hpp"
 
 #include <sstream>
+#include <typeinfo>
+
+#include "mproc/detail/registry.hpp"
 
 namespace mproc {
 namespace {
@@ -37,5 +40,21 @@ ConfigError::ConfigError(std::string file, int line, int column, const std::stri
 
 MpiError::MpiError(std::string routine, int code, const std::string& mpi_message)
     : Error(routine + " failed: " + mpi_message), routine_(std::move(routine)), code_(code) {}
+
+std::string detail::describe_exception(std::exception_ptr e) noexcept {
+    try {
+        try {
+            std::rethrow_exception(e);
+        } catch (const RemoteError& r) {
+            return r.type_name() + ": " + r.message();
+        } catch (const std::exception& x) {
+            return demangle(typeid(x).name()) + ": " + x.what();
+        } catch (...) {
+            return "a non-standard exception";
+        }
+    } catch (...) {
+        return "an exception that could not be described";  // out of memory
+    }
+}
 
 }  // namespace mproc

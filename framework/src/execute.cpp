@@ -10,6 +10,7 @@
 #include "mproc/detail/job.hpp"
 #include "mproc/detail/registry.hpp"
 #include "runtime_state.hpp"
+#include "transport.hpp"
 
 namespace mproc::detail {
 namespace {
@@ -33,6 +34,7 @@ TaskFailure describe_current_exception() {
 }  // namespace
 
 void execute_chunk(const TaskHeader& header, const char* args, Buffer& out) {
+    static_assert(sizeof(ResultHeader) < 1024, "room for a failure in place of results");
     using Clock = std::chrono::steady_clock;
     const auto start = Clock::now();
     const std::size_t at = out.size();
@@ -42,6 +44,16 @@ void execute_chunk(const TaskHeader& header, const char* args, Buffer& out) {
         std::uint32_t done = 0;
         try {
             entry->invoke(args, header.size, header.count, out, done);
+            // The message these results go back in must stay within what MPI can send; room
+            // is kept for the failures of the chunks after this one.
+            if (out.size() > kMaxMessageBytes - 64 * 1024) {
+                done = 0;
+                throw Error("the results of " + std::to_string(header.count) + " inputs take " +
+                            std::to_string(out.size() - at) +
+                            " bytes, more than one MPI message carries (" +
+                            std::to_string(kMaxMessageBytes) +
+                            "): return smaller results, or pass a smaller chunksize");
+            }
         } catch (...) {
             TaskFailure failure = describe_current_exception();
             const RuntimeInfo& info = runtime_info();

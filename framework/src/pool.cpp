@@ -24,7 +24,7 @@ Pool::~Pool() {
         }
         detail::release_pool(pool_);
     } catch (...) {
-        // A destructor must not throw; the engine is gone only if run() is already ending.
+        // A destructor must not throw; the scheduler is gone only if run() is already ending.
     }
 }
 
@@ -84,11 +84,11 @@ void Pool::bound_stream(detail::Job& job, std::size_t chunksize) const {
     // chunks (chunksize 0) are each about a millisecond of work already.
     const auto workers = static_cast<std::uint64_t>(pool_->processes());
     const std::uint64_t by_workers = 32 * workers + 16;
-    job.window =
+    job.bound_chunks =
         chunksize == 0 ? by_workers : std::max<std::uint64_t>(by_workers, 65536 / chunksize);
     // And in items, since automatic chunks grow large for tiny tasks: some tens of thousands,
     // never less than a chunk per worker.
-    job.window_items = std::max<std::uint64_t>(65536, 2 * chunksize * workers);
+    job.bound_items = std::max<std::uint64_t>(65536, 2 * chunksize * workers);
 }
 
 }  // namespace mproc

@@ -7,7 +7,9 @@
 #include "mproc/process.hpp"
 
 #include <atomic>
+#include <condition_variable>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "interrupt.hpp"
@@ -32,12 +34,13 @@ struct ContextWire {
 };
 
 thread_local std::optional<ProcessContext> t_context;
-thread_local std::chrono::steady_clock::time_point t_last_check;
 std::atomic<int> g_next_number{1};
 std::atomic<bool> g_warned_thread{false};
 
 int enter_process(ContextWire w) {
     t_context = ProcessContext{true, w.number, w.terminate_flag};
+    set_interrupt_source({[flag = w.terminate_flag] { return flag.is_set(); },
+                          "Process-" + std::to_string(w.number)});
     return runtime_info().rank;
 }
 MPROC_TASK_AS("mproc.process.enter", enter_process);
@@ -45,24 +48,22 @@ MPROC_TASK_AS("mproc.process.enter", enter_process);
 int leave_process(int) {
     release_prefetched();  // items the target took ahead and did not use go back
     t_context.reset();
+    set_interrupt_source({});
     settle_released();  // and are back before the Process is seen to end
     return 0;
 }
 MPROC_TASK_AS("mproc.process.leave", leave_process);
 
 void print_failure(const std::string& name, int rank, std::exception_ptr e) {
+    std::string where = "on a thread of rank 0";
     try {
         std::rethrow_exception(e);
     } catch (const RemoteError& r) {
-        std::cerr << "mproc: " << name << " (rank " << rank << " on " << r.host()
-                  << ") failed: " << r.type_name() << ": " << r.message() << std::endl;
-    } catch (const std::exception& x) {
-        std::cerr << "mproc: " << name
-                  << " (on a thread of rank 0) failed: " << demangle(typeid(x).name()) << ": "
-                  << x.what() << std::endl;
+        where = "rank " + std::to_string(rank) + " on " + r.host();
     } catch (...) {
-        std::cerr << "mproc: " << name << " failed with a non-standard exception" << std::endl;
     }
+    std::cerr << "mproc: " << name << " (" << where << ") failed: " << describe_exception(e)
+              << std::endl;
 }
 
 bool is_termination(std::exception_ptr e) {
@@ -79,27 +80,6 @@ bool is_termination(std::exception_ptr e) {
 
 }  // namespace
 
-bool interrupt_requested() {
-    if (!t_context || !t_context->active) return false;
-    const auto now = std::chrono::steady_clock::now();
-    if (now - t_last_check < std::chrono::milliseconds(1)) return false;
-    t_last_check = now;
-    return t_context->terminate_flag.is_set();
-}
-
-bool in_process_context() {
-    return t_context && t_context->active;
-}
-
-void check_interrupt() {
-    if (interrupt_requested()) throw_terminated();
-}
-
-void throw_terminated() {
-    throw Terminated("Process-" + std::to_string(t_context ? t_context->number : 0) +
-                     " was terminated");
-}
-
 struct ProcessState {
     ProcessTarget target;
     int number = g_next_number.fetch_add(1);
@@ -110,8 +90,10 @@ struct ProcessState {
     bool terminated = false;
     std::unique_ptr<Pool> pool;  // on a worker rank
     std::unique_ptr<ProcessRun> run;
-    std::thread thread;  // or on a thread of rank 0
-    std::atomic<bool> thread_done{false};
+    std::thread thread;       // or on a thread of rank 0
+    std::mutex thread_mutex;  // guards thread_done
+    std::condition_variable thread_ended;
+    bool thread_done = false;
     std::exception_ptr thread_error;
     std::optional<int> exitcode;
 
@@ -125,11 +107,13 @@ struct ProcessState {
             pool.reset();  // waits for the context to be cleared, and frees the rank
             return true;
         }
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        while (!thread_done.load()) {
-            if (timeout >= timeout.zero() && std::chrono::steady_clock::now() >= deadline)
+        {
+            std::unique_lock lock(thread_mutex);
+            const auto ended = [this] { return thread_done; };
+            if (timeout < timeout.zero())
+                thread_ended.wait(lock, ended);
+            else if (!thread_ended.wait_for(lock, timeout, ended))
                 return false;
-            std::this_thread::sleep_for(std::chrono::microseconds(200));
         }
         thread.join();
         settle(thread_error);
@@ -196,6 +180,7 @@ void Process::start() {
     ProcessState* s = s_.get();
     s_->thread = std::thread([s] {
         t_context = ProcessContext{true, s->number, s->terminate_flag};
+        set_interrupt_source({[flag = s->terminate_flag] { return flag.is_set(); }, s->name});
         try {
             s->target.here();
         } catch (...) {
@@ -206,7 +191,12 @@ void Process::start() {
         } catch (...) {
         }
         t_context.reset();
-        s->thread_done.store(true);
+        set_interrupt_source({});
+        {
+            std::lock_guard lock(s->thread_mutex);
+            s->thread_done = true;
+        }
+        s->thread_ended.notify_all();
     });
 }
 

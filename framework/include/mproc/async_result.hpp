@@ -31,7 +31,7 @@ namespace detail {
 // Prints an exception thrown by a user callback (callbacks must not end the callback thread).
 void print_callback_exception(std::exception_ptr e) noexcept;
 
-// The shared state behind an AsyncResult: set once by the engine, read by the user.
+// The shared state behind an AsyncResult: set once by the scheduler, read by the user.
 template <class T>
 class ResultState : public std::enable_shared_from_this<ResultState<T>> {
   public:

@@ -6,6 +6,7 @@
 // catches a task that threw on a worker, and `catch (const mproc::Error&)` catches anything.
 
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -128,5 +129,11 @@ class Terminated : public Error {
   public:
     using Error::Error;
 };
+
+namespace detail {
+// "Type: message" for an exception (a RemoteError's type is the worker's), for the messages
+// mproc prints about exceptions nobody else can catch.
+std::string describe_exception(std::exception_ptr e) noexcept;
+}  // namespace detail
 
 }  // namespace mproc

@@ -13,7 +13,7 @@
 // worker. With one rank the tasks run on rank 0 itself. A task that throws surfaces as
 // RemoteError at get(), map() or the iterator; the pool stays usable.
 //
-// The input is read lazily on rank 0's engine thread as chunks go out. map and imap read
+// The input is read lazily on rank 0's MPI thread as chunks go out. map and imap read
 // the iterable in place (keep it alive while they run, as C++ ranges expect); map_async,
 // starmap_async and apply_async take a copy of an lvalue container.
 
@@ -401,7 +401,7 @@ class Pool {
         }
     }
 
-    // Sets the window that bounds what an imap job may hold on rank 0.
+    // Sets the bound on what an imap job may hold on rank 0.
     void bound_stream(detail::Job& job, std::size_t chunksize) const;
 
     std::shared_ptr<detail::PoolState> pool_;

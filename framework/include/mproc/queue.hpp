@@ -5,7 +5,7 @@
 //     // in a Process or task, on any rank:
 //     q.put("work");  auto item = q.get();   // blocking; put(x, timeout), get(timeout), _nowait
 //
-// Items are any serializable T. The queue itself lives on rank 0 (its engine keeps the
+// Items are any serializable T. The queue itself lives on rank 0 (its queue service keeps the
 // items and who waits for them), so many producers and consumers on any ranks see one FIFO
 // (per producer), no item is lost or delivered twice, and `maxsize` holds producers back.
 // See detail/queue_ops.hpp.

@@ -1,9 +1,9 @@
 #pragma once
-// A job is one Pool call (map, imap, apply, ...) as the engine sees it: a source that packs
+// A job is one Pool call (map, imap, apply, ...) as the scheduler sees it: a source that packs
 // input items into chunks on demand, a sink that takes each chunk's packed results, and the
-// bookkeeping the engine keeps while chunks are out on workers.
+// bookkeeping the scheduler keeps while chunks are out on workers.
 //
-// Sources and sinks are type-erased here and written as templates in pool.hpp; the engine
+// Sources and sinks are type-erased here and written as templates in pool.hpp; the scheduler
 // (framework/src) only moves bytes.
 
 #include <atomic>
@@ -19,7 +19,7 @@
 
 namespace mproc::detail {
 
-// Pulls input items lazily and packs them. Called only on the engine thread.
+// Pulls input items lazily and packs them. Called only on the MPI thread.
 class ChunkSource {
   public:
     virtual ~ChunkSource() = default;
@@ -49,7 +49,7 @@ MPROC_PLAIN_SERIALIZABLE(mproc::detail::TaskFailure)
 
 namespace mproc::detail {
 
-// Receives results. Called on the engine thread; implementations hand results to user threads.
+// Receives results. Called on the MPI thread; implementations hand results to user threads.
 class ResultSink {
   public:
     virtual ~ResultSink() = default;
@@ -68,18 +68,18 @@ class ResultSink {
 };
 
 struct Job {
-    std::uint64_t id = 0;  // assigned by the engine
+    std::uint64_t id = 0;  // assigned by the scheduler
     int pool_id = 0;
     TaskId task = 0;
     std::string task_name;
     std::unique_ptr<ChunkSource> source;
     std::unique_ptr<ResultSink> sink;
-    std::uint32_t chunksize = 0;  // 0: chosen by the engine
+    std::uint32_t chunksize = 0;  // 0: chosen by the scheduler
     int pinned_rank = -1;         // >= 0: run only on this rank (initializers)
     // The most chunks, and items, handed out but not yet taken by the reader (imap's bounded
     // memory: automatic chunks grow large for tiny tasks, so chunks alone do not bound it).
-    std::uint64_t window = std::numeric_limits<std::uint64_t>::max();
-    std::uint64_t window_items = std::numeric_limits<std::uint64_t>::max();
+    std::uint64_t bound_chunks = std::numeric_limits<std::uint64_t>::max();
+    std::uint64_t bound_items = std::numeric_limits<std::uint64_t>::max();
     // Chunks and items the reader has taken; written by the reader's thread.
     std::atomic<std::uint64_t> consumed{0};
     std::atomic<std::uint64_t> consumed_items{0};

@@ -1,6 +1,6 @@
 #pragma once
-// The calls that Pool templates make into the engine (framework/src/engine.cpp). All of them
-// are safe from any thread of rank 0; the engine itself runs on rank 0's main thread.
+// The calls that Pool templates make into the scheduler (framework/src/pool_ops.cpp). All of
+// them are safe from any thread of rank 0; the scheduler itself runs on rank 0's MPI thread.
 
 #include <condition_variable>
 #include <cstdint>
@@ -13,7 +13,7 @@
 
 namespace mproc::detail {
 
-// What a Pool object and the engine share.
+// What a Pool object and the scheduler share.
 class PoolState {
   public:
     int id = 0;
@@ -43,9 +43,9 @@ void cancel(std::shared_ptr<Job> job);
 void terminate(const std::shared_ptr<PoolState>& pool);
 // The pool's workers owing a result for at least `at_least` seconds: (rank, seconds).
 std::vector<std::pair<int, double>> quiet_workers(const PoolState& pool, double at_least);
-// Runs `fn` on the callback thread (never on the engine thread).
+// Runs `fn` on the callback thread (never on the MPI thread).
 void post_callback(std::function<void()> fn);
-// Wakes the engine if it sleeps (an imap reader freed room in its window).
-void nudge_engine();
+// Wakes the scheduler if it sleeps (an imap reader freed room under its bound).
+void nudge_scheduler();
 
 }  // namespace mproc::detail

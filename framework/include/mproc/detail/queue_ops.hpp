@@ -1,11 +1,11 @@
 #pragma once
 // The byte-level side of Queue, JoinableQueue and Pipe (queue.hpp, pipe.hpp).
 //
-// Every queue lives on rank 0, in its engine: a put or get from a worker is one request
-// message to rank 0 and one reply, and rank 0's own threads hand theirs to the engine. The
-// engine keeps the items, the waiting getters and putters (maxsize back-pressure) and their
-// deadlines, so every request gets exactly one reply, a timeout included. A request blocked
-// in a Process that is terminated is cancelled, and the Process unwinds with Terminated.
+// Every queue lives on rank 0, in its queue service: a put or get from a worker is one
+// request message to rank 0 and one reply, and rank 0's own threads hand theirs to rank 0's
+// MPI thread. The service keeps the items, the waiting getters and putters (maxsize back-pressure)
+// and their deadlines, so every request gets exactly one reply, a timeout included. A request
+// blocked in a Process that is terminated is cancelled, and the Process unwinds with Terminated.
 
 #include <chrono>
 #include <cstdint>

@@ -7,8 +7,8 @@
 // word, so creating one needs no collective call and passing one copies a few bytes.
 //
 // Every operation is an MPI atomic on the window, followed by a flush. A thread that may
-// call MPI (a worker's, or rank 0's engine) makes the call itself; rank 0's other threads
-// (the user's main function, callbacks) hand it to the engine, the only thread of rank 0
+// call MPI (a worker's, or rank 0's MPI thread) makes the call itself; rank 0's other threads
+// (the user's main function, callbacks) hand it to the MPI thread, the only thread of rank 0
 // that calls MPI (MPI_THREAD_FUNNELED, which osc/pt2pt requires).
 
 #include <cstddef>
@@ -22,19 +22,27 @@ enum class RmaOp : std::uint8_t { sum, replace, no_op };
 
 template <class T>
 constexpr RmaType rma_type_of() {
-    if constexpr (std::is_same_v<T, std::int32_t>) return RmaType::i32;
-    else if constexpr (std::is_same_v<T, std::int64_t>) return RmaType::i64;
-    else if constexpr (std::is_same_v<T, std::uint32_t>) return RmaType::u32;
-    else if constexpr (std::is_same_v<T, std::uint64_t>) return RmaType::u64;
-    else if constexpr (std::is_same_v<T, float>) return RmaType::f32;
-    else if constexpr (std::is_same_v<T, double>) return RmaType::f64;
-    else static_assert(sizeof(T) == 0, "shared values hold int32_t, int64_t, uint32_t, uint64_t, float or double");
+    if constexpr (std::is_same_v<T, std::int32_t>)
+        return RmaType::i32;
+    else if constexpr (std::is_same_v<T, std::int64_t>)
+        return RmaType::i64;
+    else if constexpr (std::is_same_v<T, std::uint32_t>)
+        return RmaType::u32;
+    else if constexpr (std::is_same_v<T, std::uint64_t>)
+        return RmaType::u64;
+    else if constexpr (std::is_same_v<T, float>)
+        return RmaType::f32;
+    else if constexpr (std::is_same_v<T, double>)
+        return RmaType::f64;
+    else
+        static_assert(sizeof(T) == 0,
+                      "shared values hold int32_t, int64_t, uint32_t, uint64_t, float or double");
 }
 
 template <class T>
 concept SharedScalar = std::is_same_v<T, std::int32_t> || std::is_same_v<T, std::int64_t> ||
-                       std::is_same_v<T, std::uint32_t> || std::is_same_v<T, std::uint64_t> ||
-                       std::is_same_v<T, float> || std::is_same_v<T, double>;
+    std::is_same_v<T, std::uint32_t> || std::is_same_v<T, std::uint64_t> ||
+    std::is_same_v<T, float> || std::is_same_v<T, double>;
 
 // Offsets are into rank 0's arena unless a rank is given.
 // result = old value at `offset`; the target becomes op(old, operand).

@@ -6,6 +6,8 @@
 // for the whole chunk, so the per-item cost stays small either way.
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <boost/archive/binary_iarchive.hpp>
 #include <boost/archive/binary_oarchive.hpp>
 #include <boost/serialization/level.hpp>
@@ -18,10 +20,6 @@
 #include <boost/serialization/vector.hpp>
 #include <cstddef>
 #include <cstdint>
-#include <array>
-#include <bit>
-#include <array>
-#include <bit>
 #include <cstring>
 #include <optional>
 #include <streambuf>
@@ -186,8 +184,8 @@ void unpack_raw(const char*& at, const char* end, U& v) {
 inline void unpack_raw(const char*& at, const char* end, bool& v) {
     std::uint8_t byte = 0;
     unpack_raw(at, end, byte);
-    if (byte > 1) throw Error("mproc: a corrupt message (a flag of value " +
-                              std::to_string(byte) + ")");
+    if (byte > 1)
+        throw Error("mproc: a corrupt message (a flag of value " + std::to_string(byte) + ")");
     v = byte == 1;
 }
 inline void pack_string(Buffer& out, const std::string& s) {
@@ -219,7 +217,8 @@ class Unpacker {
             // no default construction: shared-object handles have none that is free.
             return [this]<std::size_t... I>(std::index_sequence<I...>) {
                 return T{get_bitwise<std::tuple_element_t<I, T>>()...};
-            }(std::make_index_sequence<std::tuple_size_v<T>>{});
+            }
+            (std::make_index_sequence<std::tuple_size_v<T>>{});
         } else if constexpr (CustomPacked<T>) {
             T v;
             const char* at = data_ + pos_;

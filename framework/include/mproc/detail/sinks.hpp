@@ -20,12 +20,12 @@
 #include <vector>
 
 #include "mproc/async_result.hpp"
-#include "mproc/detail/pool_ops.hpp"
 #include "mproc/detail/job.hpp"
+#include "mproc/detail/pool_ops.hpp"
 
 namespace mproc::detail {
 
-// Reads a range lazily on the engine thread, converting each element to the task's Pack.
+// Reads a range lazily on the MPI thread, converting each element to the task's Pack.
 template <class Pack, class View, class Convert>
 class RangeSource final : public ChunkSource {
   public:
@@ -114,8 +114,8 @@ class CollectSink final : public ResultSink {
     using Result = std::conditional_t<std::is_void_v<R>, void, std::vector<R>>;
     // Results go straight to their place when they can be default-made and addressed
     // (vector<bool> has no data()).
-    static constexpr bool kDirect = !std::is_void_v<R> && std::is_default_constructible_v<R> &&
-                                    !std::is_same_v<R, bool>;
+    static constexpr bool kDirect =
+        !std::is_void_v<R> && std::is_default_constructible_v<R> && !std::is_same_v<R, bool>;
 
     CollectSink(std::shared_ptr<ResultState<Result>> state, std::optional<std::uint64_t> total)
         : state_(std::move(state)) {
@@ -190,7 +190,7 @@ class SingleSink final : public ResultSink {
     std::shared_ptr<ResultState<R>> state_;
 };
 
-// imap / imap_unordered: a bounded buffer of finished chunks between engine and reader.
+// imap / imap_unordered: a bounded buffer of finished chunks between the scheduler and the reader.
 //
 // Tiny chunks arrive a microsecond apart, so the reader takes every ready chunk at once: a
 // thread wake-up per chunk would cost more than the chunk.
@@ -238,12 +238,12 @@ class StreamSink final : public ResultSink {
         if (local_.empty()) return std::nullopt;
         Chunk c = std::move(local_.front());
         local_.pop_front();
-        // Counted as consumed only now, so the window bounds what the reader holds too: a
+        // Counted as consumed only now, so the bound limits what the reader holds too: a
         // reader slower than the workers must not pile up chunks of its own. Published in
-        // small batches: the counters are shared with the engine thread.
+        // small batches: the counters are shared with the MPI thread.
         unpublished_chunks_ += 1;
         unpublished_items_ += c.count;
-        if (unpublished_chunks_ >= 64 || unpublished_items_ >= job_.window_items / 16) publish();
+        if (unpublished_chunks_ >= 64 || unpublished_items_ >= job_.bound_items / 16) publish();
         return c;
     }
 
@@ -267,17 +267,17 @@ class StreamSink final : public ResultSink {
     // Moves every chunk that may be read now into local_, waiting for at least one. While
     // results flow, the reader naps in short, growing steps (so chunks pile up and are taken
     // together, and nobody pays for a wake-up per chunk); after a millisecond with nothing
-    // new it sleeps on the condition variable until the engine wakes it.
+    // new it sleeps on the condition variable until the scheduler wakes it.
     void publish() {
         if (unpublished_chunks_ == 0) return;
         job_.consumed_items.fetch_add(unpublished_items_, std::memory_order_release);
         job_.consumed.fetch_add(unpublished_chunks_, std::memory_order_release);
         unpublished_chunks_ = unpublished_items_ = 0;
-        nudge_engine();  // the window may have had no room
+        nudge_scheduler();  // the bound may have left no room
     }
 
     void refill() {
-        publish();  // before waiting: the engine may be waiting for room
+        publish();  // before waiting: the scheduler may be waiting for room
         using namespace std::chrono;
         auto nap = microseconds(10);
         for (auto napped = microseconds(0); napped < milliseconds(1); napped += nap, nap *= 2) {

@@ -1,4 +1,4 @@
-#include "mpi.hpp"
+#include "transport.hpp"
 
 namespace mproc::detail {
 
@@ -8,6 +8,13 @@ std::string mpi_error_string(int code) {
     if (MPI_Error_string(code, text, &length) != MPI_SUCCESS)
         return "MPI error " + std::to_string(code);
     return std::string(text, static_cast<std::size_t>(length));
+}
+
+void check_message_size(std::size_t bytes, const std::string& what) {
+    if (bytes > kMaxMessageBytes)
+        throw Error(what + " takes " + std::to_string(bytes) + " bytes, over the " +
+                    std::to_string(kMaxMessageBytes) +
+                    " bytes one MPI message can carry: split it into smaller pieces");
 }
 
 std::optional<Arrival> try_receive(MPI_Comm comm, int source, int tag, std::vector<char>& into) {
@@ -23,8 +30,40 @@ std::optional<Arrival> try_receive(MPI_Comm comm, int source, int tag, std::vect
     return Arrival{status.MPI_SOURCE, status.MPI_TAG};
 }
 
+Send::~Send() {
+    if (request_ != MPI_REQUEST_NULL) MPI_Wait(&request_, MPI_STATUS_IGNORE);
+}
+
+void Send::start(MPI_Comm comm, int dest, int tag) {
+    check_message_size(buffer.size(), "a message");
+    check(MPI_Isend(buffer.data(), static_cast<int>(buffer.size()), MPI_BYTE, dest, tag, comm,
+                    &request_),
+          "MPI_Isend");
+}
+
+bool Send::done() {
+    if (request_ == MPI_REQUEST_NULL) return true;
+    int flag = 0;
+    check(MPI_Test(&request_, &flag, MPI_STATUS_IGNORE), "MPI_Test");
+    return flag != 0;
+}
+
+void Send::wait() {
+    check(MPI_Wait(&request_, MPI_STATUS_IGNORE), "MPI_Wait");
+}
+
 Communicator::Communicator() {
     check(MPI_Comm_dup(MPI_COMM_WORLD, &comm_), "MPI_Comm_dup");
+    describe();
+}
+
+Communicator::Communicator(NodeOf node) {
+    check(MPI_Comm_split_type(node.comm.get(), MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &comm_),
+          "MPI_Comm_split_type");
+    describe();
+}
+
+void Communicator::describe() {
     // Errors come back as codes that check() turns into MpiError, instead of aborting.
     check(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
     check(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");

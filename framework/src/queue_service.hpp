@@ -1,6 +1,7 @@
 #pragma once
 // Rank 0's side of every queue and pipe (see mproc/detail/queue_ops.hpp): the items, the
-// requests waiting on them, and their deadlines. Owned and driven by the engine thread.
+// requests waiting on them, and their deadlines. Owned by the Runtime, driven by rank 0's MPI
+// thread, whose loop polls it beside the scheduler.
 
 #include <mpi.h>
 
@@ -13,8 +14,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "mpi_thread.hpp"
 #include "mproc/detail/queue_ops.hpp"
 #include "protocol.hpp"
+#include "transport.hpp"
 
 namespace mproc::detail {
 
@@ -22,8 +25,10 @@ namespace mproc::detail {
 std::vector<char> pack_batch(const std::vector<std::vector<char>>& items);
 std::vector<std::vector<char>> unpack_batch(const std::vector<char>& bytes);
 
-class QueueService {
+class QueueService : public MpiThread::Service {
   public:
+    explicit QueueService(const Communicator& comm) : comm_(comm) {}
+
     using Clock = std::chrono::steady_clock;
     using Respond = std::function<void(QueueReply)>;
 
@@ -32,8 +37,11 @@ class QueueService {
     // names it for a later cancel.
     void handle(const QueueRequestHeader& header, std::vector<char> payload, int origin,
                 Respond respond);
-    // Receives and handles the requests workers sent; true if there were any.
-    bool poll_remote(MPI_Comm comm);
+    // Receives and handles the requests workers sent, and answers the waits whose deadline
+    // has passed; true if there were requests.
+    bool poll() override;
+    // Until the next deadline of a waiting request.
+    std::optional<Clock::duration> poll_again_in() const override;
     // Answers the waits whose deadline has passed, and retires finished reply sends.
     void expire();
     // The earliest deadline of a waiting request, if any.
@@ -55,10 +63,6 @@ class QueueService {
         std::uint64_t unfinished = 0;  // put but not yet task_done
         std::deque<Waiting> getters, putters, pollers, joiners;
     };
-    struct Send {
-        std::vector<char> buffer;
-        MPI_Request request = MPI_REQUEST_NULL;
-    };
 
     void settle(Queue& q);
     static std::pair<std::uint64_t, std::vector<char>> take(Queue& q, std::uint32_t want);
@@ -67,9 +71,9 @@ class QueueService {
     static bool full(const Queue& q) { return q.maxsize > 0 && q.items.size() >= q.maxsize; }
 
     std::unordered_map<std::uint64_t, Queue> queues_;
-    std::list<Send> sends_;  // replies on their way to workers; buffers live until done
+    const Communicator& comm_;
+    std::list<Send> sends_;  // replies on their way to workers
     std::vector<char> receive_;
-    MPI_Comm comm_ = MPI_COMM_NULL;
     std::size_t timed_ = 0;  // waiting requests with a deadline
 };
 

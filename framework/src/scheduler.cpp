@@ -1,4 +1,4 @@
-#include "engine.hpp"
+#include "scheduler.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -9,12 +9,9 @@
 #include <sstream>
 
 #include "execute.hpp"
-#include "runtime_state.hpp"
-#include "window.hpp"
+#include "wait.hpp"
 
 namespace mproc::detail {
-
-std::atomic<Engine*> Engine::current_{nullptr};
 
 namespace {
 
@@ -26,72 +23,7 @@ constexpr std::uint32_t kMaxChunkItems = 1u << 20;
 constexpr double kTargetInFlightNs = 200e3;
 constexpr std::size_t kMaxInFlight = 16;
 
-Engine& engine() {
-    Engine* e = Engine::current();
-    if (e == nullptr) throw Error("mproc: a Pool can only be used inside mproc::run on rank 0");
-    return *e;
-}
-
 }  // namespace
-
-// ---- PoolState -------------------------------------------------------------------------
-
-void PoolState::add_outstanding() {
-    std::lock_guard lock(mutex_);
-    ++outstanding_;
-}
-
-void PoolState::settle_one() {
-    bool idle;
-    {
-        std::lock_guard lock(mutex_);
-        idle = --outstanding_ == 0;
-    }
-    if (idle) settled_.notify_all();
-}
-
-void PoolState::wait_settled() {
-    std::unique_lock lock(mutex_);
-    settled_.wait(lock, [this] { return outstanding_ == 0; });
-}
-
-// ---- the calls pool.hpp makes ------------------------------------------------------------
-
-std::shared_ptr<PoolState> open_pool(int processes) {
-    return engine().open_pool(processes);
-}
-void release_pool(const std::shared_ptr<PoolState>& pool) {
-    engine().release_pool(pool);
-}
-void submit(const std::shared_ptr<PoolState>& pool, std::shared_ptr<Job> job) {
-    engine().submit(pool, std::move(job));
-}
-void cancel(std::shared_ptr<Job> job) {
-    if (Engine* e = Engine::current()) e->cancel(std::move(job));
-}
-void terminate(const std::shared_ptr<PoolState>& pool) {
-    engine().terminate(pool);
-}
-std::vector<std::pair<int, double>> quiet_workers(const PoolState& pool, double at_least) {
-    return engine().quiet_workers(pool, at_least);
-}
-void post_callback(std::function<void()> fn) {
-    engine().post_callback(std::move(fn));
-}
-void nudge_engine() {
-    if (Engine* e = Engine::current()) e->nudge();
-}
-
-void print_callback_exception(std::exception_ptr e) noexcept {
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        std::cerr << "mproc: a Pool callback threw " << demangle(typeid(ex).name()) << ": "
-                  << ex.what() << "\n";
-    } catch (...) {
-        std::cerr << "mproc: a Pool callback threw a non-standard exception\n";
-    }
-}
 
 // ---- CallbackThread ----------------------------------------------------------------------
 
@@ -126,68 +58,17 @@ void CallbackThread::loop() {
     }
 }
 
-// ---- Engine: construction and commands -----------------------------------------------------
+// ---- Scheduler: construction and commands ----------------------------------------------
 
-Engine::Engine(const Communicator& comm)
-    : comm_(comm),
-      workers_(comm.size() - 1),
-      // Across nodes (osc/pt2pt) a one-sided operation aimed at rank 0's arena completes only
-      // when rank 0 enters MPI: there the engine never sleeps long, or every shared-object
-      // operation from a worker waits out its sleep (measured: ~1 ms each with 1 ms sleeps).
-      idle_sleep_(shared_window_needs_target_progress() ? std::chrono::microseconds(50)
-                                                        : Backoff::kMaxSleep) {
+Scheduler::Scheduler(const Communicator& comm, MpiThread& mpi_thread)
+    : comm_(comm), mpi_thread_(mpi_thread), workers_(comm.size() - 1) {
     for (int r = 1; r < comm.size(); ++r) workers_[r - 1].rank = r;
-    current_.store(this, std::memory_order_release);
 }
 
-Engine::~Engine() {
-    current_.store(nullptr, std::memory_order_release);
-}
-
-void Engine::post(std::function<void()> command) {
-    enqueue(commands_, has_commands_, std::move(command));
-}
-
-// Appends to one of the engine's two queues (commands, calls) and wakes the engine.
-void Engine::enqueue(std::vector<std::function<void()>>& queue, std::atomic<bool>& pending,
-                     std::function<void()> fn) {
-    {
-        std::lock_guard lock(commands_mutex_);
-        queue.push_back(std::move(fn));
-        pending.store(true, std::memory_order_release);
-    }
-    commands_cv_.notify_one();
-}
-
-// Runs everything in one of those queues; true if there was anything.
-bool Engine::drain(std::vector<std::function<void()>>& queue, std::atomic<bool>& pending) {
-    if (!pending.load(std::memory_order_acquire)) return false;
-    std::vector<std::function<void()>> batch;
-    {
-        std::lock_guard lock(commands_mutex_);
-        batch.swap(queue);
-        pending.store(false, std::memory_order_release);
-    }
-    for (auto& c : batch) c();
-    return true;
-}
-
-void Engine::call(const std::function<void()>& fn) {
-    std::promise<void> done;
-    post_call([&] {
-        try {
-            fn();
-            done.set_value();
-        } catch (...) {
-            done.set_exception(std::current_exception());
-        }
-    });
-    done.get_future().get();
-}
-
-std::vector<std::pair<int, double>> Engine::quiet_workers(const PoolState& pool, double at_least) {
+std::vector<std::pair<int, double>> Scheduler::quiet_workers(const PoolState& pool,
+                                                             double at_least) {
     std::vector<std::pair<int, double>> quiet;
-    call([&] {
+    mpi_thread_.call([&] {
         const auto now = std::chrono::steady_clock::now();
         for (const Worker& w : workers_) {
             if (w.pool != pool.id || w.out.empty()) continue;
@@ -198,40 +79,9 @@ std::vector<std::pair<int, double>> Engine::quiet_workers(const PoolState& pool,
     return quiet;
 }
 
-void Engine::post_call(std::function<void()> fn) {
-    enqueue(calls_, has_calls_, std::move(fn));
-}
-
-bool Engine::run_calls() {
-    return drain(calls_, has_calls_);
-}
-
-void Engine::nudge() {
-    if (!sleeping_.load(std::memory_order_acquire)) return;
-    {
-        // Under the mutex, so the flag cannot be set between the engine's check and its wait.
-        std::lock_guard lock(commands_mutex_);
-        nudged_ = true;
-    }
-    commands_cv_.notify_one();
-}
-
-bool Engine::run_commands() {
-    return drain(commands_, has_commands_);
-}
-
-void Engine::wait(std::chrono::microseconds d) {
-    std::unique_lock lock(commands_mutex_);
-    sleeping_.store(true, std::memory_order_release);
-    commands_cv_.wait_for(lock, d,
-                          [this] { return has_commands_.load() || has_calls_.load() || nudged_; });
-    nudged_ = false;
-    sleeping_.store(false, std::memory_order_release);
-}
-
-std::shared_ptr<PoolState> Engine::open_pool(int processes) {
+std::shared_ptr<PoolState> Scheduler::open_pool(int processes) {
     std::promise<std::shared_ptr<PoolState>> result;
-    post([&] {
+    mpi_thread_.post([&] {
         try {
             auto state = std::make_shared<PoolState>();
             state->id = next_pool_id_++;
@@ -264,15 +114,15 @@ std::shared_ptr<PoolState> Engine::open_pool(int processes) {
     return result.get_future().get();
 }
 
-void Engine::release_pool(const std::shared_ptr<PoolState>& pool) {
-    post([this, pool] {
+void Scheduler::release_pool(const std::shared_ptr<PoolState>& pool) {
+    mpi_thread_.post([this, pool] {
         for (int r : pool->ranks) workers_[r - 1].pool = 0;
         pools_.erase(pool->id);
     });
 }
 
-void Engine::submit(const std::shared_ptr<PoolState>& pool, std::shared_ptr<Job> job) {
-    post([this, pool, job = std::move(job)]() mutable {
+void Scheduler::submit(const std::shared_ptr<PoolState>& pool, std::shared_ptr<Job> job) {
+    mpi_thread_.post([this, pool, job = std::move(job)]() mutable {
         job->id = next_job_id_++;
         job->pool_id = pool->id;
         // A task seen before starts from what its items cost last time (apply_async in a loop).
@@ -288,16 +138,16 @@ void Engine::submit(const std::shared_ptr<PoolState>& pool, std::shared_ptr<Job>
     });
 }
 
-void Engine::cancel(std::shared_ptr<Job> job) {
-    post([this, job = std::move(job)] {
+void Scheduler::cancel(std::shared_ptr<Job> job) {
+    mpi_thread_.post([this, job = std::move(job)] {
         if (jobs_.count(job.get()) != 0)
             cancel_job(*job, std::make_exception_ptr(PoolClosed("the imap reader went away")));
     });
 }
 
-void Engine::terminate(const std::shared_ptr<PoolState>& pool) {
+void Scheduler::terminate(const std::shared_ptr<PoolState>& pool) {
     std::promise<void> done;
-    post([&] {
+    mpi_thread_.post([&] {
         std::vector<Job*> victims;
         for (auto& [raw, job] : jobs_)
             if (raw->pool_id == pool->id) victims.push_back(raw);
@@ -308,112 +158,72 @@ void Engine::terminate(const std::shared_ptr<PoolState>& pool) {
     done.get_future().get();
 }
 
-void Engine::cancel_job(Job& job, std::exception_ptr error) {
+void Scheduler::cancel_job(Job& job, std::exception_ptr error) {
     if (!job.cancelled && !job.failed) job.sink->abort(std::move(error));
     job.cancelled = true;
     retire_if_done(job);
 }
 
-void Engine::stop() {
-    post([this] { stopping_ = true; });
+// ---- Scheduler: what the MPI thread's loop asks --------------------------------------------
+
+bool Scheduler::poll() {
+    bool progressed = poll_results();
+    progressed |= dispatch();
+    return progressed;
 }
 
-// ---- Engine: the loop ----------------------------------------------------------------------
-
-void Engine::loop() {
-    tighten_timer_slack();
-    Backoff backoff(std::chrono::microseconds(20), std::chrono::microseconds(200));
-    for (;;) {
-        bool progressed = run_calls();
-        progressed |= run_commands();
-        progressed |= queues_.poll_remote(comm_.get());
-        queues_.expire();
-        progressed |= poll_results();
-        progressed |= dispatch();
-        if (stopping_ && jobs_.empty()) break;
-        if (progressed) {
-            backoff.reset();
-            continue;
-        }
-        const auto expected = next_result_in();
-        if (!expected) {
-            // Nothing out on workers: sleep until a command arrives (or a millisecond passes,
-            // so MPI keeps being progressed).
-            wait(until_queue_deadline(idle_sleep_));
-            backoff.reset();
-            continue;
-        }
-        // Workers hold a second message of chunks while they run the first, so rank 0 may
-        // sleep for about half of a message's run time without any worker running dry. When
-        // results come faster than a sleep can be timed, it polls, yielding the core between
-        // polls. A message far over its estimate falls back to ordinary backoff.
-        const auto budget = *expected / 2;
-        backoff.mark_idle();
-        const bool overdue = backoff.idle_for() > std::max<std::chrono::nanoseconds>(
-                                                      4 * *expected, std::chrono::milliseconds(1));
-        if (budget < std::chrono::microseconds(50) && !overdue) {
-            sched_yield();
-            continue;
-        }
-        const auto cap = overdue ? until_queue_deadline(idle_sleep_)
-                                 : std::chrono::duration_cast<std::chrono::microseconds>(budget);
-        backoff.pause([this](std::chrono::microseconds d) { wait(d); }, cap);
-    }
-    stop_workers();
-}
-
-// `d`, or less if a queue request's deadline comes sooner.
-std::chrono::microseconds Engine::until_queue_deadline(std::chrono::microseconds d) const {
-    const auto deadline = queues_.next_deadline();
-    if (!deadline) return d;
-    const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
-        *deadline - std::chrono::steady_clock::now());
-    return std::clamp(left, std::chrono::microseconds(0), d);
-}
-
-// How long until the next result message should arrive: the shortest estimated run time of
-// the message at the head of a worker's queue. Zero when there is no estimate yet; nullopt
-// with nothing out.
-std::optional<std::chrono::nanoseconds> Engine::next_result_in() const {
-    std::optional<std::chrono::nanoseconds> best;
+// Workers hold a second message of chunks while they run the first, so the loop may leave
+// the scheduler alone for about half of a message's estimated run time without any worker
+// running dry. The estimate is that of the message at the head of each worker's queue (the
+// next to be answered); a message far over its estimate (4×, and at least a millisecond)
+// falls back to the loop's ordinary backoff.
+std::optional<MpiThread::Clock::duration> Scheduler::poll_again_in() const {
+    const auto now = std::chrono::steady_clock::now();
+    std::optional<MpiThread::Clock::duration> best;
     for (const Worker& w : workers_) {
         if (w.out.empty()) continue;
         double ns = 0;
         for (const InFlight& f : w.out.front()->chunks)
             ns += f.job->ns_per_item > 0 ? f.job->ns_per_item * f.count : 0;
-        const auto d = std::chrono::nanoseconds(static_cast<std::int64_t>(ns));
-        if (!best || d < *best) best = d;
+        const auto expected = std::chrono::nanoseconds(static_cast<std::int64_t>(ns));
+        const bool overdue = now - w.owed_since > std::max<std::chrono::nanoseconds>(
+                                                      4 * expected, std::chrono::milliseconds(1));
+        const MpiThread::Clock::duration patience =
+            overdue ? MpiThread::Clock::duration(Backoff::kMaxSleep) : expected / 2;
+        if (!best || patience < *best) best = patience;
     }
     return best;
 }
 
-void Engine::stop_workers() {
-    std::vector<MPI_Request> requests;
-    for (Worker& w : workers_) {
-        for (auto& m : w.out)
-            if (m->request != MPI_REQUEST_NULL) requests.push_back(m->request);
-        requests.push_back(MPI_REQUEST_NULL);
-        check(MPI_Isend(nullptr, 0, MPI_BYTE, w.rank, kTagControl, comm_.get(), &requests.back()),
-              "MPI_Isend");
-    }
-    // Wait politely: a worker may still be finishing a long chunk whose result we drop.
-    Backoff backoff(std::chrono::microseconds(20), std::chrono::microseconds(200));
-    Buffer drop;
-    for (;;) {
-        int all = 0;
-        check(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &all,
-                          MPI_STATUSES_IGNORE),
-              "MPI_Testall");
-        if (all) break;
-        // Results of cancelled chunks may still arrive; receive and drop them.
-        if (try_receive(comm_.get(), MPI_ANY_SOURCE, kTagResult, drop)) continue;
-        backoff.pause();
-    }
+void Scheduler::stop() {
+    mpi_thread_.post([this] { stopping_ = true; });
 }
 
-// ---- Engine: dispatch ----------------------------------------------------------------------
+void Scheduler::stop_workers() {
+    std::vector<std::unique_ptr<Send>> stops;
+    for (Worker& w : workers_) {
+        stops.push_back(std::make_unique<Send>());
+        stops.back()->start(comm_.get(), w.rank, kTagControl);
+    }
+    // Wait politely: a worker may still be finishing a long chunk whose result is dropped;
+    // results of cancelled chunks may still arrive, and are received and dropped.
+    Buffer drop;
+    const auto all_taken = [&] {
+        while (try_receive(comm_.get(), MPI_ANY_SOURCE, kTagResult, drop)) {
+        }
+        for (Worker& w : workers_)
+            for (auto& m : w.out)
+                if (!m->send.done()) return false;
+        for (auto& stop : stops)
+            if (!stop->done()) return false;
+        return true;
+    };
+    wait_until(all_taken);
+}
 
-Job* Engine::next_job(PoolEntry& pool, int rank) {
+// ---- Scheduler: dispatch ----------------------------------------------------------------------
+
+Job* Scheduler::next_job(PoolEntry& pool, int rank) {
     for (auto it = pool.queue.begin(); it != pool.queue.end();) {
         Job* j = it->get();
         if (j->input_done || j->failed || j->cancelled) {
@@ -421,16 +231,16 @@ Job* Engine::next_job(PoolEntry& pool, int rank) {
             continue;
         }
         const bool pinned_ok = j->pinned_rank < 0 || j->pinned_rank == rank;
-        const bool window_ok =
-            j->next_seq - j->consumed.load(std::memory_order_acquire) < j->window &&
-            j->next_index - j->consumed_items.load(std::memory_order_acquire) < j->window_items;
-        if (pinned_ok && window_ok) return j;
+        const bool bound_ok =
+            j->next_seq - j->consumed.load(std::memory_order_acquire) < j->bound_chunks &&
+            j->next_index - j->consumed_items.load(std::memory_order_acquire) < j->bound_items;
+        if (pinned_ok && bound_ok) return j;
         ++it;
     }
     return nullptr;
 }
 
-std::uint32_t Engine::chunk_items(const Job& job, int workers) const {
+std::uint32_t Scheduler::chunk_items(const Job& job, int workers) const {
     if (job.chunksize > 0) return job.chunksize;
     double n = job.ns_per_item > 0 ? kTargetChunkNs / job.ns_per_item : job.ramp;
     // Guided: never more than a quarter of each worker's share of what is left, so chunks
@@ -438,9 +248,9 @@ std::uint32_t Engine::chunk_items(const Job& job, int workers) const {
     if (auto left = job.source->remaining()) {
         n = std::min(n, std::ceil(static_cast<double>(*left) / (4.0 * workers)));
     }
-    // A bounded job (imap) may hold window_items in all: a few chunks' worth per worker.
-    if (job.window_items != std::numeric_limits<std::uint64_t>::max()) {
-        n = std::min(n, static_cast<double>(job.window_items) / (4.0 * workers));
+    // A bounded job (imap) may hold bound_items in all: a few chunks' worth per worker.
+    if (job.bound_items != std::numeric_limits<std::uint64_t>::max()) {
+        n = std::min(n, static_cast<double>(job.bound_items) / (4.0 * workers));
     }
     return static_cast<std::uint32_t>(std::clamp(n, 1.0, static_cast<double>(kMaxChunkItems)));
 }
@@ -448,7 +258,7 @@ std::uint32_t Engine::chunk_items(const Job& job, int workers) const {
 // How many chunks a worker should hold for this job: enough to cover about 200 µs of work,
 // so the worker never waits for rank 0, and few enough that slow chunks do not pile up on
 // one worker while others idle at the end of a map.
-std::size_t Engine::window_for(const Job& job, int workers) const {
+std::size_t Scheduler::in_flight_budget(const Job& job, int workers) const {
     // Until a worker has reported how long items take, one chunk each: sending more (while
     // the chunk size is still doubling) once handed one worker three quarters of a job.
     if (job.ns_per_item < 0) return 1;
@@ -457,7 +267,7 @@ std::size_t Engine::window_for(const Job& job, int workers) const {
                                                static_cast<double>(kMaxInFlight)));
 }
 
-bool Engine::pack_chunk(Job& job, int workers, Buffer& out, InFlight& record) {
+bool Scheduler::pack_chunk(Job& job, int workers, Buffer& out, InFlight& record) {
     const std::size_t at = out.size();
     out.resize(at + sizeof(TaskHeader));
     const std::uint32_t want = chunk_items(job, workers);
@@ -480,15 +290,15 @@ bool Engine::pack_chunk(Job& job, int workers, Buffer& out, InFlight& record) {
     return true;
 }
 
-bool Engine::send_batch(PoolEntry& pool, Worker& w) {
+bool Scheduler::send_batch(PoolEntry& pool, Worker& w) {
     const int workers = static_cast<int>(pool.state->ranks.size());
     Job* job = next_job(pool, w.rank);
     if (job == nullptr) return false;
-    const std::size_t window = window_for(*job, workers);
-    if (w.chunks_out >= window) return false;
-    // Half a window per message: one message runs while the next is on its way.
-    const std::size_t batch = std::max<std::size_t>(1, window / 2);
-    const std::size_t room = window - w.chunks_out;
+    const std::size_t budget = in_flight_budget(*job, workers);
+    if (w.chunks_out >= budget) return false;
+    // Half the budget per message: one message runs while the next is on its way.
+    const std::size_t batch = std::max<std::size_t>(1, budget / 2);
+    const std::size_t room = budget - w.chunks_out;
     if (room < batch) return false;
 
     std::unique_ptr<Message> msg;
@@ -498,27 +308,42 @@ bool Engine::send_batch(PoolEntry& pool, Worker& w) {
         msg = std::move(w.spare.back());
         w.spare.pop_back();
     }
-    msg->buffer.clear();
+    msg->send.buffer.clear();
     msg->chunks.clear();
     while (job != nullptr && msg->chunks.size() < batch) {
         InFlight record;
-        if (pack_chunk(*job, workers, msg->buffer, record)) msg->chunks.push_back(record);
+        if (pack_chunk(*job, workers, msg->send.buffer, record)) msg->chunks.push_back(record);
         job = next_job(pool, w.rank);
     }
     if (msg->chunks.empty()) {
         w.spare.push_back(std::move(msg));
         return true;  // jobs ended while packing: the caller looks again
     }
-    check(MPI_Isend(msg->buffer.data(), static_cast<int>(msg->buffer.size()), MPI_BYTE, w.rank,
-                    kTagTask, comm_.get(), &msg->request),
-          "MPI_Isend");
+    if (msg->send.buffer.size() > kMaxMessageBytes) {
+        // Inputs too large for one message: their jobs fail, saying so; the rest go on.
+        const auto error = std::make_exception_ptr(
+            Error("the inputs of one chunk take " + std::to_string(msg->send.buffer.size()) +
+                  " bytes, more than one MPI message carries (" + std::to_string(kMaxMessageBytes) +
+                  "): pass smaller inputs, or a smaller "
+                  "chunksize"));
+        for (const InFlight& f : msg->chunks) {
+            --f.job->in_flight;
+            if (!f.job->failed && !f.job->cancelled)
+                f.job->sink->fail(f.seq, f.first, f.count, error);
+            f.job->failed = true;
+            retire_if_done(*f.job);
+        }
+        w.spare.push_back(std::move(msg));
+        return true;
+    }
+    msg->send.start(comm_.get(), w.rank, kTagTask);
     w.chunks_out += msg->chunks.size();
     if (w.out.empty()) w.owed_since = std::chrono::steady_clock::now();
     w.out.push_back(std::move(msg));
     return true;
 }
 
-bool Engine::dispatch() {
+bool Scheduler::dispatch() {
     bool any = false;
     for (auto& [id, pool] : pools_) {
         if (pool.queue.empty()) continue;
@@ -538,7 +363,7 @@ bool Engine::dispatch() {
 
 // With no worker ranks, rank 0 runs the chunk itself, one per loop turn so commands and
 // cancellations are still seen between chunks.
-bool Engine::dispatch_local(PoolEntry& pool) {
+bool Scheduler::dispatch_local(PoolEntry& pool) {
     Job* job = next_job(pool, 0);
     if (job == nullptr) return false;
     local_in_.clear();
@@ -555,9 +380,9 @@ bool Engine::dispatch_local(PoolEntry& pool) {
     return true;
 }
 
-// ---- Engine: results -----------------------------------------------------------------------
+// ---- Scheduler: results -----------------------------------------------------------------------
 
-bool Engine::poll_results() {
+bool Scheduler::poll_results() {
     bool any = false;
     // Drain what has arrived, but not forever: dispatch must refill workers too.
     for (int i = 0; i < 64; ++i) {
@@ -570,7 +395,7 @@ bool Engine::poll_results() {
         std::unique_ptr<Message> msg = std::move(w.out.front());
         w.out.pop_front();
         w.owed_since = std::chrono::steady_clock::now();
-        check(MPI_Wait(&msg->request, MPI_STATUS_IGNORE), "MPI_Wait");
+        msg->send.wait();
         std::size_t part = 0;
         for_each_part<ResultHeader>(
             receive_.data(), receive_.size(), "result",
@@ -597,8 +422,8 @@ bool Engine::poll_results() {
     return any;
 }
 
-void Engine::handle_result(Job& job, const ResultHeader& header, std::uint64_t first,
-                           const char* payload, std::size_t size) {
+void Scheduler::handle_result(Job& job, const ResultHeader& header, std::uint64_t first,
+                              const char* payload, std::size_t size) {
     if (!job.failed && !job.cancelled) {
         try {
             switch (header.status) {
@@ -630,7 +455,7 @@ void Engine::handle_result(Job& job, const ResultHeader& header, std::uint64_t f
     retire_if_done(job);
 }
 
-void Engine::retire_if_done(Job& job) {
+void Scheduler::retire_if_done(Job& job) {
     if (job.in_flight > 0) return;
     if (!(job.input_done || job.failed || job.cancelled)) return;
     if (!job.failed && !job.cancelled) job.sink->finish(job.next_seq);

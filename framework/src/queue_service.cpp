@@ -1,18 +1,9 @@
-// Queues and pipes: rank 0's service and every rank's client (mproc/detail/queue_ops.hpp).
+// Rank 0's side of every queue and pipe (mproc/detail/queue_ops.hpp).
 
-#include "queues.hpp"
+#include "queue_service.hpp"
 
-#include <atomic>
 #include <cstring>
-#include <future>
-#include <optional>
 #include <utility>
-
-#include "backoff.hpp"
-#include "engine.hpp"
-#include "interrupt.hpp"
-#include "mpi.hpp"
-#include "window.hpp"
 
 namespace mproc::detail {
 
@@ -48,8 +39,6 @@ std::vector<std::vector<char>> unpack_batch(const std::vector<char>& bytes) {
     }
     return items;
 }
-
-// ---- Rank 0: the service ------------------------------------------------------------------
 
 void QueueService::handle(const QueueRequestHeader& h, std::vector<char> payload, int origin,
                           Respond respond) {
@@ -196,12 +185,9 @@ void QueueService::cancel(int origin, std::uint64_t request) {
 }
 
 void QueueService::expire() {
-    for (auto it = sends_.begin(); it != sends_.end();) {
-        int done = 0;
-        check(MPI_Test(&it->request, &done, MPI_STATUS_IGNORE), "MPI_Test");
-        it = done ? sends_.erase(it) : std::next(it);
-    }
-    if (timed_ == 0) return;  // (the engine calls this every turn: no clock read unless needed)
+    for (auto it = sends_.begin(); it != sends_.end();)
+        it = it->done() ? sends_.erase(it) : std::next(it);
+    if (timed_ == 0) return;  // (called every turn of the loop: no clock read unless needed)
     const auto now = Clock::now();
     for (auto& [id, q] : queues_) {
         for (auto* list : {&q.getters, &q.putters, &q.pollers, &q.joiners}) {
@@ -240,224 +226,39 @@ void QueueService::answer(int origin, std::uint64_t request, const Respond& resp
     if (r.payload.empty()) {
         // Small: sent eagerly, so the blocking send completes at once (a worker has at most
         // one request out, so its receive buffers cannot be full).
-        check(MPI_Send(&rh, sizeof rh, MPI_BYTE, origin, kTagQueueReply, comm_), "MPI_Send");
+        check(MPI_Send(&rh, sizeof rh, MPI_BYTE, origin, kTagQueueReply, comm_.get()), "MPI_Send");
         return;
     }
     Send& s = sends_.emplace_back();
     s.buffer.resize(sizeof rh + r.payload.size());
     std::memcpy(s.buffer.data(), &rh, sizeof rh);
     std::memcpy(s.buffer.data() + sizeof rh, r.payload.data(), r.payload.size());
-    check(MPI_Isend(s.buffer.data(), static_cast<int>(s.buffer.size()), MPI_BYTE, origin,
-                    kTagQueueReply, comm_, &s.request),
-          "MPI_Isend");
+    s.start(comm_.get(), origin, kTagQueueReply);
 }
 
-bool QueueService::poll_remote(MPI_Comm comm) {
+bool QueueService::poll() {
     bool any = false;
     for (int i = 0; i < 64; ++i) {
-        const auto arrival = try_receive(comm, MPI_ANY_SOURCE, kTagQueue, receive_);
+        const auto arrival = try_receive(comm_.get(), MPI_ANY_SOURCE, kTagQueue, receive_);
         if (!arrival) break;
         any = true;
         QueueRequestHeader h;
-        if (receive_.size() < sizeof h) throw Error("mproc: internal error: short queue request");
+        if (receive_.size() < sizeof h)
+            throw Error("mproc: a malformed queue request from rank " +
+                        std::to_string(arrival->source) + ": " + std::to_string(receive_.size()) +
+                        " bytes, fewer than its header's " + std::to_string(sizeof h));
         std::memcpy(&h, receive_.data(), sizeof h);
         std::vector<char> item(receive_.begin() + sizeof h, receive_.end());
-        comm_ = comm;
         handle(h, std::move(item), arrival->source, nullptr);  // answered by answer()
     }
+    expire();
     return any;
 }
 
-// ---- Every rank: the client ---------------------------------------------------------------
-
-namespace {
-
-std::atomic<std::uint64_t> g_next_request{1};
-
-// Waits for `ready()`, serving what must be served meanwhile; on a terminate request, calls
-// `cancel()` once and goes on waiting for the (single) answer.
-//
-// Sleeps stay short (50 µs) for the first 20 ms: two processes talking through queues each
-// wait for the other, and longer sleeps on both sides settle into taking turns at sleeping
-// (measured: 160 worker-to-worker round trips/s with sleeps growing to 1 ms, 77 k/s with this).
-// A wait that lasts longer is a process with nothing to do; it sleeps up to a millisecond.
-template <class Ready, class Cancel>
-void wait_answer(Ready&& ready, Cancel&& cancel) {
-    Backoff backoff(std::chrono::microseconds(20), std::chrono::microseconds(500));
-    bool cancelled = false;
-    while (!ready()) {
-        if (!cancelled && interrupt_requested()) {
-            cancel();
-            cancelled = true;
-        }
-        serve_engine_calls();
-        const bool talking = backoff.idle_for() < std::chrono::milliseconds(20);
-        backoff.pause(talking ? std::chrono::microseconds(50) : Backoff::kMaxSleep);
-    }
-}
-
-QueueReply finish(QueueReply r) {
-    if (r.status == QueueStatus::cancelled) throw_terminated();
-    return r;
-}
-
-}  // namespace
-
-std::uint64_t new_queue_id() {
-    return shared_alloc(8);  // unique for the run, with no message to anyone
-}
-
-QueueReply queue_call(QueueOp op, std::uint64_t queue, std::uint32_t maxsize,
-                      std::chrono::nanoseconds timeout, const std::vector<char>* payload,
-                      std::uint32_t want) {
-    const bool no_reply = op == QueueOp::push || op == QueueOp::unget;
-    // Not for those: an unget runs inside other waits (a lock's queue among them), which must
-    // not be left half-way.
-    if (!no_reply) check_interrupt();
-    // About to wait for something: hold no item taken ahead from any queue meanwhile.
-    if (op == QueueOp::get || op == QueueOp::put || op == QueueOp::poll || op == QueueOp::join)
-        release_prefetched();
-    QueueRequestHeader h{queue,
-                         g_next_request.fetch_add(1),
-                         timeout.count() < 0 ? -1 : timeout.count(),
-                         op,
-                         maxsize,
-                         want,
-                         0};
-    QueueRequestHeader cancel = h;  // what a terminate request sends while this one waits
-    cancel.op = QueueOp::cancel;
-    const bool engine_thread = on_mpi_thread() && window_rank() == 0;
-    if (window_rank() == 0) {
-        Engine* engine = Engine::current();
-        if (engine == nullptr) throw Error("mproc queues and pipes work only inside mproc::run");
-        std::vector<char> item = payload ? *payload : std::vector<char>{};
-        if (no_reply) {
-            if (engine_thread) {
-                engine->queues().handle(h, std::move(item), 0, nullptr);
-            } else {
-                engine->post_call([engine, h, item = std::move(item)]() mutable {
-                    engine->queues().handle(h, std::move(item), 0, nullptr);
-                });
-            }
-            return QueueReply{};
-        }
-        if (engine_thread) {
-            // A task running on the engine thread itself (one rank): serve it right here.
-            std::optional<QueueReply> got;
-            engine->queues().handle(h, std::move(item), 0,
-                                    [&](QueueReply r) { got = std::move(r); });
-            wait_answer(
-                [&] {
-                    engine->queues().expire();
-                    return got.has_value();
-                },
-                [&] { engine->queues().handle(cancel, {}, 0, nullptr); });
-            return finish(std::move(*got));
-        }
-        auto promise = std::make_shared<std::promise<QueueReply>>();
-        auto future = promise->get_future();
-        engine->call([&] {
-            engine->queues().handle(h, std::move(item), 0,
-                                    [promise](QueueReply r) { promise->set_value(std::move(r)); });
-        });
-        wait_answer(
-            [&] {
-                return future.wait_for(std::chrono::microseconds(0)) == std::future_status::ready;
-            },
-            [&] { engine->call([&] { engine->queues().handle(cancel, {}, 0, nullptr); }); });
-        return finish(future.get());
-    }
-
-    // A worker: one request message to rank 0, one reply back.
-    if (!on_mpi_thread())
-        throw Error("mproc queues are used from the task's own thread on workers");
-    MPI_Comm comm = mproc_comm();
-    std::vector<char> message(sizeof h + (payload ? payload->size() : 0));
-    std::memcpy(message.data(), &h, sizeof h);
-    if (payload && !payload->empty())
-        std::memcpy(message.data() + sizeof h, payload->data(), payload->size());
-    check(MPI_Send(message.data(), static_cast<int>(message.size()), MPI_BYTE, 0, kTagQueue, comm),
-          "MPI_Send");
-    if (no_reply) return QueueReply{};  // messages from one rank keep their order
-    std::vector<char> in;
-    wait_answer(
-        [&] { return try_receive(comm, 0, kTagQueueReply, in).has_value(); },
-        [&] { check(MPI_Send(&cancel, sizeof cancel, MPI_BYTE, 0, kTagQueue, comm), "MPI_Send"); });
-    QueueReplyHeader rh;
-    if (in.size() < sizeof rh)
-        throw Error("mproc: a malformed queue reply: " + std::to_string(in.size()) +
-                    " bytes, fewer than its header's " + std::to_string(sizeof rh));
-    std::memcpy(&rh, in.data(), sizeof rh);
-    if (rh.request != h.request) throw Error("mproc: internal error: a queue reply out of turn");
-    return finish(
-        QueueReply{rh.status, rh.value, std::vector<char>(in.begin() + sizeof rh, in.end())});
-}
-
-namespace {
-
-struct Prefetched {
-    std::deque<std::vector<char>> items;
-    std::uint32_t maxsize = 0;
-    std::chrono::steady_clock::time_point last_get{};
-};
-thread_local std::unordered_map<std::uint64_t, Prefetched> t_prefetched;
-
-}  // namespace
-
-std::vector<char> queue_get(std::uint64_t queue, std::uint32_t maxsize,
-                            std::chrono::nanoseconds timeout, bool& timed_out) {
-    using Clock = std::chrono::steady_clock;
-    timed_out = false;
-    Prefetched& mine = t_prefetched[queue];
-    if (!mine.items.empty()) {
-        check_interrupt();
-        std::vector<char> item = std::move(mine.items.front());
-        mine.items.pop_front();
-        mine.last_get = Clock::now();
-        return item;
-    }
-    release_prefetched();  // this get may wait
-    // Only a Process reading in a tight loop takes ahead (its items go back when it ends); a
-    // slow consumer takes one at a time, as the others do.
-    const bool tight =
-        in_process_context() && Clock::now() - mine.last_get < std::chrono::microseconds(50);
-    const std::uint32_t want = tight ? 32 : 1;
-    QueueReply r = queue_call(QueueOp::get, queue, maxsize, timeout, nullptr, want);
-    Prefetched& again = t_prefetched[queue];  // (the map may have changed meanwhile)
-    again.last_get = Clock::now();
-    if (r.status == QueueStatus::timeout) {
-        timed_out = true;
-        return {};
-    }
-    if (want == 1) return std::move(r.payload);
-    std::vector<std::vector<char>> items = unpack_batch(r.payload);
-    again.maxsize = maxsize;
-    for (std::size_t i = 1; i < items.size(); ++i) again.items.push_back(std::move(items[i]));
-    return std::move(items.front());
-}
-
-// A queue this worker thread gave items back to, not yet known to have them (settle_released).
-thread_local std::optional<std::pair<std::uint64_t, std::uint32_t>> t_unsettled;
-
-void release_prefetched() {
-    for (auto& [queue, p] : t_prefetched) {
-        if (p.items.empty()) continue;
-        std::vector<std::vector<char>> items(std::make_move_iterator(p.items.begin()),
-                                             std::make_move_iterator(p.items.end()));
-        p.items.clear();
-        const std::vector<char> batch = pack_batch(items);
-        queue_call(QueueOp::unget, queue, p.maxsize, {}, &batch);
-        if (window_rank() != 0) t_unsettled.emplace(queue, p.maxsize);
-    }
-}
-
-void settle_released() {
-    if (!t_unsettled) return;
-    const auto [queue, maxsize] = *t_unsettled;
-    t_unsettled.reset();
-    // Requests from one rank on the queue channel are served in order: once this one is
-    // answered, every give-back sent before it has been served.
-    queue_call(QueueOp::size, queue, maxsize, {}, nullptr);
+std::optional<QueueService::Clock::duration> QueueService::poll_again_in() const {
+    const auto deadline = next_deadline();
+    if (!deadline) return std::nullopt;
+    return std::max(*deadline - Clock::now(), Clock::duration::zero());
 }
 
 }  // namespace mproc::detail

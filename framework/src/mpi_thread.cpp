@@ -1,0 +1,143 @@
+#include "mpi_thread.hpp"
+
+#include <sys/prctl.h>
+
+#include <future>
+#include <thread>
+
+#include "mproc/error.hpp"
+#include "wait.hpp"
+
+namespace mproc::detail {
+namespace {
+
+thread_local MpiThread* t_mpi_thread = nullptr;
+
+}  // namespace
+
+void tighten_timer_slack() noexcept {
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+}
+
+MpiThread::MpiThread(bool serves_calls) : serves_calls_(serves_calls) {
+    t_mpi_thread = this;
+    tighten_timer_slack();
+}
+
+MpiThread::~MpiThread() {
+    if (t_mpi_thread == this) t_mpi_thread = nullptr;
+}
+
+MpiThread* MpiThread::here() noexcept {
+    return t_mpi_thread;
+}
+
+void MpiThread::refuse_foreign_thread() const {
+    if (!serves_calls_)
+        throw Error(
+            "mproc queues, pipes and shared objects are used from the task's own thread "
+            "on worker ranks, not from threads it starts");
+}
+
+void MpiThread::enqueue(Queue& queue, std::atomic<bool>& pending, std::function<void()> fn) {
+    {
+        std::lock_guard lock(mutex_);
+        queue.push_back(std::move(fn));
+        pending.store(true, std::memory_order_release);
+    }
+    wake_.notify_one();
+}
+
+bool MpiThread::drain(Queue& queue, std::atomic<bool>& pending) {
+    if (!pending.load(std::memory_order_acquire)) return false;
+    Queue batch;
+    {
+        std::lock_guard lock(mutex_);
+        batch.swap(queue);
+        pending.store(false, std::memory_order_release);
+    }
+    for (auto& fn : batch) fn();
+    return true;
+}
+
+void MpiThread::post(std::function<void()> fn) {
+    refuse_foreign_thread();
+    enqueue(posted_, has_posted_, std::move(fn));
+}
+
+void MpiThread::post_call(std::function<void()> fn) {
+    refuse_foreign_thread();
+    enqueue(calls_, has_calls_, std::move(fn));
+}
+
+void MpiThread::call_from_other_thread(const std::function<void()>& fn) {
+    std::promise<void> done;
+    post_call([&] {
+        try {
+            fn();
+            done.set_value();
+        } catch (...) {
+            done.set_exception(std::current_exception());
+        }
+    });
+    done.get_future().get();
+}
+
+bool MpiThread::run_calls() {
+    return drain(calls_, has_calls_);
+}
+
+void MpiThread::nudge() {
+    if (!sleeping_.load(std::memory_order_acquire)) return;
+    {
+        // Under the mutex, so the flag cannot be set between the sleeper's check and its wait.
+        std::lock_guard lock(mutex_);
+        nudged_ = true;
+    }
+    wake_.notify_one();
+}
+
+void MpiThread::sleep(micros d) {
+    std::unique_lock lock(mutex_);
+    sleeping_.store(true, std::memory_order_release);
+    wake_.wait_for(lock, d, [this] {
+        return has_posted_.load(std::memory_order_relaxed) ||
+               has_calls_.load(std::memory_order_relaxed) || nudged_;
+    });
+    nudged_ = false;
+    sleeping_.store(false, std::memory_order_release);
+}
+
+void MpiThread::loop(std::span<Service* const> services, const std::function<bool()>& done,
+                     micros idle_sleep) {
+    Backoff backoff(kHandOver);
+    for (;;) {
+        bool progressed = run_calls();
+        progressed |= drain(posted_, has_posted_);
+        for (Service* s : services) progressed |= s->poll();
+        if (done()) return;
+        if (progressed) {
+            backoff.reset();
+            continue;
+        }
+        // The services say how long they can be left alone; with nothing expected, sleep until
+        // something is posted (or idle_sleep passes, so MPI keeps being progressed).
+        std::optional<Clock::duration> patience;
+        for (Service* s : services)
+            if (auto p = s->poll_again_in()) patience = patience ? std::min(*patience, *p) : *p;
+        if (!patience) {
+            sleep(idle_sleep);
+            backoff.reset();
+            continue;
+        }
+        // Shorter than a sleep can be timed: poll, yielding the core between polls.
+        if (*patience < micros(50)) {
+            sched_yield();
+            continue;
+        }
+        backoff.pause([this](micros d) { sleep(d); },
+                      std::min(idle_sleep, std::chrono::duration_cast<micros>(*patience)));
+    }
+}
+
+}  // namespace mproc::detail

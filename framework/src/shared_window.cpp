@@ -1,0 +1,176 @@
+// The shared window: opened once by every rank, then used by atomics from any rank without
+// rank 0's help. See mproc/detail/rma.hpp and ARCHITECTURE.md.
+
+#include "shared_window.hpp"
+
+#include <cstring>
+#include <limits>
+#include <string>
+
+namespace mproc::detail {
+namespace {
+
+constexpr std::uint64_t kNodeTableBytes = kNodeBytes * kNodesPerRank;
+// The arena's header: its bump pointer (the next free offset), then its size.
+constexpr std::uint64_t kArenaHeader = 16;
+
+MPI_Datatype mpi_type(RmaType t) {
+    switch (t) {
+        case RmaType::i32:
+            return MPI_INT32_T;
+        case RmaType::i64:
+            return MPI_INT64_T;
+        case RmaType::u32:
+            return MPI_UINT32_T;
+        case RmaType::u64:
+            return MPI_UINT64_T;
+        case RmaType::f32:
+            return MPI_FLOAT;
+        case RmaType::f64:
+            return MPI_DOUBLE;
+    }
+    return MPI_DATATYPE_NULL;
+}
+
+// Compare-and-swap takes integer types only: floats are swapped by their bits.
+MPI_Datatype mpi_bits_type(RmaType t) {
+    if (t == RmaType::f32) return MPI_UINT32_T;
+    if (t == RmaType::f64) return MPI_UINT64_T;
+    return mpi_type(t);
+}
+
+MPI_Op mpi_op(RmaOp op) {
+    switch (op) {
+        case RmaOp::sum:
+            return MPI_SUM;
+        case RmaOp::replace:
+            return MPI_REPLACE;
+        case RmaOp::no_op:
+            return MPI_NO_OP;
+    }
+    return MPI_OP_NULL;
+}
+
+int count_of(std::size_t n) {
+    if (n > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+        throw Error("shared array operation over " + std::to_string(n) + " elements: too many");
+    return static_cast<int>(n);
+}
+
+}  // namespace
+
+SharedWindow::SharedWindow(const Communicator& comm, MpiThread& mpi_thread,
+                           std::uint64_t arena_bytes)
+    : mpi_thread_(mpi_thread), rank_(comm.rank()) {
+    if (rank_ != 0) arena_bytes = 0;
+    const auto bytes = static_cast<MPI_Aint>(kNodeTableBytes + arena_bytes);
+    void* base = nullptr;
+    check(MPI_Win_allocate(bytes, 1, MPI_INFO_NULL, comm.get(), &base, &win_), "MPI_Win_allocate");
+    check(MPI_Win_set_errhandler(win_, MPI_ERRORS_RETURN), "MPI_Win_set_errhandler");
+    // Zeroed before anyone can reach it: lock words and queue nodes start free, and the
+    // arena's bump pointer starts past its header.
+    std::memset(base, 0, static_cast<std::size_t>(bytes));
+    if (rank_ == 0) {
+        const std::uint64_t header[2] = {kArenaHeader, arena_bytes};
+        std::memcpy(static_cast<char*>(base) + kNodeTableBytes, header, sizeof header);
+        capacity_ = arena_bytes;
+    }
+    // One passive-target epoch for the whole run; every operation flushes its target.
+    check(MPI_Win_lock_all(MPI_MODE_NOCHECK, win_), "MPI_Win_lock_all");
+    check(MPI_Barrier(comm.get()), "MPI_Barrier");
+}
+
+SharedWindow::~SharedWindow() {
+    // Errors are not thrown from here: the run is ending either way.
+    MPI_Win_unlock_all(win_);
+    MPI_Win_free(&win_);
+}
+
+std::uint64_t SharedWindow::arena_disp(std::uint64_t offset) {
+    return kNodeTableBytes + offset;
+}
+
+std::uint64_t SharedWindow::arena_capacity() {
+    std::uint64_t c = capacity_.load(std::memory_order_relaxed);
+    if (c == 0) {
+        load(RmaType::u64, &c, 1, 0, arena_disp(8));
+        capacity_.store(c, std::memory_order_relaxed);
+    }
+    return c;
+}
+
+void SharedWindow::fetch_op(RmaType type, RmaOp op, const void* operand, void* result, int rank,
+                            std::uint64_t disp) {
+    mpi_thread_.call([&] {
+        check(MPI_Fetch_and_op(operand, result, mpi_type(type), rank, static_cast<MPI_Aint>(disp),
+                               mpi_op(op), win_),
+              "MPI_Fetch_and_op");
+        check(MPI_Win_flush(rank, win_), "MPI_Win_flush");
+    });
+}
+void SharedWindow::accumulate(RmaType type, RmaOp op, const void* operand, std::size_t count,
+                              int rank, std::uint64_t disp) {
+    mpi_thread_.call([&] {
+        const int n = count_of(count);
+        check(MPI_Accumulate(operand, n, mpi_type(type), rank, static_cast<MPI_Aint>(disp), n,
+                             mpi_type(type), mpi_op(op), win_),
+              "MPI_Accumulate");
+        check(MPI_Win_flush(rank, win_), "MPI_Win_flush");
+    });
+}
+void SharedWindow::load(RmaType type, void* result, std::size_t count, int rank,
+                        std::uint64_t disp) {
+    mpi_thread_.call([&] {
+        if (count == 1) {
+            check(MPI_Fetch_and_op(nullptr, result, mpi_type(type), rank,
+                                   static_cast<MPI_Aint>(disp), MPI_NO_OP, win_),
+                  "MPI_Fetch_and_op");
+        } else {
+            const int n = count_of(count);
+            check(
+                MPI_Get_accumulate(nullptr, 0, mpi_type(type), result, n, mpi_type(type), rank,
+                                   static_cast<MPI_Aint>(disp), n, mpi_type(type), MPI_NO_OP, win_),
+                "MPI_Get_accumulate");
+        }
+        check(MPI_Win_flush(rank, win_), "MPI_Win_flush");
+    });
+}
+void SharedWindow::compare_swap(RmaType type, const void* desired, const void* expected,
+                                void* result, int rank, std::uint64_t disp) {
+    mpi_thread_.call([&] {
+        check(MPI_Compare_and_swap(desired, expected, result, mpi_bits_type(type), rank,
+                                   static_cast<MPI_Aint>(disp), win_),
+              "MPI_Compare_and_swap");
+        check(MPI_Win_flush(rank, win_), "MPI_Win_flush");
+    });
+}
+std::int32_t SharedWindow::load32(int rank, std::uint64_t disp) {
+    std::int32_t v = 0;
+    load(RmaType::i32, &v, 1, rank, disp);
+    return v;
+}
+
+void SharedWindow::store32(int rank, std::uint64_t disp, std::int32_t value) {
+    accumulate(RmaType::i32, RmaOp::replace, &value, 1, rank, disp);
+}
+
+std::int32_t SharedWindow::swap32(int rank, std::uint64_t disp, std::int32_t value) {
+    std::int32_t old = 0;
+    fetch_op(RmaType::i32, RmaOp::replace, &value, &old, rank, disp);
+    return old;
+}
+
+std::int32_t SharedWindow::add32(int rank, std::uint64_t disp, std::int32_t delta) {
+    std::int32_t old = 0;
+    fetch_op(RmaType::i32, RmaOp::sum, &delta, &old, rank, disp);
+    return old;
+}
+
+std::int32_t SharedWindow::cas32(int rank, std::uint64_t disp, std::int32_t expected,
+                                 std::int32_t desired) {
+    std::int32_t old = 0;
+    compare_swap(RmaType::i32, &desired, &expected, &old, rank, disp);
+    return old;
+}
+
+}  // namespace mproc::detail
