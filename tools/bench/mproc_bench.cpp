@@ -4,10 +4,17 @@
 //   mproc_bench          rates and CPU-bound scaling
 //   mproc_bench memory   rank 0's peak memory for imap over 10^8 lazy inputs, measured in a
 //                        process of its own (freed heap from earlier runs would count too)
+//   mproc_bench sleep    rank 0's CPU time per task, and the share of the ideal task rate
+//                        reached, for tasks that sleep 2 ms at chunksize 1: what rank 0 itself
+//                        costs when workers are many (run it oversubscribed)
 
+#include <sys/resource.h>
+
+#include <chrono>
 #include <cstdlib>
 #include <mproc/mproc.hpp>
 #include <string>
+#include <thread>
 
 #include "bench_common.hpp"
 
@@ -22,6 +29,32 @@ std::int64_t empty64(std::int64_t x) {
     return x;
 }
 MPROC_TASK(empty64);
+
+int sleep_2ms(int x) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return x;
+}
+MPROC_TASK(sleep_2ms);
+
+// CPU seconds this process (every thread of rank 0) has used.
+double cpu_seconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// About two seconds of 2 ms tasks per worker, one per chunk.
+void rank0_cost(mproc::Pool& pool, double scale) {
+    const int w = pool.processes();
+    const int n = std::max(1, static_cast<int>(1000 * w * scale));
+    (void)pool.map(sleep_2ms, mproc::range(w), 1);  // every worker started
+    const double cpu0 = cpu_seconds();
+    const double wall = bench::seconds_of([&] { (void)pool.map(sleep_2ms, mproc::range(n), 1); });
+    const double cpu = cpu_seconds() - cpu0;
+    bench::emit("mproc", w, "rank 0 CPU per 2 ms task", cpu / n * 1e6, "us");
+    bench::emit("mproc", w, "2 ms tasks efficiency", (n * 2e-3 / w) / wall * 100, "%");
+}
 
 struct Span {
     std::uint64_t start, stop;
@@ -64,6 +97,10 @@ int main(int argc, char** argv) {
             });
             bench::emit("mproc", w, "imap 1e8 peak RSS", bench::peak_rss_kib() / 1024.0, "MiB");
             bench::emit("mproc", w, "imap 1e8 rate", static_cast<double>(nbig) / secs, "tasks/s");
+            return;
+        }
+        if (mode == "sleep") {
+            rank0_cost(pool, scale);
             return;
         }
         if (mode == "cpu") {

@@ -121,6 +121,21 @@ def main():
         print("|---|---|---|---|")
         for r in queue_rows:
             print(r)
+    cost_rows = []
+    for w in sorted({w for w, fig in data if fig == "rank 0 CPU per 2 ms task"}):
+        cpu = data[(w, "rank 0 CPU per 2 ms task")].get("mproc")
+        eff = data.get((w, "2 ms tasks efficiency"), {}).get("mproc")
+        cost_rows.append(f"| {w} | {cpu:.1f} µs | {eff:.0f}% | {1e6 / cpu:,.0f} tasks/s |")
+    if cost_rows:
+        print()
+        print("Rank 0's own cost with many workers (`pool.map` of tasks that sleep 2 ms, chunksize 1, "
+              "workers oversubscribed on this machine; rank 0's CPU time, all its threads, over the "
+              "map; efficiency is the ideal time over the measured one):")
+        print()
+        print("| workers | rank 0 CPU per task | efficiency | rank 0 saturates at |")
+        print("|---|---|---|---|")
+        for r in cost_rows:
+            print(r)
     if runner_rows:
         print()
         print("The batch runner (`tools/mproc run`, whole commands timed, launch included; medians of 3 "
