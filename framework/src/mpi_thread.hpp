@@ -34,11 +34,10 @@ class MpiThread {
     };
 
     // The calling thread becomes the MPI thread. With `serves_calls`, other threads may
-    // call() and post() (rank 0); otherwise they are refused with an error.
+    // call() and post() (rank 0); otherwise they are refused with an error. (Neither copied
+    // nor moved: its mutex pins it.)
     explicit MpiThread(bool serves_calls);
     ~MpiThread();
-    MpiThread(const MpiThread&) = delete;
-    MpiThread& operator=(const MpiThread&) = delete;
 
     // The MPI thread object when the calling thread is an MPI thread, else nullptr.
     static MpiThread* here() noexcept;

@@ -237,20 +237,16 @@ void QueueService::answer(int origin, std::uint64_t request, const Respond& resp
 }
 
 bool QueueService::poll() {
-    bool any = false;
-    for (int i = 0; i < 64; ++i) {
-        const auto arrival = try_receive(comm_.get(), MPI_ANY_SOURCE, kTagQueue, receive_);
-        if (!arrival) break;
-        any = true;
+    const bool any = receive_arrived(comm_.get(), kTagQueue, receive_, 64, [&](Arrival arrival) {
         QueueRequestHeader h;
         if (receive_.size() < sizeof h)
             throw Error("mproc: a malformed queue request from rank " +
-                        std::to_string(arrival->source) + ": " + std::to_string(receive_.size()) +
+                        std::to_string(arrival.source) + ": " + std::to_string(receive_.size()) +
                         " bytes, fewer than its header's " + std::to_string(sizeof h));
         std::memcpy(&h, receive_.data(), sizeof h);
         std::vector<char> item(receive_.begin() + sizeof h, receive_.end());
-        handle(h, std::move(item), arrival->source, nullptr);  // answered by answer()
-    }
+        handle(h, std::move(item), arrival.source, nullptr);  // answered by answer()
+    });
     expire();
     return any;
 }

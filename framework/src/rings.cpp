@@ -95,46 +95,49 @@ bool wait_ring(Ready ready, std::atomic<std::uint32_t>& seq, std::atomic<std::ui
     throw_terminated();
 }
 
-void write_bytes(Ring& r, const char* src, std::uint64_t n) {
-    std::uint64_t head = r.head.load(std::memory_order_relaxed);
+// Copies `n` bytes from `src` into the ring (writing), or from the ring to `dst` (reading),
+// in pieces as room or data allows; each piece is published by moving this side's counter
+// and waking the other side.
+void transfer(Ring& r, const char* src, char* dst, std::uint64_t n) {
+    const bool writing = src != nullptr;
+    std::atomic<std::uint64_t>& mine = writing ? r.head : r.tail;
+    std::atomic<std::uint64_t>& theirs = writing ? r.tail : r.head;
+    std::uint64_t at_count = mine.load(std::memory_order_relaxed);
     while (n > 0) {
-        std::uint64_t free = 0;
+        std::uint64_t ready = 0;  // room to write, or bytes to read
         wait_ring(
             [&] {
-                free = kRingBytes - (head - r.tail.load(std::memory_order_acquire));
-                return free > 0;
+                const std::uint64_t other = theirs.load(std::memory_order_acquire);
+                ready = writing ? kRingBytes - (at_count - other) : other - at_count;
+                return ready > 0;
             },
-            r.space_seq, r.writer_waiting, std::nullopt);
-        const std::uint64_t at = head % kRingBytes;
-        const std::uint64_t k = std::min({n, free, kRingBytes - at});
-        std::memcpy(r.data() + at, src, k);
-        src += k;
+            writing ? r.space_seq : r.data_seq, writing ? r.writer_waiting : r.reader_waiting,
+            std::nullopt);
+        const std::uint64_t at = at_count % kRingBytes;
+        const std::uint64_t k = std::min({n, ready, kRingBytes - at});
+        if (writing) {
+            std::memcpy(r.data() + at, src, k);
+            src += k;
+        } else {
+            std::memcpy(dst, r.data() + at, k);
+            dst += k;
+        }
         n -= k;
-        head += k;
-        r.head.store(head, std::memory_order_release);
-        signal(r.data_seq, r.reader_waiting);
+        at_count += k;
+        mine.store(at_count, std::memory_order_release);
+        if (writing)
+            signal(r.data_seq, r.reader_waiting);
+        else
+            signal(r.space_seq, r.writer_waiting);
     }
 }
 
+void write_bytes(Ring& r, const char* src, std::uint64_t n) {
+    transfer(r, src, nullptr, n);
+}
+
 void read_bytes(Ring& r, char* dst, std::uint64_t n) {
-    std::uint64_t tail = r.tail.load(std::memory_order_relaxed);
-    while (n > 0) {
-        std::uint64_t held = 0;
-        wait_ring(
-            [&] {
-                held = r.head.load(std::memory_order_acquire) - tail;
-                return held > 0;
-            },
-            r.data_seq, r.reader_waiting, std::nullopt);
-        const std::uint64_t at = tail % kRingBytes;
-        const std::uint64_t k = std::min({n, held, kRingBytes - at});
-        std::memcpy(dst, r.data() + at, k);
-        dst += k;
-        n -= k;
-        tail += k;
-        r.tail.store(tail, std::memory_order_release);
-        signal(r.space_seq, r.writer_waiting);
-    }
+    transfer(r, nullptr, dst, n);
 }
 
 // Whether a message starts in the ring, or the writer closed it with nothing left.

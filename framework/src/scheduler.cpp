@@ -383,13 +383,9 @@ bool Scheduler::dispatch_local(PoolEntry& pool) {
 // ---- Scheduler: results -----------------------------------------------------------------------
 
 bool Scheduler::poll_results() {
-    bool any = false;
-    // Drain what has arrived, but not forever: dispatch must refill workers too.
-    for (int i = 0; i < 64; ++i) {
-        const auto arrival = try_receive(comm_.get(), MPI_ANY_SOURCE, kTagResult, receive_);
-        if (!arrival) break;
-        any = true;
-        Worker& w = workers_[arrival->source - 1];
+    // Not forever: dispatch must refill workers too.
+    return receive_arrived(comm_.get(), kTagResult, receive_, 64, [&](Arrival arrival) {
+        Worker& w = workers_[arrival.source - 1];
         // Each task message is answered by one result message, in order (MPI does not
         // overtake), so this answers the oldest message out, whose send has completed.
         std::unique_ptr<Message> msg = std::move(w.out.front());
@@ -418,8 +414,7 @@ bool Scheduler::poll_results() {
                         std::to_string(part) + " of the " + std::to_string(msg->chunks.size()) +
                         " chunks it was sent");
         w.spare.push_back(std::move(msg));
-    }
-    return any;
+    });
 }
 
 void Scheduler::handle_result(Job& job, const ResultHeader& header, std::uint64_t first,

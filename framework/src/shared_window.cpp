@@ -14,22 +14,11 @@ constexpr std::uint64_t kNodeTableBytes = kNodeBytes * kNodesPerRank;
 // The arena's header: its bump pointer (the next free offset), then its size.
 constexpr std::uint64_t kArenaHeader = 16;
 
+// By RmaType's order: i32, i64, u32, u64, f32, f64.
 MPI_Datatype mpi_type(RmaType t) {
-    switch (t) {
-        case RmaType::i32:
-            return MPI_INT32_T;
-        case RmaType::i64:
-            return MPI_INT64_T;
-        case RmaType::u32:
-            return MPI_UINT32_T;
-        case RmaType::u64:
-            return MPI_UINT64_T;
-        case RmaType::f32:
-            return MPI_FLOAT;
-        case RmaType::f64:
-            return MPI_DOUBLE;
-    }
-    return MPI_DATATYPE_NULL;
+    const MPI_Datatype types[] = {MPI_INT32_T,  MPI_INT64_T, MPI_UINT32_T,
+                                  MPI_UINT64_T, MPI_FLOAT,   MPI_DOUBLE};
+    return types[static_cast<int>(t)];
 }
 
 // Compare-and-swap takes integer types only: floats are swapped by their bits.
@@ -39,16 +28,10 @@ MPI_Datatype mpi_bits_type(RmaType t) {
     return mpi_type(t);
 }
 
+// By RmaOp's order: sum, replace, no_op.
 MPI_Op mpi_op(RmaOp op) {
-    switch (op) {
-        case RmaOp::sum:
-            return MPI_SUM;
-        case RmaOp::replace:
-            return MPI_REPLACE;
-        case RmaOp::no_op:
-            return MPI_NO_OP;
-    }
-    return MPI_OP_NULL;
+    const MPI_Op ops[] = {MPI_SUM, MPI_REPLACE, MPI_NO_OP};
+    return ops[static_cast<int>(op)];
 }
 
 int count_of(std::size_t n) {
@@ -154,16 +137,19 @@ void SharedWindow::store32(int rank, std::uint64_t disp, std::int32_t value) {
     accumulate(RmaType::i32, RmaOp::replace, &value, 1, rank, disp);
 }
 
-std::int32_t SharedWindow::swap32(int rank, std::uint64_t disp, std::int32_t value) {
+std::int32_t SharedWindow::fetch_op32(RmaOp op, int rank, std::uint64_t disp,
+                                      std::int32_t operand) {
     std::int32_t old = 0;
-    fetch_op(RmaType::i32, RmaOp::replace, &value, &old, rank, disp);
+    fetch_op(RmaType::i32, op, &operand, &old, rank, disp);
     return old;
 }
 
+std::int32_t SharedWindow::swap32(int rank, std::uint64_t disp, std::int32_t value) {
+    return fetch_op32(RmaOp::replace, rank, disp, value);
+}
+
 std::int32_t SharedWindow::add32(int rank, std::uint64_t disp, std::int32_t delta) {
-    std::int32_t old = 0;
-    fetch_op(RmaType::i32, RmaOp::sum, &delta, &old, rank, disp);
-    return old;
+    return fetch_op32(RmaOp::sum, rank, disp, delta);
 }
 
 std::int32_t SharedWindow::cas32(int rank, std::uint64_t disp, std::int32_t expected,

@@ -52,6 +52,8 @@ class SharedWindow {
     std::int32_t cas32(int rank, std::uint64_t disp, std::int32_t expected, std::int32_t desired);
 
   private:
+    std::int32_t fetch_op32(RmaOp op, int rank, std::uint64_t disp, std::int32_t operand);
+
     MpiThread& mpi_thread_;
     MPI_Win win_ = MPI_WIN_NULL;
     int rank_ = 0;

@@ -65,6 +65,15 @@ LockTable& locks() {
     return runtime("mproc locks").locks();
 }
 
+// In a condition's list of waiting nodes: makes `next` follow node `prev`, or head the list
+// (the word at `head`) when `prev` is 0.
+void set_next(std::int32_t prev, std::uint64_t head, std::int32_t next) {
+    if (prev == 0)
+        win().store32(0, head, next);
+    else
+        win().store32(node_rank(prev), node_next(prev), next);
+}
+
 // ---- MCS ----------------------------------------------------------------------------------
 
 void mcs_acquire(std::uint64_t lock, std::int32_t me) {
@@ -289,11 +298,7 @@ bool Condition::wait_impl(Nanos timeout) {
     LockTable& rs = locks();
     const std::int32_t me = rs.take_node(0);
     const std::int32_t last = win().load32(0, tail);
-    if (last == 0) {
-        win().store32(0, head, me);
-    } else {
-        win().store32(node_rank(last), node_next(last), me);
-    }
+    set_next(last, head, me);
     win().store32(0, tail, me);
     const int depth = lock_release_all(lock_offset_, reentrant_);
     auto notified = [&] { return win().load32(node_rank(me), node_flag(me)) != 0; };
@@ -308,11 +313,7 @@ bool Condition::wait_impl(Nanos timeout) {
             cur = win().load32(node_rank(cur), node_next(cur));
         }
         const std::int32_t next = win().load32(node_rank(me), node_next(me));
-        if (prev == 0) {
-            win().store32(0, head, next);
-        } else {
-            win().store32(node_rank(prev), node_next(prev), next);
-        }
+        set_next(prev, head, next);
         if (win().load32(0, tail) == me) win().store32(0, tail, prev);
     }
     rs.give_node(me);

@@ -41,6 +41,20 @@ struct Arrival {
 // (never "size first, then payload", which another message could overtake).
 std::optional<Arrival> try_receive(MPI_Comm comm, int source, int tag, std::vector<char>& into);
 
+// Receives the messages with `tag` from any source that have arrived, up to `most` (so a
+// poll never starves the caller's other work), into `into`, calling `handle(arrival)` after
+// each. True if there was any.
+template <class Handle>
+bool receive_arrived(MPI_Comm comm, int tag, std::vector<char>& into, int most, Handle&& handle) {
+    int n = 0;
+    for (; n < most; ++n) {
+        const auto arrival = try_receive(comm, MPI_ANY_SOURCE, tag, into);
+        if (!arrival) break;
+        handle(*arrival);
+    }
+    return n > 0;
+}
+
 // A message on its way out, with the buffer it is sent from: the buffer lives (and is not
 // touched) until the send has completed. Reusable once done.
 class Send {

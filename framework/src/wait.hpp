@@ -51,11 +51,9 @@ inline constexpr WaitPolicy kIdleWorker{std::chrono::microseconds(20),
 
 class Backoff {
   public:
-    using Clock = std::chrono::steady_clock;
-    using micros = std::chrono::microseconds;
-
-    static constexpr micros kFirstSleep{20};
-    static constexpr micros kMaxSleep{1000};
+    using Clock = MpiThread::Clock;
+    using micros = MpiThread::micros;
+    static constexpr micros kFirstSleep{20}, kMaxSleep{1000};
 
     explicit Backoff(const WaitPolicy& policy) : policy_(policy) {}
 
