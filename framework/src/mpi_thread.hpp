@@ -22,6 +22,13 @@ class MpiThread {
     using Clock = std::chrono::steady_clock;
     using micros = std::chrono::microseconds;
 
+    // How long a service may be left alone. A `sure` wait is an estimate to trust: the loop
+    // sleeps it at once; otherwise it backs off towards it (spin, yield, growing sleeps).
+    struct Patience {
+        Clock::duration wait;
+        bool sure;
+    };
+
     // Something the loop polls every turn.
     class Service {
       public:
@@ -30,7 +37,7 @@ class MpiThread {
         virtual bool poll() = 0;
         // How long the loop may leave this service alone before polling it again: zero to
         // poll hot, nullopt when nothing is expected until something is posted.
-        virtual std::optional<Clock::duration> poll_again_in() const = 0;
+        virtual std::optional<Patience> poll_again_in() const = 0;
     };
 
     // The calling thread becomes the MPI thread. With `serves_calls`, other threads may

@@ -247,14 +247,18 @@ bool QueueService::poll() {
         std::vector<char> item(receive_.begin() + sizeof h, receive_.end());
         handle(h, std::move(item), arrival.source, nullptr);  // answered by answer()
     });
+    if (any) last_remote_ = Clock::now();
     expire();
     return any;
 }
 
-std::optional<QueueService::Clock::duration> QueueService::poll_again_in() const {
+std::optional<MpiThread::Patience> QueueService::poll_again_in() const {
+    const auto now = Clock::now();
+    if (now - last_remote_ < std::chrono::milliseconds(20))
+        return MpiThread::Patience{std::chrono::microseconds(50), false};
     const auto deadline = next_deadline();
     if (!deadline) return std::nullopt;
-    return std::max(*deadline - Clock::now(), Clock::duration::zero());
+    return MpiThread::Patience{std::max(*deadline - now, Clock::duration::zero()), true};
 }
 
 }  // namespace mproc::detail

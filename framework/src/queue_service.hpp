@@ -40,8 +40,9 @@ class QueueService : public MpiThread::Service {
     // Receives and handles the requests workers sent, and answers the waits whose deadline
     // has passed; true if there were requests.
     bool poll() override;
-    // Until the next deadline of a waiting request.
-    std::optional<Clock::duration> poll_again_in() const override;
+    // Soon while workers are talking to rank 0 (a request came in the last 20 ms: the next
+    // is likely close behind); else until the next deadline of a waiting request.
+    std::optional<MpiThread::Patience> poll_again_in() const override;
     // Answers the waits whose deadline has passed, and retires finished reply sends.
     void expire();
     // The earliest deadline of a waiting request, if any.
@@ -74,7 +75,8 @@ class QueueService : public MpiThread::Service {
     const Communicator& comm_;
     std::list<Send> sends_;  // replies on their way to workers
     std::vector<char> receive_;
-    std::size_t timed_ = 0;  // waiting requests with a deadline
+    std::size_t timed_ = 0;            // waiting requests with a deadline
+    Clock::time_point last_remote_{};  // when a worker's request last came
 };
 
 }  // namespace mproc::detail

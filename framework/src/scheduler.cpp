@@ -122,7 +122,22 @@ void Scheduler::release_pool(const std::shared_ptr<PoolState>& pool) {
 }
 
 void Scheduler::submit(const std::shared_ptr<PoolState>& pool, std::shared_ptr<Job> job) {
-    mpi_thread_.post([this, pool, job = std::move(job)]() mutable {
+    bool first;
+    {
+        std::lock_guard lock(submitted_mutex_);
+        first = submitted_.empty();
+        submitted_.emplace_back(pool, std::move(job));
+    }
+    if (first) mpi_thread_.post([this] { take_submitted(); });
+}
+
+void Scheduler::take_submitted() {
+    std::vector<std::pair<std::shared_ptr<PoolState>, std::shared_ptr<Job>>> batch;
+    {
+        std::lock_guard lock(submitted_mutex_);
+        batch.swap(submitted_);
+    }
+    for (auto& [pool, job] : batch) {
         job->id = next_job_id_++;
         job->pool_id = pool->id;
         // A task seen before starts from what its items cost last time (apply_async in a loop).
@@ -131,16 +146,17 @@ void Scheduler::submit(const std::shared_ptr<PoolState>& pool, std::shared_ptr<J
         auto it = pools_.find(pool->id);
         if (it == pools_.end()) {
             job->sink->abort(std::make_exception_ptr(PoolClosed("the pool was released")));
-            return;
+            continue;
         }
         it->second.queue.push_back(job);
-        jobs_.emplace(job.get(), std::move(job));
-    });
+        job->slot = jobs_.size();
+        jobs_.push_back(std::move(job));
+    }
 }
 
 void Scheduler::cancel(std::shared_ptr<Job> job) {
     mpi_thread_.post([this, job = std::move(job)] {
-        if (jobs_.count(job.get()) != 0)
+        if (live(*job))
             cancel_job(*job, std::make_exception_ptr(PoolClosed("the imap reader went away")));
     });
 }
@@ -148,10 +164,10 @@ void Scheduler::cancel(std::shared_ptr<Job> job) {
 void Scheduler::terminate(const std::shared_ptr<PoolState>& pool) {
     std::promise<void> done;
     mpi_thread_.post([&] {
-        std::vector<Job*> victims;
-        for (auto& [raw, job] : jobs_)
-            if (raw->pool_id == pool->id) victims.push_back(raw);
-        for (Job* j : victims)
+        std::vector<std::shared_ptr<Job>> victims;
+        for (const auto& job : jobs_)
+            if (job->pool_id == pool->id) victims.push_back(job);
+        for (const auto& j : victims)
             cancel_job(*j, std::make_exception_ptr(PoolClosed("the pool was terminated")));
         done.set_value();
     });
@@ -173,24 +189,22 @@ bool Scheduler::poll() {
 }
 
 // Workers hold a second message of chunks while they run the first, so the loop may leave
-// the scheduler alone for about half of a message's estimated run time without any worker
-// running dry. The estimate is that of the message at the head of each worker's queue (the
-// next to be answered); a message far over its estimate (4×, and at least a millisecond)
-// falls back to the loop's ordinary backoff.
-std::optional<MpiThread::Clock::duration> Scheduler::poll_again_in() const {
+// the scheduler alone until a worker's head message is due (sent, or started, at owed_since;
+// run for its estimate) and half an estimate more, without any worker running dry. Chunks
+// with no estimate yet give zero: poll hot. (A result far later than this is the loop's
+// business: it backs off.)
+std::optional<MpiThread::Patience> Scheduler::poll_again_in() const {
     const auto now = std::chrono::steady_clock::now();
-    std::optional<MpiThread::Clock::duration> best;
+    std::optional<MpiThread::Patience> best;
     for (const Worker& w : workers_) {
         if (w.out.empty()) continue;
         double ns = 0;
         for (const InFlight& f : w.out.front()->chunks)
             ns += f.job->ns_per_item > 0 ? f.job->ns_per_item * f.count : 0;
         const auto expected = std::chrono::nanoseconds(static_cast<std::int64_t>(ns));
-        const bool overdue = now - w.owed_since > std::max<std::chrono::nanoseconds>(
-                                                      4 * expected, std::chrono::milliseconds(1));
-        const MpiThread::Clock::duration patience =
-            overdue ? MpiThread::Clock::duration(Backoff::kMaxSleep) : expected / 2;
-        if (!best || patience < *best) best = patience;
+        const auto due = w.owed_since + expected;
+        const auto wait = std::max(due - now, MpiThread::Clock::duration::zero()) + expected / 2;
+        if (!best || wait < best->wait) best = MpiThread::Patience{wait, true};
     }
     return best;
 }
@@ -453,8 +467,16 @@ void Scheduler::handle_result(Job& job, const ResultHeader& header, std::uint64_
 void Scheduler::retire_if_done(Job& job) {
     if (job.in_flight > 0) return;
     if (!(job.input_done || job.failed || job.cancelled)) return;
+    if (!live(job)) return;  // retired already
     if (!job.failed && !job.cancelled) job.sink->finish(job.next_seq);
-    jobs_.erase(&job);  // may destroy the job: nothing touches it after this
+    // Swap the last job into this one's place; this may destroy the job, so nothing touches
+    // it after this.
+    std::shared_ptr<Job> last = std::move(jobs_.back());
+    jobs_.pop_back();
+    if (last.get() != &job) {
+        last->slot = job.slot;
+        jobs_[job.slot] = std::move(last);
+    }
 }
 
 }  // namespace mproc::detail

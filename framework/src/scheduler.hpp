@@ -69,7 +69,7 @@ class Scheduler : public MpiThread::Service {
     bool poll() override;
     // Half the time until the next result is due (zero: results come faster than a sleep);
     // nullopt with nothing out.
-    std::optional<MpiThread::Clock::duration> poll_again_in() const override;
+    std::optional<MpiThread::Patience> poll_again_in() const override;
     bool finished() const { return stopping_ && jobs_.empty(); }
     // Tells every worker to stop, and waits for them to take it.
     void stop_workers();
@@ -117,13 +117,19 @@ class Scheduler : public MpiThread::Service {
     void handle_result(Job& job, const ResultHeader& header, std::uint64_t first,
                        const char* payload, std::size_t size);
     void retire_if_done(Job& job);
+    bool live(const Job& job) const {
+        return job.slot < jobs_.size() && jobs_[job.slot].get() == &job;
+    }
+    // Takes the jobs submit() queued, in order.
+    void take_submitted();
     void cancel_job(Job& job, std::exception_ptr error);
 
     const Communicator& comm_;
     MpiThread& mpi_thread_;
     std::vector<Worker> workers_;  // workers_[r - 1] is rank r
     std::map<int, PoolEntry> pools_;
-    std::unordered_map<Job*, std::shared_ptr<Job>> jobs_;
+    // Live jobs, each at its `slot` (removed by swapping the last into its place).
+    std::vector<std::shared_ptr<Job>> jobs_;
     std::unordered_map<TaskId, double> task_ns_;  // last known cost per item, by task
     int next_pool_id_ = 1;
     std::uint64_t next_job_id_ = 1;
@@ -131,6 +137,11 @@ class Scheduler : public MpiThread::Service {
     Buffer receive_;  // the result message being handled (one at a time)
     Buffer local_in_;
     Buffer local_out_;
+
+    // Jobs submitted by user threads, not yet taken by the MPI thread: one post takes them
+    // all, so a loop of apply_async costs one command, not one each.
+    std::mutex submitted_mutex_;
+    std::vector<std::pair<std::shared_ptr<PoolState>, std::shared_ptr<Job>>> submitted_;
 
     CallbackThread callbacks_;
 };

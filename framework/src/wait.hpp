@@ -62,6 +62,14 @@ class Backoff {
         sleep_ = kFirstSleep;
     }
 
+    // Starts the idle clock if it is not running; pause() does this too.
+    void mark_idle() {
+        if (!idle_) {
+            idle_ = true;
+            since_ = Clock::now();
+        }
+    }
+
     // How long the waiter has been idle (zero before its first pause).
     Clock::duration idle_for() const { return idle_ ? Clock::now() - since_ : Clock::duration{}; }
 
@@ -70,8 +78,7 @@ class Backoff {
     template <class Sleep>
     void pause(Sleep&& sleep, micros max_sleep = kMaxSleep) {
         if (!idle_) {
-            idle_ = true;
-            since_ = Clock::now();
+            mark_idle();
             return;
         }
         const auto idle = Clock::now() - since_;

@@ -9,6 +9,7 @@
 namespace mproc::detail {
 
 int serve(const Communicator& comm) {
+    tighten_timer_slack();
     // Result messages in flight back to rank 0; rank 0 is always receiving, so they drain
     // quickly, and a slot is free again long before the ring comes round.
     std::array<Send, 4> slots;

@@ -6,6 +6,7 @@
 //
 // get() rethrows a task's exception as RemoteError; get(timeout) throws TimeoutError.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <exception>
@@ -13,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -55,6 +57,11 @@ class ResultState : public std::enable_shared_from_this<ResultState<T>> {
         return done_;
     }
     void wait() const {
+        // Results come in bursts (a message answers several chunks): look a few times,
+        // giving the core away between looks, before sleeping, so that a loop of get()s does
+        // not cost a wake-up per result on both sides.
+        for (int i = 0; i < 16 && !settled_.load(std::memory_order_acquire); ++i)
+            std::this_thread::yield();
         std::unique_lock lock(mutex_);
         cv_.wait(lock, [this] { return done_; });
     }
@@ -78,6 +85,7 @@ class ResultState : public std::enable_shared_from_this<ResultState<T>> {
             if (done_) return;  // first outcome wins (a failed chunk after terminate, say)
             set();
             done_ = true;
+            settled_.store(true, std::memory_order_release);
         }
         cv_.notify_all();
         if (!callback_ && !error_callback_) {
@@ -114,6 +122,7 @@ class ResultState : public std::enable_shared_from_this<ResultState<T>> {
     mutable std::mutex mutex_;
     mutable std::condition_variable cv_;
     bool done_ = false;
+    std::atomic<bool> settled_{false};  // done_, for a look without the mutex
     std::optional<Stored> value_;
     std::exception_ptr error_;
 };

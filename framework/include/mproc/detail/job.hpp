@@ -69,6 +69,7 @@ class ResultSink {
 
 struct Job {
     std::uint64_t id = 0;  // assigned by the scheduler
+    std::size_t slot = 0;  // its place in the scheduler's list of live jobs
     int pool_id = 0;
     TaskId task = 0;
     std::string task_name;

@@ -48,11 +48,12 @@ class RangeSource final : public ChunkSource {
                 max_items =
                     static_cast<std::uint32_t>(std::min<std::uint64_t>(max_items, *remaining_));
             out.resize(at + std::size_t{max_items} * sizeof(Pack));
-            for (; n < max_items && it != end; ++it, ++n, at += sizeof(Pack)) {
+            char* to = out.data() + at;  // (out.data() would be read again after every store)
+            for (; n < max_items && it != end; ++it, ++n, to += sizeof(Pack)) {
                 const Pack p = convert_(*it);
-                std::memcpy(out.data() + at, &p, sizeof(Pack));
+                std::memcpy(to, &p, sizeof(Pack));
             }
-            out.resize(at);
+            out.resize(at + std::size_t{n} * sizeof(Pack));
         } else {
             Packer<Pack> packer(out);
             for (; n < max_items && it != end; ++it, ++n) packer.put(convert_(*it));
@@ -76,6 +77,11 @@ template <class Pack, class View, class Convert>
 std::unique_ptr<ChunkSource> make_source(View view, Convert convert) {
     return std::make_unique<RangeSource<Pack, View, Convert>>(std::move(view), std::move(convert));
 }
+
+// Asks the kernel to back [p, p + bytes) with huge pages where it can: a map's result vector
+// of tens of megabytes is otherwise filled through a page fault every 4 KiB, a third of the
+// time a map of tiny tasks takes. Does nothing for small ranges.
+void prefer_huge_pages(void* p, std::size_t bytes) noexcept;
 
 // Unpacks `count` results into out[0, count).
 template <class T>
@@ -122,6 +128,8 @@ class CollectSink final : public ResultSink {
         if constexpr (kDirect) {
             if (total) {
                 direct_ = true;
+                all_.reserve(*total);
+                prefer_huge_pages(all_.data(), *total * sizeof(R));
                 all_.resize(*total);
             }
         }
