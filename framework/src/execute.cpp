@@ -61,6 +61,8 @@ void execute_chunk(const TaskHeader& header, const char* args, Buffer& out) {
             failure.rank = info.rank;
             failure.host = info.host;
             out.resize(at + sizeof(ResultHeader));
+            // Results over the limit left a buffer of gigabytes behind: give it back.
+            if (out.capacity() > kMaxMessageBytes) out.shrink_to_fit();
             Packer<TaskFailure> packer(out);
             packer.put(failure);
             packer.finish();

@@ -347,6 +347,7 @@ bool Scheduler::send_batch(PoolEntry& pool, Worker& w) {
             f.job->failed = true;
             retire_if_done(*f.job);
         }
+        msg->send.buffer = Buffer{};  // gigabytes: not kept for the next message
         w.spare.push_back(std::move(msg));
         return true;
     }
