@@ -308,6 +308,11 @@ bool Scheduler::send_batch(PoolEntry& pool, Worker& w) {
     const int workers = static_cast<int>(pool.state->ranks.size());
     Job* job = next_job(pool, w.rank);
     if (job == nullptr) return false;
+    // A job submitted before its task's first results came (apply_async in a loop) takes
+    // what they say now, rather than starting from one chunk per message.
+    if (job->ns_per_item < 0)
+        if (auto known = task_ns_.find(job->task); known != task_ns_.end())
+            job->ns_per_item = known->second;
     const std::size_t budget = in_flight_budget(*job, workers);
     if (w.chunks_out >= budget) return false;
     // Half the budget per message: one message runs while the next is on its way.

@@ -95,19 +95,32 @@ void unpack_into(T* out, const char* data, std::size_t size, std::uint32_t count
     }
 }
 
+// Appends `count` unpacked results to `out`; on a malformed message `out` is left as it was.
+template <class R>
+void append_unpacked(std::vector<Stored<R>>& out, const char* data, std::size_t size,
+                     std::uint32_t count) {
+    using T = Stored<R>;
+    const std::size_t at = out.size();
+    try {
+        if constexpr (std::is_default_constructible_v<T> && !std::is_same_v<T, bool>) {
+            out.resize(at + count);
+            unpack_into(out.data() + at, data, size, count);
+        } else {
+            // No default value to overwrite (shared-object handles), or no data() (vector<bool>).
+            out.reserve(at + count);
+            Unpacker<T> unpacker(data, size);
+            for (std::uint32_t i = 0; i < count; ++i) out.push_back(unpacker.get());
+        }
+    } catch (...) {
+        out.erase(out.begin() + static_cast<std::ptrdiff_t>(at), out.end());
+        throw;
+    }
+}
+
 template <class R>
 std::vector<Stored<R>> unpack_all(const char* data, std::size_t size, std::uint32_t count) {
-    using T = Stored<R>;
-    std::vector<T> out;
-    if constexpr (std::is_default_constructible_v<T> && !std::is_same_v<T, bool>) {
-        out.resize(count);
-        unpack_into(out.data(), data, size, count);
-    } else {
-        // No default value to overwrite (shared-object handles), or no data() (vector<bool>).
-        out.reserve(count);
-        Unpacker<T> unpacker(data, size);
-        for (std::uint32_t i = 0; i < count; ++i) out.push_back(unpacker.get());
-    }
+    std::vector<Stored<R>> out;
+    append_unpacked<R>(out, data, size, count);
     return out;
 }
 
@@ -208,7 +221,8 @@ class StreamSink final : public ResultSink {
     struct Chunk {
         std::vector<Stored<R>> values;
         std::exception_ptr error;
-        std::uint32_t count = 0;  // items the chunk stood for (a failed one has no values)
+        std::uint64_t count = 0;   // items the chunk stood for (a failed one has no values)
+        std::uint64_t chunks = 1;  // chunks merged into it (unordered: see deliver)
     };
 
     StreamSink(std::shared_ptr<PoolState> pool, Job& job, bool ordered)
@@ -216,6 +230,7 @@ class StreamSink final : public ResultSink {
 
     void deliver(std::uint64_t seq, std::uint64_t, std::uint32_t count, const char* data,
                  std::size_t size) override {
+        if (!ordered_ && append_to_last(count, data, size)) return;
         push(seq, Chunk{unpack_all<R>(data, size, count), nullptr, count});
     }
     void fail(std::uint64_t seq, std::uint64_t, std::uint32_t count,
@@ -249,13 +264,30 @@ class StreamSink final : public ResultSink {
         // Counted as consumed only now, so the bound limits what the reader holds too: a
         // reader slower than the workers must not pile up chunks of its own. Published in
         // small batches: the counters are shared with the MPI thread.
-        unpublished_chunks_ += 1;
+        unpublished_chunks_ += c.chunks;
         unpublished_items_ += c.count;
         if (unpublished_chunks_ >= 64 || unpublished_items_ >= job_.bound_items / 16) publish();
         return c;
     }
 
   private:
+    // In completion order, results that arrive while the reader has not yet taken the last
+    // chunk join it: tiny chunks then cost neither an allocation nor a queue entry each.
+    bool append_to_last(std::uint32_t count, const char* data, std::size_t size) {
+        bool wake;
+        {
+            std::lock_guard lock(mutex_);
+            if (pending_.empty() || !pending_.back() || pending_.back()->error) return false;
+            Chunk& last = *pending_.back();
+            append_unpacked<R>(last.values, data, size, count);
+            last.count += count;
+            ++last.chunks;
+            wake = waiting_;
+        }
+        if (wake) cv_.notify_one();
+        return true;
+    }
+
     void push(std::uint64_t seq, Chunk c) {
         bool wake;
         {
@@ -312,12 +344,12 @@ class StreamSink final : public ResultSink {
     std::size_t take_ready_locked() {
         std::size_t n = 0;
         while (!pending_.empty() && pending_.front()) {
+            taken_ += pending_.front()->chunks;
             local_.push_back(std::move(*pending_.front()));
             pending_.pop_front();
             ++n;
             if (ordered_) ++head_seq_;
         }
-        taken_ += n;
         return n;
     }
 
