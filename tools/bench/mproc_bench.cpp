@@ -117,6 +117,15 @@ int main(int argc, char** argv) {
             "mproc", w, "map cs=1000",
             bench::rate(reps, n1000, [&] { (void)pool.map(empty, mproc::range(n1000), 1000); }),
             "tasks/s");
+        // 64-bit results over 10^7 items (the Python side's integers are one type).
+        const auto n64 = static_cast<std::int64_t>(10'000'000 * scale);
+        bench::emit("mproc", w, "map cs=1000, int64",
+                    bench::rate(reps, static_cast<double>(n64),
+                                [&] {
+                                    (void)pool.map(empty64, mproc::range<std::int64_t>(0, n64),
+                                                   1000);
+                                }),
+                    "tasks/s");
         bench::emit("mproc", w, "map cs=auto",
                     bench::rate(reps, n1000, [&] { (void)pool.map(empty, mproc::range(n1000)); }),
                     "tasks/s");

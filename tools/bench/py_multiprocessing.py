@@ -33,6 +33,9 @@ def main():
     with mp.Pool(w) as pool:
         emit(w, "map cs=1", rate(n1, lambda: pool.map(empty, range(n1), 1)), "tasks/s")
         emit(w, "map cs=1000", rate(n1000, lambda: pool.map(empty, range(n1000), 1000)), "tasks/s")
+        big = 2**40  # 64-bit values, as mproc's int64 row sends
+        emit(w, "map cs=1000, int64",
+             rate(n1000, lambda: pool.map(empty, range(big, big + n1000), 1000)), "tasks/s")
         emit(w, "map cs=auto", rate(n1000, lambda: pool.map(empty, range(n1000))), "tasks/s")
         for cs, n in ((1, n1), (1000, n1000)):
             emit(w, f"imap cs={cs}", rate(n, lambda: sum(pool.imap(empty, range(n), cs))), "tasks/s")
