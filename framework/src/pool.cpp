@@ -22,7 +22,7 @@ Pool::~Pool() {
             close();
             join();
         }
-        detail::release_pool(pool_);
+        release();
     } catch (...) {
         // A destructor must not throw; the scheduler is gone only if run() is already ending.
     }
@@ -54,6 +54,13 @@ void Pool::terminate() {
 void Pool::join() {
     if (!closed_) throw Error("Pool::join: call close() or terminate() first");
     pool_->wait_settled();
+    release();  // as in Python, a joined pool's workers are free for the next one
+}
+
+void Pool::release() {
+    if (released_) return;
+    released_ = true;
+    detail::release_pool(pool_);
 }
 
 std::shared_ptr<detail::Job> Pool::make_job(const detail::TaskEntry& entry,

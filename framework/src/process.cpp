@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "interrupt.hpp"
@@ -25,6 +26,7 @@ struct ProcessContext {
     bool active = false;
     int number = 0;
     Event terminate_flag;
+    std::string name;  // "Process-N" unless set_name chose another
 };
 
 // Sent to the worker before the target (handles are plain bytes).
@@ -37,13 +39,26 @@ thread_local std::optional<ProcessContext> t_context;
 std::atomic<int> g_next_number{1};
 std::atomic<bool> g_warned_thread{false};
 
-int enter_process(ContextWire w) {
-    t_context = ProcessContext{true, w.number, w.terminate_flag};
-    set_interrupt_source({[flag = w.terminate_flag] { return flag.is_set(); },
-                          "Process-" + std::to_string(w.number)});
-    return runtime_info().rank;
+// Where the target runs: its rank, and that rank's process id.
+std::pair<int, int> enter_process(ContextWire w) {
+    const std::string name = "Process-" + std::to_string(w.number);
+    t_context = ProcessContext{true, w.number, w.terminate_flag, name};
+    set_interrupt_source({[flag = w.terminate_flag] { return flag.is_set(); }, name});
+    return {runtime_info().rank, static_cast<int>(getpid())};
 }
 MPROC_TASK_AS("mproc.process.enter", enter_process);
+
+// A name of the user's, sent after enter (a handle and a string do not travel together).
+int name_process(std::string name) {
+    if (t_context) t_context->name = std::move(name);
+    return 0;
+}
+MPROC_TASK_AS("mproc.process.name", name_process);
+
+// The Processes this process started and has not seen end, for active_children(): Process
+// bookkeeping of this process, like the numbering above, not state of the MPI runtime.
+std::mutex g_live_mutex;
+std::set<ProcessState*> g_live;
 
 int leave_process(int) {
     release_prefetched();  // items the target took ahead and did not use go back
@@ -88,6 +103,8 @@ struct ProcessState {
     bool started = false;
     int rank = -1;
     bool terminated = false;
+    std::optional<int> pid;
+    bool daemon = false;
     std::unique_ptr<Pool> pool;  // on a worker rank
     std::unique_ptr<ProcessRun> run;
     std::thread thread;       // or on a thread of rank 0
@@ -120,9 +137,20 @@ struct ProcessState {
         return true;
     }
 
+    void remember() {
+        std::lock_guard lock(g_live_mutex);
+        g_live.insert(this);
+    }
+    void forget() {
+        std::lock_guard lock(g_live_mutex);
+        g_live.erase(this);
+    }
+    ~ProcessState() { forget(); }
+
     // Records the outcome once the target has ended.
     void settle(std::exception_ptr error) {
         if (exitcode) return;
+        forget();
         if (!error) {
             exitcode = 0;
         } else if (is_termination(error)) {
@@ -145,6 +173,7 @@ Process::Process(ProcessTarget target) : s_(std::make_unique<ProcessState>()) {
 Process::~Process() {
     if (s_ && s_->started) {
         try {
+            if (s_->daemon) terminate();
             join();
         } catch (...) {
         }
@@ -157,29 +186,55 @@ Process& Process::operator=(Process&&) noexcept = default;
 void Process::start() {
     if (s_->started) throw Error(s_->name + ": start() called twice");
     s_->started = true;
-    if (worker_count() > 0) {
-        try {
-            s_->pool = std::make_unique<Pool>(1);
-        } catch (const ResourceError&) {
-            s_->pool.reset();  // every worker is busy: run here instead
+    const int here = runtime_info().rank;
+    try {
+        // Pools (and so worker ranks for Processes) are rank 0's to hand out.
+        if (here == 0 && worker_count() > 0) {
+            try {
+                s_->pool = std::make_unique<Pool>(1);
+            } catch (const ResourceError&) {
+                s_->pool.reset();  // every worker is busy: run here instead
+            }
         }
+        if (s_->pool) {
+            const auto [rank, pid] =
+                s_->pool->apply(enter_process, ContextWire{s_->number, s_->terminate_flag});
+            s_->rank = rank;
+            s_->pid = pid;
+            if (s_->name != "Process-" + std::to_string(s_->number))
+                (void)s_->pool->apply(name_process, s_->name);
+            s_->run = s_->target.on_pool(*s_->pool);
+            s_->remember();
+            (void)s_->pool->apply_async(leave_process, 0);
+            s_->pool->close();
+            return;
+        }
+    } catch (...) {
+        // Not started after all: nothing is left for join() or the destructor to wait for.
+        s_->run.reset();
+        s_->pool.reset();
+        s_->started = false;
+        throw;
     }
-    if (s_->pool) {
-        s_->rank = s_->pool->apply(enter_process, ContextWire{s_->number, s_->terminate_flag});
-        s_->run = s_->target.on_pool(*s_->pool);
-        (void)s_->pool->apply_async(leave_process, 0);
-        s_->pool->close();
-        return;
-    }
-    if (!g_warned_thread.exchange(true))
+    if (here != 0) {
+        if (!g_warned_thread.exchange(true))
+            std::cerr << "mproc: " << s_->name << " was started on worker rank " << here
+                      << ", inside a Process or a task; it runs on a thread of that rank (where "
+                         "it cannot use queues, pipes or shared objects: start Processes from "
+                         "rank 0 for that)"
+                      << std::endl;
+    } else if (!g_warned_thread.exchange(true)) {
         std::cerr << "mproc: no free worker rank for " << s_->name
                   << "; it runs on a thread of rank 0 (start more ranks to give each Process "
                      "its own)"
                   << std::endl;
-    s_->rank = 0;
+    }
+    s_->rank = here;
+    s_->pid = static_cast<int>(getpid());
+    s_->remember();
     ProcessState* s = s_.get();
     s_->thread = std::thread([s] {
-        t_context = ProcessContext{true, s->number, s->terminate_flag};
+        t_context = ProcessContext{true, s->number, s->terminate_flag, s->name};
         set_interrupt_source({[flag = s->terminate_flag] { return flag.is_set(); }, s->name});
         try {
             s->target.here();
@@ -223,8 +278,26 @@ const std::string& Process::name() const {
     return s_->name;
 }
 
+void Process::set_name(std::string name) {
+    if (s_->started) throw Error(s_->name + ": set_name after start()");
+    s_->name = std::move(name);
+}
+
 int Process::rank() const {
     return s_->rank;
+}
+
+std::optional<int> Process::pid() const {
+    return s_->pid;
+}
+
+void Process::set_daemon(bool daemon) {
+    if (s_->started) throw Error(s_->name + ": set_daemon after start()");
+    s_->daemon = daemon;
+}
+
+bool Process::daemon() const {
+    return s_->daemon;
 }
 
 void Process::terminate() {
@@ -236,7 +309,7 @@ ProcessInfo current_process() {
     const RuntimeInfo& info = runtime_info();
     std::string name;
     if (t_context && t_context->active) {
-        name = "Process-" + std::to_string(t_context->number);
+        name = t_context->name;
     } else if (info.rank == 0) {
         name = "MainProcess";
     } else {
@@ -255,6 +328,31 @@ void sleep(std::chrono::nanoseconds d) {
         std::this_thread::sleep_for(
             std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(2)));
     }
+}
+
+std::vector<ProcessInfo> active_children() {
+    std::vector<ProcessState*> live;
+    {
+        std::lock_guard lock(g_live_mutex);
+        live.assign(g_live.begin(), g_live.end());
+    }
+    std::vector<ProcessInfo> children;
+    const RuntimeInfo& info = runtime_info();
+    for (ProcessState* s : live) {
+        // As Python's, this joins those that have ended (which takes them off the list).
+        if (s->join_for(std::chrono::nanoseconds(0))) continue;
+        const auto& hosts = info.hosts;
+        const std::string host = s->rank >= 0 && static_cast<std::size_t>(s->rank) < hosts.size()
+                                     ? hosts[static_cast<std::size_t>(s->rank)]
+                                     : info.host;
+        children.emplace_back(s->name, s->rank, host, s->pid.value_or(-1));
+    }
+    return children;
+}
+
+int cpu_count() {
+    const unsigned n = std::thread::hardware_concurrency();
+    return n > 0 ? static_cast<int>(n) : 1;
 }
 
 }  // namespace mproc

@@ -285,9 +285,24 @@ bool Scheduler::pack_chunk(Job& job, int workers, Buffer& out, InFlight& record)
     const std::size_t at = out.size();
     out.resize(at + sizeof(TaskHeader));
     const std::uint32_t want = chunk_items(job, workers);
-    const std::uint32_t n = job.source->fill(want, out);
+    std::uint32_t n = 0;
+    try {
+        n = job.source->fill(want, out);
+    } catch (...) {
+        // The input threw: the job's caller gets the exception (map at once; imap after the
+        // results of the items before it), and the job takes no more input.
+        out.resize(at);
+        if (!job.failed && !job.cancelled) {
+            job.sink->fail(job.next_seq, job.next_index, 0, std::current_exception());
+            if (job.sink->fails_whole_job()) job.failed = true;
+        }
+        ++job.next_seq;  // the failure stands in the stream as a chunk of its own
+        job.input_done = true;
+        retire_if_done(job);
+        return false;
+    }
     auto left = job.source->remaining();
-    if (n < want || (left && *left == 0)) job.input_done = true;
+    if ((n < want || (left && *left == 0)) && !job.source->error_pending()) job.input_done = true;
     if (job.ns_per_item < 0 && job.ramp < kMaxChunkItems) job.ramp *= 2;
     if (n == 0) {
         out.resize(at);

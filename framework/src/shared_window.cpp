@@ -14,10 +14,11 @@ constexpr std::uint64_t kNodeTableBytes = kNodeBytes * kNodesPerRank;
 // The arena's header: its bump pointer (the next free offset), then its size.
 constexpr std::uint64_t kArenaHeader = 16;
 
-// By RmaType's order: i32, i64, u32, u64, f32, f64.
+// By RmaType's order: i32, i64, u32, u64, f32, f64, i8, u8, i16, u16.
 MPI_Datatype mpi_type(RmaType t) {
-    const MPI_Datatype types[] = {MPI_INT32_T,  MPI_INT64_T, MPI_UINT32_T,
-                                  MPI_UINT64_T, MPI_FLOAT,   MPI_DOUBLE};
+    const MPI_Datatype types[] = {MPI_INT32_T, MPI_INT64_T, MPI_UINT32_T, MPI_UINT64_T,
+                                  MPI_FLOAT,   MPI_DOUBLE,  MPI_INT8_T,   MPI_UINT8_T,
+                                  MPI_INT16_T, MPI_UINT16_T};
     return types[static_cast<int>(t)];
 }
 

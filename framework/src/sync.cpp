@@ -157,6 +157,10 @@ void lock_restore(std::uint64_t offset, bool reentrant, int depth) {
     take_lock(offset, reentrant ? depth : 1);
 }
 
+bool lock_taken(std::uint64_t offset) {
+    return win().load32(0, SharedWindow::arena_disp(offset)) != 0;  // the queue's tail
+}
+
 bool lock_held_here(std::uint64_t offset, bool reentrant) {
     return locks().holds(offset, reentrant);
 }
@@ -226,6 +230,11 @@ int barrier_wait(std::uint64_t offset, int parties, Nanos timeout) {
             return words[0] != gen || is_broken;
         },
         deadline_after(timeout), true);
+    if (waited != Waited::ready || is_broken) {
+        // Leaving without the generation moving: no longer one of those waiting (n_waiting).
+        // Once broken, no party can complete this generation, so the count stays honest.
+        win().add32(0, count, -1);
+    }
     if (is_broken) throw BrokenBarrierError("Barrier broken while waiting");
     if (waited == Waited::interrupted) {
         win().store32(0, broken, 1);  // the others would wait for this party forever

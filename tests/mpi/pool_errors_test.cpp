@@ -6,7 +6,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <mproc/mproc.hpp>
+#include <ranges>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "test_tasks.hpp"
 
@@ -184,4 +187,43 @@ TEST(PoolErrors, FailingInitializerFailsTheConstructor) {
     EXPECT_THROW(mproc::Pool(0, fails_on_7, 7), mproc::RemoteError);
     mproc::Pool pool;  // and the workers were handed back
     EXPECT_EQ(pool.apply(square, 3), 9);
+}
+
+// An input whose element `bad` throws when it is read, as a generator that raises does in
+// CPython's _TestPool.
+auto throwing_input(int n, int bad) {
+    return std::views::iota(0, n) | std::views::transform([bad](int i) {
+               if (i == bad) throw std::runtime_error("input " + std::to_string(i) + " is bad");
+               return i;
+           });
+}
+
+TEST(PoolErrors, AnInputThatThrowsReachesMapAndThePoolGoesOn) {
+    mproc::Pool pool;
+    for (std::size_t chunksize : {0, 1, 10}) {
+        try {
+            (void)pool.map(square, throwing_input(100, 57), chunksize);
+            FAIL() << "map over a throwing input returned";
+        } catch (const std::runtime_error& e) {
+            EXPECT_STREQ(e.what(), "input 57 is bad");
+        }
+    }
+    EXPECT_EQ(pool.map(square, std::vector<int>{1, 2, 3}), (std::vector<int>{1, 4, 9}));
+}
+
+TEST(PoolErrors, AnInputThatThrowsEndsImapAfterTheItemsBeforeIt) {
+    mproc::Pool pool;
+    for (std::size_t chunksize : {1, 10}) {
+        std::vector<int> got;
+        auto results = pool.imap(square, throwing_input(100, 57), chunksize);
+        try {
+            for (auto it = results.begin(); it != results.end(); ++it) got.push_back(*it);
+            FAIL() << "imap over a throwing input ended without the error";
+        } catch (const std::runtime_error& e) {
+            EXPECT_STREQ(e.what(), "input 57 is bad");
+        }
+        ASSERT_EQ(got.size(), 57u) << "chunksize " << chunksize;
+        for (int i = 0; i < 57; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], i * i);
+    }
+    EXPECT_EQ(pool.apply(square, 5), 25);
 }

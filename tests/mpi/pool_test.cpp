@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <list>
 #include <map>
 #include <mproc/mproc.hpp>
 #include <numeric>
 #include <ranges>
 #include <set>
+#include <thread>
 
 #include "test_tasks.hpp"
 
@@ -84,6 +86,41 @@ TEST(Pool, MapAsyncWithCallback) {
     pool.join();  // callbacks have run once join returns
     const auto want = expected_squares(100);
     EXPECT_EQ(seen.load(), std::accumulate(want.begin(), want.end(), 0L));
+}
+
+// As in Python, a callback has run before its result is visible: get() and wait() return
+// after it, whatever the callback thread's pace.
+TEST(Pool, CallbacksHaveRunBeforeGetReturns) {
+    mproc::Pool pool;
+    for (int round = 0; round < 20; ++round) {
+        std::atomic<int> seen{-1};
+        auto r = pool.apply_async(square, mproc::args(round), [&](const int& v) {
+            std::this_thread::sleep_for(std::chrono::microseconds(300));
+            seen = v;
+        });
+        EXPECT_EQ(r.get(), round * round);
+        EXPECT_EQ(seen.load(), round * round) << "round " << round;
+        std::atomic<bool> failed{false};
+        auto e = pool.apply_async(
+            fails_on_7, mproc::args(7), [](const int&) {},
+            [&](const mproc::Error&) {
+                std::this_thread::sleep_for(std::chrono::microseconds(300));
+                failed = true;
+            });
+        e.wait();
+        EXPECT_TRUE(failed.load()) << "round " << round;
+    }
+}
+
+// As in Python, close() + join() hands the workers back: the next Pool gets them.
+TEST(Pool, JoinedPoolFreesItsWorkers) {
+    mproc::Pool first;
+    EXPECT_EQ(first.map(square, std::vector<int>{2}), std::vector<int>{4});
+    first.close();
+    first.join();
+    mproc::Pool second;  // every free worker: all of them again
+    EXPECT_EQ(second.processes(), first.processes());
+    EXPECT_EQ(second.apply(square, 3), 9);
 }
 
 TEST(Pool, MapAsyncOwnsACopyOfItsInput) {

@@ -136,6 +136,20 @@ void sleep_long(int) {
 }
 MPROC_TASK(sleep_long);
 
+void compute_only(int x) {
+    if (x != 7) throw std::runtime_error("wrong argument");
+}
+MPROC_TASK(compute_only);
+
+// A target that starts a Process of its own, joins it, and says how it went.
+void start_child(Text q) {
+    mproc::Process child(compute_only, 7);
+    child.start();
+    child.join();
+    q.put("child exit " + std::to_string(child.exitcode().value_or(99)));
+}
+MPROC_TASK(start_child);
+
 }  // namespace
 
 // ---- Process ------------------------------------------------------------------------------
@@ -202,6 +216,55 @@ TEST(Process, JoinWithANegativeTimeoutReturnsAtOnce) {
     EXPECT_TRUE(p.is_alive());
     p.terminate();
     p.join();
+}
+
+// A Process started from a Process works at every rank count (on a worker rank the child runs
+// on a thread of that rank, as the top level falls back to a thread of rank 0).
+TEST(Process, AProcessStartsAProcess) {
+    Text q;
+    mproc::Process parent(start_child, q);
+    parent.start();
+    EXPECT_EQ(q.get(30s), "child exit 0");
+    parent.join();
+    EXPECT_EQ(parent.exitcode(), 0);
+}
+
+// Python's pid, name, daemon, kill, active_children and cpu_count (CPython's _TestProcess).
+TEST(Process, PidNameDaemonAndActiveChildrenAsInPython) {
+    EXPECT_GE(mproc::cpu_count(), 1);
+    EXPECT_TRUE(mproc::active_children().empty());
+    Text q;
+    mproc::Process p(say_hello, q);
+    p.set_name("greeter");
+    EXPECT_FALSE(p.pid().has_value());
+    p.start();
+    EXPECT_THROW(p.set_name("late"), mproc::Error);
+    const std::string got = q.get(30s);
+    EXPECT_EQ(got.rfind("hello from greeter on rank ", 0), 0u) << got;
+    ASSERT_TRUE(p.pid().has_value());
+    EXPECT_GT(*p.pid(), 0);
+    p.join();
+    EXPECT_TRUE(mproc::active_children().empty());
+
+    const auto t0 = std::chrono::steady_clock::now();
+    {
+        mproc::Process d(sleep_long, 0);  // a minute, unless ended
+        d.set_daemon(true);
+        EXPECT_TRUE(d.daemon());
+        d.start();
+        const auto kids = mproc::active_children();
+        ASSERT_EQ(kids.size(), 1u);
+        EXPECT_EQ(kids[0].name(), d.name());
+        EXPECT_EQ(kids[0].rank(), d.rank());
+    }  // a daemon is terminated here, not waited for
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 20s);
+    EXPECT_TRUE(mproc::active_children().empty());
+
+    mproc::Process k(sleep_long, 0);
+    k.start();
+    k.kill();
+    k.join();
+    EXPECT_EQ(k.exitcode(), -15);
 }
 
 TEST(Process, MoreProcessesThanWorkersStillRun) {
@@ -373,6 +436,7 @@ TEST(Pipe, OneWayAndAHundredMegabytes) {
     auto [reader, writer] = mproc::Pipe<std::string>(false);
     EXPECT_THROW(reader.send("x"), mproc::Error);
     EXPECT_THROW(writer.recv(), mproc::Error);
+    EXPECT_THROW((void)writer.poll(), mproc::Error);  // as Python's: not a readable end
     mproc::Process p(put_big, mproc::Queue<std::string>(), std::size_t{1});  // traffic alongside
     p.start();
     mproc::Value<std::int64_t> size(0);

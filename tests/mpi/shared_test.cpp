@@ -82,7 +82,8 @@ long timed_lock_ms(mproc::Lock lock, int timeout_ms) {
         lock.unlock();
         return -1;
     }
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 t0)
         .count();
 }
 MPROC_TASK(timed_lock_ms);
@@ -127,6 +128,16 @@ int consume_one(mproc::Condition cond, Counter items) {
     return 1;
 }
 MPROC_TASK(consume_one);
+
+// Small counters from every worker at once: 16-bit and 8-bit atomics.
+int add_small(mproc::Value<std::int16_t> wide, mproc::Value<std::int8_t> narrow, int times) {
+    for (int i = 0; i < times; ++i) {
+        wide.fetch_add(1);
+        narrow.fetch_add(1);
+    }
+    return times;
+}
+MPROC_TASK(add_small);
 
 int tasks_for(int per_worker) {
     return per_worker * std::max(1, mproc::worker_count());
@@ -232,8 +243,8 @@ TEST(Shared, LockExcludesEveryoneIncludingRankZero) {
     mproc::Pool pool;
     mproc::Lock lock;
     Counter inside(0);
-    std::vector<std::tuple<mproc::Lock, Counter, int>> args(
-        static_cast<std::size_t>(tasks_for(2)), {lock, inside, 300});
+    std::vector<std::tuple<mproc::Lock, Counter, int>> args(static_cast<std::size_t>(tasks_for(2)),
+                                                            {lock, inside, 300});
     auto result = pool.starmap_async(overlaps_under_lock, args, 1);
     // Rank 0's thread (through the engine) and another thread of rank 0 contend as well.
     int ours = 0, theirs = 0;
@@ -357,9 +368,76 @@ TEST(Shared, BarrierHoldsEveryGenerationUntilAllArrive) {
 
 TEST(Shared, BarrierTimeoutBreaksIt) {
     mproc::Barrier barrier(2);
+    EXPECT_EQ(barrier.n_waiting(), 0);
     EXPECT_THROW(barrier.wait(30ms), mproc::BrokenBarrierError);
     EXPECT_TRUE(barrier.broken());
+    EXPECT_EQ(barrier.n_waiting(), 0);  // as in Python: the party that gave up waits no more
     EXPECT_THROW(barrier.wait(), mproc::BrokenBarrierError);
+}
+
+// Python's names and results (CPython's _TestLock, _TestEvent, _TestCondition).
+TEST(Shared, LockedEventWaitAndWaitForAsInPython) {
+    mproc::Lock lock;
+    EXPECT_FALSE(lock.locked());
+    lock.acquire();
+    EXPECT_TRUE(lock.locked());
+    lock.release();
+    EXPECT_FALSE(lock.locked());
+    mproc::RLock rlock;
+    rlock.acquire();
+    rlock.acquire();
+    rlock.release();
+    EXPECT_TRUE(rlock.locked());  // still held once
+    rlock.release();
+    EXPECT_FALSE(rlock.locked());
+
+    mproc::Event event;
+    event.set();
+    EXPECT_TRUE(event.wait());
+
+    mproc::Condition cond;
+    mproc::Value<std::int32_t> flag(0);
+    std::thread other([&] {
+        std::this_thread::sleep_for(20ms);
+        std::lock_guard hold(cond);
+        flag.store(1);
+        cond.notify_all();
+    });
+    {
+        std::lock_guard hold(cond);
+        EXPECT_TRUE(cond.wait_for([&] { return flag.load() == 1; }));  // no timeout
+    }
+    other.join();
+}
+
+// Python's Value('?'), ('b'), ('h'), ('c') and a char Array used as a string.
+TEST(Shared, SmallTypesAndCharArraysAsInPython) {
+    mproc::Value<bool> flag(false);
+    flag.store(true);
+    EXPECT_TRUE(flag.load());
+    bool expected = true;
+    EXPECT_TRUE(flag.compare_exchange(expected, false));
+    EXPECT_FALSE(flag.value());
+    mproc::Value<char> letter('a');
+    letter.store('z');
+    EXPECT_EQ(letter.load(), 'z');
+    mproc::Array<char> text(16);
+    text.set_value("hello");
+    EXPECT_EQ(text.value(), "hello");
+    EXPECT_EQ(text.raw(), std::string("hello") + std::string(11, '\0'));
+    EXPECT_THROW(text.set_value(std::string(17, 'x')), std::invalid_argument);
+
+    mproc::Value<std::int16_t> wide(-1000);
+    mproc::Value<std::int8_t> narrow(-100);
+    mproc::Pool pool;
+    const int per_task = 25;
+    const int tasks = 4 * pool.processes();
+    const std::vector<std::tuple<mproc::Value<std::int16_t>, mproc::Value<std::int8_t>, int>> args(
+        static_cast<std::size_t>(tasks), {wide, narrow, per_task});
+    int total = 0;
+    for (int n : pool.starmap(add_small, args, 1)) total += n;
+    EXPECT_EQ(wide.load(), -1000 + total);
+    EXPECT_EQ(narrow.load(), static_cast<std::int8_t>(-100 + total));  // wraps, as int8 does
 }
 
 TEST(Shared, ConditionHandsItemsToWaitingConsumers) {

@@ -78,22 +78,36 @@ class ResultState : public std::enable_shared_from_this<ResultState<T>> {
     bool has_error() const { return error_ != nullptr; }
 
   private:
+    // Records the outcome (the first wins: a failed chunk after terminate, say). As in
+    // Python, callbacks have run before the result is ready: they run on the callback thread,
+    // and the result becomes visible (ready, get, wait) after them.
     template <class Set>
     void settle(Set&& set) {
         {
             std::lock_guard lock(mutex_);
-            if (done_) return;  // first outcome wins (a failed chunk after terminate, say)
+            if (has_outcome_) return;
             set();
+            has_outcome_ = true;
+        }
+        if (!callback_ && !error_callback_) {
+            publish();
+            return;
+        }
+        post_callback([self = this->shared_from_this()] {
+            self->run_callbacks();
+            self->publish();
+        });
+    }
+
+    // Makes the outcome visible and counts the work settled in its pool.
+    void publish() {
+        {
+            std::lock_guard lock(mutex_);
             done_ = true;
             settled_.store(true, std::memory_order_release);
         }
         cv_.notify_all();
-        if (!callback_ && !error_callback_) {
-            if (pool_) pool_->settle_one();
-            return;
-        }
-        // Callbacks run on the callback thread; the pool counts the work settled after them.
-        post_callback([self = this->shared_from_this()] { self->run_callbacks(); });
+        if (pool_) pool_->settle_one();
     }
 
     void run_callbacks() {
@@ -113,7 +127,6 @@ class ResultState : public std::enable_shared_from_this<ResultState<T>> {
             // A throwing callback must not take the callback thread down; Python prints it too.
             print_callback_exception(std::current_exception());
         }
-        if (pool_) pool_->settle_one();
     }
 
     std::shared_ptr<PoolState> pool_;
@@ -121,7 +134,8 @@ class ResultState : public std::enable_shared_from_this<ResultState<T>> {
     ErrorCallback error_callback_;
     mutable std::mutex mutex_;
     mutable std::condition_variable cv_;
-    bool done_ = false;
+    bool has_outcome_ = false;          // value_ or error_ is set
+    bool done_ = false;                 // and visible: callbacks have run
     std::atomic<bool> settled_{false};  // done_, for a look without the mutex
     std::optional<Stored> value_;
     std::exception_ptr error_;

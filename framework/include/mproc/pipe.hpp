@@ -47,7 +47,8 @@ class Connection {
     // Whether something can be read (or the end of the stream reached) within `timeout`.
     template <class Rep = long, class Period = std::ratio<1>>
     bool poll(std::chrono::duration<Rep, Period> timeout = std::chrono::seconds(0)) {
-        if (recv_ == 0) return false;
+        if (recv_ == 0) throw Error("Connection::poll on the sending end of a one-way Pipe");
+        if (closed_) throw Error("Connection::poll on a closed connection");
         if (detail::is_ring(recv_)) return detail::ring_poll(recv_, detail::queue_timeout(timeout));
         const auto r =
             detail::queue_call(detail::QueueOp::poll, recv_, 0, detail::queue_timeout(timeout));

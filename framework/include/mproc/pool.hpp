@@ -279,10 +279,13 @@ class Pool {
     // Drops work not yet done: pending results fail with PoolClosed, running chunks' results
     // are discarded when they arrive.
     void terminate();
-    // Waits for every submitted call to settle; close() or terminate() must come first.
+    // Waits for every submitted call to settle, then hands the pool's worker ranks back (a
+    // next Pool may take them); close() or terminate() must come first.
     void join();
 
   private:
+    void release();
+
     template <class Pack, class Tuple>
     static std::unique_ptr<detail::ChunkSource> single_source(Tuple&& args) {
         Pack pack = make_pack<Pack>(std::forward<Tuple>(args));
@@ -407,6 +410,7 @@ class Pool {
     std::shared_ptr<detail::PoolState> pool_;
     bool closed_ = false;
     bool terminated_ = false;
+    bool released_ = false;  // its worker ranks handed back (after join)
 };
 
 }  // namespace mproc

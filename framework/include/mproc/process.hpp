@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "mproc/pool.hpp"
 #include "mproc/runtime.hpp"
@@ -53,6 +54,11 @@ class ProcessInfo {
     int pid_;
 };
 ProcessInfo current_process();
+// The Processes this process started that have not ended yet (Python's active_children()).
+std::vector<ProcessInfo> active_children();
+// The number of CPUs of the calling rank's host (Python's cpu_count()); the number of ranks
+// that run tasks is worker_count().
+int cpu_count();
 
 // Sleeps for `d`; a point where a terminated Process stops.
 void sleep(std::chrono::nanoseconds d);
@@ -126,9 +132,22 @@ class Process {
     // None while running (or before start); 0 done, 1 the target threw, -15 terminated.
     std::optional<int> exitcode() const;
     const std::string& name() const;
-    // The worker rank it runs on; 0 when it runs on a thread of rank 0; -1 before start.
+    // Python's `p.name = ...`: the name it reports (current_process() in the target sees it
+    // once started).
+    void set_name(std::string name);
+    // The worker rank it runs on; when it runs on a thread, the rank that started it (0 at the
+    // top level); -1 before start.
     int rank() const;
+    // The operating-system process id of the rank it runs on; none before start.
+    std::optional<int> pid() const;
     void terminate();
+    // Python's kill() sends SIGKILL; a target here shares its rank's process, so kill() is
+    // terminate(): the target stops at its next mproc call.
+    void kill() { terminate(); }
+    // A daemon Process is terminated, not waited for, when its Process object is destroyed
+    // (Python terminates daemons when their parent exits). Set before start().
+    void set_daemon(bool daemon);
+    bool daemon() const;
 
   private:
     explicit Process(detail::ProcessTarget target);

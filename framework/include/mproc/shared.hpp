@@ -11,10 +11,12 @@
 // to the master. Creating one costs an atomic add, not a collective call; the arena is
 // never freed during a run (MPROC_SHARED_BYTES sets its size).
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "mproc/detail/rma.hpp"
@@ -37,7 +39,7 @@ class RawValue {
     }
     void store(T x) { detail::rma_accumulate(kType, detail::RmaOp::replace, &x, 1, offset_); }
     // Adds `d` and returns the value before.
-    T fetch_add(T d) { return fetch(detail::RmaOp::sum, d); }
+    T fetch_add(T d) requires(!std::is_same_v<T, bool>) { return fetch(detail::RmaOp::sum, d); }
     T exchange(T x) { return fetch(detail::RmaOp::replace, x); }
     // Stores `desired` if the value is `expected` (bitwise) and returns true; otherwise loads
     // the value into `expected` and returns false, as std::atomic does.
@@ -94,7 +96,7 @@ class RawArray {
     void store(std::size_t i, T x) {
         detail::rma_accumulate(kType, detail::RmaOp::replace, &x, 1, at(i));
     }
-    T fetch_add(std::size_t i, T d) {
+    T fetch_add(std::size_t i, T d) requires(!std::is_same_v<T, bool>) {
         T old;
         detail::rma_fetch_op(kType, detail::RmaOp::sum, &d, &old, at(i));
         return old;
@@ -111,6 +113,25 @@ class RawArray {
                                         " values for an array of " + std::to_string(size_));
         if (size_ > 0)
             detail::rma_accumulate(kType, detail::RmaOp::replace, values.data(), size_, offset_);
+    }
+
+    // A char array as a string, as Python's Array('c', ...): value() is the text up to the
+    // first NUL, raw() every byte; set_value writes the text and NUL-fills the rest.
+    std::string value() const requires std::is_same_v<T, char> {
+        const std::string all = raw();
+        return all.substr(0, all.find('\0'));
+    }
+    std::string raw() const requires std::is_same_v<T, char> {
+        const std::vector<char> bytes = to_vector();
+        return std::string(bytes.begin(), bytes.end());
+    }
+    void set_value(const std::string& text) requires std::is_same_v<T, char> {
+        if (text.size() > size_)
+            throw std::invalid_argument("Array<char>::set_value: " + std::to_string(text.size()) +
+                                        " bytes for an array of " + std::to_string(size_));
+        std::vector<char> bytes(size_, '\0');
+        std::copy(text.begin(), text.end(), bytes.begin());
+        assign(bytes);
     }
 
   private:

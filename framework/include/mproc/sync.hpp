@@ -33,6 +33,7 @@ Nanos to_nanos(const std::chrono::duration<Rep, Period>& d) {
 }
 
 bool lock_acquire_for(std::uint64_t offset, bool reentrant, Nanos timeout);
+bool lock_taken(std::uint64_t offset);
 bool semaphore_acquire(std::uint64_t offset, Nanos timeout);
 void semaphore_release(std::uint64_t offset, std::int32_t n, std::int32_t bound);
 bool event_wait(std::uint64_t offset, Nanos timeout);
@@ -60,6 +61,8 @@ class QueueLock {
         return try_lock_for(timeout);
     }
     void release() { unlock(); }
+    // Whether anyone holds it (or waits for it) now: Python's locked().
+    bool locked() const { return lock_taken(offset_); }
 
     std::uint64_t offset() const { return offset_; }
 
@@ -114,7 +117,8 @@ class Event {
     void set();
     void clear();
     bool is_set() const;
-    void wait() { detail::event_wait(offset_, detail::kForever); }
+    // True, as Python's: it returns once the flag is set.
+    bool wait() { return detail::event_wait(offset_, detail::kForever); }
     // False if the timeout passed first.
     template <class Rep, class Period>
     bool wait(const std::chrono::duration<Rep, Period>& timeout) {
@@ -172,7 +176,12 @@ class Condition {
     void wait(Predicate pred) {
         while (!pred()) wait();
     }
-    // Python's wait_for: waits until pred() holds or the timeout passes; returns pred().
+    // Python's wait_for: waits until pred() holds (or the timeout passes); returns pred().
+    template <class Predicate>
+    bool wait_for(Predicate pred) {
+        wait(pred);
+        return true;
+    }
     template <class Predicate, class Rep, class Period>
     bool wait_for(Predicate pred, const std::chrono::duration<Rep, Period>& timeout) {
         const auto deadline = std::chrono::steady_clock::now() + timeout;

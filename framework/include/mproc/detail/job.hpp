@@ -27,6 +27,9 @@ class ChunkSource {
     virtual std::uint32_t fill(std::uint32_t max_items, Buffer& out) = 0;
     // The number of items not yet packed, when the input knows its size.
     virtual std::optional<std::uint64_t> remaining() const = 0;
+    // Whether the input threw while the last fill packed the items before it: the next fill
+    // throws it (so a short fill does not mean the input ended).
+    virtual bool error_pending() const { return false; }
 };
 
 // Where a failed chunk failed, as the worker saw it.

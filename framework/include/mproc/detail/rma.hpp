@@ -17,9 +17,12 @@
 
 namespace mproc::detail {
 
-enum class RmaType : std::uint8_t { i32, i64, u32, u64, f32, f64 };
+// The order is that of the MPI datatype table in framework/src/shared_window.cpp.
+enum class RmaType : std::uint8_t { i32, i64, u32, u64, f32, f64, i8, u8, i16, u16 };
 enum class RmaOp : std::uint8_t { sum, replace, no_op };
 
+// What a shared scalar is stored as: char as the byte type of its signedness, bool as a
+// byte that is 0 or 1.
 template <class T>
 constexpr RmaType rma_type_of() {
     if constexpr (std::is_same_v<T, std::int32_t>)
@@ -34,15 +37,27 @@ constexpr RmaType rma_type_of() {
         return RmaType::f32;
     else if constexpr (std::is_same_v<T, double>)
         return RmaType::f64;
+    else if constexpr (std::is_same_v<T, std::int8_t>)
+        return RmaType::i8;
+    else if constexpr (std::is_same_v<T, std::uint8_t> || std::is_same_v<T, bool>)
+        return RmaType::u8;
+    else if constexpr (std::is_same_v<T, char>)
+        return std::is_signed_v<char> ? RmaType::i8 : RmaType::u8;
+    else if constexpr (std::is_same_v<T, std::int16_t>)
+        return RmaType::i16;
+    else if constexpr (std::is_same_v<T, std::uint16_t>)
+        return RmaType::u16;
     else
         static_assert(sizeof(T) == 0,
-                      "shared values hold int32_t, int64_t, uint32_t, uint64_t, float or double");
+                      "shared values hold bool, char, 8- to 64-bit integers, float or double");
 }
 
 template <class T>
 concept SharedScalar = std::is_same_v<T, std::int32_t> || std::is_same_v<T, std::int64_t> ||
     std::is_same_v<T, std::uint32_t> || std::is_same_v<T, std::uint64_t> ||
-    std::is_same_v<T, float> || std::is_same_v<T, double>;
+    std::is_same_v<T, float> || std::is_same_v<T, double> || std::is_same_v<T, std::int8_t> ||
+    std::is_same_v<T, std::uint8_t> || std::is_same_v<T, std::int16_t> ||
+    std::is_same_v<T, std::uint16_t> || std::is_same_v<T, char> || std::is_same_v<T, bool>;
 
 // Offsets are into rank 0's arena unless a rank is given.
 // result = old value at `offset`; the target becomes op(old, operand).

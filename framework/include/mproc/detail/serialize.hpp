@@ -116,7 +116,7 @@ class ReadStreambuf : public std::streambuf {
     std::streamsize xsgetn(char* s, std::streamsize n) override {
         const std::streamsize k = std::min<std::streamsize>(n, egptr() - gptr());
         std::memcpy(s, gptr(), static_cast<std::size_t>(k));
-        gbump(static_cast<int>(k));
+        setg(eback(), gptr() + k, egptr());  // (gbump takes an int: not for 2 GiB strings)
         return k;
     }
 };

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <limits>
 #include <map>
 #include <memory>
@@ -33,7 +34,11 @@ class RangeSource final : public ChunkSource {
         if constexpr (std::ranges::sized_range<View>) remaining_ = std::ranges::size(view_);
     }
 
+    // An exception from the input (its iterator, or converting an element) ends the chunk
+    // being filled: the items before it go out as usual, and the next fill throws it, so the
+    // caller sees it where Python would, after the results of those items.
     std::uint32_t fill(std::uint32_t max_items, Buffer& out) override {
+        if (input_error_) std::rethrow_exception(std::exchange(input_error_, nullptr));
         if (!started_) {
             it_.emplace(std::ranges::begin(view_));
             started_ = true;
@@ -43,27 +48,37 @@ class RangeSource final : public ChunkSource {
         const auto end = std::ranges::end(view_);
         if constexpr (Bitwise<Pack>) {
             // Write straight into the message; trim to what the input had.
-            std::size_t at = out.size();
+            const std::size_t at = out.size();
             if (remaining_)
                 max_items =
                     static_cast<std::uint32_t>(std::min<std::uint64_t>(max_items, *remaining_));
             out.resize(at + std::size_t{max_items} * sizeof(Pack));
             char* to = out.data() + at;  // (out.data() would be read again after every store)
-            for (; n < max_items && it != end; ++it, ++n, to += sizeof(Pack)) {
-                const Pack p = convert_(*it);
-                std::memcpy(to, &p, sizeof(Pack));
+            try {
+                for (; n < max_items && it != end; ++it, ++n, to += sizeof(Pack)) {
+                    const Pack p = convert_(*it);
+                    std::memcpy(to, &p, sizeof(Pack));
+                }
+            } catch (...) {
+                input_error_ = std::current_exception();
             }
             out.resize(at + std::size_t{n} * sizeof(Pack));
         } else {
             Packer<Pack> packer(out);
-            for (; n < max_items && it != end; ++it, ++n) packer.put(convert_(*it));
+            try {
+                for (; n < max_items && it != end; ++it, ++n) packer.put(convert_(*it));
+            } catch (...) {
+                input_error_ = std::current_exception();
+            }
             packer.finish();
         }
         if (remaining_) *remaining_ -= n;
+        if (n == 0 && input_error_) std::rethrow_exception(std::exchange(input_error_, nullptr));
         return n;
     }
 
     std::optional<std::uint64_t> remaining() const override { return remaining_; }
+    bool error_pending() const override { return input_error_ != nullptr; }
 
   private:
     View view_;
@@ -71,6 +86,7 @@ class RangeSource final : public ChunkSource {
     bool started_ = false;
     std::optional<std::ranges::iterator_t<View>> it_;
     std::optional<std::uint64_t> remaining_;
+    std::exception_ptr input_error_;  // thrown by the next fill
 };
 
 template <class Pack, class View, class Convert>
