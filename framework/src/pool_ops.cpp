@@ -3,6 +3,8 @@
 
 #include "mproc/detail/pool_ops.hpp"
 
+#include "interrupt.hpp"
+#include "mpi_thread.hpp"
 #include "runtime_state.hpp"
 #include "scheduler.hpp"
 
@@ -46,6 +48,13 @@ void PoolState::wait_settled() {
 }
 
 std::shared_ptr<PoolState> open_pool(int processes) {
+    // Refused the same way at every rank count: at one rank a target runs on a thread of
+    // rank 0 and a task on its MPI thread, where a Pool would seem to work, or would wait for
+    // the very thread it runs on.
+    if (in_process_context() || MpiThread::here() != nullptr)
+        throw Error(
+            "mproc: a Pool is made by the main function on rank 0, not inside a Process target "
+            "or a Pool task: make it there, and pass work and results through a Queue");
     return scheduler().open_pool(processes);
 }
 void release_pool(const std::shared_ptr<PoolState>& pool) {

@@ -188,8 +188,8 @@ void Process::start() {
     s_->started = true;
     const int here = runtime_info().rank;
     try {
-        // Pools (and so worker ranks for Processes) are rank 0's to hand out.
-        if (here == 0 && worker_count() > 0) {
+        // Pools (and so worker ranks for Processes) are rank 0's main code's to hand out.
+        if (here == 0 && worker_count() > 0 && !in_process_context()) {
             try {
                 s_->pool = std::make_unique<Pool>(1);
             } catch (const ResourceError&) {
@@ -221,7 +221,7 @@ void Process::start() {
             std::cerr << "mproc: " << s_->name << " was started on worker rank " << here
                       << ", inside a Process or a task; it runs on a thread of that rank (where "
                          "it cannot use queues, pipes or shared objects: start Processes from "
-                         "rank 0 for that)"
+                         "rank 0's main code for that)"
                       << std::endl;
     } else if (!g_warned_thread.exchange(true)) {
         std::cerr << "mproc: no free worker rank for " << s_->name

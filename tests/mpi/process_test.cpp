@@ -141,6 +141,23 @@ void compute_only(int x) {
 }
 MPROC_TASK(compute_only);
 
+// A target that tries to make a Pool of its own, and says what happened.
+void make_pool(Text q) {
+    try {
+        mproc::Pool inner;
+        q.put("made a pool");
+    } catch (const mproc::Error& e) {
+        q.put(std::string("refused: ") + e.what());
+    }
+}
+MPROC_TASK(make_pool);
+
+int pool_in_task(int) {
+    mproc::Pool inner;
+    return inner.processes();
+}
+MPROC_TASK(pool_in_task);
+
 // A target that starts a Process of its own, joins it, and says how it went.
 void start_child(Text q) {
     mproc::Process child(compute_only, 7);
@@ -265,6 +282,28 @@ TEST(Process, PidNameDaemonAndActiveChildrenAsInPython) {
     k.kill();
     k.join();
     EXPECT_EQ(k.exitcode(), -15);
+}
+
+// A Pool inside a Process target, or inside a Pool task, is refused the same documented way
+// at every rank count, one included (where it would otherwise run on rank 0 after all).
+TEST(Process, APoolInsideATargetOrATaskIsRefusedAtEveryRankCount) {
+    Text q;
+    mproc::Process p(make_pool, q);
+    p.start();
+    const std::string got = q.get(30s);
+    EXPECT_EQ(got.rfind("refused: mproc: a Pool is made by the main function on rank 0", 0), 0u)
+        << got;
+    p.join();
+    EXPECT_EQ(p.exitcode(), 0);
+    mproc::Pool pool;
+    try {
+        (void)pool.apply(pool_in_task, 0);
+        FAIL() << "a Pool was made inside a task";
+    } catch (const mproc::RemoteError& e) {
+        EXPECT_NE(std::string(e.what()).find("a Pool is made by the main function"),
+                  std::string::npos)
+            << e.what();
+    }
 }
 
 TEST(Process, MoreProcessesThanWorkersStillRun) {
