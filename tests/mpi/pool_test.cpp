@@ -25,6 +25,11 @@ std::vector<int> expected_squares(int n) {
     return v;
 }
 
+int forty_two() {
+    return 42;
+}
+MPROC_TASK(forty_two);
+
 }  // namespace
 
 TEST(Pool, MapSquaresInInputOrder) {
@@ -71,6 +76,14 @@ TEST(Pool, MapSerializedTypes) {
     ASSERT_EQ(scaled.size(), 2u);
     EXPECT_EQ(scaled[0], (Point{3.0, "p", {1, 2, 2}}));
     EXPECT_EQ(scaled[1], (Point{-4.0, "", {0}}));
+}
+
+// A task with no arguments, as Python's apply(f) (CPython's _TestPool.test_apply).
+TEST(Pool, ApplyATaskWithNoArguments) {
+    mproc::Pool pool;
+    EXPECT_EQ(pool.apply(forty_two), 42);
+    auto r = pool.apply_async(forty_two);
+    EXPECT_EQ(r.get(), 42);
 }
 
 TEST(Pool, MapAsyncWithCallback) {

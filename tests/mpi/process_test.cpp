@@ -136,6 +136,9 @@ void sleep_long(int) {
 }
 MPROC_TASK(sleep_long);
 
+void no_arguments() {}
+MPROC_TASK(no_arguments);
+
 void compute_only(int x) {
     if (x != 7) throw std::runtime_error("wrong argument");
 }
@@ -304,6 +307,13 @@ TEST(Process, APoolInsideATargetOrATaskIsRefusedAtEveryRankCount) {
                   std::string::npos)
             << e.what();
     }
+}
+
+TEST(Process, ATargetWithNoArguments) {
+    mproc::Process p(no_arguments);
+    p.start();
+    p.join();
+    EXPECT_EQ(p.exitcode(), 0);
 }
 
 TEST(Process, MoreProcessesThanWorkersStillRun) {

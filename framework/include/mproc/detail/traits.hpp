@@ -53,6 +53,17 @@ template <class F>
 struct callable_signature<F, std::void_t<decltype(&F::operator())>>
     : member_call<decltype(&F::operator())> {};
 
+// One input item on the wire: the argument itself for one argument, the tuple of them
+// otherwise (empty for a task that takes none).
+template <class Args, std::size_t N = std::tuple_size_v<Args>>
+struct pack_of {
+    using type = Args;
+};
+template <class Args>
+struct pack_of<Args, 1> {
+    using type = std::tuple_element_t<0, Args>;
+};
+
 template <class F>
 struct task_traits {
     using callable = std::decay_t<F>;
@@ -64,7 +75,7 @@ struct task_traits {
     // What the task returns on the wire: void becomes Unit.
     using wire_result = std::conditional_t<std::is_void_v<result>, Unit, std::decay_t<result>>;
     // One input item on the wire.
-    using pack = std::conditional_t<arity == 1, std::tuple_element_t<0, args>, args>;
+    using pack = typename pack_of<args>::type;
 };
 
 template <class F>
