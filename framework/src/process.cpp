@@ -64,7 +64,7 @@ int leave_process(int) {
     release_prefetched();  // items the target took ahead and did not use go back
     t_context.reset();
     set_interrupt_source({});
-    settle_released();  // and are back before the Process is seen to end
+    confirm_given_back();  // and are back before the Process is seen to end
     return 0;
 }
 MPROC_TASK_AS("mproc.process.leave", leave_process);
@@ -81,18 +81,6 @@ void print_failure(const std::string& name, int rank, std::exception_ptr e) {
               << std::endl;
 }
 
-bool is_termination(std::exception_ptr e) {
-    try {
-        std::rethrow_exception(e);
-    } catch (const Terminated&) {
-        return true;
-    } catch (const RemoteError& r) {
-        return r.type_name() == "mproc::Terminated";
-    } catch (...) {
-        return false;
-    }
-}
-
 }  // namespace
 
 struct ProcessState {
@@ -102,7 +90,6 @@ struct ProcessState {
     Event terminate_flag;
     bool started = false;
     int rank = -1;
-    bool terminated = false;
     std::optional<int> pid;
     bool daemon = false;
     std::unique_ptr<Pool> pool;  // on a worker rank
@@ -120,7 +107,7 @@ struct ProcessState {
         if (exitcode) return true;
         if (run) {
             if (!run->wait_for(timeout)) return false;
-            settle(run->error());
+            record_outcome(run->error());
             pool.reset();  // waits for the context to be cleared, and frees the rank
             return true;
         }
@@ -133,7 +120,7 @@ struct ProcessState {
                 return false;
         }
         thread.join();
-        settle(thread_error);
+        record_outcome(thread_error);
         return true;
     }
 
@@ -148,12 +135,14 @@ struct ProcessState {
     ~ProcessState() { forget(); }
 
     // Records the outcome once the target has ended.
-    void settle(std::exception_ptr error) {
+    void record_outcome(std::exception_ptr error) {
         if (exitcode) return;
         forget();
         if (!error) {
             exitcode = 0;
-        } else if (is_termination(error)) {
+        } else if (terminate_flag.is_set()) {
+            // Asked to end, and ended by an exception (Terminated at an interruption point,
+            // or whatever unwinding from it raised): -15, as Python reports SIGTERM.
             exitcode = -15;
         } else {
             exitcode = 1;

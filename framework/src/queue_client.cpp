@@ -165,8 +165,8 @@ std::vector<char> queue_get(std::uint64_t queue, std::uint32_t maxsize,
     return std::move(items.front());
 }
 
-// A queue this worker thread gave items back to, not yet known to have them (settle_released).
-thread_local std::optional<std::pair<std::uint64_t, std::uint32_t>> t_unsettled;
+// A queue this worker thread gave items back to, not yet known to have them (confirm_given_back).
+thread_local std::optional<std::pair<std::uint64_t, std::uint32_t>> t_given_back;
 
 void release_prefetched() {
     for (auto& [queue, p] : t_prefetched) {
@@ -176,14 +176,14 @@ void release_prefetched() {
         p.items.clear();
         const std::vector<char> batch = pack_batch(items);
         queue_call(QueueOp::unget, queue, p.maxsize, {}, &batch);
-        if (runtime_info().rank != 0) t_unsettled.emplace(queue, p.maxsize);
+        if (runtime_info().rank != 0) t_given_back.emplace(queue, p.maxsize);
     }
 }
 
-void settle_released() {
-    if (!t_unsettled) return;
-    const auto [queue, maxsize] = *t_unsettled;
-    t_unsettled.reset();
+void confirm_given_back() {
+    if (!t_given_back) return;
+    const auto [queue, maxsize] = *t_given_back;
+    t_given_back.reset();
     // Requests from one rank on the queue channel are served in order: once this one is
     // answered, every give-back sent before it has been served.
     queue_call(QueueOp::size, queue, maxsize, {}, nullptr);

@@ -106,7 +106,7 @@ void QueueService::handle(const QueueRequestHeader& h, std::vector<char> payload
         case QueueOp::cancel:
             break;
     }
-    settle(q);
+    serve_waiting(q);
 }
 
 constexpr std::size_t kBatchBytes = 64 * 1024;
@@ -133,7 +133,7 @@ std::pair<std::uint64_t, std::vector<char>> QueueService::take(Queue& q, std::ui
 
 // After a change: admits waiting putters while there is room, hands items to waiting getters
 // (oldest first), and answers pollers, joiners, and getters of a closed, drained queue.
-void QueueService::settle(Queue& q) {
+void QueueService::serve_waiting(Queue& q) {
     auto answer = [this](Waiting& w, QueueReply r) {
         if (w.deadline != Clock::time_point::max()) --timed_;
         this->answer(w.origin, w.request, w.respond, std::move(r));
@@ -176,7 +176,8 @@ void QueueService::cancel(int origin, std::uint64_t request) {
                 list->erase(it);
                 if (w.deadline != Clock::time_point::max()) --timed_;
                 answer(w.origin, w.request, w.respond, QueueReply{QueueStatus::cancelled, 0, {}});
-                settle(q);  // a cancelled put may have been holding back nothing; getters may move
+                serve_waiting(
+                    q);  // a cancelled put may have been holding back nothing; getters may move
                 return;
             }
         }

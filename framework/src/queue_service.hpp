@@ -65,7 +65,8 @@ class QueueService : public MpiThread::Service {
         std::deque<Waiting> getters, putters, pollers, joiners;
     };
 
-    void settle(Queue& q);
+    // Answers the waiting requests the queue can satisfy now (items, room, emptiness).
+    void serve_waiting(Queue& q);
     static std::pair<std::uint64_t, std::vector<char>> take(Queue& q, std::uint32_t want);
     void answer(int origin, std::uint64_t request, const Respond& respond, QueueReply r);
     void cancel(int origin, std::uint64_t request);

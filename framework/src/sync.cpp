@@ -10,16 +10,19 @@
 
 #include "mproc/sync.hpp"
 
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
 #include "interrupt.hpp"
 #include "lock_table.hpp"
 #include "mproc/detail/queue_ops.hpp"
+#include "mproc/detail/registry.hpp"
 #include "runtime_state.hpp"
 #include "wait.hpp"
 
@@ -208,13 +211,38 @@ bool event_wait(std::uint64_t offset, Nanos timeout) {
 
 // ---- Barrier: [count, generation, broken], 32 bits each -----------------------------------
 
-int barrier_wait(std::uint64_t offset, int parties, Nanos timeout) {
+// Runs a Barrier's action: a registered task with no arguments, called with an empty input.
+void run_barrier_action(TaskId action) {
+    const TaskEntry* entry = find_task(action);
+    if (entry == nullptr)
+        throw SyncError("a Barrier's action (task id " + std::to_string(action) +
+                        ") is not registered on rank " + std::to_string(runtime_info().rank) +
+                        ": is every rank running the same program build?");
+    // One input item of no arguments: an empty tuple, which travels as its one byte.
+    const std::tuple<> none;
+    char in[sizeof none];
+    std::memcpy(in, &none, sizeof none);
+    Buffer out;
+    std::uint32_t done = 0;
+    entry->invoke(in, sizeof in, 1, out, done);
+}
+
+int barrier_wait(std::uint64_t offset, int parties, TaskId action, Nanos timeout) {
     const std::uint64_t count = SharedWindow::arena_disp(offset), generation = count + 4,
                         broken = count + 8;
     const std::int32_t gen = win().load32(0, generation);
     if (win().load32(0, broken) != 0) throw BrokenBarrierError("Barrier is broken");
     const std::int32_t arrived = win().add32(0, count, 1);
     if (arrived == parties - 1) {
+        if (action != 0) {
+            try {
+                run_barrier_action(action);
+            } catch (...) {
+                win().store32(0, broken, 1);  // as Python: the others get BrokenBarrierError
+                win().add32(0, count, -1);
+                throw;
+            }
+        }
         // The last to arrive opens the next generation. Nobody of this one can arrive again
         // before the generation moves, so resetting the count first is safe.
         win().store32(0, count, 0);
@@ -246,6 +274,18 @@ int barrier_wait(std::uint64_t offset, int parties, Nanos timeout) {
                                  std::to_string(parties) + " had arrived); the barrier is broken");
     }
     return arrived;
+}
+
+void barrier_reset(std::uint64_t offset) {
+    const std::uint64_t count = SharedWindow::arena_disp(offset), generation = count + 4,
+                        broken = count + 8;
+    // Break it, so the parties waiting now leave (each takes itself off the count), then
+    // open a fresh generation, whole.
+    win().store32(0, broken, 1);
+    wait_hand_over([&] { return win().load32(0, count) <= 0; });
+    win().store32(0, count, 0);
+    win().add32(0, generation, 1);
+    win().store32(0, broken, 0);
 }
 
 }  // namespace detail

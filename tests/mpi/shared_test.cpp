@@ -8,6 +8,8 @@
 #include <iostream>
 #include <mproc/mproc.hpp>
 #include <mutex>
+#include <optional>
+#include <stdexcept>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -119,6 +121,22 @@ int pass_barrier(mproc::Barrier barrier, mproc::Array<std::int64_t> arrivals, in
     return early;
 }
 MPROC_TASK(pass_barrier);
+
+// A Barrier's action counts its runs in a shared Value, which every rank learns from the
+// pool's initializer (an action takes no arguments).
+std::optional<mproc::Value<std::int32_t>> g_actions;
+void know_action_counter(mproc::Value<std::int32_t> counter) {
+    g_actions = counter;
+}
+MPROC_TASK(know_action_counter);
+void count_action() {
+    g_actions->fetch_add(1);
+}
+MPROC_TASK(count_action);
+void failing_action() {
+    throw std::runtime_error("the action gave up");
+}
+MPROC_TASK(failing_action);
 
 // Takes one item from `items`, waiting on the condition while there is none.
 int consume_one(mproc::Condition cond, Counter items) {
@@ -364,6 +382,49 @@ TEST(Shared, BarrierHoldsEveryGenerationUntilAllArrive) {
     EXPECT_EQ(early, 0);
     EXPECT_EQ(arrivals.to_vector(), std::vector<std::int64_t>(rounds, parties));
     EXPECT_EQ(barrier.n_waiting(), 0);
+}
+
+// Python's Barrier(parties, action) and reset() (CPython's _TestBarrier).
+TEST(Shared, BarrierActionRunsOncePerGenerationBeforeAnyPartyGoesOn) {
+    const int workers = mproc::worker_count();
+    const int parties = workers + 2, rounds = 5;
+    mproc::Value<std::int32_t> actions(0);
+    g_actions = actions;
+    mproc::Pool pool(0, know_action_counter, actions);
+    mproc::Barrier barrier(parties, count_action);
+    mproc::Array<std::int64_t> arrivals(rounds, 0);
+    const std::vector<std::tuple<mproc::Barrier, mproc::Array<std::int64_t>, int>> args(
+        static_cast<std::size_t>(workers), {barrier, arrivals, rounds});
+    auto result = pool.starmap_async(pass_barrier, args, 1);
+    std::thread other([&] { (void)pass_barrier(barrier, arrivals, rounds); });
+    for (int r = 0; r < rounds; ++r) {
+        arrivals.fetch_add(static_cast<std::size_t>(r), 1);
+        barrier.wait(60s);
+        EXPECT_EQ(actions.load(), r + 1) << "round " << r;  // ran before anyone went on
+    }
+    other.join();
+    (void)result.get();
+    EXPECT_EQ(actions.load(), rounds);
+}
+
+TEST(Shared, BarrierActionThatThrowsBreaksItAndResetMendsIt) {
+    mproc::Barrier alone(1, failing_action);
+    EXPECT_THROW(alone.wait(), std::runtime_error);
+    EXPECT_TRUE(alone.broken());
+    EXPECT_THROW(alone.wait(), mproc::BrokenBarrierError);
+    alone.reset();
+    EXPECT_FALSE(alone.broken());
+
+    mproc::Barrier two(2);
+    std::thread waiter([&] { EXPECT_THROW(two.wait(30s), mproc::BrokenBarrierError); });
+    while (two.n_waiting() < 1) std::this_thread::sleep_for(1ms);
+    two.reset();  // the waiter leaves with BrokenBarrierError; the barrier is whole again
+    waiter.join();
+    EXPECT_FALSE(two.broken());
+    EXPECT_EQ(two.n_waiting(), 0);
+    std::thread partner([&] { EXPECT_GE(two.wait(30s), 0); });
+    EXPECT_GE(two.wait(30s), 0);
+    partner.join();
 }
 
 TEST(Shared, BarrierTimeoutBreaksIt) {

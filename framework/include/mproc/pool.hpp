@@ -71,7 +71,7 @@ class IMapResult {
             }
         }
         // Skips chunks that finished with no items (never happens for sized chunks).
-        void settle() {
+        void skip_empty() {
             while (!ended && !chunk.error && pos >= chunk.values.size()) advance_chunk();
         }
         ~Cursor() {
@@ -102,7 +102,7 @@ class IMapResult {
             } else {
                 ++c_->pos;
             }
-            c_->settle();
+            c_->skip_empty();
             return *this;
         }
         void operator++(int) { ++*this; }
@@ -122,7 +122,7 @@ class IMapResult {
         if (!started_) {
             started_ = true;
             cursor_->advance_chunk();
-            cursor_->settle();
+            cursor_->skip_empty();
         }
         return iterator(cursor_.get());
     }

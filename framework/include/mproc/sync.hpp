@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "mproc/detail/registry.hpp"
 #include "mproc/detail/rma.hpp"
 #include "mproc/error.hpp"
 
@@ -37,7 +38,8 @@ bool lock_taken(std::uint64_t offset);
 bool semaphore_acquire(std::uint64_t offset, Nanos timeout);
 void semaphore_release(std::uint64_t offset, std::int32_t n, std::int32_t bound);
 bool event_wait(std::uint64_t offset, Nanos timeout);
-int barrier_wait(std::uint64_t offset, int parties, Nanos timeout);
+int barrier_wait(std::uint64_t offset, int parties, TaskId action, Nanos timeout);
+void barrier_reset(std::uint64_t offset);
 
 // Lock and RLock: a 32-bit MCS tail word in the arena.
 template <bool Reentrant>
@@ -136,11 +138,21 @@ class Event {
 class Barrier {
   public:
     explicit Barrier(int parties);
-    int wait() { return detail::barrier_wait(offset_, parties_, detail::kForever); }
+    // Python's Barrier(parties, action): the last party to arrive runs `action` (a task with
+    // no arguments, registered with MPROC_TASK) before any party goes on. If it throws, the
+    // barrier breaks and that party gets the exception.
+    template <class F>
+    Barrier(int parties, F&& action) : Barrier(parties) {
+        action_ = detail::lookup_task(action, "Barrier's action").id;
+    }
+    int wait() { return detail::barrier_wait(offset_, parties_, action_, detail::kForever); }
     template <class Rep, class Period>
     int wait(const std::chrono::duration<Rep, Period>& timeout) {
-        return detail::barrier_wait(offset_, parties_, detail::to_nanos(timeout));
+        return detail::barrier_wait(offset_, parties_, action_, detail::to_nanos(timeout));
     }
+    // Python's reset(): parties waiting now get BrokenBarrierError; once they have left, the
+    // barrier is whole and empty again. A wait() that starts during the reset is refused.
+    void reset() { detail::barrier_reset(offset_); }
     void abort();
     bool broken() const;
     int parties() const { return parties_; }
@@ -149,6 +161,7 @@ class Barrier {
   private:
     std::uint64_t offset_;
     int parties_;
+    detail::TaskId action_ = 0;  // none
 };
 
 // A condition variable over a Lock or RLock (its own RLock by default). wait() must be

@@ -57,7 +57,7 @@ void release_prefetched();
 // Waits until rank 0 has taken back what this worker thread gave back. The give-back needs no
 // reply, and a Process's end reaches rank 0 by another channel (its task's result), which
 // could overtake it: join() would return with the items still on their way.
-void settle_released();
+void confirm_given_back();
 
 // A new queue's id (unique for the run; no collective call).
 std::uint64_t new_queue_id();

@@ -1,7 +1,7 @@
 #pragma once
 // Pipes between processes of one node: a ring buffer per direction in memory every rank of
 // the node maps (see framework/src/rings.cpp). A message is its length and its bytes, written
-// into the ring as space allows, so a 100 MB message streams through a 64 KiB ring. A waiting
+// into the ring as space allows, so a 100 MB message streams through a 256 KiB ring. A waiting
 // end polls briefly, then sleeps on a futex in the ring that the other end wakes; nothing
 // goes through rank 0 or MPI, so a round trip costs two wake-ups at most.
 //

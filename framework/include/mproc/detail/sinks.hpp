@@ -259,7 +259,7 @@ class StreamSink final : public ResultSink {
             total_ = chunks;
         }
         cv_.notify_all();
-        settle();
+        count_settled();
     }
     void abort(std::exception_ptr e) override {
         {
@@ -267,7 +267,7 @@ class StreamSink final : public ResultSink {
             aborted_ = std::move(e);
         }
         cv_.notify_all();
-        settle();
+        count_settled();
     }
     bool fails_whole_job() const override { return false; }
 
@@ -369,7 +369,8 @@ class StreamSink final : public ResultSink {
         return n;
     }
 
-    void settle() {
+    // Counts the job settled in its pool, once.
+    void count_settled() {
         if (!settled_.exchange(true)) pool_->settle_one();
     }
 
