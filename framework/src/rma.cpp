@@ -6,10 +6,13 @@
 #include <algorithm>
 #include <string>
 
+#include "mproc/detail/serialize.hpp"
 #include "runtime_state.hpp"
 
 namespace mproc::detail {
 namespace {
+
+thread_local int t_loading_handles = 0;
 
 SharedWindow& window() {
     return runtime("mproc shared objects (Value, Array, Lock, ...)").window();
@@ -35,7 +38,18 @@ void rma_compare_swap(RmaType type, const void* desired, const void* expected, v
     window().compare_swap(type, desired, expected, result, 0, SharedWindow::arena_disp(offset));
 }
 
+bool loading_handles() noexcept {
+    return t_loading_handles > 0;
+}
+LoadingHandles::LoadingHandles() noexcept {
+    ++t_loading_handles;
+}
+LoadingHandles::~LoadingHandles() {
+    --t_loading_handles;
+}
+
 std::uint64_t shared_alloc(std::size_t bytes) {
+    if (loading_handles()) return 0;  // a handle about to be overwritten by what is loaded
     SharedWindow& w = window();
     const std::uint64_t size = (std::max<std::uint64_t>(bytes, 1) + 7) & ~std::uint64_t{7};
     std::uint64_t offset = 0;

@@ -298,7 +298,7 @@ Semaphore::Semaphore(std::int32_t value, std::int32_t bound)
     : offset_(shared_alloc(8)), bound_(bound) {
     if (value < 0)
         throw SyncError("Semaphore initial value must be >= 0, not " + std::to_string(value));
-    win().store32(0, SharedWindow::arena_disp(offset_), value);
+    if (offset_ != 0) win().store32(0, SharedWindow::arena_disp(offset_), value);
 }
 
 std::int32_t Semaphore::get_value() const {

@@ -139,6 +139,18 @@ MPROC_TASK(sleep_long);
 void no_arguments() {}
 MPROC_TASK(no_arguments);
 
+// Handles beside an argument that is not trivially copyable, and inside a container.
+int put_labelled(mproc::Queue<std::string> q, std::string label) {
+    q.put(label + "!");
+    return 0;
+}
+MPROC_TASK(put_labelled);
+int bump_each(std::vector<mproc::Value<std::int32_t>> values) {
+    for (auto& v : values) v.fetch_add(1);
+    return static_cast<int>(values.size());
+}
+MPROC_TASK(bump_each);
+
 void compute_only(int x) {
     if (x != 7) throw std::runtime_error("wrong argument");
 }
@@ -384,6 +396,33 @@ TEST(Seeds, JoinBeforeGetWithAOneMegabyteItem) {
 }
 
 // ---- Queues -------------------------------------------------------------------------------
+
+// f(Queue<T>, std::string) and f(std::vector<Value<T>>), which Python passes as any other
+// arguments: the handles travel as their bytes inside what Boost serializes.
+TEST(Queue, HandlesTravelBesideStringsAndInsideContainers) {
+    mproc::Pool pool;
+    Text q;
+    std::vector<std::tuple<Text, std::string>> args;
+    for (int i = 0; i < 6; ++i) args.emplace_back(q, "item " + std::to_string(i));
+    (void)pool.starmap(put_labelled, args, 1);
+    std::set<std::string> got;
+    for (int i = 0; i < 6; ++i) got.insert(q.get(30s));
+    EXPECT_EQ(got.size(), 6u);
+    EXPECT_EQ(got.count("item 3!"), 1u);
+
+    std::vector<mproc::Value<std::int32_t>> values(4);  // four of them
+    const std::vector<std::vector<mproc::Value<std::int32_t>>> batches(5, values);
+    int total = 0;
+    for (int n : pool.map(bump_each, batches, 1)) total += n;
+    EXPECT_EQ(total, 20);
+    for (auto& v : values) EXPECT_EQ(v.load(), 5);
+
+    mproc::Process p(put_labelled, q, std::string("from a Process"));
+    p.start();
+    EXPECT_EQ(q.get(30s), "from a Process!");
+    p.join();
+    EXPECT_EQ(p.exitcode(), 0);
+}
 
 TEST(Queue, TimeoutsNowaitAndSizes) {
     mproc::Queue<int> q(2);

@@ -50,6 +50,7 @@ inline constexpr std::chrono::nanoseconds kWaitForever{-1};
 template <class T>
 class Queue {
   public:
+    using mproc_handle = void;  // travels as its bytes (detail::Handle)
     // maxsize 0: unbounded.
     explicit Queue(std::uint32_t maxsize = 0) : id_(detail::new_queue_id()), maxsize_(maxsize) {}
 

@@ -28,8 +28,10 @@ namespace mproc {
 template <detail::SharedScalar T>
 class RawValue {
   public:
+    using mproc_handle = void;  // travels as its bytes (detail::Handle)
+
     explicit RawValue(T initial = T{}) : offset_(detail::shared_alloc(sizeof(T))) {
-        store(initial);
+        if (offset_ != 0) store(initial);  // 0: being loaded (see detail::LoadingHandles)
     }
 
     T load() const {

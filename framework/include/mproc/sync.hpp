@@ -45,6 +45,7 @@ void barrier_reset(std::uint64_t offset);
 template <bool Reentrant>
 class QueueLock {
   public:
+    using mproc_handle = void;  // travels as its bytes (detail::Handle)
     QueueLock() : offset_(shared_alloc(8)) {}
 
     void lock() { lock_acquire(offset_, Reentrant); }
@@ -82,6 +83,7 @@ using RLock = detail::QueueLock<true>;
 // A counter that acquire() decrements, waiting while it is zero.
 class Semaphore {
   public:
+    using mproc_handle = void;  // travels as its bytes (detail::Handle)
     explicit Semaphore(std::int32_t value = 1) : Semaphore(value, 0) {}
 
     void acquire() { detail::semaphore_acquire(offset_, detail::kForever); }
@@ -115,6 +117,7 @@ class BoundedSemaphore : public Semaphore {
 // A flag that wait() waits for.
 class Event {
   public:
+    using mproc_handle = void;  // travels as its bytes (detail::Handle)
     Event() : offset_(detail::shared_alloc(8)) {}
     void set();
     void clear();
@@ -137,6 +140,7 @@ class Event {
 // gets BrokenBarrierError, as in Python.
 class Barrier {
   public:
+    using mproc_handle = void;  // travels as its bytes (detail::Handle)
     explicit Barrier(int parties);
     // Python's Barrier(parties, action): the last party to arrive runs `action` (a task with
     // no arguments, registered with MPROC_TASK) before any party goes on. If it throws, the
@@ -169,6 +173,7 @@ class Barrier {
 // for a notify, and takes it again. Waiters are woken in the order they began to wait.
 class Condition {
   public:
+    using mproc_handle = void;  // travels as its bytes (detail::Handle)
     Condition() : Condition(RLock()) {}
     explicit Condition(const Lock& lock) : Condition(lock.offset(), false) {}
     explicit Condition(const RLock& lock) : Condition(lock.offset(), true) {}

@@ -10,6 +10,7 @@
 #include <bit>
 #include <boost/archive/binary_iarchive.hpp>
 #include <boost/archive/binary_oarchive.hpp>
+#include <boost/serialization/binary_object.hpp>
 #include <boost/serialization/level.hpp>
 #include <boost/serialization/map.hpp>
 #include <boost/serialization/set.hpp>
@@ -36,6 +37,36 @@ namespace boost::serialization {
 template <class Archive, class... Ts>
 void serialize(Archive& ar, std::tuple<Ts...>& t, const unsigned int /*version*/) {
     std::apply([&ar](auto&... e) { ((ar & e), ...); }, t);
+}
+}  // namespace boost::serialization
+
+namespace mproc::detail {
+// A shared-object or queue handle (it declares `using mproc_handle = void;`): trivially
+// copyable, a few bytes, and made only by its constructors, which allocate a new object.
+template <class T>
+concept Handle = std::is_trivially_copyable_v<T> && requires {
+    typename T::mproc_handle;
+};
+
+// While an archive is being read on this thread, a handle's constructor allocates nothing
+// (shared_alloc returns 0, which no object has): Boost default-constructs what it loads into
+// (a tuple's elements, a vector's), and the handle's bytes then overwrite it.
+bool loading_handles() noexcept;
+class LoadingHandles {
+  public:
+    LoadingHandles() noexcept;
+    ~LoadingHandles();
+    LoadingHandles(const LoadingHandles&) = delete;
+    LoadingHandles& operator=(const LoadingHandles&) = delete;
+};
+}  // namespace mproc::detail
+
+// A handle inside a type Boost serializes (beside a string, in a vector) travels as its bytes.
+namespace boost::serialization {
+template <class Archive, class T>
+requires mproc::detail::Handle<T>
+void serialize(Archive& ar, T& t, const unsigned int /*version*/) {
+    ar& boost::serialization::make_binary_object(static_cast<void*>(&t), sizeof t);
 }
 }  // namespace boost::serialization
 
@@ -227,6 +258,7 @@ class Unpacker {
             return v;
         } else {
             if (!archive_) archive_.emplace(data_, size_);
+            const LoadingHandles loading;
             T v;
             archive_->archive >> v;
             return v;
