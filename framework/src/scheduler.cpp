@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstring>
 #include <future>
-#include <iostream>
 #include <limits>
 #include <sstream>
 
