@@ -198,6 +198,28 @@ auto throwing_input(int n, int bad) {
            });
 }
 
+// An input whose iterator throws when it steps past element `bad`, as a generator that
+// raises after yielding it: `bad` itself was read, and is run.
+struct ThrowingSteps {
+    struct iterator {
+        using value_type = int;
+        using difference_type = std::ptrdiff_t;
+        int i = 0, bad = 0;
+        int operator*() const { return i; }
+        iterator& operator++() {
+            if (i == bad)
+                throw std::runtime_error("stepping past " + std::to_string(i) + " failed");
+            ++i;
+            return *this;
+        }
+        void operator++(int) { ++*this; }
+        bool operator==(const iterator& o) const { return i == o.i; }
+    };
+    int n = 0, bad = 0;
+    iterator begin() const { return {0, bad}; }
+    iterator end() const { return {n, bad}; }
+};
+
 TEST(PoolErrors, AnInputThatThrowsReachesMapAndThePoolGoesOn) {
     mproc::Pool pool;
     for (std::size_t chunksize : {0, 1, 10}) {
@@ -224,6 +246,18 @@ TEST(PoolErrors, AnInputThatThrowsEndsImapAfterTheItemsBeforeIt) {
         }
         ASSERT_EQ(got.size(), 57u) << "chunksize " << chunksize;
         for (int i = 0; i < 57; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], i * i);
+    }
+    for (std::size_t chunksize : {1, 10}) {
+        const ThrowingSteps steps{100, 57};
+        std::vector<int> got;
+        auto results = pool.imap(square, steps, chunksize);
+        try {
+            for (auto it = results.begin(); it != results.end(); ++it) got.push_back(*it);
+            FAIL() << "imap over a throwing input ended without the error";
+        } catch (const std::runtime_error& e) {
+            EXPECT_STREQ(e.what(), "stepping past 57 failed");
+        }
+        EXPECT_EQ(got.size(), 58u) << "chunksize " << chunksize;  // 57 itself was read
     }
     EXPECT_EQ(pool.apply(square, 5), 25);
 }

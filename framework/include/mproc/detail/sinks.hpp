@@ -55,9 +55,13 @@ class RangeSource final : public ChunkSource {
             out.resize(at + std::size_t{max_items} * sizeof(Pack));
             char* to = out.data() + at;  // (out.data() would be read again after every store)
             try {
-                for (; n < max_items && it != end; ++it, ++n, to += sizeof(Pack)) {
+                // Counted in the body: an item read is packed and counted even when the
+                // step past it (++it) is what throws.
+                for (; n < max_items && it != end; ++it) {
                     const Pack p = convert_(*it);
                     std::memcpy(to, &p, sizeof(Pack));
+                    to += sizeof(Pack);
+                    ++n;
                 }
             } catch (...) {
                 input_error_ = std::current_exception();
@@ -66,7 +70,10 @@ class RangeSource final : public ChunkSource {
         } else {
             Packer<Pack> packer(out);
             try {
-                for (; n < max_items && it != end; ++it, ++n) packer.put(convert_(*it));
+                for (; n < max_items && it != end; ++it) {
+                    packer.put(convert_(*it));
+                    ++n;
+                }
             } catch (...) {
                 input_error_ = std::current_exception();
             }
