@@ -15,8 +15,8 @@ constexpr const char* kRank0Only = "mproc: a Pool can only be used inside mproc:
 
 Scheduler& scheduler() {
     Runtime* rt = Runtime::current();
-    if (rt == nullptr || rt->comm().rank() != 0) throw Error(kRank0Only);
-    return rt->scheduler(kRank0Only);
+    if (rt == nullptr) throw Error(kRank0Only);
+    return rt->scheduler(kRank0Only);  // throws the same on a worker rank
 }
 
 // For the calls that may come after the run (or never had one): nothing to do then.

@@ -98,7 +98,7 @@ Runtime* Runtime::current() noexcept {
 }
 
 Scheduler& Runtime::scheduler(const char* what) {
-    if (!scheduler_) throw Error(std::string("mproc: ") + what + " can only be used on rank 0");
+    if (!scheduler_) throw Error(what);
     return *scheduler_;
 }
 

@@ -51,7 +51,7 @@ class Runtime {
     SharedWindow& window() noexcept { return window_; }
     NodeSegment& segment() noexcept { return segment_; }
     LockTable& locks() noexcept { return *locks_; }
-    // Rank 0's; an Error naming `what` on other ranks.
+    // Rank 0's; on other ranks an Error whose message is `what`.
     Scheduler& scheduler(const char* what);
     QueueService& queues();
     // A number for a queue request, unique in this process.

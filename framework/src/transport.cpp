@@ -10,11 +10,10 @@ std::string mpi_error_string(int code) {
     return std::string(text, static_cast<std::size_t>(length));
 }
 
-void check_message_size(std::size_t bytes, const std::string& what) {
-    if (bytes > kMaxMessageBytes)
-        throw Error(what + " takes " + std::to_string(bytes) + " bytes, over the " +
-                    std::to_string(kMaxMessageBytes) +
-                    " bytes one MPI message can carry: split it into smaller pieces");
+void throw_message_too_large(std::size_t bytes, const char* what) {
+    throw Error(std::string(what) + " takes " + std::to_string(bytes) + " bytes, over the " +
+                std::to_string(kMaxMessageBytes) +
+                " bytes one MPI message can carry: split it into smaller pieces");
 }
 
 std::optional<Arrival> try_receive(MPI_Comm comm, int source, int tag, std::vector<char>& into) {

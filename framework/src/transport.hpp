@@ -27,7 +27,11 @@ inline constexpr std::size_t kMaxMessageBytes = INT_MAX;
 
 // Throws Error when a message of `bytes` would be over kMaxMessageBytes, naming `what` it
 // carries, so that one oversized item fails its own operation instead of the whole job.
-void check_message_size(std::size_t bytes, const std::string& what);
+// Inline and string-free until it fails: every send asks.
+[[noreturn]] void throw_message_too_large(std::size_t bytes, const char* what);
+inline void check_message_size(std::size_t bytes, const char* what) {
+    if (bytes > kMaxMessageBytes) throw_message_too_large(bytes, what);
+}
 
 // Where a message came from, and with which tag.
 struct Arrival {
