@@ -6,6 +6,7 @@
 
 #include "mproc/process.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <iostream>
@@ -14,19 +15,30 @@
 #include <thread>
 
 #include "interrupt.hpp"
+#include "mproc/detail/pipe_ends.hpp"
 #include "mproc/detail/queue_ops.hpp"
+#include "mproc/detail/ring_ops.hpp"
+#include "mproc/detail/rma.hpp"
 #include "runtime_state.hpp"
+#include "wait.hpp"
 
 namespace mproc {
 namespace detail {
 namespace {
+
+// A pipe end this process holds (pipe_ends.hpp), and whether it has let go of it.
+struct PipeHold {
+    PipeEnd end;
+    bool released = false;
+};
 
 // What the target's thread knows about the Process it is running in.
 struct ProcessContext {
     bool active = false;
     int number = 0;
     Event terminate_flag;
-    std::string name;  // "Process-N" unless set_name chose another
+    std::string name;                  // "Process-N" unless set_name chose another
+    std::vector<PipeHold> holds = {};  // let go of when the target ends
 };
 
 // Sent to the worker before the target (handles are plain bytes).
@@ -36,6 +48,63 @@ struct ContextWire {
 };
 
 thread_local std::optional<ProcessContext> t_context;
+
+// The pipe ends held by this process outside any Process (rank 0's main code and its
+// threads, or a pool task), shared by its threads as a process shares its descriptors.
+std::mutex g_main_holds_mutex;
+std::vector<PipeHold> g_main_holds;
+
+// Lets go of one hold: the last holder closes the direction the end sends on.
+void let_go(const PipeEnd& end) {
+    const std::int64_t minus_one = -1;
+    std::int64_t before = 0;
+    rma_fetch_op(RmaType::i64, RmaOp::sum, &minus_one, &before, end.holders);
+    if (before != 1) return;
+    if (is_ring(end.send))
+        ring_close(end.send);
+    else
+        queue_call(QueueOp::close, end.send, 0, {});
+}
+
+// Calls `fn(holds)` with the calling process's holds, under the lock they need.
+template <class F>
+void with_holds(F&& fn) {
+    if (t_context && t_context->active) {
+        fn(t_context->holds);
+        return;
+    }
+    std::lock_guard lock(g_main_holds_mutex);
+    fn(g_main_holds);
+}
+
+// One more holder, for each end a Process is about to start with.
+void lend(const std::vector<PipeEnd>& ends) {
+    const std::int64_t one = 1;
+    for (const PipeEnd& end : ends) {
+        std::int64_t before = 0;
+        rma_fetch_op(RmaType::i64, RmaOp::sum, &one, &before, end.holders);
+    }
+}
+
+// A Process's target has ended (or never started): its holds are let go of.
+void release_holds(std::vector<PipeHold>& holds) {
+    for (PipeHold& h : holds) {
+        if (h.released) continue;
+        h.released = true;
+        try {
+            let_go(h.end);
+        } catch (const std::exception& e) {
+            std::cerr << "mproc: closing a pipe end at the end of a Process failed: " << e.what()
+                      << std::endl;
+        }
+    }
+}
+
+std::vector<PipeHold> holding(const std::vector<PipeEnd>& ends) {
+    std::vector<PipeHold> holds;
+    for (const PipeEnd& end : ends) holds.push_back({end});
+    return holds;
+}
 std::atomic<int> g_next_number{1};
 std::atomic<bool> g_warned_thread{false};
 
@@ -60,7 +129,18 @@ MPROC_TASK_AS("mproc.process.name", name_process);
 std::mutex g_live_mutex;
 std::set<ProcessState*> g_live;
 
+// The pipe ends the Process was started with (holders, send pairs): the parent has already
+// counted this Process among their holders.
+int hold_pipe_ends(std::vector<std::uint64_t> pairs) {
+    if (!t_context) return 0;
+    for (std::size_t i = 0; i + 1 < pairs.size(); i += 2)
+        t_context->holds.push_back({PipeEnd{pairs[i], pairs[i + 1]}});
+    return 0;
+}
+MPROC_TASK_AS("mproc.process.hold", hold_pipe_ends);
+
 int leave_process(int) {
+    if (t_context) release_holds(t_context->holds);  // as a process's descriptors close at exit
     release_prefetched();  // items the target took ahead and did not use go back
     t_context.reset();
     set_interrupt_source({});
@@ -82,6 +162,30 @@ void print_failure(const std::string& name, int rank, std::exception_ptr e) {
 }
 
 }  // namespace
+
+std::uint64_t pipe_end_open(std::uint64_t send) {
+    const std::uint64_t holders = shared_alloc(8);
+    const std::int64_t one = 1;
+    rma_accumulate(RmaType::i64, RmaOp::replace, &one, 1, holders);
+    with_holds([&](std::vector<PipeHold>& holds) { holds.push_back({PipeEnd{holders, send}}); });
+    return holders;
+}
+
+void pipe_end_release(PipeEnd end) {
+    bool first = true;
+    with_holds([&](std::vector<PipeHold>& holds) {
+        const auto it = std::find_if(holds.begin(), holds.end(), [&](const PipeHold& h) {
+            return h.end.holders == end.holders;
+        });
+        if (it == holds.end()) {
+            holds.push_back({end, true});  // borrowed: let go of once, as its holder would
+        } else {
+            first = !it->released;
+            it->released = true;
+        }
+    });
+    if (first) let_go(end);
+}
 
 struct ProcessState {
     ProcessTarget target;
@@ -176,6 +280,9 @@ void Process::start() {
     if (s_->started) throw Error(s_->name + ": start() called twice");
     s_->started = true;
     const int here = runtime_info().rank;
+    // The Process holds the pipe ends it is given, from now: a parent that closes its copy
+    // right after start() must not close the end under the child.
+    lend(s_->target.ends);
     try {
         // Pools (and so worker ranks for Processes) are rank 0's main code's to hand out.
         if (here == 0 && worker_count() > 0 && !in_process_context()) {
@@ -192,6 +299,14 @@ void Process::start() {
             s_->pid = pid;
             if (s_->name != "Process-" + std::to_string(s_->number))
                 (void)s_->pool->apply(name_process, s_->name);
+            if (!s_->target.ends.empty()) {
+                std::vector<std::uint64_t> pairs;
+                for (const PipeEnd& end : s_->target.ends) {
+                    pairs.push_back(end.holders);
+                    pairs.push_back(end.send);
+                }
+                (void)s_->pool->apply(hold_pipe_ends, pairs);
+            }
             s_->run = s_->target.on_pool(*s_->pool);
             s_->remember();
             (void)s_->pool->apply_async(leave_process, 0);
@@ -199,10 +314,13 @@ void Process::start() {
             return;
         }
     } catch (...) {
-        // Not started after all: nothing is left for join() or the destructor to wait for.
+        // Not started after all: nothing is left for join() or the destructor to wait for,
+        // and the holds lent to it go back.
         s_->run.reset();
         s_->pool.reset();
         s_->started = false;
+        std::vector<PipeHold> lent = holding(s_->target.ends);
+        release_holds(lent);
         throw;
     }
     if (here != 0) {
@@ -223,13 +341,15 @@ void Process::start() {
     s_->remember();
     ProcessState* s = s_.get();
     s_->thread = std::thread([s] {
-        t_context = ProcessContext{true, s->number, s->terminate_flag, s->name};
+        t_context =
+            ProcessContext{true, s->number, s->terminate_flag, s->name, holding(s->target.ends)};
         set_interrupt_source({[flag = s->terminate_flag] { return flag.is_set(); }, s->name});
         try {
             s->target.here();
         } catch (...) {
             s->thread_error = std::current_exception();
         }
+        release_holds(t_context->holds);
         try {
             release_prefetched();
         } catch (...) {
@@ -309,14 +429,18 @@ ProcessInfo current_process() {
 
 void sleep(std::chrono::nanoseconds d) {
     release_prefetched();
-    const auto end = std::chrono::steady_clock::now() + d;
-    for (;;) {
-        check_interrupt();
-        const auto left = end - std::chrono::steady_clock::now();
-        if (left <= left.zero()) return;
-        std::this_thread::sleep_for(
-            std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(2)));
-    }
+    check_interrupt();
+    // Nothing to spin for: straight to sleeping, in steps that let a terminate() in. On the
+    // MPI thread (a task at one rank) the wait serves rank 0's other threads meanwhile.
+    static constexpr WaitPolicy kJustSleep{std::chrono::microseconds(0),
+                                           std::chrono::microseconds(0)};
+    const Waited waited = wait_until(
+        [] { return false; },
+        {.policy = kJustSleep,
+         .deadline = std::chrono::steady_clock::now() + d,
+         .interruptible = true,
+         .sleep = [](std::chrono::microseconds step) { std::this_thread::sleep_for(step); }});
+    if (waited == Waited::interrupted) throw_terminated();
 }
 
 std::vector<ProcessInfo> active_children() {

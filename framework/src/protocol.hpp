@@ -26,6 +26,7 @@ enum Tag : int {
     kTagControl = 3,     // rank 0 -> worker: stop (empty payload)
     kTagQueue = 4,       // any rank -> rank 0: a queue request (QueueRequestHeader + item)
     kTagQueueReply = 5,  // rank 0 -> the requester: its one reply (QueueReplyHeader + item)
+    kTagAction = 6,      // any rank -> the rank keeping a job: run it (its 8-byte key)
 };
 
 struct QueueRequestHeader {

@@ -53,14 +53,14 @@ std::uint64_t shared_alloc(std::size_t bytes) {
     SharedWindow& w = window();
     const std::uint64_t size = (std::max<std::uint64_t>(bytes, 1) + 7) & ~std::uint64_t{7};
     std::uint64_t offset = 0;
-    w.fetch_op(RmaType::u64, RmaOp::sum, &size, &offset, 0, SharedWindow::arena_disp(0));
+    w.fetch_op(RmaType::u64, RmaOp::sum, &size, &offset, 0, SharedWindow::header_disp(0));
     const std::uint64_t capacity = w.arena_capacity();
     if (offset + size > capacity) {
         // Give the bytes back, so that a smaller object still fits afterwards (adds are
         // atomic, so concurrent failures each undo only their own).
         const std::uint64_t undo = ~size + 1;
         std::uint64_t ignored = 0;
-        w.fetch_op(RmaType::u64, RmaOp::sum, &undo, &ignored, 0, SharedWindow::arena_disp(0));
+        w.fetch_op(RmaType::u64, RmaOp::sum, &undo, &ignored, 0, SharedWindow::header_disp(0));
         throw ResourceError("the shared-object arena is full (" + std::to_string(capacity) +
                             " bytes; objects are not freed during a run): set MPROC_SHARED_BYTES "
                             "larger (in bytes) before mpirun");

@@ -9,6 +9,7 @@
 
 #include "lock_table.hpp"
 #include "queue_service.hpp"
+#include "remote_actions.hpp"
 #include "scheduler.hpp"
 #include "worker.hpp"
 
@@ -80,7 +81,8 @@ Runtime::Runtime()
                    ? bytes_from_env(comm_, "MPROC_PIPE_BYTES", kDefaultSegmentBytes, 0,
                                     "the pipes' ring buffers")
                    : 0),
-      locks_(std::make_unique<LockTable>(window_)) {
+      locks_(std::make_unique<LockTable>(window_)),
+      actions_(std::make_unique<RemoteActions>(comm_, mpi_thread_, comm_.rank() == 0)) {
     info_.hosts = gather_hosts(comm_, info_.host);
     if (comm_.rank() == 0) {
         queues_ = std::make_unique<QueueService>(comm_);
@@ -110,7 +112,7 @@ QueueService& Runtime::queues() {
 int Runtime::run(const std::function<void()>& main_fn) {
     if (comm_.rank() == 0) return run_rank0(main_fn);
     try {
-        return serve(comm_);
+        return serve(comm_, *actions_);
     } catch (...) {
         std::cerr << "mproc: worker rank " << comm_.rank() << " threw "
                   << describe_exception(std::current_exception()) << std::endl;
@@ -133,7 +135,7 @@ int Runtime::run_rank0(const std::function<void()>& main_fn) {
         scheduler.stop();
     });
     try {
-        MpiThread::Service* const services[] = {queues_.get(), &scheduler};
+        MpiThread::Service* const services[] = {queues_.get(), &scheduler, actions_.get()};
         // Across nodes (osc/pt2pt) a one-sided operation aimed at rank 0's arena completes
         // only when rank 0 enters MPI: there its loop never sleeps long, or every shared-object
         // operation from a worker waits out its sleep (measured: ~1 ms each with 1 ms sleeps).

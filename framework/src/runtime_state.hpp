@@ -1,6 +1,7 @@
 #pragma once
 // The runtime of one rank, and its one owner: made by mproc::run on every rank, it owns the
-// communicators, the MPI thread, the shared window, the node segment and (on rank 0) the
+// communicators, the MPI thread, the shared window, the node segment, the jobs other ranks
+// may set off (RemoteActions) and (on rank 0) the
 // scheduler and the queue service, and tears them down in the reverse order. Code that is
 // handed no reference to a part reaches it through Runtime::current(), the one pointer to it.
 
@@ -20,6 +21,7 @@ namespace mproc::detail {
 
 class LockTable;
 class QueueService;
+class RemoteActions;
 class Scheduler;
 
 // Facts about this process that every part of the runtime needs.
@@ -51,6 +53,7 @@ class Runtime {
     SharedWindow& window() noexcept { return window_; }
     NodeSegment& segment() noexcept { return segment_; }
     LockTable& locks() noexcept { return *locks_; }
+    RemoteActions& actions() noexcept { return *actions_; }
     // Rank 0's; on other ranks an Error whose message is `what`.
     Scheduler& scheduler(const char* what);
     QueueService& queues();
@@ -68,6 +71,7 @@ class Runtime {
     SharedWindow window_;
     NodeSegment segment_;
     std::unique_ptr<LockTable> locks_;
+    std::unique_ptr<RemoteActions> actions_;
     std::unique_ptr<QueueService> queues_;  // rank 0
     std::unique_ptr<Scheduler> scheduler_;  // rank 0
     std::atomic<std::uint64_t> next_request_{1};

@@ -71,13 +71,23 @@ SharedWindow::~SharedWindow() {
 }
 
 std::uint64_t SharedWindow::arena_disp(std::uint64_t offset) {
+    // No object is at 0 (the arena's header is): only an empty handle names it.
+    if (offset == 0)
+        throw Error(
+            "an empty handle (a default-constructed mproc::Array, Barrier or Connection, "
+            "made to be assigned) names no shared object: assign one made with its "
+            "size or parties first");
     return kNodeTableBytes + offset;
+}
+
+std::uint64_t SharedWindow::header_disp(std::uint64_t word) {
+    return kNodeTableBytes + word;
 }
 
 std::uint64_t SharedWindow::arena_capacity() {
     std::uint64_t c = capacity_.load(std::memory_order_relaxed);
     if (c == 0) {
-        load(RmaType::u64, &c, 1, 0, arena_disp(8));
+        load(RmaType::u64, &c, 1, 0, header_disp(8));
         capacity_.store(c, std::memory_order_relaxed);
     }
     return c;

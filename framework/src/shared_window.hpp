@@ -29,8 +29,11 @@ class SharedWindow {
     SharedWindow& operator=(const SharedWindow&) = delete;
 
     int rank() const noexcept { return rank_; }
-    // Where arena `offset` is in rank 0's part.
+    // Where the object at arena `offset` is in rank 0's part; an Error for offset 0, which
+    // only an empty handle names.
     static std::uint64_t arena_disp(std::uint64_t offset);
+    // Where the arena header's word at byte `word` (0: next free, 8: capacity) is.
+    static std::uint64_t header_disp(std::uint64_t word);
     // The arena's size in bytes (only rank 0 knows it from the start; the arena's header
     // holds it for the others).
     std::uint64_t arena_capacity();

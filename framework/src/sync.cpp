@@ -22,7 +22,7 @@
 #include "interrupt.hpp"
 #include "lock_table.hpp"
 #include "mproc/detail/queue_ops.hpp"
-#include "mproc/detail/registry.hpp"
+#include "remote_actions.hpp"
 #include "runtime_state.hpp"
 #include "wait.hpp"
 
@@ -211,49 +211,71 @@ bool event_wait(std::uint64_t offset, Nanos timeout) {
 
 // ---- Barrier: [count, generation, broken], 32 bits each -----------------------------------
 
-// Runs a Barrier's action: a registered task with no arguments, called with an empty input.
-void run_barrier_action(TaskId action) {
-    const TaskEntry* entry = find_task(action);
-    if (entry == nullptr)
-        throw SyncError("a Barrier's action (task id " + std::to_string(action) +
-                        ") is not registered on rank " + std::to_string(runtime_info().rank) +
-                        ": is every rank running the same program build?");
-    // One input item of no arguments: an empty tuple, which travels as its one byte.
-    const std::tuple<> none;
-    char in[sizeof none];
-    std::memcpy(in, &none, sizeof none);
-    Buffer out;
-    std::uint32_t done = 0;
-    entry->invoke(in, sizeof in, 1, out, done);
+namespace {
+
+struct BarrierWords {
+    std::uint64_t count, generation, broken;
+};
+BarrierWords barrier_words(std::uint64_t offset) {
+    const std::uint64_t count = SharedWindow::arena_disp(offset);
+    return {count, count + 4, count + 8};
 }
 
-int barrier_wait(std::uint64_t offset, int parties, TaskId action, Nanos timeout) {
-    const std::uint64_t count = SharedWindow::arena_disp(offset), generation = count + 4,
-                        broken = count + 8;
-    const std::int32_t gen = win().load32(0, generation);
-    if (win().load32(0, broken) != 0) throw BrokenBarrierError("Barrier is broken");
-    const std::int32_t arrived = win().add32(0, count, 1);
-    if (arrived == parties - 1) {
-        if (action != 0) {
-            try {
-                run_barrier_action(action);
-            } catch (...) {
-                win().store32(0, broken, 1);  // as Python: the others get BrokenBarrierError
-                win().add32(0, count, -1);
-                throw;
-            }
+// The last party has arrived (and the action, if any, has run): open the next generation.
+// Nobody of this one can arrive again before the generation moves, so resetting the count
+// first is safe.
+void open_generation(const BarrierWords& w) {
+    win().store32(0, w.count, 0);
+    win().add32(0, w.generation, 1);
+}
+
+}  // namespace
+
+int barrier_keep_action(std::uint64_t offset, std::function<void()> action) {
+    Runtime& rt = runtime("mproc::Barrier");
+    if (offset == 0) return rt.info().rank;  // a handle being loaded: the loaded bytes decide
+    rt.actions().add(offset, [offset, action = std::move(action)] {
+        const BarrierWords w = barrier_words(offset);
+        try {
+            action();
+        } catch (...) {
+            win().store32(0, w.broken, 1);  // as Python: the others get BrokenBarrierError
+            win().add32(0, w.count, -1);    // the last party is no longer waiting
+            throw;
         }
-        // The last to arrive opens the next generation. Nobody of this one can arrive again
-        // before the generation moves, so resetting the count first is safe.
-        win().store32(0, count, 0);
-        win().add32(0, generation, 1);
-        return arrived;
+        open_generation(w);
+    });
+    return rt.info().rank;
+}
+
+int barrier_wait(std::uint64_t offset, int parties, int owner, Nanos timeout) {
+    const BarrierWords w = barrier_words(offset);
+    const std::int32_t gen = win().load32(0, w.generation);
+    if (win().load32(0, w.broken) != 0) throw BrokenBarrierError("Barrier is broken");
+    const std::int32_t arrived = win().add32(0, w.count, 1);
+    Runtime& rt = runtime("mproc::Barrier");
+    if (arrived == parties - 1) {
+        if (owner < 0) {
+            open_generation(w);
+            return arrived;
+        }
+        // The action runs in the process that made the barrier: here, or there on request.
+        if (owner == rt.info().rank) {
+            if (!rt.actions().run_here(offset))
+                throw SyncError("mproc::Barrier: its action is not kept on rank " +
+                                std::to_string(owner) + ", where it was made");
+            return arrived;
+        }
+        rt.actions().request(owner, offset);
     }
+    // A worker rank that keeps this barrier's action runs it when asked, while it waits here.
+    const bool serve_actions = owner == rt.info().rank && rt.info().rank != 0;
     bool is_broken = false;
     const Waited waited = wait_state(
         [&] {
+            if (serve_actions) rt.actions().poll();
             std::int32_t words[2];
-            win().load(RmaType::i32, words, 2, 0, generation);
+            win().load(RmaType::i32, words, 2, 0, w.generation);
             is_broken = words[1] != 0;
             return words[0] != gen || is_broken;
         },
@@ -261,15 +283,15 @@ int barrier_wait(std::uint64_t offset, int parties, TaskId action, Nanos timeout
     if (waited != Waited::ready || is_broken) {
         // Leaving without the generation moving: no longer one of those waiting (n_waiting).
         // Once broken, no party can complete this generation, so the count stays honest.
-        win().add32(0, count, -1);
+        win().add32(0, w.count, -1);
     }
     if (is_broken) throw BrokenBarrierError("Barrier broken while waiting");
     if (waited == Waited::interrupted) {
-        win().store32(0, broken, 1);  // the others would wait for this party forever
+        win().store32(0, w.broken, 1);  // the others would wait for this party forever
         throw_terminated();
     }
     if (waited == Waited::timed_out) {
-        win().store32(0, broken, 1);
+        win().store32(0, w.broken, 1);
         throw BrokenBarrierError("Barrier wait timed out (" + std::to_string(arrived + 1) + " of " +
                                  std::to_string(parties) + " had arrived); the barrier is broken");
     }
@@ -277,15 +299,13 @@ int barrier_wait(std::uint64_t offset, int parties, TaskId action, Nanos timeout
 }
 
 void barrier_reset(std::uint64_t offset) {
-    const std::uint64_t count = SharedWindow::arena_disp(offset), generation = count + 4,
-                        broken = count + 8;
+    const BarrierWords w = barrier_words(offset);
     // Break it, so the parties waiting now leave (each takes itself off the count), then
     // open a fresh generation, whole.
-    win().store32(0, broken, 1);
-    wait_hand_over([&] { return win().load32(0, count) <= 0; });
-    win().store32(0, count, 0);
-    win().add32(0, generation, 1);
-    win().store32(0, broken, 0);
+    win().store32(0, w.broken, 1);
+    wait_hand_over([&] { return win().load32(0, w.count) <= 0; });
+    open_generation(w);
+    win().store32(0, w.broken, 0);
 }
 
 }  // namespace detail

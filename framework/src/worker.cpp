@@ -4,11 +4,12 @@
 
 #include "execute.hpp"
 #include "protocol.hpp"
+#include "remote_actions.hpp"
 #include "wait.hpp"
 
 namespace mproc::detail {
 
-int serve(const Communicator& comm) {
+int serve(const Communicator& comm, RemoteActions& actions) {
     tighten_timer_slack();
     // Result messages in flight back to rank 0; rank 0 is always receiving, so they drain
     // quickly, and a slot is free again long before the ring comes round.
@@ -18,7 +19,11 @@ int serve(const Communicator& comm) {
     for (;;) {
         std::optional<Arrival> arrival;
         wait_until(
-            [&] { return (arrival = try_receive(comm.get(), 0, MPI_ANY_TAG, in)).has_value(); },
+            [&] {
+                arrival = try_receive(comm.get(), 0, MPI_ANY_TAG, in);
+                if (!arrival) actions.poll();  // an idle worker runs what other ranks ask of it
+                return arrival.has_value();
+            },
             {.policy = kIdleWorker});
         if (arrival->tag == kTagControl) break;
 

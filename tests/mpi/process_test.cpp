@@ -131,6 +131,15 @@ void count_to(mproc::Connection<int> end, int n) {
 }
 MPROC_TASK(count_to);
 
+// Python's idiom: the child closes its copy of the parent's end (the parent still holds it),
+// answers, and ends, which lets go of its own end.
+void talk_back(mproc::Connection<int> mine, mproc::Connection<int> parents) {
+    parents.close();
+    const int x = mine.recv();
+    for (int i = 0; i < 3; ++i) mine.send(x + i);
+}
+MPROC_TASK(talk_back);
+
 void sleep_long(int) {
     mproc::sleep(60s);
 }
@@ -543,9 +552,31 @@ TEST(Pipe, ManySmallMessagesInOrderThenEOF) {
     auto [mine, theirs] = mproc::Pipe<int>(false);
     mproc::Process p(count_to, theirs, 100000);
     p.start();
+    theirs.close();  // this process's copy; the child's closes the end
     for (int i = 0; i < 100000; ++i) ASSERT_EQ(mine.recv(), i);
     EXPECT_THROW(mine.recv(), mproc::EOFError);
     p.join();
+}
+
+// An end closes only when every process holding it has closed it or ended, as a pipe's
+// descriptor in Python: closing one process's copy leaves the others' working.
+TEST(Pipe, AnEndClosesWhenEveryProcessHoldingItHas) {
+    for (int round = 0; round < 3; ++round) {
+        auto [parent_conn, child_conn] = mproc::Pipe<int>();
+        mproc::Process p(talk_back, child_conn, parent_conn);
+        p.start();
+        child_conn.close();    // the parent's copy: the child's still holds the end open
+        parent_conn.send(10);  // the child closed its copy of this end: it still works
+        for (int i = 0; i < 3; ++i) EXPECT_EQ(parent_conn.recv(), 10 + i);
+        p.join();
+        EXPECT_EQ(p.exitcode(), 0);
+        EXPECT_THROW(parent_conn.recv(), mproc::EOFError);  // its last holder has ended
+    }
+    auto [a, b] = mproc::Pipe<int>();
+    mproc::Connection<int> copy = a;  // copies in one process are one hold
+    copy.close();
+    a.close();
+    EXPECT_THROW(b.recv(), mproc::EOFError);
 }
 
 TEST(Pipe, TerminateStopsABlockedRecv) {

@@ -3,12 +3,15 @@
 // threads of rank 0 take part too, so every path is exercised at every rank count.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <iostream>
 #include <mproc/mproc.hpp>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -122,21 +125,40 @@ int pass_barrier(mproc::Barrier barrier, mproc::Array<std::int64_t> arrivals, in
 }
 MPROC_TASK(pass_barrier);
 
-// A Barrier's action counts its runs in a shared Value, which every rank learns from the
-// pool's initializer (an action takes no arguments).
-std::optional<mproc::Value<std::int32_t>> g_actions;
-void know_action_counter(mproc::Value<std::int32_t> counter) {
-    g_actions = counter;
-}
-MPROC_TASK(know_action_counter);
-void count_action() {
-    g_actions->fetch_add(1);
-}
-MPROC_TASK(count_action);
 void failing_action() {
     throw std::runtime_error("the action gave up");
 }
-MPROC_TASK(failing_action);
+
+// Arrives second: waits until another party waits, so the last to arrive is on this rank.
+int wait_second(mproc::Barrier barrier) {
+    // mproc::sleep, not std's: at one rank this runs on rank 0's MPI thread, whose waits
+    // serve rank 0's other threads.
+    while (barrier.n_waiting() < 1) mproc::sleep(1ms);
+    return barrier.wait(60s);
+}
+MPROC_TASK(wait_second);
+
+// Makes a Barrier whose action runs here, on this (worker) rank, and hands it to rank 0.
+int own_barrier(mproc::Queue<mproc::Barrier> out, mproc::Value<std::int32_t> ran) {
+    const int me = mproc::current_process().rank();
+    mproc::Barrier barrier(2, [ran, me]() mutable {
+        ran.fetch_add(mproc::current_process().rank() == me ? 1 : 100);  // 100: ran elsewhere
+    });
+    out.put(barrier);
+    return barrier.wait(60s);
+}
+MPROC_TASK(own_barrier);
+
+// Barriers, arrays and pipe ends inside containers, used on the worker.
+std::size_t use_containers(std::vector<mproc::Array<std::int32_t>> arrays,
+                           std::vector<mproc::Barrier> barriers,
+                           std::vector<mproc::Connection<int>> ends) {
+    for (auto& a : arrays) a.fetch_add(0, 1);
+    for (auto& b : barriers) b.wait(30s);
+    for (auto& e : ends) e.send(static_cast<int>(e.closed()) + 7);
+    return arrays.size() + barriers.size() + ends.size();
+}
+MPROC_TASK(use_containers);
 
 // Takes one item from `items`, waiting on the condition while there is none.
 int consume_one(mproc::Condition cond, Counter items) {
@@ -389,9 +411,17 @@ TEST(Shared, BarrierActionRunsOncePerGenerationBeforeAnyPartyGoesOn) {
     const int workers = mproc::worker_count();
     const int parties = workers + 2, rounds = 5;
     mproc::Value<std::int32_t> actions(0);
-    g_actions = actions;
-    mproc::Pool pool(0, know_action_counter, actions);
-    mproc::Barrier barrier(parties, count_action);
+    // A capturing lambda: it touches this process's memory, so it must run here.
+    std::atomic<int> ran_here{0};
+    std::mutex pids_mutex;
+    std::set<int> pids;
+    mproc::Barrier barrier(parties, [&ran_here, &pids_mutex, &pids, actions]() mutable {
+        ran_here.fetch_add(1);
+        std::lock_guard hold(pids_mutex);
+        pids.insert(static_cast<int>(getpid()));
+        actions.fetch_add(1);
+    });
+    mproc::Pool pool;
     mproc::Array<std::int64_t> arrivals(rounds, 0);
     const std::vector<std::tuple<mproc::Barrier, mproc::Array<std::int64_t>, int>> args(
         static_cast<std::size_t>(workers), {barrier, arrivals, rounds});
@@ -403,8 +433,68 @@ TEST(Shared, BarrierActionRunsOncePerGenerationBeforeAnyPartyGoesOn) {
         EXPECT_EQ(actions.load(), r + 1) << "round " << r;  // ran before anyone went on
     }
     other.join();
-    (void)result.get();
-    EXPECT_EQ(actions.load(), rounds);
+    for (int early : result.get()) EXPECT_EQ(early, 0);
+    EXPECT_EQ(ran_here.load(), rounds);
+    EXPECT_EQ(pids, std::set<int>{static_cast<int>(getpid())});
+}
+
+// The last party is on a worker rank (or, at one rank, rank 0's pool): the action still runs
+// in the process that made the barrier.
+TEST(Shared, BarrierActionRunsInItsMakerWhenAnotherRankArrivesLast) {
+    mproc::Pool pool(mproc::worker_count() > 0 ? 1 : 0);
+    std::atomic<int> ran{0};
+    mproc::Barrier barrier(2, [&ran] { ran.fetch_add(1); });
+    auto second = pool.apply_async(wait_second, barrier);
+    EXPECT_GE(barrier.wait(60s), 0);
+    EXPECT_GE(second.get(), 0);
+    EXPECT_EQ(ran.load(), 1);
+
+    // Made on a worker rank: rank 0 arrives last, and the worker runs the action while it
+    // waits on the barrier.
+    mproc::Queue<mproc::Barrier> handed;
+    mproc::Value<std::int32_t> owner_ran(0);
+    auto owner = pool.apply_async(own_barrier, handed, owner_ran);
+    mproc::Barrier theirs = handed.get(60s);
+    while (theirs.n_waiting() < 1) std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(theirs.wait(60s), 1);
+    EXPECT_EQ(owner.get(), 0);
+    EXPECT_EQ(owner_ran.load(), 1);
+
+    // An action that throws where nobody waits for it breaks the barrier for every party.
+    mproc::Barrier failing(2, failing_action);
+    auto last = pool.apply_async(wait_second, failing);
+    EXPECT_THROW(failing.wait(60s), mproc::BrokenBarrierError);
+    EXPECT_ANY_THROW(last.get());
+    EXPECT_TRUE(failing.broken());
+}
+
+// Handles with no default of their own (Array, Barrier, Connection) travel in containers,
+// and an empty one says what it is when used.
+TEST(Shared, ArraysBarriersAndPipeEndsTravelInContainers) {
+    mproc::Pool pool;
+    std::vector<mproc::Array<std::int32_t>> arrays{mproc::Array<std::int32_t>(2, 0),
+                                                   mproc::Array<std::int32_t>(3, 5)};
+    std::vector<mproc::Barrier> barriers{mproc::Barrier(1), mproc::Barrier(1)};
+    std::vector<mproc::Connection<int>> readers, writers;
+    for (int i = 0; i < 3; ++i) {
+        auto [r, w] = mproc::Pipe<int>(false);
+        readers.push_back(r);
+        writers.push_back(w);
+    }
+    EXPECT_EQ(pool.apply(use_containers, arrays, barriers, writers), 7u);
+    EXPECT_EQ(arrays[0].to_vector(), (std::vector<std::int32_t>{1, 0}));
+    EXPECT_EQ(arrays[1].to_vector(), (std::vector<std::int32_t>{6, 5, 5}));
+    for (auto& r : readers) EXPECT_EQ(r.recv(), 7);
+
+    mproc::Array<std::int32_t> empty_array;
+    EXPECT_EQ(empty_array.size(), 0u);
+    EXPECT_THROW((void)empty_array.load(0), std::out_of_range);
+    mproc::Barrier empty_barrier;
+    EXPECT_THROW(empty_barrier.wait(), mproc::Error);
+    EXPECT_THROW((void)empty_barrier.n_waiting(), mproc::Error);
+    mproc::Connection<int> empty_end;
+    EXPECT_THROW(empty_end.send(1), mproc::Error);
+    EXPECT_THROW((void)empty_end.recv(), mproc::Error);
 }
 
 TEST(Shared, BarrierActionThatThrowsBreaksItAndResetMendsIt) {

@@ -30,6 +30,7 @@
 #include <tuple>
 #include <vector>
 
+#include "mproc/detail/pipe_ends.hpp"
 #include "mproc/pool.hpp"
 #include "mproc/runtime.hpp"
 #include "mproc/sync.hpp"
@@ -101,7 +102,17 @@ class PoolRun final : public ProcessRun {
 struct ProcessTarget {
     std::function<std::unique_ptr<ProcessRun>(Pool&)> on_pool;  // submit to a pinned pool
     std::function<void()> here;                                 // run on this thread
+    std::vector<PipeEnd> ends;  // the pipe ends among its arguments, which it will hold
 };
+
+// The pipe end `a` is, if it is one that can be closed.
+template <class A>
+void collect_pipe_end(std::vector<PipeEnd>& ends, const A& a) {
+    if constexpr (requires { a.pipe_end(); }) {
+        const PipeEnd end = a.pipe_end();
+        if (end.holders != 0) ends.push_back(end);
+    }
+}
 
 struct ProcessState;
 
@@ -168,6 +179,7 @@ class Process {
                 *saved);
         };
         t.here = [fn, saved] { std::apply([&](auto&... a) { (void)fn(a...); }, *saved); };
+        std::apply([&](const auto&... a) { (detail::collect_pipe_end(t.ends, a), ...); }, *saved);
         return t;
     }
 

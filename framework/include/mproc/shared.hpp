@@ -83,9 +83,12 @@ class Value : public RawValue<T> {
 template <detail::SharedScalar T>
 class RawArray {
   public:
+    using mproc_handle = void;  // travels as its bytes (detail::Handle)
+    // An empty array of size 0, to assign a real one to (in a container, say).
+    RawArray() = default;
     RawArray(std::size_t n, T initial = T{})
         : offset_(detail::shared_alloc(n * sizeof(T))), size_(n) {
-        if (n > 0) assign(std::vector<T>(n, initial));
+        if (n > 0 && offset_ != 0) assign(std::vector<T>(n, initial));  // 0: being loaded
     }
     explicit RawArray(const std::vector<T>& values) : RawArray(values.size()) { assign(values); }
 
@@ -145,8 +148,8 @@ class RawArray {
         return offset_ + i * sizeof(T);
     }
 
-    std::uint64_t offset_;
-    std::size_t size_;
+    std::uint64_t offset_ = 0;
+    std::size_t size_ = 0;
 };
 
 // A shared array with its own RLock (multiprocessing.Array).

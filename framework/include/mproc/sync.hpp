@@ -15,10 +15,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <concepts>
 #include <cstdint>
+#include <functional>
 #include <limits>
 
-#include "mproc/detail/registry.hpp"
 #include "mproc/detail/rma.hpp"
 #include "mproc/error.hpp"
 
@@ -38,7 +39,10 @@ bool lock_taken(std::uint64_t offset);
 bool semaphore_acquire(std::uint64_t offset, Nanos timeout);
 void semaphore_release(std::uint64_t offset, std::int32_t n, std::int32_t bound);
 bool event_wait(std::uint64_t offset, Nanos timeout);
-int barrier_wait(std::uint64_t offset, int parties, TaskId action, Nanos timeout);
+// owner: the rank keeping the barrier's action (barrier_keep_action), -1 when it has none.
+int barrier_wait(std::uint64_t offset, int parties, int owner, Nanos timeout);
+// Keeps `action` on this rank for the barrier at `offset`; returns this rank.
+int barrier_keep_action(std::uint64_t offset, std::function<void()> action);
 void barrier_reset(std::uint64_t offset);
 
 // Lock and RLock: a 32-bit MCS tail word in the arena.
@@ -141,18 +145,24 @@ class Event {
 class Barrier {
   public:
     using mproc_handle = void;  // travels as its bytes (detail::Handle)
+    // An empty barrier, to assign a real one to (in a container, say); using it is an Error.
+    Barrier() = default;
     explicit Barrier(int parties);
-    // Python's Barrier(parties, action): the last party to arrive runs `action` (a task with
-    // no arguments, registered with MPROC_TASK) before any party goes on. If it throws, the
-    // barrier breaks and that party gets the exception.
+    // Python's Barrier(parties, action): `action` (any callable, a capturing lambda too) runs
+    // once per generation, after the last party arrives and before any party goes on, in the
+    // process that created the Barrier: there, on the last party's thread if it is the last
+    // to arrive; otherwise rank 0 runs it on a thread of its own, and a worker rank when it is
+    // next idle or waiting on this barrier. If it throws, the barrier breaks: a last party
+    // that ran it gets the exception, the others BrokenBarrierError.
     template <class F>
-    Barrier(int parties, F&& action) : Barrier(parties) {
-        action_ = detail::lookup_task(action, "Barrier's action").id;
+    requires std::invocable<F&> Barrier(int parties, F action) : Barrier(parties) {
+        owner_ = detail::barrier_keep_action(
+            offset_, [action = std::move(action)]() mutable { (void)std::invoke(action); });
     }
-    int wait() { return detail::barrier_wait(offset_, parties_, action_, detail::kForever); }
+    int wait() { return detail::barrier_wait(offset_, parties_, owner_, detail::kForever); }
     template <class Rep, class Period>
     int wait(const std::chrono::duration<Rep, Period>& timeout) {
-        return detail::barrier_wait(offset_, parties_, action_, detail::to_nanos(timeout));
+        return detail::barrier_wait(offset_, parties_, owner_, detail::to_nanos(timeout));
     }
     // Python's reset(): parties waiting now get BrokenBarrierError; once they have left, the
     // barrier is whole and empty again. A wait() that starts during the reset is refused.
@@ -163,9 +173,9 @@ class Barrier {
     int n_waiting() const;
 
   private:
-    std::uint64_t offset_;
-    int parties_;
-    detail::TaskId action_ = 0;  // none
+    std::uint64_t offset_ = 0;
+    int parties_ = 0;
+    int owner_ = -1;  // the rank keeping the action; -1: none
 };
 
 // A condition variable over a Lock or RLock (its own RLock by default). wait() must be
