@@ -9,6 +9,7 @@
 
 #include "mproc/detail/job.hpp"
 #include "mproc/detail/registry.hpp"
+#include "mproc/thread_pool.hpp"
 #include "runtime_state.hpp"
 #include "transport.hpp"
 
@@ -74,6 +75,13 @@ void execute_chunk(const TaskHeader& header, const char* args, Buffer& out) {
     result.busy_ns = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
     std::memcpy(out.data() + at, &result, sizeof result);
+}
+
+std::exception_ptr current_task_error(const std::string& task, std::optional<std::uint64_t> index) {
+    TaskFailure f = describe_current_exception();
+    const RuntimeInfo& info = runtime_info();
+    return std::make_exception_ptr(
+        RemoteError(task, f.type_name, f.message, info.rank, info.host, index));
 }
 
 std::exception_ptr remote_error(const std::string& task, const char* data, std::size_t size) {

@@ -39,11 +39,14 @@ class ResultState : public std::enable_shared_from_this<ResultState<T>> {
   public:
     using Stored = detail::Stored<T>;
 
+    // Callbacks run where `post` sends them; by default on rank 0's callback thread.
+    using Post = std::function<void(std::function<void()>)>;
     ResultState(std::shared_ptr<PoolState> pool, std::function<void(const Stored&)> callback,
-                ErrorCallback error_callback)
+                ErrorCallback error_callback, Post post = {})
         : pool_(std::move(pool)),
           callback_(std::move(callback)),
-          error_callback_(std::move(error_callback)) {}
+          error_callback_(std::move(error_callback)),
+          post_(std::move(post)) {}
 
     void set_value(Stored v) {
         settle([&] { value_.emplace(std::move(v)); });
@@ -93,10 +96,14 @@ class ResultState : public std::enable_shared_from_this<ResultState<T>> {
             publish();
             return;
         }
-        post_callback([self = this->shared_from_this()] {
+        auto run = [self = this->shared_from_this()] {
             self->run_callbacks();
             self->publish();
-        });
+        };
+        if (post_)
+            post_(std::move(run));
+        else
+            post_callback(std::move(run));
     }
 
     // Makes the outcome visible and counts the work settled in its pool.
@@ -132,6 +139,7 @@ class ResultState : public std::enable_shared_from_this<ResultState<T>> {
     std::shared_ptr<PoolState> pool_;
     std::function<void(const Stored&)> callback_;
     ErrorCallback error_callback_;
+    Post post_;
     mutable std::mutex mutex_;
     mutable std::condition_variable cv_;
     bool has_outcome_ = false;          // value_ or error_ is set

@@ -12,3 +12,4 @@
 #include "mproc/shared.hpp"
 #include "mproc/sync.hpp"
 #include "mproc/task.hpp"
+#include "mproc/thread_pool.hpp"
