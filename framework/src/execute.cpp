@@ -34,9 +34,29 @@ TaskFailure describe_current_exception() {
 
 }  // namespace
 
+void append_failure(const TaskHeader& header, TaskFailure failure, Buffer& out,
+                    std::uint64_t busy_ns) {
+    const RuntimeInfo& info = runtime_info();
+    failure.rank = info.rank;
+    failure.host = info.host;
+    const std::size_t at = out.size();
+    ResultHeader result{header.job, header.seq,   busy_ns,
+                        0,          header.count, ResultStatus::task_failed};
+    out.resize(at + sizeof result);
+    Packer<TaskFailure> packer(out);
+    packer.put(failure);
+    packer.finish();
+    result.size = out.size() - at - sizeof result;
+    std::memcpy(out.data() + at, &result, sizeof result);
+}
+
 void execute_chunk(const TaskHeader& header, const char* args, Buffer& out) {
     using Clock = std::chrono::steady_clock;
     const auto start = Clock::now();
+    const auto busy_ns = [&] {
+        return static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
+    };
     const std::size_t at = out.size();
     ResultHeader result{header.job, header.seq, 0, 0, header.count, ResultStatus::ok};
     out.resize(at + sizeof(ResultHeader));
@@ -56,24 +76,18 @@ void execute_chunk(const TaskHeader& header, const char* args, Buffer& out) {
             }
         } catch (...) {
             TaskFailure failure = describe_current_exception();
-            const RuntimeInfo& info = runtime_info();
             failure.index = header.first + done;
-            failure.rank = info.rank;
-            failure.host = info.host;
-            out.resize(at + sizeof(ResultHeader));
+            out.resize(at);
             // Results over the limit left a buffer of gigabytes behind: give it back.
             if (out.capacity() > kMaxMessageBytes) out.shrink_to_fit();
-            Packer<TaskFailure> packer(out);
-            packer.put(failure);
-            packer.finish();
-            result.status = ResultStatus::task_failed;
+            append_failure(header, std::move(failure), out, busy_ns());
+            return;
         }
     } else {
         result.status = ResultStatus::unknown_task;
     }
     result.size = out.size() - at - sizeof(ResultHeader);
-    result.busy_ns = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
+    result.busy_ns = busy_ns();
     std::memcpy(out.data() + at, &result, sizeof result);
 }
 

@@ -1,6 +1,7 @@
 #include "mproc/pool.hpp"
 
 #include "runtime_state.hpp"
+#include "task_child.hpp"
 
 namespace mproc {
 
@@ -14,7 +15,11 @@ int checked_processes(int processes) {
 }
 }  // namespace
 
-Pool::Pool(int processes) : pool_(detail::open_pool(checked_processes(processes))) {}
+Pool::Pool(PoolOptions options)
+    : pool_(detail::open_pool(checked_processes(options.processes))),
+      child_tasks_(options.maxtasksperchild > 0 ? options.maxtasksperchild
+                   : options.isolate            ? detail::kChildForever
+                                                : 0) {}
 
 Pool::~Pool() {
     try {
@@ -71,6 +76,7 @@ std::shared_ptr<detail::Job> Pool::make_job(const detail::TaskEntry& entry,
     job->task_name = entry.name;
     job->source = std::move(source);
     job->chunksize = static_cast<std::uint32_t>(chunksize);
+    job->child_tasks = child_tasks_;
     return job;
 }
 

@@ -53,7 +53,9 @@ struct TaskHeader {
     TaskId task;
     std::uint64_t size;   // bytes of packed inputs after this header
     std::uint32_t count;  // items in the chunk
-    std::uint32_t reserved;
+    // 0: the worker runs it itself; otherwise in a child process that runs this many chunks
+    // and is then replaced (kChildForever: never; see task_child.hpp).
+    std::uint32_t child_tasks;
 };
 
 enum class ResultStatus : std::uint32_t {

@@ -11,6 +11,7 @@
 #include "queue_service.hpp"
 #include "remote_actions.hpp"
 #include "scheduler.hpp"
+#include "task_child.hpp"
 #include "worker.hpp"
 
 namespace mproc::detail {
@@ -160,6 +161,11 @@ int Runtime::run_rank0(const std::function<void()>& main_fn) {
 }
 
 Runtime& runtime(const char* what) {
+    if (in_task_child())
+        throw Error(std::string(what) +
+                    " cannot be used in a task that runs in a child process (a Pool with "
+                    "maxtasksperchild or isolate): the child has no MPI. Use a Pool without "
+                    "them for tasks that use queues, pipes or shared objects");
     Runtime* r = Runtime::current();
     if (r == nullptr) throw Error(std::string(what) + " work only inside mproc::run");
     return *r;

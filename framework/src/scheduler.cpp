@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "execute.hpp"
+#include "task_child.hpp"
 #include "wait.hpp"
 
 namespace mproc::detail {
@@ -309,7 +310,8 @@ bool Scheduler::pack_chunk(Job& job, int workers, Buffer& out, InFlight& record)
         return false;
     }
     const TaskHeader header{
-        job.id, job.next_seq, job.next_index, job.task, out.size() - at - sizeof(TaskHeader), n, 0};
+        job.id, job.next_seq,   job.next_index, job.task, out.size() - at - sizeof(TaskHeader),
+        n,      job.child_tasks};
     std::memcpy(out.data() + at, &header, sizeof header);
     record = InFlight{&job, header.seq, header.first, n};
     ++job.next_seq;
@@ -406,7 +408,12 @@ bool Scheduler::dispatch_local(PoolEntry& pool) {
     TaskHeader header;
     std::memcpy(&header, local_in_.data(), sizeof header);
     local_out_.clear();
-    execute_chunk(header, local_in_.data() + sizeof header, local_out_);
+    if (header.child_tasks != 0) {
+        local_child_.run(header, local_in_.data() + sizeof header, local_out_);
+    } else {
+        local_child_.stop();  // a child forked from now on sees what this chunk changes
+        execute_chunk(header, local_in_.data() + sizeof header, local_out_);
+    }
     ResultHeader result;
     std::memcpy(&result, local_out_.data(), sizeof result);
     --job->in_flight;

@@ -22,6 +22,7 @@
 #include "mproc/detail/job.hpp"
 #include "mproc/detail/pool_ops.hpp"
 #include "protocol.hpp"
+#include "task_child.hpp"
 #include "transport.hpp"
 
 namespace mproc::detail {
@@ -137,6 +138,7 @@ class Scheduler : public MpiThread::Service {
     Buffer receive_;  // the result message being handled (one at a time)
     Buffer local_in_;
     Buffer local_out_;
+    TaskChild local_child_;  // runs them for maxtasksperchild and isolate
 
     // Jobs submitted by user threads, not yet taken by the MPI thread: one post takes them
     // all, so a loop of apply_async costs one command, not one each.

@@ -5,6 +5,7 @@
 #include "execute.hpp"
 #include "protocol.hpp"
 #include "remote_actions.hpp"
+#include "task_child.hpp"
 #include "wait.hpp"
 
 namespace mproc::detail {
@@ -16,6 +17,7 @@ int serve(const Communicator& comm, RemoteActions& actions) {
     std::array<Send, 4> slots;
     std::size_t next = 0;
     Buffer in;
+    TaskChild child;  // for pools whose tasks run in a child process (maxtasksperchild, isolate)
     for (;;) {
         std::optional<Arrival> arrival;
         wait_until(
@@ -33,7 +35,14 @@ int serve(const Communicator& comm, RemoteActions& actions) {
         slot.buffer.clear();
         for_each_part<TaskHeader>(in.data(), in.size(), "task",
                                   [&](const TaskHeader& header, const char* args) {
-                                      execute_chunk(header, args, slot.buffer);
+                                      if (header.child_tasks != 0) {
+                                          child.run(header, args, slot.buffer);
+                                      } else {
+                                          // The rank's state may change: a child forked
+                                          // from now on sees it (a pool's initializer).
+                                          child.stop();
+                                          execute_chunk(header, args, slot.buffer);
+                                      }
                                   });
         slot.start(comm.get(), 0, kTagResult);
     }

@@ -161,23 +161,46 @@ auto hold(R&& r) {
 }
 }  // namespace detail
 
+// How a Pool is made, beyond Python's `processes`. With either of the last two, each worker
+// runs the pool's tasks in a child process of its own (forked from the worker rank, so it has
+// the rank's code and state, but no MPI: such tasks cannot use queues, pipes or shared
+// objects).
+struct PoolOptions {
+    int processes = 0;  // worker ranks; 0: every free one
+    // Python's maxtasksperchild: the child is replaced by a fresh one after this many tasks
+    // (chunks, as in Python), giving back what tasks leaked. 0: no limit.
+    std::uint32_t maxtasksperchild = 0;
+    // A task that crashes, aborts or exits fails with RemoteError ("killed by signal 11"),
+    // and the next gets a fresh child, instead of the rank and the run ending.
+    bool isolate = false;
+};
+
 class Pool {
   public:
     // Uses `processes` worker ranks (0: every free one; negative: ValueError). With one rank,
     // tasks run on rank 0.
-    explicit Pool(int processes = 0);
+    explicit Pool(int processes = 0) : Pool(PoolOptions{.processes = processes}) {}
+    explicit Pool(PoolOptions options);
 
     // Runs `initializer(initargs...)` once on each of the pool's workers before any task.
     template <class F, class... InitArgs>
     requires std::is_invocable_v<F&, InitArgs...> Pool(int processes, F&& initializer,
                                                        InitArgs&&... initargs)
-        : Pool(processes) {
+        : Pool(PoolOptions{.processes = processes}, std::forward<F>(initializer),
+               std::forward<InitArgs>(initargs)...) {}
+    template <class F, class... InitArgs>
+    requires std::is_invocable_v<F&, InitArgs...> Pool(PoolOptions options, F&& initializer,
+                                                       InitArgs&&... initargs)
+        : Pool(options) {
         const auto& entry = detail::lookup_task(initializer, "Pool initializer");
         using Pack = typename detail::task_traits<std::decay_t<F>>::pack;
         using R = detail::task_result_t<std::decay_t<F>>;
         std::vector<std::shared_ptr<detail::ResultState<R>>> states;
         std::vector<int> targets = pool_->ranks;
         if (targets.empty()) targets.push_back(-1);
+        // The initializer runs in the worker rank itself, not in a child: the children forked
+        // after it inherit what it set up, as Python's fresh workers run it again.
+        const std::uint32_t child_tasks = std::exchange(child_tasks_, 0);
         for (int rank : targets) {
             auto state = std::make_shared<detail::ResultState<R>>(pool_, nullptr, nullptr);
             auto source = single_source<Pack>(std::forward_as_tuple(initargs...));
@@ -185,6 +208,7 @@ class Pool {
                        rank);
             states.push_back(std::move(state));
         }
+        child_tasks_ = child_tasks;
         try {
             for (auto& s : states) {
                 s->wait();
@@ -408,6 +432,7 @@ class Pool {
     void bound_stream(detail::Job& job, std::size_t chunksize) const;
 
     std::shared_ptr<detail::PoolState> pool_;
+    std::uint32_t child_tasks_ = 0;  // Job::child_tasks for its tasks
     bool closed_ = false;
     bool terminated_ = false;
     bool released_ = false;  // its worker ranks handed back (after join)

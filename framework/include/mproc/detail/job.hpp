@@ -78,8 +78,9 @@ struct Job {
     std::string task_name;
     std::unique_ptr<ChunkSource> source;
     std::unique_ptr<ResultSink> sink;
-    std::uint32_t chunksize = 0;  // 0: chosen by the scheduler
-    int pinned_rank = -1;         // >= 0: run only on this rank (initializers)
+    std::uint32_t chunksize = 0;    // 0: chosen by the scheduler
+    int pinned_rank = -1;           // >= 0: run only on this rank (initializers)
+    std::uint32_t child_tasks = 0;  // see TaskHeader::child_tasks (maxtasksperchild, isolate)
     // The most chunks, and items, handed out but not yet taken by the reader (imap's bounded
     // memory: automatic chunks grow large for tiny tasks, so chunks alone do not bound it).
     std::uint64_t bound_chunks = std::numeric_limits<std::uint64_t>::max();
