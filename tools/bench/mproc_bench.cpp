@@ -119,13 +119,11 @@ int main(int argc, char** argv) {
             "tasks/s");
         // 64-bit results over 10^7 items (the Python side's integers are one type).
         const auto n64 = static_cast<std::int64_t>(10'000'000 * scale);
-        bench::emit("mproc", w, "map cs=1000, int64",
-                    bench::rate(reps, static_cast<double>(n64),
-                                [&] {
-                                    (void)pool.map(empty64, mproc::range<std::int64_t>(0, n64),
-                                                   1000);
-                                }),
-                    "tasks/s");
+        bench::emit(
+            "mproc", w, "map cs=1000, int64",
+            bench::rate(reps, static_cast<double>(n64),
+                        [&] { (void)pool.map(empty64, mproc::range<std::int64_t>(0, n64), 1000); }),
+            "tasks/s");
         bench::emit("mproc", w, "map cs=auto",
                     bench::rate(reps, n1000, [&] { (void)pool.map(empty, mproc::range(n1000)); }),
                     "tasks/s");
@@ -163,5 +161,22 @@ int main(int argc, char** argv) {
                     "tasks/s");
 
         cpu_bound(pool, scale, reps);
+
+        // The same map with every chunk run in a child process of its worker (isolate): the
+        // cost of a crash costing only its task.
+        {
+            pool.close();
+            pool.join();  // hands its workers back to the next pool
+            mproc::Pool isolated({.isolate = true});
+            bench::emit("mproc", w, "map cs=1000, isolate",
+                        bench::rate(reps, n1000,
+                                    [&] { (void)isolated.map(empty, mproc::range(n1000), 1000); }),
+                        "tasks/s");
+            const int n_iso = n1 / 10;
+            bench::emit("mproc", w, "map cs=1, isolate",
+                        bench::rate(reps, n_iso,
+                                    [&] { (void)isolated.map(empty, mproc::range(n_iso), 1); }),
+                        "tasks/s");
+        }
     });
 }

@@ -6,7 +6,8 @@ from collections import defaultdict
 
 IMPLS = ["mproc", "multiprocessing.Pool", "mpi4py.futures", "raw MPI"]
 RATES = ["map cs=1", "map cs=1000", "map cs=1000, int64", "map cs=auto", "imap cs=1", "imap cs=1000",
-         "imap_unordered cs=1", "imap_unordered cs=1000", "apply_async"]
+         "imap_unordered cs=1", "imap_unordered cs=1000", "apply_async",
+         "map cs=1, isolate", "map cs=1000, isolate"]
 
 
 def fmt_rate(v):
