@@ -27,6 +27,7 @@ RemoteActions::~RemoteActions() {
 void RemoteActions::add(std::uint64_t key, std::function<void()> job) {
     std::lock_guard lock(mutex_);
     jobs_[key] = std::move(job);
+    keeps_any_.store(true, std::memory_order_release);
 }
 
 std::function<void()> RemoteActions::find(std::uint64_t key) {
@@ -49,6 +50,9 @@ void RemoteActions::request(int owner, std::uint64_t key) {
 }
 
 bool RemoteActions::poll() {
+    // Only a rank that keeps a job is ever asked: the others never look (every poll is a
+    // probe of MPI on a loop that runs per result).
+    if (!keeps_any_.load(std::memory_order_acquire)) return false;
     return receive_arrived(comm_.get(), kTagAction, receive_, 16, [&](Arrival arrival) {
         std::uint64_t key = 0;
         if (receive_.size() != sizeof key) {

@@ -8,6 +8,7 @@
 // has one thread: it runs requested jobs when it polls, which it does while idle between
 // tasks and while it waits on the barrier itself.
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -54,6 +55,7 @@ class RemoteActions final : public MpiThread::Service {
     MpiThread& mpi_thread_;
     std::mutex mutex_;
     std::unordered_map<std::uint64_t, std::function<void()>> jobs_;  // guarded by mutex_
+    std::atomic<bool> keeps_any_{false};                             // jobs_ is not empty
     std::vector<char> receive_;
     // The job thread (own_thread only) and what it has to run.
     std::condition_variable wake_;

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <thread>
 
+#include "heartbeat.hpp"
 #include "lock_table.hpp"
 #include "queue_service.hpp"
 #include "remote_actions.hpp"
@@ -85,6 +86,7 @@ Runtime::Runtime()
       locks_(std::make_unique<LockTable>(window_)),
       actions_(std::make_unique<RemoteActions>(comm_, mpi_thread_, comm_.rank() == 0)) {
     info_.hosts = gather_hosts(comm_, info_.host);
+    heartbeat_ = std::make_unique<Heartbeat>(comm_, info_.host, info_.hosts);
     if (comm_.rank() == 0) {
         queues_ = std::make_unique<QueueService>(comm_);
         scheduler_ = std::make_unique<Scheduler>(comm_, mpi_thread_);
@@ -136,7 +138,8 @@ int Runtime::run_rank0(const std::function<void()>& main_fn) {
         scheduler.stop();
     });
     try {
-        MpiThread::Service* const services[] = {queues_.get(), &scheduler, actions_.get()};
+        MpiThread::Service* const services[] = {queues_.get(), &scheduler, actions_.get(),
+                                                heartbeat_.get()};
         // Across nodes (osc/pt2pt) a one-sided operation aimed at rank 0's arena completes
         // only when rank 0 enters MPI: there its loop never sleeps long, or every shared-object
         // operation from a worker waits out its sleep (measured: ~1 ms each with 1 ms sleeps).

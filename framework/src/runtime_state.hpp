@@ -19,6 +19,7 @@
 
 namespace mproc::detail {
 
+class Heartbeat;
 class LockTable;
 class QueueService;
 class RemoteActions;
@@ -66,6 +67,8 @@ class Runtime {
     Communicator comm_;
     Communicator node_;  // the ranks on this rank's node
     RuntimeInfo info_;
+    // Made once the hosts are known; declared here so it beats until the rest is torn down.
+    std::unique_ptr<Heartbeat> heartbeat_;
     bool several_nodes_;
     MpiThread mpi_thread_;
     SharedWindow window_;

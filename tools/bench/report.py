@@ -62,6 +62,13 @@ def main():
             runner_rows.append(f"| {w} | squares over 10^6 inputs to .jsonl | {sq.get('mproc run', 0):.2f} s "
                                f"| library directly: {sq.get('library', 0):.2f} s | runner overhead "
                                f"{(sq.get('mproc run', 0) / sq.get('library', 1) - 1) * 100:+.0f}% |")
+        plain = data.get((w, "squares 1e5 plain"), {}).get("mproc run")
+        iso = data.get((w, "squares 1e5 isolate"), {}).get("mproc run")
+        if plain and iso:
+            n = 100000 * float(os.environ.get("MPROC_BENCH_SCALE", "1"))
+            runner_rows.append(f"| {w} | squares over 10^5 inputs, `pool.isolate: true` | {iso:.2f} s "
+                               f"| plainly: {plain:.2f} s | {(iso - plain) * w / n * 1e6:.0f} µs more per input "
+                               f"and worker |")
         for fig, label in [("10^4 true commands", "10,000 `true` commands"),
                            ("10^4 sleep 0 commands", "10,000 `sleep 0` commands")]:
             cmd = data.get((w, fig), {})

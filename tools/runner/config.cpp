@@ -656,7 +656,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
     check_params_against_input(c, root, cfg);
 
     if (const YAML::Node pool = root["pool"]) {
-        c.keys(pool, "pool", {"processes", "chunksize", "ordered"});
+        c.keys(pool, "pool", {"processes", "chunksize", "ordered", "isolate"});
         if (const auto p = pool["processes"]) {
             cfg.processes = p.IsScalar() && p.Scalar() == "all"
                                 ? 0
@@ -669,6 +669,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
                     ? 0
                     : static_cast<std::size_t>(c.integer(p, "pool.chunksize", 1, 1'000'000'000));
         if (const auto p = pool["ordered"]) cfg.ordered = c.boolean(p, "pool.ordered");
+        if (const auto p = pool["isolate"]) cfg.isolate = c.boolean(p, "pool.isolate");
     }
     cfg.output = "results/" + job + ".jsonl";
     cfg.provenance = cfg.job->provenance;
@@ -683,7 +684,13 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
         check_output(c, root, cfg);
     }
     if (const YAML::Node e = root["errors"]) {
-        c.keys(e, "errors", {"policy", "retries", "task_timeout", "max_failures"});
+        c.keys(e, "errors",
+               {"policy", "retries", "task_timeout", "max_failures", "max_crashes", "restarts"});
+        if (e["max_crashes"]) {
+            cfg.max_crashes = c.count(e["max_crashes"], "errors.max_crashes", 1, 1000);
+            cfg.restarts = cfg.max_crashes + 2;
+        }
+        if (e["restarts"]) cfg.restarts = c.count(e["restarts"], "errors.restarts", 0, 10000);
         if (e["policy"]) {
             const std::string p = c.choice(e["policy"], "errors.policy", {"fail", "skip", "retry"});
             cfg.policy = p == "fail" ? Policy::fail : p == "skip" ? Policy::skip : Policy::retry;

@@ -63,6 +63,9 @@ struct Config {
     Place processes_at;         // where pool.processes was set
     std::size_t chunksize = 0;  // 0: automatic
     bool ordered = true;
+    // pool.isolate: each input runs in a child process of its worker, so a crash (a signal,
+    // abort(), exit()) is that input's failure, not a lost rank.
+    bool isolate = false;
     std::string output;  // "-": stdout
     Format format = Format::jsonl;
     // output.provenance: every record also says where, when and how long it ran (host, rank,
@@ -77,7 +80,12 @@ struct Config {
     // or a percentage of the run's inputs); unset: no budget.
     std::optional<std::uint64_t> max_failures;
     std::optional<double> max_failures_percent;
-    int ranks = 3;  // for `mproc run` outside an allocation
+    // errors.max_crashes: an input charged with this many lost ranks is recorded as failed
+    // and skipped. errors.restarts: how often the front runs the run again (--resume) after
+    // a lost rank before giving up.
+    int max_crashes = 3;
+    int restarts = 5;  // max_crashes + 2 unless set
+    int ranks = 3;     // for `mproc run` outside an allocation
     SlurmSpec slurm;
 };
 

@@ -163,6 +163,7 @@ void ItemRange::advance() {
         const std::uint64_t i = index_++;
         if (done_ && done_(i)) continue;
         current_ = Item{i, std::move(*v)};
+        if (on_read_) on_read_(current_);
         return;
     }
 }

@@ -72,17 +72,22 @@ class ItemRange {
     };
 
     iterator begin() { return iterator(this); }
+    // Called with each item as it is handed out (on the thread reading the range).
+    void on_read(std::function<void(const Item&)> fn) { on_read_ = std::move(fn); }
     std::default_sentinel_t end() const { return {}; }
     // Ends the range early: no more inputs go out (errors.max_failures).
     void stop() { stopped_.store(true); }
     // How many inputs this shard has.
     std::uint64_t total() const { return end_ - first_; }
+    // The shard's first index.
+    std::uint64_t first() const { return first_; }
 
   private:
     void advance();
 
     InputStream stream_;
     std::function<bool(std::uint64_t)> done_;
+    std::function<void(const Item&)> on_read_;
     std::uint64_t first_ = 0, end_ = 0;
     std::uint64_t index_ = 0;
     Item current_;

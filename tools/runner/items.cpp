@@ -147,8 +147,17 @@ Record run_item(Item item) {
     return r;
 }
 
+Record run_suspect(Item item) {
+    g_setup.suspect_started.at(0).put({item.index, g_rank});
+    mproc::Event& go = g_setup.suspect_go.at(static_cast<std::size_t>(g_rank));
+    go.wait();
+    go.clear();  // before this rank's next suspect can say it starts
+    return run_item(std::move(item));
+}
+
 MPROC_TASK(setup_worker);
 MPROC_TASK(run_item);
+MPROC_TASK(run_suspect);
 
 }  // namespace mproc::runner
 

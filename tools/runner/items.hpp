@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mproc/mproc.hpp>
 #include <string>
 
 #include "value.hpp"
@@ -39,6 +40,12 @@ struct Record {
     }
 };
 
+// A suspect (crashes.hpp) about to run alone on `rank`: rank 0 writes it down before it runs.
+struct SuspectStart {
+    std::uint64_t index = 0;
+    std::int32_t rank = 0;
+};
+
 // Sent once to every worker (the Pool initializer) so items need not carry it.
 struct Setup {
     std::string job;
@@ -49,10 +56,16 @@ struct Setup {
     bool provenance = false;  // records say where, when and how long (output.provenance)
     bool joblog = false;      // workers make each task's output.joblog line
     std::string task_logs;    // output.task_logs
+    // A suspect says where it starts on `suspect_started`, then waits for its rank's event in
+    // `suspect_go` (indexed by rank), which rank 0 sets once it has written that down.
+    // (One queue, made by rank 0: a Setup exists outside mproc::run too, where none can be.)
+    std::vector<mproc::Queue<SuspectStart>> suspect_started;
+    std::vector<mproc::Event> suspect_go;
 
     template <class Archive>
     void serialize(Archive& ar, const unsigned int) {
-        ar& job& params& task_timeout& attempts& format& provenance& joblog& task_logs;
+        ar& job& params& task_timeout& attempts& format& provenance& joblog& task_logs&
+            suspect_started& suspect_go;
     }
 };
 
@@ -100,6 +113,8 @@ inline void mproc_unpack(const char*& at, const char* end, Record& r) {
 
 void setup_worker(Setup setup);
 Record run_item(Item item);
+// run_item for a suspect: first says where it runs and waits until rank 0 has noted it.
+Record run_suspect(Item item);
 
 }  // namespace mproc::runner
 

@@ -17,6 +17,8 @@
 #include <iostream>
 #include <optional>
 #include <stdexcept>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "config.hpp"
@@ -86,8 +88,8 @@ std::vector<std::string> launcher(const Args& args, int ranks) {
 
 // Starts `argv` in a session of its own (a terminal's Ctrl-C reaches only this front, which
 // turns it into a clean stop) that dies with this front: should the front be killed outright,
-// the kernel sends the launcher SIGTERM and it ends the ranks.
-pid_t start_launcher(const std::vector<std::string>& argv, const sigset_t& old_mask) {
+// the kernel sends the launcher SIGTERM and it ends the ranks. Its stderr goes to `err`.
+pid_t start_launcher(const std::vector<std::string>& argv, const sigset_t& old_mask, int err) {
     std::vector<char*> cargv;
     for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
     cargv.push_back(nullptr);
@@ -100,12 +102,73 @@ pid_t start_launcher(const std::vector<std::string>& argv, const sigset_t& old_m
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent) _exit(3);
         sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+        dup2(err, STDERR_FILENO);
         execvp(cargv[0], cargv.data());
         std::fprintf(stderr, "mproc: cannot run %s: %s\n", cargv[0], std::strerror(errno));
         _exit(127);
     }
     return pid;
 }
+
+// Passes the launcher's stderr on as it comes (the live bar included), and keeps the line
+// that says why a run ended abnormally: mpirun's "... exited on signal 9 (Killed)." and the
+// like, for the restart's log.
+class LauncherErrors {
+  public:
+    LauncherErrors() {
+        if (pipe2(fds_, O_CLOEXEC) != 0)
+            throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+        thread_ = std::thread([this] { copy(); });
+    }
+    ~LauncherErrors() {
+        if (fds_[1] >= 0) close(fds_[1]);
+        thread_.join();
+        close(fds_[0]);
+    }
+    LauncherErrors(const LauncherErrors&) = delete;
+    LauncherErrors& operator=(const LauncherErrors&) = delete;
+
+    int write_end() const { return fds_[1]; }
+    // Once the launcher has ended: everything it wrote has been passed on.
+    std::string cause() {
+        close(fds_[1]);
+        fds_[1] = -1;
+        thread_.join();
+        thread_ = std::thread([] {});
+        return cause_;
+    }
+
+  private:
+    void copy() {
+        char buf[4096];
+        std::string line;
+        for (;;) {
+            const ssize_t n = read(fds_[0], buf, sizeof buf);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            for (ssize_t off = 0; off < n;) {
+                const ssize_t k =
+                    write(STDERR_FILENO, buf + off, static_cast<std::size_t>(n - off));
+                if (k <= 0) break;
+                off += k;
+            }
+            for (ssize_t i = 0; i < n; ++i) {
+                if (buf[i] != '\n') {
+                    if (line.size() < 1000) line += buf[i];
+                    continue;
+                }
+                for (const char* mark : {"exited on signal", "noticed that process rank",
+                                         "lost communication", "stopped answering"})
+                    if (line.find(mark) != std::string::npos) cause_ = line;
+                line.clear();
+            }
+        }
+    }
+
+    int fds_[2] = {-1, -1};
+    std::string cause_;
+    std::thread thread_;
+};
 
 // `s` as one shell word: as it is when nothing in it is special to the shell, else quoted.
 std::string shell_word(const std::string& s) {
@@ -128,6 +191,20 @@ std::string quoted_tail(const Args& args) {
     return s;
 }
 
+// The rank a launcher's message says was lost: mpirun's "... process rank 2 with PID ..."
+// or the heartbeat's "rank 2 on node7 stopped answering".
+std::optional<int> lost_rank(const std::string& cause) {
+    for (const char* mark : {"process rank ", "threw mproc::Error: rank "}) {
+        const auto at = cause.find(mark);
+        if (at == std::string::npos) continue;
+        const char* digits = cause.c_str() + at + std::strlen(mark);
+        char* end = nullptr;
+        const long r = std::strtol(digits, &end, 10);
+        if (end != digits) return static_cast<int>(r);
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 std::string rerun_line(const Args& args) {
@@ -141,7 +218,7 @@ int launch_run(const Args& args, const Plan& plan) {
     setenv("MPROC_RERUN", rerun.c_str(), 1);
     const bool local = args.hostfile.empty() && std::getenv("SLURM_JOB_ID") == nullptr;
     TempFile saved("config"), status("status");
-    const int ranks = plan(args, local, saved.path());
+    const Planned planned = plan(args, local, saved.path());
 
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
@@ -158,78 +235,104 @@ int launch_run(const Args& args, const Plan& plan) {
     }
     setenv("MPROC_STATUS_FILE", status.path().c_str(), 1);
 
-    std::vector<std::string> argv = launcher(args, ranks);
-    for (const std::string& a :
-         {self_path(), std::string("run"), args.config, std::string("--saved"), saved.path()})
-        argv.push_back(a);
-    if (args.resume) argv.push_back("--resume");
-    if (args.restart) argv.push_back("--restart");
-    if (args.retry_failed) argv.push_back("--retry-failed");
-    if (args.shard)
-        for (const std::string& a :
-             {std::string("--shard"),
-              std::to_string(args.shard->index) + "/" + std::to_string(args.shard->count)})
-            argv.push_back(a);
-    for (const auto& set : args.sets) {
-        argv.push_back("--set");
-        argv.push_back(set);
-    }
-
     // Signals are taken with sigtimedwait, in this one thread.
     sigset_t watched, old_mask;
     sigemptyset(&watched);
     for (int s : {SIGINT, SIGTERM, SIGHUP, SIGCHLD}) sigaddset(&watched, s);
     sigprocmask(SIG_BLOCK, &watched, &old_mask);
-    const pid_t pid = start_launcher(argv, old_mask);
 
-    // A stop asks every rank to stop (SIGUSR1, which mpirun forwards): commands get SIGTERM,
-    // then SIGKILL 2 s later, and rank 0 keeps what is done. A second stop, or ranks still
-    // there 20 s after the first, gets mpirun SIGTERM, which ends them at once.
-    bool interrupted = false;
-    std::optional<Clock::time_point> escalate_at;
-    int wstatus = 0;
-    for (;;) {
-        timespec wait{1, 0};
-        if (escalate_at) {
-            const auto left = *escalate_at - Clock::now();
-            if (left <= Clock::duration::zero()) {
-                kill(pid, SIGTERM);
-                escalate_at.reset();
-            }
+    for (int restart = 0;; ++restart) {
+        // A restart continues what the runs before it did.
+        const bool resume = args.resume || restart > 0;
+        std::vector<std::string> argv = launcher(args, planned.ranks);
+        for (const std::string& a :
+             {self_path(), std::string("run"), args.config, std::string("--saved"), saved.path()})
+            argv.push_back(a);
+        if (resume) argv.push_back("--resume");
+        if (args.restart && !resume) argv.push_back("--restart");
+        if (args.retry_failed && restart == 0) argv.push_back("--retry-failed");
+        if (args.shard)
+            for (const std::string& a :
+                 {std::string("--shard"),
+                  std::to_string(args.shard->index) + "/" + std::to_string(args.shard->count)})
+                argv.push_back(a);
+        for (const auto& set : args.sets) {
+            argv.push_back("--set");
+            argv.push_back(set);
         }
-        const int sig = sigtimedwait(&watched, nullptr, &wait);
-        if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
-            if (interrupted) {
-                kill(pid, SIGTERM);
-            } else {
-                interrupted = true;
-                if (tty) std::cerr << "\n";  // off the bar's line, for mpirun's notice
-                kill(pid, SIGUSR1);
-                escalate_at = Clock::now() + std::chrono::seconds(20);
-            }
-        }
-        if (waitpid(pid, &wstatus, WNOHANG) == pid) break;
-    }
-    sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+        setenv("MPROC_RESTART_COUNT", std::to_string(restart).c_str(), 1);
+        std::ofstream(status.path(), std::ios::trunc).close();
 
-    std::string code;
-    std::ifstream(status.path()) >> code;
-    if (interrupted) {
-        // Rank 0 says how to go on when it stops; ended at once (a second stop), it could not.
-        if (code.empty())
-            std::cerr << "mproc: stopped at once; completed results are kept: continue with: "
-                      << rerun << " --resume\n";
+        LauncherErrors errors;
+        const pid_t pid = start_launcher(argv, old_mask, errors.write_end());
+
+        // A stop asks every rank to stop (SIGUSR1, which mpirun forwards): commands get
+        // SIGTERM, then SIGKILL 2 s later, and rank 0 keeps what is done. A second stop, or
+        // ranks still there 20 s after the first, gets mpirun SIGTERM, which ends them at once.
+        bool interrupted = false;
+        std::optional<Clock::time_point> escalate_at;
+        int wstatus = 0;
+        for (;;) {
+            timespec wait{1, 0};
+            if (escalate_at) {
+                const auto left = *escalate_at - Clock::now();
+                if (left <= Clock::duration::zero()) {
+                    kill(pid, SIGTERM);
+                    escalate_at.reset();
+                }
+            }
+            const int sig = sigtimedwait(&watched, nullptr, &wait);
+            if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+                if (interrupted) {
+                    kill(pid, SIGTERM);
+                } else {
+                    interrupted = true;
+                    if (tty) std::cerr << "\n";  // off the bar's line, for mpirun's notice
+                    kill(pid, SIGUSR1);
+                    escalate_at = Clock::now() + std::chrono::seconds(20);
+                }
+            }
+            if (waitpid(pid, &wstatus, WNOHANG) == pid) break;
+        }
+        const std::string cause = errors.cause();
+
+        std::string code;
+        std::ifstream(status.path()) >> code;
+        if (interrupted) {
+            sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+            // Rank 0 says how to go on when it stops; ended at once (a second stop), it could
+            // not.
+            if (code.empty())
+                std::cerr << "mproc: stopped at once; completed results are kept: continue with: "
+                          << rerun << " --resume\n";
+            return 3;
+        }
+        const int rc = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+        if (rc == 0) {
+            sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+            return code.empty() ? 0 : std::atoi(code.c_str());
+        }
+        // A rank was lost, or mpirun was killed: whatever the journal holds is kept. Killed by
+        // a signal, mpirun was stopped on purpose (kill -9): that is not restarted.
+        const std::string why = cause.empty() ? "mpirun exit " + std::to_string(rc) : cause;
+        if (restart < planned.restarts && WIFEXITED(wstatus)) {
+            // Which rank, for the input charged with it (crashes.hpp).
+            if (const auto lost = lost_rank(cause); lost && planned.output != "-")
+                std::ofstream(planned.output + ".crashes", std::ios::app)
+                    << "lost " << *lost << "\n";
+            std::cerr << "mproc: restart " << restart + 1 << " of " << planned.restarts
+                      << " (errors.restarts) after a lost rank: " << why
+                      << "\nmproc: continuing with --resume\n";
+            continue;
+        }
+        sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+        std::cerr << "mproc: the run ended abnormally (" << why << ")"
+                  << (planned.restarts > 0 ? " after " + std::to_string(restart) + " restart" +
+                                                 (restart == 1 ? "" : "s") + " (errors.restarts)"
+                                           : "")
+                  << "; completed results are kept: continue with: " << rerun << " --resume\n";
         return 3;
     }
-    const int rc = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-    if (rc == 0 && !code.empty()) return std::atoi(code.c_str());
-    if (rc != 0) {
-        // A rank died (or mpirun was killed): whatever the journal holds is kept.
-        std::cerr << "mproc: the run ended abnormally (mpirun exit " << rc
-                  << "); completed results are kept: continue with: " << rerun << " --resume\n";
-        return 3;
-    }
-    return 0;
 }
 
 int submit(const Args& args) {

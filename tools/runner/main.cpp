@@ -20,6 +20,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <csignal>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -31,10 +32,12 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "cli.hpp"
 #include "config.hpp"
+#include "crashes.hpp"
 #include "inputs.hpp"
 #include "items.hpp"
 #include "launch.hpp"
@@ -61,6 +64,12 @@ std::string seconds_text(double s) {
           << std::setw(2) << t % 60;
     }
     return o.str();
+}
+
+// How often the front ran the ranks again after a lost rank before this run (errors.restarts).
+std::int64_t restarts_before() {
+    const char* n = std::getenv("MPROC_RESTART_COUNT");
+    return n != nullptr ? std::atoll(n) : 0;
 }
 
 long peak_rss_mib() {
@@ -218,7 +227,8 @@ class Progress {
                        {"failures", Value(failures_)},
                        {"failures_listed", count(failures_.size())},
                        {"ranks", Value(std::move(ranks))},
-                       {"rank0_peak_mib", Value(static_cast<std::int64_t>(peak_rss_mib()))}});
+                       {"rank0_peak_mib", Value(static_cast<std::int64_t>(peak_rss_mib()))},
+                       {"restarts", Value(restarts_before())}});
     }
 
     // Clears the bar's line, so a message printed next starts on a clean one.
@@ -341,8 +351,8 @@ void check_processes(const Config& cfg, int ranks) {
 constexpr long kMaxRanksPerCore = 64;
 
 // Every check that can be made before a rank starts, from one reading of the config (see
-// Plan in launch.hpp): returns the number of ranks to start.
-int plan(const Args& args, bool local, const std::string& saved) {
+// Plan in launch.hpp).
+Planned plan(const Args& args, bool local, const std::string& saved) {
     const Config cfg = run_config(args);
     const int ranks = args.ranks > 0 ? args.ranks : cfg.ranks;
     if (local && !args.many_ranks) {
@@ -361,7 +371,7 @@ int plan(const Args& args, bool local, const std::string& saved) {
     // takes the lock for good).
     if (cfg.output != "-" && std::filesystem::exists(cfg.output + ".lock"))
         release_lock(lock_output(cfg.output));
-    return ranks;
+    return {ranks, cfg.restarts, cfg.output};
 }
 
 // Rank 0's part of `run`: returns the exit code.
@@ -390,8 +400,13 @@ int drive(const Args& args) {
                       << " --retry-failed\n";
         return 0;
     }
-    ItemRange items(
-        cfg.input, [&out](std::uint64_t i) { return out.done(i); }, args.shard.value_or(Shard{}));
+    // Inputs that were out on workers when a rank was lost run first, each alone (see
+    // crashes.hpp); `handled` is what that phase recorded, which the main phase skips.
+    std::optional<CrashBook> crashes;
+    if (cfg.output != "-") crashes.emplace(cfg.output, cfg.max_crashes);
+    std::unordered_set<std::uint64_t> handled;
+    const auto skip = [&](std::uint64_t i) { return out.done(i) || handled.count(i) != 0; };
+    ItemRange items(cfg.input, skip, args.shard.value_or(Shard{}));
     Progress progress(items.total(), out.done_count());
 
     const Value params =
@@ -410,9 +425,11 @@ int drive(const Args& args) {
                 static_cast<int>(cfg.format),
                 cfg.provenance,
                 !cfg.joblog.empty(),
-                cfg.task_logs};
+                cfg.task_logs,
+                std::vector<mproc::Queue<SuspectStart>>(1),
+                std::vector<mproc::Event>(static_cast<std::size_t>(mproc::worker_count() + 1))};
 
-    mproc::Pool pool(processes, setup_worker, setup);
+    mproc::Pool pool({.processes = processes, .isolate = cfg.isolate}, setup_worker, setup);
     if (cfg.job->start) cfg.job->start(params);
     const QuietWatch watch(pool, progress);
 
@@ -426,50 +443,201 @@ int drive(const Args& args) {
     int code = 0;
     std::string outcome = "done", io_error;
     auto last_flush = Clock::now();
+    std::optional<Running> running;
+    if (crashes) running.emplace(*crashes, items.first());
+    // Takes one record; false when the run is to stop.
+    // `whatever_the_policy`: recorded even under errors.policy fail (an input that crashed
+    // its worker errors.max_crashes times: run again, it would only crash again).
+    auto take = [&](Record& r, bool whatever_the_policy = false) {
+        if (stop_requested()) {  // what comes back now may have been cut short: not kept
+            code = 3;
+            outcome = "interrupted";
+            return false;
+        }
+        if (running) running->recorded(r.index);
+        progress.record(r);
+        if (!r.ok && cfg.policy == Policy::fail && !whatever_the_policy) {
+            // Not recorded as done: a --resume after the fix runs it again.
+            progress.interject();
+            std::cerr << cfg.file << ": input " << r.index << " (" << r.extra->input.json()
+                      << ") failed: " << r.error() << "\nmproc: stopping (errors.policy: fail)\n";
+            code = 1;
+            outcome = "stopped";
+            return false;
+        }
+        if (!r.ok && budget && !over_budget && progress.failed() > *budget) {
+            over_budget = true;
+            items.stop();  // what is running still comes back and is recorded
+        }
+        try {
+            out.add(r);
+            const auto now = Clock::now();
+            if (out.buffered_bytes() >= (1u << 20) ||
+                now - last_flush > std::chrono::milliseconds(100)) {
+                out.flush();
+                if (running) running->save(skip);
+                last_flush = now;
+            }
+        } catch (const IoError& e) {
+            io_error = e.what();
+            code = 3;
+            outcome = "interrupted";
+            return false;
+        }
+        progress.tick();
+        return true;
+    };
+    // A record for an input that failed where no task could say so: crashed its worker too
+    // often, or crashed its child process (pool.isolate).
+    auto failed_record = [&](const Item& item, const std::string& error) {
+        Record r;
+        r.index = item.index;
+        r.ok = false;
+        format_record(cfg.format, item.index, item.input, nullptr, error, nullptr, r.line);
+        r.extra = std::make_unique<Record::Extra>();
+        r.extra->input = item.input;
+        r.extra->error = error;
+        return r;
+    };
+    // pool.isolate: an input whose child process crashed comes back as a RemoteError, not a
+    // record. Each input is its own chunk and results are taken in input order, so the input
+    // is the oldest one handed out; under errors.policy retry it runs again, alone.
+    std::mutex read_mutex;
+    std::deque<Item> read_items;
+    items.on_read([&](const Item& item) {
+        // What is out on workers is named in OUTPUT.running before it goes: the suspects if
+        // a rank is lost.
+        if (running) running->reading(item.index);
+        if (cfg.isolate) {
+            std::lock_guard lock(read_mutex);
+            read_items.push_back(item);
+        }
+    });
+    auto oldest_read = [&] {
+        std::lock_guard lock(read_mutex);
+        Item item = std::move(read_items.front());
+        read_items.pop_front();
+        return item;
+    };
+    // "crashed: the task's child process was killed by signal 11 (Segmentation fault)": the
+    // pool's message names the input by its place in this run, the record has its index.
+    const auto crash_text = [](const mproc::RemoteError& e) {
+        const std::string m = e.message();
+        return "crashed: " + m.substr(0, m.find(" while running input"));
+    };
+    auto crashed_record = [&](const Item& item, const mproc::RemoteError& first) {
+        std::string error = crash_text(first);
+        const int attempts = cfg.policy == Policy::retry ? 1 + cfg.retries : 1;
+        for (int attempt = 2; attempt <= attempts; ++attempt) {
+            try {
+                Record r = pool.apply(run_item, item);
+                r.attempts = attempt;
+                return r;
+            } catch (const mproc::RemoteError& e) {
+                if (e.type_name() != "mproc::TaskCrashed") throw;
+                error = crash_text(e);
+            }
+        }
+        Record r = failed_record(item, error);
+        r.attempts = attempts;
+        return r;
+    };
     auto consume = [&](auto&& results) {
         for (auto it = results.begin(); it != results.end(); ++it) {
-            Record& r = *it;
-            if (stop_requested()) {  // what comes back now may have been cut short: not kept
-                code = 3;
-                outcome = "interrupted";
-                return;
+            if (!cfg.isolate) {
+                if (!take(*it)) return;
+                continue;
             }
-            progress.record(r);
-            if (!r.ok && cfg.policy == Policy::fail) {
-                // Not recorded as done: a --resume after the fix runs it again.
-                progress.interject();
-                std::cerr << cfg.file << ": input " << r.index << " (" << r.extra->input.json()
-                          << ") failed: " << r.error()
-                          << "\nmproc: stopping (errors.policy: fail)\n";
-                code = 1;
-                outcome = "stopped";
-                return;
-            }
-            if (!r.ok && budget && !over_budget && progress.failed() > *budget) {
-                over_budget = true;
-                items.stop();  // what is running still comes back and is recorded
-            }
+            const Item item = oldest_read();
+            Record crashed;
             try {
-                out.add(r);
-                const auto now = Clock::now();
-                if (out.buffered_bytes() >= (1u << 20) ||
-                    now - last_flush > std::chrono::milliseconds(100)) {
-                    out.flush();
-                    last_flush = now;
-                }
-            } catch (const IoError& e) {
-                io_error = e.what();
-                code = 3;
-                outcome = "interrupted";
-                return;
+                if (!take(*it)) return;
+                continue;
+            } catch (const mproc::RemoteError& e) {
+                if (e.type_name() != "mproc::TaskCrashed") throw;
+                crashed = crashed_record(item, e);
             }
-            progress.tick();
+            if (!take(crashed)) return;
         }
     };
-    if (cfg.ordered) {
-        consume(pool.imap(run_item, items, cfg.chunksize));
-    } else {
-        consume(pool.imap_unordered(run_item, items, cfg.chunksize));
+
+    // The suspects first, each alone on its worker; under pool.isolate a crash costs only
+    // its input, so they simply run again with the rest.
+    const std::uint64_t shard_end = items.first() + items.total();
+    std::uint64_t suspect_count = 0;
+    if (crashes && !cfg.isolate)
+        for (std::uint64_t i : crashes->suspects())
+            if (i >= items.first() && i < shard_end && !out.done(i)) ++suspect_count;
+    if (suspect_count > 0) {
+        progress.interject();
+        std::cerr << "mproc: " << suspect_count
+                  << " input(s) were out on workers when a rank was lost; each runs first, alone "
+                     "on its worker\n";
+        ItemRange suspects(
+            cfg.input, [&](std::uint64_t i) { return out.done(i) || !crashes->suspect(i); },
+            args.shard.value_or(Shard{}));
+        struct Out {
+            std::uint64_t index;
+            mproc::AsyncResult<Record> result;
+        };
+        std::deque<Out> out_q;  // in submission order
+        const std::size_t most = 2 * static_cast<std::size_t>(std::max(1, pool.processes()));
+        auto next = suspects.begin();
+        bool go_on = true;
+        while (go_on) {
+            while (out_q.size() < most && !(next == suspects.end())) {
+                Item item = *next;
+                ++next;
+                handled.insert(item.index);
+                if (crashes->poisoned(item.index)) {
+                    Record r = failed_record(
+                        item, "crashed its worker " + std::to_string(crashes->charges(item.index)) +
+                                  " times (errors.max_crashes; the rank running it was lost each "
+                                  "time)");
+                    if (!(go_on = take(r, true))) break;
+                    continue;
+                }
+                const std::uint64_t index = item.index;
+                out_q.push_back({index, pool.apply_async(run_suspect, std::move(item))});
+            }
+            if (!go_on || out_q.empty()) break;
+            // Notes where each suspect starts before it may (run_suspect waits for this).
+            while (!out_q.front().result.ready()) {
+                try {
+                    const SuspectStart s =
+                        setup.suspect_started.at(0).get(std::chrono::milliseconds(10));
+                    crashes->trying(s.index, s.rank);
+                    setup.suspect_go.at(static_cast<std::size_t>(s.rank)).set();
+                } catch (const mproc::Empty&) {
+                }
+            }
+            Out o = std::move(out_q.front());
+            out_q.pop_front();
+            Record r = std::move(o.result).get();
+            crashes->tried(o.index);
+            go_on = take(r);
+        }
+        // Stopped early: what is still out is waited for and dropped (not recorded: run again).
+        while (!out_q.empty()) {
+            while (!out_q.front().result.ready()) {
+                try {
+                    const SuspectStart s =
+                        setup.suspect_started.at(0).get(std::chrono::milliseconds(10));
+                    setup.suspect_go.at(static_cast<std::size_t>(s.rank)).set();
+                } catch (const mproc::Empty&) {
+                }
+            }
+            out_q.pop_front();
+        }
+    }
+    if (code == 0) {
+        if (cfg.isolate) {
+            consume(pool.imap(run_item, items, 1));
+        } else if (cfg.ordered) {
+            consume(pool.imap(run_item, items, cfg.chunksize));
+        } else {
+            consume(pool.imap_unordered(run_item, items, cfg.chunksize));
+        }
     }
     if (code == 0 && over_budget) {
         code = 1;
@@ -480,12 +648,15 @@ int drive(const Args& args) {
                   << "); the inputs not run are left for --resume\n";
     }
     // A stop that comes after the last result changes nothing: the run is complete.
+    bool finished = false;  // the results are in place
     try {
         if (code == 0) {
             std::function<Value(Value)> touch;
             if (cfg.job->finish)
                 touch = [&](Value reduced) { return cfg.job->finish(std::move(reduced), params); };
             out.finish(touch);
+            finished = true;
+            if (crashes) crashes->finish();
             if (progress.failed() > 0) code = 1;
         } else if (io_error.empty()) {
             out.flush(true);
@@ -512,7 +683,7 @@ int drive(const Args& args) {
                                         : out.reduced().json())
                   << "\n";
     }
-    if (code == 0 || (code == 1 && cfg.policy != Policy::fail && !over_budget)) {
+    if (finished) {
         if (cfg.output != "-") {
             std::cerr << "results: " << cfg.output;
             if (cfg.job->reduce) std::cerr << ", reduction: " << reduced_path(cfg.output);

@@ -33,7 +33,7 @@ namespace mproc::runner {
 
 namespace {
 // Changed whenever Config changes shape: a file of another layout is not loaded.
-constexpr int kSavedVersion = 4;
+constexpr int kSavedVersion = 5;
 }  // namespace
 
 void save_config(const Config& cfg, const std::string& path) {
@@ -47,9 +47,10 @@ void save_config(const Config& cfg, const std::string& path) {
         const std::uint64_t n = cfg.max_failures.value_or(0);
         const double p = cfg.max_failures_percent.value_or(0);
         ar << version << cfg.file << job << cfg.input << cfg.params << cfg.processes
-           << cfg.processes_at << cfg.chunksize << cfg.ordered << cfg.output << cfg.format
-           << cfg.provenance << cfg.joblog << cfg.task_logs << cfg.policy << cfg.retries
-           << cfg.task_timeout << count << n << percent << p << cfg.ranks << cfg.slurm;
+           << cfg.processes_at << cfg.chunksize << cfg.ordered << cfg.isolate << cfg.output
+           << cfg.format << cfg.provenance << cfg.joblog << cfg.task_logs << cfg.policy
+           << cfg.retries << cfg.task_timeout << count << n << percent << p << cfg.max_crashes
+           << cfg.restarts << cfg.ranks << cfg.slurm;
     }
     if (!f.flush()) throw std::runtime_error("cannot write " + path);
 }
@@ -68,9 +69,10 @@ std::optional<Config> load_saved_config(const std::string& path) {
         std::uint64_t n = 0;
         double p = 0;
         ar >> cfg.file >> job >> cfg.input >> cfg.params >> cfg.processes >> cfg.processes_at >>
-            cfg.chunksize >> cfg.ordered >> cfg.output >> cfg.format >> cfg.provenance >>
-            cfg.joblog >> cfg.task_logs >> cfg.policy >> cfg.retries >> cfg.task_timeout >> count >>
-            n >> percent >> p >> cfg.ranks >> cfg.slurm;
+            cfg.chunksize >> cfg.ordered >> cfg.isolate >> cfg.output >> cfg.format >>
+            cfg.provenance >> cfg.joblog >> cfg.task_logs >> cfg.policy >> cfg.retries >>
+            cfg.task_timeout >> count >> n >> percent >> p >> cfg.max_crashes >> cfg.restarts >>
+            cfg.ranks >> cfg.slurm;
         if (count) cfg.max_failures = n;
         if (percent) cfg.max_failures_percent = p;
         cfg.job = find_job(job);

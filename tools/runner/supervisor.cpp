@@ -80,8 +80,25 @@ class Supervisor {
     // An idle supervisor exits when its socket closes; a broken one is killed.
     ~Supervisor() {
         close(sock_);
+        if (reaped_) return;
         if (broken_) kill(pid_, SIGKILL);
         waitpid(pid_, nullptr, 0);
+    }
+    // After its socket closed on its own: how it ended ("killed by signal 9 (Killed)"), once
+    // it has (a moment at most), or "" if it has not.
+    std::string how_it_ended() {
+        int status = 0;
+        for (int i = 0; i < 200 && !reaped_; ++i) {
+            if (waitpid(pid_, &status, WNOHANG) == pid_)
+                reaped_ = true;
+            else
+                usleep(1000);
+        }
+        if (!reaped_) return "";
+        if (WIFSIGNALED(status))
+            return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+                   strsignal(WTERMSIG(status)) + ")";
+        return "exited with status " + std::to_string(WEXITSTATUS(status));
     }
     Supervisor(const Supervisor&) = delete;
     Supervisor& operator=(const Supervisor&) = delete;
@@ -95,6 +112,7 @@ class Supervisor {
     pid_t pid_ = 0;
     int sock_ = -1;
     bool broken_ = false;
+    bool reaped_ = false;  // waited for already: its pid may be another process's now
 };
 
 // The idle supervisors of this rank: one is taken per command and given back after it.
@@ -261,8 +279,13 @@ Supervised run_supervised(const std::vector<std::string>& argv,
             std::int32_t status = 0;
             if (recv(sup->socket(), &status, sizeof status, 0) != sizeof status) {
                 sup->set_broken();
-                throw std::runtime_error("the command's supervisor (" + supervisor_path() +
-                                         ") ended unexpectedly");
+                // A command that kills its parent kills the supervisor: a crash, as a task's
+                // segfault is, and the next command gets a fresh supervisor.
+                const std::string how = sup->how_it_ended();
+                throw std::runtime_error("crashed: the process running the command (" +
+                                         supervisor_path() + ") " +
+                                         (how.empty() ? "ended unexpectedly" : how) +
+                                         "; a command that kills its parent process does this");
             }
             r.status = status;
             break;

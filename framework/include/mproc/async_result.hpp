@@ -168,7 +168,7 @@ class [[nodiscard]] AsyncResult {
         if constexpr (std::is_void_v<R>) {
             result();
         } else {
-            return R(std::move(result()));
+            return R(std::move(state_->value()));  // moved out: a move-only R works too
         }
     }
     template <class Rep, class Period>

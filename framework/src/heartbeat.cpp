@@ -1,0 +1,177 @@
+#include "heartbeat.hpp"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <sstream>
+
+#include "mproc/error.hpp"
+
+namespace mproc::detail {
+namespace {
+
+constexpr int kMaxAddresses = 16;
+
+// What rank 0 broadcasts: how long a rank may be silent, and where to send.
+struct Where {
+    double timeout = 0;
+    std::uint16_t port = 0;
+    std::int32_t count = 0;
+    std::uint32_t addresses[kMaxAddresses] = {};  // IPv4, network order
+    char host[256] = {};
+};
+
+double timeout_from_env() {
+    const char* text = std::getenv("MPROC_HEARTBEAT_SECONDS");
+    if (text == nullptr || *text == '\0') return 60;
+    char* end = nullptr;
+    const double t = std::strtod(text, &end);
+    if (*end != '\0' || !(t >= 0)) {
+        std::cerr << "mproc: MPROC_HEARTBEAT_SECONDS='" << text
+                  << "': want a number of seconds (0: no heartbeat); using 60" << std::endl;
+        return 60;
+    }
+    return t;
+}
+
+// This host's IPv4 addresses other than loopback.
+std::vector<std::uint32_t> own_addresses() {
+    std::vector<std::uint32_t> out;
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) != 0) return out;
+    for (ifaddrs* a = list; a != nullptr && out.size() < kMaxAddresses; a = a->ifa_next) {
+        if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
+        const auto* in = reinterpret_cast<const sockaddr_in*>(a->ifa_addr);
+        if ((ntohl(in->sin_addr.s_addr) >> 24) == 127) continue;
+        out.push_back(in->sin_addr.s_addr);
+    }
+    freeifaddrs(list);
+    return out;
+}
+
+}  // namespace
+
+Heartbeat::Heartbeat(const Communicator& comm, const std::string& host,
+                     const std::vector<std::string>& hosts)
+    : rank_(comm.rank()), hosts_(hosts) {
+    Where where;
+    if (rank_ == 0) {
+        where.timeout = comm.size() > 1 ? timeout_from_env() : 0;
+        if (where.timeout > 0) {
+            socket_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+            sockaddr_in any{};
+            any.sin_family = AF_INET;
+            any.sin_addr.s_addr = htonl(INADDR_ANY);
+            socklen_t len = sizeof any;
+            if (socket_ < 0 || bind(socket_, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0 ||
+                getsockname(socket_, reinterpret_cast<sockaddr*>(&any), &len) != 0) {
+                std::cerr << "mproc: no heartbeat (a UDP socket: " << std::strerror(errno)
+                          << "): a stopped rank would not be noticed" << std::endl;
+                where.timeout = 0;
+            } else {
+                where.port = ntohs(any.sin_port);
+                const auto mine = own_addresses();
+                where.count = static_cast<std::int32_t>(mine.size());
+                std::copy(mine.begin(), mine.end(), where.addresses);
+                std::snprintf(where.host, sizeof where.host, "%s", host.c_str());
+            }
+        }
+    }
+    check(MPI_Bcast(&where, sizeof where, MPI_BYTE, 0, comm.get()), "MPI_Bcast");
+    timeout_ = where.timeout;
+    if (timeout_ <= 0) return;
+    if (rank_ == 0) {
+        last_seen_ =
+            std::make_unique<std::atomic<std::int64_t>[]>(static_cast<std::size_t>(comm.size()));
+        for (int r = 0; r < comm.size(); ++r) last_seen_[static_cast<std::size_t>(r)] = 0;
+        thread_ = std::thread([this] { listen(); });
+        return;
+    }
+    socket_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (socket_ < 0) return;  // rank 0 will name this rank: better than failing here
+    std::vector<std::uint32_t> to;
+    if (host == where.host) to.push_back(htonl(INADDR_LOOPBACK));
+    to.insert(to.end(), where.addresses, where.addresses + where.count);
+    thread_ = std::thread([this, to, port = where.port] { beat(to, port); });
+}
+
+Heartbeat::~Heartbeat() {
+    stopping_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (socket_ >= 0) close(socket_);
+}
+
+void Heartbeat::beat(std::vector<std::uint32_t> to, std::uint16_t port) {
+    // Four beats per allowed silence, at most one a second: a beat or two may be lost.
+    const auto every = std::chrono::duration<double>(std::min(1.0, timeout_ / 4));
+    const std::int32_t me = rank_;
+    while (!stopping_) {
+        for (std::uint32_t address : to) {
+            sockaddr_in dest{};
+            dest.sin_family = AF_INET;
+            dest.sin_port = htons(port);
+            dest.sin_addr.s_addr = address;
+            (void)sendto(socket_, &me, sizeof me, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&dest),
+                         sizeof dest);
+        }
+        const auto until = Clock::now() + every;
+        while (!stopping_ && Clock::now() < until)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+}
+
+void Heartbeat::listen() {
+    const auto since_start = [this] {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start_).count();
+    };
+    const auto size = static_cast<int>(hosts_.size());
+    auto last_turn = Clock::now();
+    while (!stopping_ && lost_ < 0) {
+        pollfd p{socket_, POLLIN, 0};
+        if (::poll(&p, 1, 200) > 0) {
+            std::int32_t rank = -1;
+            while (recv(socket_, &rank, sizeof rank, MSG_DONTWAIT) == sizeof rank)
+                if (rank > 0 && rank < size)
+                    last_seen_[static_cast<std::size_t>(rank)] = since_start();
+        }
+        const auto now = Clock::now();
+        // This rank was stopped itself (or starved): what it missed says nothing of the others.
+        if (now - last_turn > std::chrono::duration<double>(timeout_ / 2))
+            for (int r = 1; r < size; ++r) last_seen_[static_cast<std::size_t>(r)] = since_start();
+        last_turn = now;
+        for (int r = 1; r < size; ++r) {
+            const double silent =
+                static_cast<double>(since_start() - last_seen_[static_cast<std::size_t>(r)]) / 1e9;
+            if (silent > timeout_) {
+                silent_for_ = silent;
+                lost_ = r;
+                break;
+            }
+        }
+    }
+}
+
+bool Heartbeat::poll() {
+    const int lost = lost_.load();
+    if (lost < 0) return false;
+    std::ostringstream what;
+    what.precision(1);
+    what << std::fixed << "rank " << lost << " on "
+         << (static_cast<std::size_t>(lost) < hosts_.size() ? hosts_[static_cast<std::size_t>(lost)]
+                                                            : std::string("?"))
+         << " stopped answering: no heartbeat for " << silent_for_.load()
+         << " s (MPROC_HEARTBEAT_SECONDS=" << timeout_
+         << "); it is stopped, hung with its host, or cut off, so the run ends as if it were lost";
+    throw Error(what.str());
+}
+
+}  // namespace mproc::detail
