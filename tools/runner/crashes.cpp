@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <optional>
 #include <sstream>
 
@@ -111,10 +112,10 @@ void Running::reading(std::uint64_t index) {
     if (index + 1 > seen) read_to_.store(index + 1, std::memory_order_relaxed);
     std::lock_guard lock(write_mutex_);
     if (index < high_) return;
-    // Ahead by about what is out (at least 256), so the file is rewritten rarely.
+    // Ahead by about what is out (at least 16), so the file is rewritten rarely.
     const std::uint64_t low = low_.load();
-    high_ = index + std::max<std::uint64_t>(256, 2 * (index - std::min(index, low)));
-    book_.running({{low, high_ - 1}});
+    high_ = index + std::max<std::uint64_t>(16, 2 * (index - std::min(index, low)));
+    note(low);
 }
 
 void Running::recorded(std::uint64_t index) {
@@ -128,7 +129,20 @@ void Running::recorded(std::uint64_t index) {
 void Running::write() {
     std::lock_guard lock(write_mutex_);
     const std::uint64_t low = low_.load();
-    if (low < high_) book_.running({{low, high_ - 1}});
+    if (low < high_) note(low);
+}
+
+void Running::note(std::uint64_t low) {
+    // A hint for after a lost rank, not the results: a failure to write it (a full disk) does
+    // not stop the run, whose own next write names the problem.
+    try {
+        book_.running({{low, high_ - 1}});
+    } catch (const IoError& e) {
+        if (!warned_)
+            std::cerr << "mproc: " << e.what()
+                      << " (should a rank be lost now, the inputs it held run again as any)\n";
+        warned_ = true;
+    }
 }
 
 }  // namespace mproc::runner

@@ -90,6 +90,7 @@ class Running {
 
   private:
     void write();
+    void note(std::uint64_t low);  // writes [low, high_); needs write_mutex_
 
     CrashBook& book_;
     std::atomic<std::uint64_t> low_;
@@ -97,6 +98,7 @@ class Running {
     std::deque<std::uint8_t> window_;  // [low_, ...): 1 once recorded (the results' thread)
     std::mutex write_mutex_;           // both threads write the file
     std::uint64_t high_;               // guarded by write_mutex_
+    bool warned_ = false;              // guarded by write_mutex_
 };
 
 }  // namespace mproc::runner

@@ -571,8 +571,8 @@ int drive(const Args& args) {
     if (suspect_count > 0) {
         progress.interject();
         std::cerr << "mproc: " << suspect_count
-                  << " input(s) were out on workers when a rank was lost; each runs first, alone "
-                     "on its worker\n";
+                  << " input(s) may have been out on workers when a rank was lost; each runs "
+                     "first, alone on its worker\n";
         ItemRange suspects(
             cfg.input, [&](std::uint64_t i) { return out.done(i) || !crashes->suspect(i); },
             args.shard.value_or(Shard{}));
