@@ -2,6 +2,7 @@
 
 #include <cxxabi.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <exception>
@@ -40,8 +41,18 @@ void append_failure(const TaskHeader& header, TaskFailure failure, Buffer& out,
     failure.rank = info.rank;
     failure.host = info.host;
     const std::size_t at = out.size();
-    ResultHeader result{header.job, header.seq,   busy_ns,
-                        0,          header.count, ResultStatus::task_failed};
+    // A failure's start: when its busy time began, as far as the clock now can tell.
+    const auto now_ns =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
+    ResultHeader result{header.job,
+                        header.seq,
+                        busy_ns,
+                        now_ns - std::min(now_ns, busy_ns),
+                        0,
+                        header.count,
+                        ResultStatus::task_failed};
     out.resize(at + sizeof result);
     Packer<TaskFailure> packer(out);
     packer.put(failure);
@@ -53,12 +64,16 @@ void append_failure(const TaskHeader& header, TaskFailure failure, Buffer& out,
 void execute_chunk(const TaskHeader& header, const char* args, Buffer& out) {
     using Clock = std::chrono::steady_clock;
     const auto start = Clock::now();
+    const auto start_ns =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
     const auto busy_ns = [&] {
         return static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
     };
     const std::size_t at = out.size();
-    ResultHeader result{header.job, header.seq, 0, 0, header.count, ResultStatus::ok};
+    ResultHeader result{header.job, header.seq, 0, start_ns, 0, header.count, ResultStatus::ok};
     out.resize(at + sizeof(ResultHeader));
     if (const TaskEntry* entry = find_task(header.task)) {
         std::uint32_t done = 0;

@@ -68,6 +68,7 @@ struct ResultHeader {
     std::uint64_t job;
     std::uint64_t seq;
     std::uint64_t busy_ns;  // time spent running the chunk, for chunk sizing and load reports
+    std::uint64_t start_ns;  // when it started: system clock, ns since the epoch (the trace)
     std::uint64_t size;     // bytes of payload after this header
     std::uint32_t count;
     ResultStatus status;

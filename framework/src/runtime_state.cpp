@@ -13,6 +13,7 @@
 #include "remote_actions.hpp"
 #include "scheduler.hpp"
 #include "task_child.hpp"
+#include "trace.hpp"
 #include "worker.hpp"
 
 namespace mproc::detail {
@@ -89,7 +90,8 @@ Runtime::Runtime()
     heartbeat_ = std::make_unique<Heartbeat>(comm_, info_.host, info_.hosts);
     if (comm_.rank() == 0) {
         queues_ = std::make_unique<QueueService>(comm_);
-        scheduler_ = std::make_unique<Scheduler>(comm_, mpi_thread_);
+        trace_ = std::make_unique<Trace>();
+        scheduler_ = std::make_unique<Scheduler>(comm_, mpi_thread_, *trace_);
     }
     g_current.store(this, std::memory_order_release);
 }
@@ -148,6 +150,7 @@ int Runtime::run_rank0(const std::function<void()>& main_fn) {
         mpi_thread_.loop(
             services, [&] { return scheduler.finished(); }, idle_sleep);
         scheduler.stop_workers();
+        trace_->write(info_.hosts);
     } catch (...) {
         // The loop cannot go on (an MPI failure): end every rank rather than hang any.
         std::cerr << "mproc: the mproc engine on rank 0 threw "

@@ -24,6 +24,7 @@ class LockTable;
 class QueueService;
 class RemoteActions;
 class Scheduler;
+class Trace;
 
 // Facts about this process that every part of the runtime needs.
 struct RuntimeInfo {
@@ -75,6 +76,7 @@ class Runtime {
     NodeSegment segment_;
     std::unique_ptr<LockTable> locks_;
     std::unique_ptr<RemoteActions> actions_;
+    std::unique_ptr<Trace> trace_;          // rank 0: what the run did (MPROC_TRACE)
     std::unique_ptr<QueueService> queues_;  // rank 0
     std::unique_ptr<Scheduler> scheduler_;  // rank 0
     std::atomic<std::uint64_t> next_request_{1};

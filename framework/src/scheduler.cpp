@@ -60,8 +60,8 @@ void CallbackThread::loop() {
 
 // ---- Scheduler: construction and commands ----------------------------------------------
 
-Scheduler::Scheduler(const Communicator& comm, MpiThread& mpi_thread)
-    : comm_(comm), mpi_thread_(mpi_thread), workers_(comm.size() - 1) {
+Scheduler::Scheduler(const Communicator& comm, MpiThread& mpi_thread, Trace& trace)
+    : comm_(comm), mpi_thread_(mpi_thread), trace_(trace), workers_(comm.size() - 1) {
     for (int r = 1; r < comm.size(); ++r) workers_[r - 1].rank = r;
 }
 
@@ -417,7 +417,7 @@ bool Scheduler::dispatch_local(PoolEntry& pool) {
     ResultHeader result;
     std::memcpy(&result, local_out_.data(), sizeof result);
     --job->in_flight;
-    handle_result(*job, result, record.first, local_out_.data() + sizeof result, result.size);
+    handle_result(*job, result, record.first, local_out_.data() + sizeof result, result.size, 0);
     return true;
 }
 
@@ -448,7 +448,7 @@ bool Scheduler::poll_results() {
                 }
                 --w.chunks_out;
                 --f.job->in_flight;
-                handle_result(*f.job, header, f.first, payload, header.size);
+                handle_result(*f.job, header, f.first, payload, header.size, w.rank);
             });
         if (part != msg->chunks.size())
             throw Error("mproc: internal error: rank " + std::to_string(w.rank) + " answered " +
@@ -459,7 +459,9 @@ bool Scheduler::poll_results() {
 }
 
 void Scheduler::handle_result(Job& job, const ResultHeader& header, std::uint64_t first,
-                              const char* payload, std::size_t size) {
+                              const char* payload, std::size_t size, int rank) {
+    trace_.chunk(rank, header.start_ns, header.busy_ns, header.count,
+                 header.status == ResultStatus::ok, job.task_name);
     if (!job.failed && !job.cancelled) {
         try {
             switch (header.status) {

@@ -23,6 +23,7 @@
 #include "mproc/detail/pool_ops.hpp"
 #include "protocol.hpp"
 #include "task_child.hpp"
+#include "trace.hpp"
 #include "transport.hpp"
 
 namespace mproc::detail {
@@ -45,7 +46,8 @@ class CallbackThread {
 
 class Scheduler : public MpiThread::Service {
   public:
-    Scheduler(const Communicator& comm, MpiThread& mpi_thread);
+    // `trace` gets every chunk's result (it records them when MPROC_TRACE is set).
+    Scheduler(const Communicator& comm, MpiThread& mpi_thread, Trace& trace);
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
 
@@ -116,7 +118,7 @@ class Scheduler : public MpiThread::Service {
     // Appends the job's next chunk (header and inputs) to `out`; false when the input ended.
     bool pack_chunk(Job& job, int workers, Buffer& out, InFlight& record);
     void handle_result(Job& job, const ResultHeader& header, std::uint64_t first,
-                       const char* payload, std::size_t size);
+                       const char* payload, std::size_t size, int rank);
     void retire_if_done(Job& job);
     bool live(const Job& job) const {
         return job.slot < jobs_.size() && jobs_[job.slot].get() == &job;
@@ -127,6 +129,7 @@ class Scheduler : public MpiThread::Service {
 
     const Communicator& comm_;
     MpiThread& mpi_thread_;
+    Trace& trace_;
     std::vector<Worker> workers_;  // workers_[r - 1] is rank r
     std::map<int, PoolEntry> pools_;
     // Live jobs, each at its `slot` (removed by swapping the last into its place).

@@ -62,6 +62,12 @@ def main():
             runner_rows.append(f"| {w} | squares over 10^6 inputs to .jsonl | {sq.get('mproc run', 0):.2f} s "
                                f"| library directly: {sq.get('library', 0):.2f} s | runner overhead "
                                f"{(sq.get('mproc run', 0) / sq.get('library', 1) - 1) * 100:+.0f}% |")
+        traced = data.get((w, "squares 1e6 traced"), {}).get("mproc run")
+        untraced = data.get((w, "squares 1e6 untraced"), {}).get("mproc run")
+        if traced and untraced:
+            runner_rows.append(f"| {w} | squares over 10^6 inputs, with the trace `mproc report` reads "
+                               f"| {traced:.2f} s | without (MPROC_TRACE=): {untraced:.2f} s "
+                               f"| trace overhead {(traced / untraced - 1) * 100:+.1f}% (medians of 5, alternating) |")
         plain = data.get((w, "squares 1e5 plain"), {}).get("mproc run")
         iso = data.get((w, "squares 1e5 isolate"), {}).get("mproc run")
         if plain and iso:

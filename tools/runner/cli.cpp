@@ -113,6 +113,18 @@ Args parse_command_line(int argc, char** argv) {
         ->group("");
     sets(merge);
 
+    CLI::App* report = app.add_subcommand(
+        "report",
+        "Writes one self-contained HTML file showing a run: each rank's timeline, tasks/s and\n"
+        "workers busy over time, task times, the slowest inputs, failures and retries, rank 0's\n"
+        "load. PATH is the job's CONFIG (the run's results name its files) or a TRACE file\n"
+        "(MPROC_TRACE of a C++ program).");
+    report->add_option("PATH", a.config, "CONFIG or TRACE")->required();
+    report->add_option("-o,--output", a.report_out, "the HTML file (default: RESULTS.html)");
+    report->add_option("--chrome-trace", a.chrome_trace,
+                       "also write the events for Perfetto / chrome://tracing to this file");
+    sets(report);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -120,7 +132,7 @@ Args parse_command_line(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         const std::string verb = argc > 1 ? argv[1] : "";
         bool known = false;
-        for (const char* name : {"run", "validate", "jobs", "version", "submit", "merge"})
+        for (const char* name : {"run", "validate", "jobs", "version", "submit", "merge", "report"})
             known = known || verb == name;
         const std::string who = front_name() + (known ? " " + verb : "");
         std::cerr << who << ": " << e.what() << "\n"

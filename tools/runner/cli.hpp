@@ -22,6 +22,8 @@ struct Args {
     std::optional<Shard> shard;  // --shard K/N: one task of a job array
     bool dry_run = false;        // submit
     bool if_complete = false;    // merge
+    std::string report_out;      // report -o FILE
+    std::string chrome_trace;    // report --chrome-trace FILE
     std::vector<std::string> sets;
 };
 

@@ -234,6 +234,9 @@ int launch_run(const Args& args, const Plan& plan) {
         unsetenv("MPROC_COLUMNS");
     }
     setenv("MPROC_STATUS_FILE", status.path().c_str(), 1);
+    // Every run records what it did beside its results, for `mproc report` (see trace.hpp).
+    if (planned.output != "-" && std::getenv("MPROC_TRACE") == nullptr)
+        setenv("MPROC_TRACE", (planned.output + ".trace").c_str(), 1);
 
     // Signals are taken with sigtimedwait, in this one thread.
     sigset_t watched, old_mask;

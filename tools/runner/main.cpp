@@ -42,6 +42,7 @@
 #include "items.hpp"
 #include "launch.hpp"
 #include "output.hpp"
+#include "report.hpp"
 #include "slurm.hpp"
 
 namespace {
@@ -99,17 +100,39 @@ class Progress {
 
     void record(const Record& r) {
         ++done_;
+        const double at = std::chrono::duration<double>(Clock::now() - start_).count();
+        const auto index = Value(static_cast<std::int64_t>(r.index));
         if (!r.ok) {
             ++failed_;
             if (failures_.size() < kListed && r.extra)
-                failures_.push_back(
-                    Value(Value::Map{{"index", Value(static_cast<std::int64_t>(r.index))},
-                                     {"input", r.extra->input},
-                                     {"error", Value(r.extra->error)}}));
+                failures_.push_back(Value(Value::Map{{"index", index},
+                                                     {"input", r.extra->input},
+                                                     {"error", Value(r.extra->error)},
+                                                     {"rank", Value(r.rank)},
+                                                     {"at", Value(std::round(at * 1e3) / 1e3)}}));
         }
+        if (r.attempts > 1 && retried_.size() < kListed)
+            retried_.push_back(Value(Value::Map{{"index", index},
+                                                {"attempts", Value(r.attempts)},
+                                                {"rank", Value(r.rank)},
+                                                {"at", Value(std::round(at * 1e3) / 1e3)}}));
         auto& s = ranks_[r.rank];
         ++s.tasks;
         s.busy += static_cast<double>(r.busy_ns) / 1e9;
+        // What the report shows of task times: a histogram, and the slowest inputs.
+        const double us = static_cast<double>(r.busy_ns) / 1e3;
+        const auto bin =
+            static_cast<std::size_t>(us < 1 ? 0 : std::min(40.0, std::floor(std::log2(us)) + 1));
+        if (histogram_.size() <= bin) histogram_.resize(bin + 1, 0);
+        ++histogram_[bin];
+        if (slowest_.size() < kSlowest || r.busy_ns > slowest_.front().busy_ns) {
+            if (slowest_.size() == kSlowest) {
+                std::pop_heap(slowest_.begin(), slowest_.end(), faster_first);
+                slowest_.pop_back();
+            }
+            slowest_.push_back({r.busy_ns, r.index, r.rank, r.line.substr(0, 300)});
+            std::push_heap(slowest_.begin(), slowest_.end(), faster_first);
+        }
     }
 
     void tick(bool force = false) {
@@ -228,7 +251,10 @@ class Progress {
                        {"failures_listed", count(failures_.size())},
                        {"ranks", Value(std::move(ranks))},
                        {"rank0_peak_mib", Value(static_cast<std::int64_t>(peak_rss_mib()))},
-                       {"restarts", Value(restarts_before())}});
+                       {"restarts", Value(restarts_before())},
+                       {"retried", Value(retried_)},
+                       {"task_seconds_log2_us", histogram_json()},
+                       {"slowest", slowest_json()}});
     }
 
     // Clears the bar's line, so a message printed next starts on a clean one.
@@ -242,9 +268,37 @@ class Progress {
         std::uint64_t tasks = 0;
         double busy = 0;
     };
+    struct Slow {
+        std::uint64_t busy_ns;
+        std::uint64_t index;
+        std::int32_t rank;
+        std::string line;  // its record (the input, the result), cut short
+    };
+    static bool faster_first(const Slow& a, const Slow& b) { return a.busy_ns > b.busy_ns; }
+    static constexpr std::size_t kSlowest = 20;
+
+    Value histogram_json() const {
+        Value::List l;
+        for (std::uint64_t n : histogram_) l.push_back(Value(static_cast<std::int64_t>(n)));
+        return Value(std::move(l));
+    }
+    Value slowest_json() const {
+        std::vector<Slow> s = slowest_;
+        std::sort(s.begin(), s.end(), faster_first);
+        Value::List l;
+        for (const Slow& x : s)
+            l.push_back(Value(Value::Map{
+                {"index", Value(static_cast<std::int64_t>(x.index))},
+                {"seconds", Value(std::round(static_cast<double>(x.busy_ns) / 1e6) / 1e3)},
+                {"rank", Value(x.rank)},
+                {"record", Value(x.line)}}));
+        return Value(std::move(l));
+    }
     static constexpr std::size_t kListed = 1000;  // failures named in the JSON summary
     std::uint64_t total_, already_, done_ = 0, failed_ = 0;
-    Value::List failures_;
+    Value::List failures_, retried_;
+    std::vector<std::uint64_t> histogram_;  // tasks by log2 of their µs
+    std::vector<Slow> slowest_;             // a heap, the fastest of them first
     double started_ =
         std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     bool tty_;
@@ -687,7 +741,8 @@ int drive(const Args& args) {
         if (cfg.output != "-") {
             std::cerr << "results: " << cfg.output;
             if (cfg.job->reduce) std::cerr << ", reduction: " << reduced_path(cfg.output);
-            std::cerr << "\n";
+            std::cerr << "\nsee the run: " << front_name() << " report " << args.config
+                      << "  (writes " << cfg.output << ".html)\n";
         }
     } else if (cfg.output != "-") {
         std::cerr << "mproc: partial results kept in " << cfg.output << ".part; "
@@ -750,6 +805,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (args.verb == "submit") return submit(args);
+        if (args.verb == "report") return report(args);
         if (args.verb == "merge")
             return merge_parts(load_config(args.config, args.sets), args.if_complete);
         if (args.verb == "run" && !rank) return launch_run(args, plan);
