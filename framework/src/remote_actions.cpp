@@ -53,24 +53,27 @@ bool RemoteActions::poll() {
     // Only a rank that keeps a job is ever asked: the others never look (every poll is a
     // probe of MPI on a loop that runs per result).
     if (!keeps_any_.load(std::memory_order_acquire)) return false;
-    return receive_arrived(comm_.get(), kTagAction, receive_, 16, [&](Arrival arrival) {
-        std::uint64_t key = 0;
-        if (receive_.size() != sizeof key) {
-            std::cerr << "mproc: ignored a malformed action request from rank " << arrival.source
-                      << " (" << receive_.size() << " bytes)" << std::endl;
-            return;
+    return receive_arrived(comm_.get(), kTagAction, receive_, 16,
+                           [&](Arrival arrival) { take(receive_, arrival.source); });
+}
+
+void RemoteActions::take(const std::vector<char>& message, int source) {
+    std::uint64_t key = 0;
+    if (message.size() != sizeof key) {
+        std::cerr << "mproc: ignored a malformed action request from rank " << source << " ("
+                  << message.size() << " bytes)" << std::endl;
+        return;
+    }
+    std::memcpy(&key, message.data(), sizeof key);
+    if (thread_.joinable()) {
+        {
+            std::lock_guard lock(mutex_);
+            requested_.push_back(key);
         }
-        std::memcpy(&key, receive_.data(), sizeof key);
-        if (thread_.joinable()) {
-            {
-                std::lock_guard lock(mutex_);
-                requested_.push_back(key);
-            }
-            wake_.notify_one();
-        } else {
-            run_requested(key);
-        }
-    });
+        wake_.notify_one();
+    } else {
+        run_requested(key);
+    }
 }
 
 void RemoteActions::run_requested(std::uint64_t key) {

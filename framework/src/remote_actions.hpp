@@ -44,6 +44,8 @@ class RemoteActions final : public MpiThread::Service {
     // Receives requests: hands them to the job thread, or runs them (see own_thread). A job
     // run on request that throws is reported on stderr: nobody here waits for it.
     bool poll() override;
+    // A request someone else received (a worker's loop takes every message from rank 0).
+    void take(const std::vector<char>& message, int source);
     std::optional<MpiThread::Patience> poll_again_in() const override { return std::nullopt; }
 
   private:

@@ -28,6 +28,10 @@ int serve(const Communicator& comm, RemoteActions& actions) {
             },
             {.policy = kIdleWorker});
         if (arrival->tag == kTagControl) break;
+        if (arrival->tag == kTagAction) {  // rank 0 asks for an action this rank keeps
+            actions.take(in, arrival->source);
+            continue;
+        }
 
         Send& slot = slots[next];
         next = (next + 1) % slots.size();

@@ -149,6 +149,15 @@ int own_barrier(mproc::Queue<mproc::Barrier> out, mproc::Value<std::int32_t> ran
 }
 MPROC_TASK(own_barrier);
 
+// Makes a Barrier whose action runs on this rank, hands it over and ends: the rank, idle
+// between tasks, runs the action when the last party (elsewhere) asks.
+int own_barrier_and_leave(mproc::Queue<mproc::Barrier> out, mproc::Value<std::int32_t> ran) {
+    mproc::Barrier barrier(2, [ran]() mutable { ran.fetch_add(1); });
+    out.put(barrier);
+    return 0;
+}
+MPROC_TASK(own_barrier_and_leave);
+
 // Barriers, arrays and pipe ends inside containers, used on the worker.
 std::size_t use_containers(std::vector<mproc::Array<std::int32_t>> arrays,
                            std::vector<mproc::Barrier> barriers,
@@ -459,6 +468,15 @@ TEST(Shared, BarrierActionRunsInItsMakerWhenAnotherRankArrivesLast) {
     EXPECT_EQ(theirs.wait(60s), 1);
     EXPECT_EQ(owner.get(), 0);
     EXPECT_EQ(owner_ran.load(), 1);
+
+    // Made on a worker rank that is idle by the time both parties (threads of rank 0) arrive.
+    mproc::Value<std::int32_t> idle_ran(0);
+    EXPECT_EQ(pool.apply(own_barrier_and_leave, handed, idle_ran), 0);
+    mproc::Barrier left = handed.get(60s);
+    std::thread other([&] { EXPECT_GE(left.wait(60s), 0); });
+    EXPECT_GE(left.wait(60s), 0);
+    other.join();
+    EXPECT_EQ(idle_ran.load(), 1);
 
     // An action that throws where nobody waits for it breaks the barrier for every party.
     mproc::Barrier failing(2, failing_action);
