@@ -8,7 +8,10 @@ cd "$work"
 
 if ! command -v chromium >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || true
+        # As tools/bootstrap.sh does: the package lists may be missing on a fresh machine.
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 ||
+            { apt-get update -qq >/dev/null 2>&1;
+              DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; } || true
     fi
 fi
 command -v chromium >/dev/null 2>&1 || { echo "SKIPPED: no chromium, and it cannot be installed here (apt-get install chromium)"; exit 77; }
