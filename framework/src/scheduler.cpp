@@ -460,7 +460,7 @@ bool Scheduler::poll_results() {
 
 void Scheduler::handle_result(Job& job, const ResultHeader& header, std::uint64_t first,
                               const char* payload, std::size_t size, int rank) {
-    trace_.chunk(rank, header.start_ns, header.busy_ns, header.count,
+    trace_.chunk(rank, first, header.start_ns, header.busy_ns, header.count,
                  header.status == ResultStatus::ok, job.task_name);
     if (!job.failed && !job.cancelled) {
         try {

@@ -72,12 +72,13 @@ void Trace::aggregate(const Chunk& c) {
     buckets_[{c.rank, last}].second += c.items;
 }
 
-void Trace::chunk(int rank, std::uint64_t start_ns, std::uint64_t busy_ns, std::uint32_t items,
-                  bool ok, const std::string& task) {
+void Trace::chunk(int rank, std::uint64_t first, std::uint64_t start_ns, std::uint64_t busy_ns,
+                  std::uint32_t items, bool ok, const std::string& task) {
     if (!enabled()) return;
     auto it = std::find(tasks_.begin(), tasks_.end(), task);
     if (it == tasks_.end()) it = tasks_.insert(tasks_.end(), task);
     Chunk c;
+    c.first = first;
     c.start = std::max(0.0, static_cast<double>(start_ns) / 1e9 - start_);
     c.seconds = static_cast<float>(static_cast<double>(busy_ns) / 1e9);
     c.items = items;
@@ -127,7 +128,7 @@ void Trace::write(const std::vector<std::string>& hosts) {
     o << std::setprecision(9);
     const auto chunk_json = [&](const Chunk& c) {
         o << "[" << c.rank << "," << c.start << "," << c.seconds << "," << c.items << ","
-          << (c.ok ? 1 : 0) << "," << c.task << "]";
+          << (c.ok ? 1 : 0) << "," << c.task << "," << c.first << "]";
     };
     const auto list = [&](const std::vector<Chunk>& cs) {
         o << "[";

@@ -23,16 +23,18 @@ class Trace {
     Trace();
     bool enabled() const { return !path_.empty(); }
 
-    // A chunk of `items` items of task `task` ran on `rank` from `start_ns` (system clock,
-    // ns since the epoch) for `busy_ns`; `ok` false when it failed. On rank 0's MPI thread.
-    void chunk(int rank, std::uint64_t start_ns, std::uint64_t busy_ns, std::uint32_t items,
-               bool ok, const std::string& task);
+    // A chunk of `items` items of task `task`, from input `first` of its job, ran on `rank`
+    // from `start_ns` (system clock, ns since the epoch) for `busy_ns`; `ok` false when it
+    // failed. On rank 0's MPI thread.
+    void chunk(int rank, std::uint64_t first, std::uint64_t start_ns, std::uint64_t busy_ns,
+               std::uint32_t items, bool ok, const std::string& task);
     // Writes PATH (through PATH.tmp and a rename); `hosts` by rank. Says on stderr if it cannot.
     void write(const std::vector<std::string>& hosts);
 
   private:
     struct Chunk {
-        double start;  // seconds since start_
+        std::uint64_t first;  // the input index of its first item, in its job
+        double start;         // seconds since start_
         float seconds;
         std::uint32_t items;
         std::int32_t rank;

@@ -52,12 +52,14 @@ TEST(Trace, CountsHistogramAndSlowestPerChunk) {
     const std::uint64_t t0 = now_ns();
     // Rank 1: 10 chunks of 4 items, 8 ms each (2 ms per item); rank 2: 5 of 1 item, 100 µs,
     // the last of which failed.
-    for (int i = 0; i < 10; ++i) t.chunk(1, t0 + i * 10'000'000ull, 8'000'000, 4, true, "sq");
-    for (int i = 0; i < 5; ++i) t.chunk(2, t0 + i * 1'000'000ull, 100'000, 1, i != 4, "sq");
+    for (int i = 0; i < 10; ++i)
+        t.chunk(1, 4 * i, t0 + i * 10'000'000ull, 8'000'000, 4, true, "sq");
+    for (int i = 0; i < 5; ++i) t.chunk(2, 40 + i, t0 + i * 1'000'000ull, 100'000, 1, i != 4, "sq");
     const Value v = written(t, path);
     ASSERT_TRUE(v.is_map());
     EXPECT_EQ(v["chunks"].as_list().size(), 15u);
     EXPECT_EQ(v["failures"].as_list().size(), 1u);
+    EXPECT_EQ(v["failures"].as_list()[0].as_list()[6].as_int(), 44);  // the failed chunk's input
     EXPECT_EQ(v["ranks"].as_list().size(), 3u);
     const auto& per_rank = v["per_rank"].as_list();
     ASSERT_EQ(per_rank.size(), 2u);
@@ -86,8 +88,8 @@ TEST(Trace, PastItsLimitItKeepsTenthsOfASecondAndStaysSmall) {
     // 300,000 chunks of 10 items, 50 µs each, back to back on two ranks: 15 s of work each.
     const int n = 300000;
     for (int i = 0; i < n; ++i)
-        t.chunk(1 + i % 2, t0 + static_cast<std::uint64_t>(i / 2) * 100'000ull, 50'000, 10, true,
-                "tiny");
+        t.chunk(1 + i % 2, 10 * static_cast<std::uint64_t>(i),
+                t0 + static_cast<std::uint64_t>(i / 2) * 100'000ull, 50'000, 10, true, "tiny");
     const Value v = written(t, path);
     EXPECT_TRUE(v["chunks"].as_list().empty());  // aggregated
     double busy = 0, items = 0;

@@ -77,12 +77,17 @@ struct Chunk {
     double items;
     bool ok;
     std::size_t task;  // into the trace's "tasks"
+    double first;      // the input index of its first task, in its job
 };
 Chunk chunk_of(const Value& v) {
     const auto& l = v.as_list();
-    return {
-        static_cast<int>(d(l.at(0))),        d(l.at(1)), d(l.at(2)), d(l.at(3)), d(l.at(4)) != 0,
-        static_cast<std::size_t>(d(l.at(5)))};
+    return {static_cast<int>(d(l.at(0))),
+            d(l.at(1)),
+            d(l.at(2)),
+            d(l.at(3)),
+            d(l.at(4)) != 0,
+            static_cast<std::size_t>(d(l.at(5))),
+            l.size() > 6 ? d(l.at(6)) : 0};
 }
 
 const char* kStyle = R"(
@@ -241,9 +246,9 @@ int report(const Args& args) {
                 o << "<rect class='bar" << (ok ? "" : " failed") << "' x='" << fixed(x0, 1)
                   << "' y='" << y << "' width='" << fixed(std::max(x1 - x0, 0.8), 1) << "' height='"
                   << row_h - 5 << "'><title>rank " << rank << ": " << num(items, 10)
-                  << " task(s) in " << j - i << " chunk(s), from " << fixed(list[i]->start, 3)
-                  << " s, " << num(secs) << " s busy" << (ok ? "" : ", failed")
-                  << "</title></rect>";
+                  << " task(s) from input " << num(list[i]->first, 15) << ", in " << j - i
+                  << " chunk(s), from " << fixed(list[i]->start, 3) << " s, " << num(secs)
+                  << " s busy" << (ok ? "" : ", failed") << "</title></rect>";
                 i = j;
             }
         }
@@ -357,12 +362,13 @@ int report(const Args& args) {
               << s["seconds"].text() << "</td><td class='n'>" << s["rank"].text() << "</td><td>"
               << html(s["record"].as_string()) << "</td></tr>";
     } else {
-        o << "<tr><th>rank</th><th>start (s)</th><th>seconds</th><th>tasks</th></tr>";
+        o << "<tr><th>first input</th><th>rank</th><th>start (s)</th><th>seconds</th>"
+             "<th>tasks</th></tr>";
         for (const Value& v : trace["slowest"].as_list()) {
             const Chunk c = chunk_of(v);
-            o << "<tr><td class='n'>" << c.rank << "</td><td class='n'>" << fixed(c.start, 3)
-              << "</td><td class='n'>" << num(c.seconds) << "</td><td class='n'>"
-              << num(c.items, 10) << "</td></tr>";
+            o << "<tr><td class='n'>" << num(c.first, 15) << "</td><td class='n'>" << c.rank
+              << "</td><td class='n'>" << fixed(c.start, 3) << "</td><td class='n'>"
+              << num(c.seconds) << "</td><td class='n'>" << num(c.items, 10) << "</td></tr>";
         }
     }
     o << "</table>\n";
@@ -424,7 +430,7 @@ int report(const Args& args) {
             c << ",\n{\"name\": \"" << task_of(k) << (k.ok ? "" : " (failed)")
               << "\", \"cat\": \"chunk\", \"ph\": \"X\", \"pid\": 1, \"tid\": " << k.rank
               << ", \"ts\": " << k.start * 1e6 << ", \"dur\": " << k.seconds * 1e6
-              << ", \"args\": {\"tasks\": " << k.items << "}}";
+              << ", \"args\": {\"tasks\": " << k.items << ", \"first input\": " << k.first << "}}";
         c << "\n]}\n";
         replace_file(args.chrome_trace, c.str(), false);
         std::cerr << "chrome trace: " << args.chrome_trace
