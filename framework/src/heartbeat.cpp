@@ -105,7 +105,11 @@ Heartbeat::Heartbeat(const Communicator& comm, const std::string& host,
 }
 
 Heartbeat::~Heartbeat() {
-    stopping_ = true;
+    {
+        std::lock_guard lock(stop_mutex_);
+        stopping_ = true;
+    }
+    stop_cv_.notify_all();
     if (thread_.joinable()) thread_.join();
     if (socket_ >= 0) close(socket_);
 }
@@ -123,9 +127,8 @@ void Heartbeat::beat(std::vector<std::uint32_t> to, std::uint16_t port) {
             (void)sendto(socket_, &me, sizeof me, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&dest),
                          sizeof dest);
         }
-        const auto until = Clock::now() + every;
-        while (!stopping_ && Clock::now() < until)
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        std::unique_lock lock(stop_mutex_);
+        stop_cv_.wait_for(lock, every, [this] { return stopping_.load(); });
     }
 }
 

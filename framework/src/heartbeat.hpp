@@ -13,8 +13,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -48,6 +50,8 @@ class Heartbeat final : public MpiThread::Service {
     double timeout_ = 60;  // seconds; 0: off
     int socket_ = -1;
     std::atomic<bool> stopping_{false};
+    std::mutex stop_mutex_;  // a worker's beats sleep on stop_cv_, woken to end
+    std::condition_variable stop_cv_;
     std::unique_ptr<std::atomic<std::int64_t>[]> last_seen_;  // rank 0: ns since start, by rank
     std::atomic<int> lost_{-1};                               // rank 0: a rank gone silent
     std::atomic<double> silent_for_{0};

@@ -20,31 +20,27 @@ struct ThreadWorkers::State {
     std::vector<std::thread> threads;
     std::thread callback_thread;
 
-    // Runs queued work until stopping with nothing left.
-    void serve() {
+    // Runs what `queue` holds, in order, until `stop` with nothing left: the workers' loop
+    // (work.run catches the task's own exceptions) and the callbacks' (the result state
+    // catches what a callback throws; one thread, in the order results settled, as the Pool's).
+    template <class Item, class Run>
+    void drain(std::deque<Item>& queue, const bool& stop, Run&& run) {
         std::unique_lock lock(mutex);
         for (;;) {
-            wake.wait(lock, [&] { return stopping || !queued.empty(); });
-            if (queued.empty()) return;
-            Work work = std::move(queued.front());
-            queued.pop_front();
+            wake.wait(lock, [&] { return stop || !queue.empty(); });
+            if (queue.empty()) return;
+            Item item = std::move(queue.front());
+            queue.pop_front();
             lock.unlock();
-            work.run();  // catches the task's own exceptions
+            run(item);
             lock.lock();
         }
     }
-    // Callbacks in the order their results settled, on one thread, as the Pool's.
+    void serve() {
+        drain(queued, stopping, [](Work& w) { w.run(); });
+    }
     void serve_callbacks() {
-        std::unique_lock lock(mutex);
-        for (;;) {
-            wake.wait(lock, [&] { return stopping_callbacks || !callbacks.empty(); });
-            if (callbacks.empty()) return;
-            auto fn = std::move(callbacks.front());
-            callbacks.pop_front();
-            lock.unlock();
-            fn();  // the result state catches what a callback throws
-            lock.lock();
-        }
+        drain(callbacks, stopping_callbacks, [](std::function<void()>& fn) { fn(); });
     }
     bool stopping_callbacks = false;  // guarded by mutex
 };

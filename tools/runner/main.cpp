@@ -636,6 +636,19 @@ int drive(const Args& args) {
         };
         std::deque<Out> out_q;  // in submission order
         const std::size_t most = 2 * static_cast<std::size_t>(std::max(1, pool.processes()));
+        // Lets each suspect that says it starts go (run_suspect waits for this), `noting` its
+        // rank in the crash book first, until the oldest one out has come back.
+        const auto await_oldest = [&](bool noting) {
+            while (!out_q.front().result.ready()) {
+                try {
+                    const SuspectStart s =
+                        setup.suspect_started.at(0).get(std::chrono::milliseconds(10));
+                    if (noting) crashes->trying(s.index, s.rank);
+                    setup.suspect_go.at(static_cast<std::size_t>(s.rank)).set();
+                } catch (const mproc::Empty&) {
+                }
+            }
+        };
         auto next = suspects.begin();
         bool go_on = true;
         while (go_on) {
@@ -655,16 +668,7 @@ int drive(const Args& args) {
                 out_q.push_back({index, pool.apply_async(run_suspect, std::move(item))});
             }
             if (!go_on || out_q.empty()) break;
-            // Notes where each suspect starts before it may (run_suspect waits for this).
-            while (!out_q.front().result.ready()) {
-                try {
-                    const SuspectStart s =
-                        setup.suspect_started.at(0).get(std::chrono::milliseconds(10));
-                    crashes->trying(s.index, s.rank);
-                    setup.suspect_go.at(static_cast<std::size_t>(s.rank)).set();
-                } catch (const mproc::Empty&) {
-                }
-            }
+            await_oldest(true);
             Out o = std::move(out_q.front());
             out_q.pop_front();
             Record r = std::move(o.result).get();
@@ -673,14 +677,7 @@ int drive(const Args& args) {
         }
         // Stopped early: what is still out is waited for and dropped (not recorded: run again).
         while (!out_q.empty()) {
-            while (!out_q.front().result.ready()) {
-                try {
-                    const SuspectStart s =
-                        setup.suspect_started.at(0).get(std::chrono::milliseconds(10));
-                    setup.suspect_go.at(static_cast<std::size_t>(s.rank)).set();
-                } catch (const mproc::Empty&) {
-                }
-            }
+            await_oldest(false);
             out_q.pop_front();
         }
     }
