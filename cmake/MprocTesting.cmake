@@ -44,3 +44,21 @@ function(mproc_add_unit_test name)
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES TIMEOUT 120 LABELS unit)
 endfunction()
+
+# mproc_add_group_test(name GROUP_SIZE g RANKS ...): runs the MPI test `name` again with node
+# groups on (MPROC_GROUP_SIZE=g) at each rank count, as `name.g<g>.np<N>`.
+function(mproc_add_group_test name)
+  cmake_parse_arguments(T "" "GROUP_SIZE;TIMEOUT" "RANKS" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 180)
+  endif()
+  math(EXPR backstop "${T_TIMEOUT} + 30")
+  foreach(np IN LISTS T_RANKS)
+    add_test(NAME ${name}.g${T_GROUP_SIZE}.np${np}
+             COMMAND ${MPIEXEC_EXECUTABLE} -np ${np} ${MPROC_MPIRUN_FLAGS}
+                     --timeout ${T_TIMEOUT} $<TARGET_FILE:${name}>)
+    set_tests_properties(${name}.g${T_GROUP_SIZE}.np${np} PROPERTIES
+      TIMEOUT ${backstop} PROCESSORS 2 LABELS mpi
+      ENVIRONMENT "${MPROC_TEST_ENV};MPROC_GROUP_SIZE=${T_GROUP_SIZE}")
+  endforeach()
+endfunction()

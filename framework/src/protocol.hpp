@@ -7,9 +7,16 @@
 // chunks this way divides the per-message cost of tiny tasks without changing what a chunk
 // means (the unit of scheduling, of results and of failure).
 //
+// Under node groups (groups.hpp) rank 0 sends a group's leader one message (kTagTask) that
+// holds task messages for several of its members, each a RouteHeader and the task message
+// exactly as a member would have got it; the leader forwards each and sends back (kTagResult)
+// its members' result messages the same way, several in one. A rank knows a routed message by
+// its source: rank 0 and a leader route, nobody else does.
+//
 // Variable sizes are received with MPI_Improbe + MPI_Mrecv, so there is never a separate
 // "size" message to race with.
 
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -58,6 +65,17 @@ struct TaskHeader {
     std::uint32_t child_tasks;
 };
 
+// The longest a leader holds its members' results to send them on together: a quarter of
+// what their chunks take, at most this. Rank 0 plans its sleeps and its workers' queues with
+// it.
+inline constexpr std::chrono::microseconds kMaxRelayHold{500};
+
+struct RouteHeader {
+    std::int32_t rank;  // the member the message is for, or from
+    std::uint32_t reserved;
+    std::uint64_t size;  // bytes of the message after this header
+};
+
 enum class ResultStatus : std::uint32_t {
     ok = 0,
     task_failed = 1,   // payload: a packed TaskFailure
@@ -67,9 +85,9 @@ enum class ResultStatus : std::uint32_t {
 struct ResultHeader {
     std::uint64_t job;
     std::uint64_t seq;
-    std::uint64_t busy_ns;  // time spent running the chunk, for chunk sizing and load reports
+    std::uint64_t busy_ns;   // time spent running the chunk, for chunk sizing and load reports
     std::uint64_t start_ns;  // when it started: system clock, ns since the epoch (the trace)
-    std::uint64_t size;     // bytes of payload after this header
+    std::uint64_t size;      // bytes of payload after this header
     std::uint32_t count;
     ResultStatus status;
 };

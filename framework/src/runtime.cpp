@@ -65,7 +65,7 @@ int run(int argc, char** argv, std::function<void()> main_fn) {
 }
 
 int worker_count() {
-    return detail::runtime_info().size - 1;
+    return detail::runtime_info().workers;
 }
 
 }  // namespace mproc

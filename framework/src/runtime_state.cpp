@@ -7,6 +7,7 @@
 #include <iostream>
 #include <thread>
 
+#include "group_leader.hpp"
 #include "heartbeat.hpp"
 #include "lock_table.hpp"
 #include "queue_service.hpp"
@@ -68,11 +69,33 @@ std::uint64_t bytes_from_env(const Communicator& comm, const char* name, std::ui
     std::abort();
 }
 
+// The group layout (groups.hpp), the same on every rank: rank 0 reads MPROC_GROUP_SIZE (other
+// hosts may not have it in their environment) and sends it to all; each rank's node is named
+// by the world rank of its node's first rank.
+GroupLayout layout_groups(const Communicator& comm, const Communicator& node) {
+    int setting = kGroupsAuto;
+    if (comm.rank() == 0) {
+        try {
+            setting = parse_group_setting(std::getenv("MPROC_GROUP_SIZE"));
+        } catch (const Error& e) {
+            std::fprintf(stderr, "mproc: %s\n", e.what());
+            MPI_Abort(comm.get(), 2);
+        }
+    }
+    check(MPI_Bcast(&setting, 1, MPI_INT, 0, comm.get()), "MPI_Bcast");
+    int first = comm.rank();
+    check(MPI_Bcast(&first, 1, MPI_INT, 0, node.get()), "MPI_Bcast");
+    std::vector<int> nodes(static_cast<std::size_t>(comm.size()));
+    check(MPI_Allgather(&first, 1, MPI_INT, nodes.data(), 1, MPI_INT, comm.get()), "MPI_Allgather");
+    return plan_groups(nodes, setting);
+}
+
 }  // namespace
 
 Runtime::Runtime()
     : node_(Communicator::NodeOf{comm_}),
       info_{comm_.rank(), comm_.size(), host_name(), {}},
+      groups_(layout_groups(comm_, node_)),
       several_nodes_(node_.size() < comm_.size()),
       mpi_thread_(comm_.rank() == 0),
       window_(comm_, mpi_thread_,
@@ -87,11 +110,13 @@ Runtime::Runtime()
       locks_(std::make_unique<LockTable>(window_)),
       actions_(std::make_unique<RemoteActions>(comm_, mpi_thread_, comm_.rank() == 0)) {
     info_.hosts = gather_hosts(comm_, info_.host);
+    info_.master = std::max(0, groups_.master[static_cast<std::size_t>(comm_.rank())]);
+    info_.workers = groups_.workers();
     heartbeat_ = std::make_unique<Heartbeat>(comm_, info_.host, info_.hosts);
     if (comm_.rank() == 0) {
         queues_ = std::make_unique<QueueService>(comm_);
         trace_ = std::make_unique<Trace>();
-        scheduler_ = std::make_unique<Scheduler>(comm_, mpi_thread_, *trace_);
+        scheduler_ = std::make_unique<Scheduler>(comm_, groups_, mpi_thread_, *trace_);
     }
     g_current.store(this, std::memory_order_release);
 }
@@ -117,9 +142,17 @@ QueueService& Runtime::queues() {
 int Runtime::run(const std::function<void()>& main_fn) {
     if (comm_.rank() == 0) return run_rank0(main_fn);
     try {
-        return serve(comm_, *actions_);
+        if (groups_.leader(comm_.rank())) {
+            GroupLeader leader(comm_, groups_.members[static_cast<std::size_t>(comm_.rank())]);
+            MpiThread::Service* const services[] = {&leader};
+            mpi_thread_.loop(
+                services, [&] { return leader.finished(); }, std::chrono::milliseconds(1));
+            return 0;
+        }
+        return serve(comm_, info_.master, *actions_);
     } catch (...) {
-        std::cerr << "mproc: worker rank " << comm_.rank() << " threw "
+        std::cerr << "mproc: " << (groups_.leader(comm_.rank()) ? "group leader" : "worker")
+                  << " rank " << comm_.rank() << " threw "
                   << describe_exception(std::current_exception()) << std::endl;
         MPI_Abort(comm_.get(), 1);
         return 1;
@@ -178,7 +211,7 @@ Runtime& runtime(const char* what) {
 }
 
 const RuntimeInfo& runtime_info() noexcept {
-    static const RuntimeInfo outside{0, 1, host_name(), {}};  // before and after mproc::run
+    static const RuntimeInfo outside{0, 1, host_name(), {}, 0, 0};  // before and after mproc::run
     const Runtime* r = Runtime::current();
     return r != nullptr ? r->info() : outside;
 }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "groups.hpp"
 #include "mpi_thread.hpp"
 #include "node_segment.hpp"
 #include "shared_window.hpp"
@@ -32,6 +33,8 @@ struct RuntimeInfo {
     int size = 1;
     std::string host;
     std::vector<std::string> hosts;  // on rank 0: every rank's host, by rank
+    int master = 0;   // the rank this one takes tasks from (rank 0, or its group's leader)
+    int workers = 0;  // the ranks that run tasks (worker_count())
 };
 
 class Runtime {
@@ -50,6 +53,7 @@ class Runtime {
     int run(const std::function<void()>& main_fn);
 
     const RuntimeInfo& info() const noexcept { return info_; }
+    const GroupLayout& groups() const noexcept { return groups_; }
     const Communicator& comm() const noexcept { return comm_; }
     MpiThread& mpi_thread() noexcept { return mpi_thread_; }
     SharedWindow& window() noexcept { return window_; }
@@ -68,6 +72,7 @@ class Runtime {
     Communicator comm_;
     Communicator node_;  // the ranks on this rank's node
     RuntimeInfo info_;
+    GroupLayout groups_;
     // Made once the hosts are known; declared here so it beats until the rest is torn down.
     std::unique_ptr<Heartbeat> heartbeat_;
     bool several_nodes_;

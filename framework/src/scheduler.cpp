@@ -60,9 +60,18 @@ void CallbackThread::loop() {
 
 // ---- Scheduler: construction and commands ----------------------------------------------
 
-Scheduler::Scheduler(const Communicator& comm, MpiThread& mpi_thread, Trace& trace)
+Scheduler::Scheduler(const Communicator& comm, const GroupLayout& groups, MpiThread& mpi_thread,
+                     Trace& trace)
     : comm_(comm), mpi_thread_(mpi_thread), trace_(trace), workers_(comm.size() - 1) {
-    for (int r = 1; r < comm.size(); ++r) workers_[r - 1].rank = r;
+    for (int r = 1; r < comm.size(); ++r) {
+        Worker& w = workers_[r - 1];
+        w.rank = r;
+        const auto& members = groups.members[static_cast<std::size_t>(r)];
+        if (members.empty()) continue;
+        w.leads = true;
+        for (int m : members) workers_[m - 1].route = static_cast<int>(routes_.size());
+        routes_.emplace_back().leader = r;
+    }
 }
 
 std::vector<std::pair<int, double>> Scheduler::quiet_workers(const PoolState& pool,
@@ -87,16 +96,24 @@ std::shared_ptr<PoolState> Scheduler::open_pool(int processes) {
             state->id = next_pool_id_++;
             if (!workers_.empty()) {
                 std::vector<int> free;
-                for (const Worker& w : workers_)
+                int runners = 0;  // ranks that run tasks: not the group leaders
+                for (const Worker& w : workers_) {
+                    if (w.leads) continue;
+                    ++runners;
                     if (w.pool == 0) free.push_back(w.rank);
+                }
                 const int want = processes > 0 ? processes : static_cast<int>(free.size());
                 if (want == 0 || want > static_cast<int>(free.size())) {
                     std::ostringstream msg;
-                    msg << "Pool(" << processes << "): " << free.size() << " of " << workers_.size()
+                    msg << "Pool(" << processes << "): " << free.size() << " of " << runners
                         << " worker ranks are free";
-                    if (want > static_cast<int>(workers_.size()))
+                    if (want > runners && routes_.empty())
                         msg << "; start at least " << want + 1 << " ranks (mpirun -np " << want + 1
                             << ")";
+                    else if (want > runners)
+                        msg << " (" << routes_.size()
+                            << " more lead node groups and run no tasks: MPROC_GROUP_SIZE); "
+                               "start more ranks, or MPROC_GROUP_SIZE=flat";
                     else
                         msg << "; the others are held by other pools";
                     throw ResourceError(msg.str());
@@ -203,7 +220,13 @@ std::optional<MpiThread::Patience> Scheduler::poll_again_in() const {
             ns += f.job->ns_per_item > 0 ? f.job->ns_per_item * f.count : 0;
         const auto expected = std::chrono::nanoseconds(static_cast<std::int64_t>(ns));
         const auto due = w.owed_since + expected;
-        const auto wait = std::max(due - now, MpiThread::Clock::duration::zero()) + expected / 2;
+        // A worker in a group answers through its leader, which sends a batch about every
+        // quarter of a chunk's time: waking sooner than that finds nothing, and its members
+        // hold two more messages each.
+        const auto slack = w.route < 0
+                               ? MpiThread::Clock::duration(expected / 2)
+                               : std::min<MpiThread::Clock::duration>(expected / 4, kMaxRelayHold);
+        const auto wait = std::max(due - now, MpiThread::Clock::duration::zero()) + slack;
         if (!best || wait < best->wait) best = MpiThread::Patience{wait, true};
     }
     return best;
@@ -216,6 +239,7 @@ void Scheduler::stop() {
 void Scheduler::stop_workers() {
     std::vector<std::unique_ptr<Send>> stops;
     for (Worker& w : workers_) {
+        if (w.route >= 0) continue;  // its leader tells it
         stops.push_back(std::make_unique<Send>());
         stops.back()->start(comm_.get(), w.rank, kTagControl);
     }
@@ -230,6 +254,9 @@ void Scheduler::stop_workers() {
                 if (!m->send.done()) return false;
         for (auto& stop : stops)
             if (!stop->done()) return false;
+        for (Route& r : routes_)
+            for (auto& s : r.sending)
+                if (!s->done()) return false;
         return true;
     };
     wait_until(all_taken);
@@ -272,12 +299,15 @@ std::uint32_t Scheduler::chunk_items(const Job& job, int workers) const {
 // How many chunks a worker should hold for this job: enough to cover about 200 µs of work,
 // so the worker never waits for rank 0, and few enough that slow chunks do not pile up on
 // one worker while others idle at the end of a map.
-std::size_t Scheduler::in_flight_budget(const Job& job, int workers) const {
+std::size_t Scheduler::in_flight_budget(const Job& job, int workers, bool routed) const {
     // Until a worker has reported how long items take, one chunk each: sending more (while
     // the chunk size is still doubling) once handed one worker three quarters of a job.
     if (job.ns_per_item < 0) return 1;
     const double chunk_ns = job.ns_per_item * chunk_items(job, workers);
-    return static_cast<std::size_t>(std::clamp(kTargetInFlightNs / std::max(chunk_ns, 1.0), 2.0,
+    // Through a leader a refill takes up to two of its holds longer (its results wait for a
+    // batch, rank 0 for the batch): a worker there keeps one chunk more.
+    const double least = routed ? 3.0 : 2.0;
+    return static_cast<std::size_t>(std::clamp(kTargetInFlightNs / std::max(chunk_ns, 1.0), least,
                                                static_cast<double>(kMaxInFlight)));
 }
 
@@ -329,7 +359,7 @@ bool Scheduler::send_batch(PoolEntry& pool, Worker& w) {
     if (job->ns_per_item < 0)
         if (auto known = task_ns_.find(job->task); known != task_ns_.end())
             job->ns_per_item = known->second;
-    const std::size_t budget = in_flight_budget(*job, workers);
+    const std::size_t budget = in_flight_budget(*job, workers, w.route >= 0);
     if (w.chunks_out >= budget) return false;
     // Half the budget per message: one message runs while the next is on its way.
     const std::size_t batch = std::max<std::size_t>(1, budget / 2);
@@ -372,7 +402,28 @@ bool Scheduler::send_batch(PoolEntry& pool, Worker& w) {
         w.spare.push_back(std::move(msg));
         return true;
     }
-    msg->send.start(comm_.get(), w.rank, kTagTask);
+    if (w.route < 0) {
+        msg->send.start(comm_.get(), w.rank, kTagTask);
+    } else {
+        // Gathered with the other messages for the group; send_routes() sends them as one.
+        Route& route = routes_[static_cast<std::size_t>(w.route)];
+        if (!route.open) {
+            if (route.spare.empty()) {
+                route.open = std::make_unique<Send>();
+            } else {
+                route.open = std::move(route.spare.back());
+                route.spare.pop_back();
+            }
+            route.open->buffer.clear();
+        }
+        Buffer& out = route.open->buffer;
+        const RouteHeader header{w.rank, 0, msg->send.buffer.size()};
+        const std::size_t at = out.size();
+        out.resize(at + sizeof header + msg->send.buffer.size());
+        std::memcpy(out.data() + at, &header, sizeof header);
+        std::memcpy(out.data() + at + sizeof header, msg->send.buffer.data(),
+                    msg->send.buffer.size());
+    }
     w.chunks_out += msg->chunks.size();
     if (w.out.empty()) w.owed_since = std::chrono::steady_clock::now();
     w.out.push_back(std::move(msg));
@@ -394,7 +445,20 @@ bool Scheduler::dispatch() {
             any |= sent;
         }
     }
+    send_routes();
     return any;
+}
+
+void Scheduler::send_routes() {
+    for (Route& route : routes_) {
+        while (!route.sending.empty() && route.sending.front()->done()) {
+            route.spare.push_back(std::move(route.sending.front()));
+            route.sending.pop_front();
+        }
+        if (!route.open) continue;
+        route.open->start(comm_.get(), route.leader, kTagTask);
+        route.sending.push_back(std::move(route.open));
+    }
 }
 
 // With no worker ranks, rank 0 runs the chunk itself, one per loop turn so commands and
@@ -426,36 +490,58 @@ bool Scheduler::dispatch_local(PoolEntry& pool) {
 bool Scheduler::poll_results() {
     // Not forever: dispatch must refill workers too.
     return receive_arrived(comm_.get(), kTagResult, receive_, 64, [&](Arrival arrival) {
-        Worker& w = workers_[arrival.source - 1];
-        // Each task message is answered by one result message, in order (MPI does not
-        // overtake), so this answers the oldest message out, whose send has completed.
-        std::unique_ptr<Message> msg = std::move(w.out.front());
-        w.out.pop_front();
-        w.owed_since = std::chrono::steady_clock::now();
-        msg->send.wait();
-        std::size_t part = 0;
-        for_each_part<ResultHeader>(
-            receive_.data(), receive_.size(), "result",
-            [&](const ResultHeader& header, const char* payload) {
-                if (part >= msg->chunks.size())
-                    throw Error("mproc: internal error: rank " + std::to_string(w.rank) +
-                                " answered more chunks than it was sent");
-                const InFlight& f = msg->chunks[part++];
-                if (f.seq != header.seq || f.job->id != header.job) {
-                    throw Error("mproc: internal error: rank " + std::to_string(w.rank) +
-                                " answered chunk " + std::to_string(header.seq) + " of job " +
-                                std::to_string(header.job) + " out of order");
-                }
-                --w.chunks_out;
-                --f.job->in_flight;
-                handle_result(*f.job, header, f.first, payload, header.size, w.rank);
+        Worker& from = workers_[arrival.source - 1];
+        if (!from.leads) {
+            answer(from, receive_.data(), receive_.size());
+            return;
+        }
+        // A leader's batch: result messages of its members, each as the member sent it.
+        for_each_part<RouteHeader>(
+            receive_.data(), receive_.size(), "routed result",
+            [&](const RouteHeader& route, const char* message) {
+                Worker* w = route.rank > 0 && route.rank < comm_.size() ? &workers_[route.rank - 1]
+                                                                        : nullptr;
+                if (w == nullptr || w->route < 0 ||
+                    routes_[static_cast<std::size_t>(w->route)].leader != from.rank)
+                    throw Error("mproc: internal error: group leader rank " +
+                                std::to_string(from.rank) + " relayed results from rank " +
+                                std::to_string(route.rank) + ", which is not in its group");
+                answer(*w, message, route.size);
             });
-        if (part != msg->chunks.size())
-            throw Error("mproc: internal error: rank " + std::to_string(w.rank) + " answered " +
-                        std::to_string(part) + " of the " + std::to_string(msg->chunks.size()) +
-                        " chunks it was sent");
-        w.spare.push_back(std::move(msg));
     });
+}
+
+void Scheduler::answer(Worker& w, const char* data, std::size_t size) {
+    if (w.out.empty())
+        throw Error("mproc: internal error: rank " + std::to_string(w.rank) +
+                    " sent results it did not owe");
+    // Each task message is answered by one result message, in order (MPI does not
+    // overtake), so this answers the oldest message out, whose send has completed.
+    std::unique_ptr<Message> msg = std::move(w.out.front());
+    w.out.pop_front();
+    w.owed_since = std::chrono::steady_clock::now();
+    msg->send.wait();
+    std::size_t part = 0;
+    for_each_part<ResultHeader>(
+        data, size, "result", [&](const ResultHeader& header, const char* payload) {
+            if (part >= msg->chunks.size())
+                throw Error("mproc: internal error: rank " + std::to_string(w.rank) +
+                            " answered more chunks than it was sent");
+            const InFlight& f = msg->chunks[part++];
+            if (f.seq != header.seq || f.job->id != header.job) {
+                throw Error("mproc: internal error: rank " + std::to_string(w.rank) +
+                            " answered chunk " + std::to_string(header.seq) + " of job " +
+                            std::to_string(header.job) + " out of order");
+            }
+            --w.chunks_out;
+            --f.job->in_flight;
+            handle_result(*f.job, header, f.first, payload, header.size, w.rank);
+        });
+    if (part != msg->chunks.size())
+        throw Error("mproc: internal error: rank " + std::to_string(w.rank) + " answered " +
+                    std::to_string(part) + " of the " + std::to_string(msg->chunks.size()) +
+                    " chunks it was sent");
+    w.spare.push_back(std::move(msg));
 }
 
 void Scheduler::handle_result(Job& job, const ResultHeader& header, std::uint64_t first,

@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "groups.hpp"
 #include "mpi_thread.hpp"
 #include "mproc/detail/job.hpp"
 #include "mproc/detail/pool_ops.hpp"
@@ -46,8 +47,10 @@ class CallbackThread {
 
 class Scheduler : public MpiThread::Service {
   public:
-    // `trace` gets every chunk's result (it records them when MPROC_TRACE is set).
-    Scheduler(const Communicator& comm, MpiThread& mpi_thread, Trace& trace);
+    // `trace` gets every chunk's result (it records them when MPROC_TRACE is set). Workers
+    // in a group (`groups`) are reached through their leader.
+    Scheduler(const Communicator& comm, const GroupLayout& groups, MpiThread& mpi_thread,
+              Trace& trace);
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
 
@@ -91,13 +94,23 @@ class Scheduler : public MpiThread::Service {
     };
     struct Worker {
         int rank = 0;
-        int pool = 0;  // 0: free
+        int pool = 0;        // 0: free
+        int route = -1;      // the index in routes_ of its group's leader; -1: sent to directly
+        bool leads = false;  // a group leader: runs no tasks, never in a pool
         // Since when it owes a result: its first message out was sent, or its last answer
         // came with more still out.
         std::chrono::steady_clock::time_point owed_since;
         std::deque<std::unique_ptr<Message>> out;  // oldest first; answered in this order
         std::vector<std::unique_ptr<Message>> spare;
         std::size_t chunks_out = 0;
+    };
+    // A group leader, and the messages for its members that one pass of dispatch gathers
+    // (each a RouteHeader and the task message), sent as one.
+    struct Route {
+        int leader = 0;
+        std::unique_ptr<Send> open;
+        std::deque<std::unique_ptr<Send>> sending;
+        std::vector<std::unique_ptr<Send>> spare;
     };
     struct PoolEntry {
         std::shared_ptr<PoolState> state;
@@ -109,9 +122,13 @@ class Scheduler : public MpiThread::Service {
     bool dispatch();
     bool dispatch_local(PoolEntry& pool);
     bool poll_results();
+    // The result message in `data` from worker `w`, answering its oldest message out.
+    void answer(Worker& w, const char* data, std::size_t size);
+    // Sends each route's gathered messages to its leader.
+    void send_routes();
     Job* next_job(PoolEntry& pool, int rank);
     std::uint32_t chunk_items(const Job& job, int workers) const;
-    std::size_t in_flight_budget(const Job& job, int workers) const;
+    std::size_t in_flight_budget(const Job& job, int workers, bool routed) const;
     // Sends `w` one message of chunks if its in-flight budget has room; false if nothing
     // was sent.
     bool send_batch(PoolEntry& pool, Worker& w);
@@ -131,6 +148,7 @@ class Scheduler : public MpiThread::Service {
     MpiThread& mpi_thread_;
     Trace& trace_;
     std::vector<Worker> workers_;  // workers_[r - 1] is rank r
+    std::deque<Route> routes_;     // a deque: a Route cannot be copied, and is never moved
     std::map<int, PoolEntry> pools_;
     // Live jobs, each at its `slot` (removed by swapping the last into its place).
     std::vector<std::shared_ptr<Job>> jobs_;

@@ -10,9 +10,9 @@
 
 namespace mproc::detail {
 
-int serve(const Communicator& comm, RemoteActions& actions) {
+int serve(const Communicator& comm, int master, RemoteActions& actions) {
     tighten_timer_slack();
-    // Result messages in flight back to rank 0; rank 0 is always receiving, so they drain
+    // Result messages in flight back to the master; it is always receiving, so they drain
     // quickly, and a slot is free again long before the ring comes round.
     std::array<Send, 4> slots;
     std::size_t next = 0;
@@ -22,13 +22,13 @@ int serve(const Communicator& comm, RemoteActions& actions) {
         std::optional<Arrival> arrival;
         wait_until(
             [&] {
-                arrival = try_receive(comm.get(), 0, MPI_ANY_TAG, in);
+                arrival = try_receive(comm.get(), master, MPI_ANY_TAG, in);
                 if (!arrival) actions.poll();  // an idle worker runs what other ranks ask of it
                 return arrival.has_value();
             },
             {.policy = kIdleWorker});
         if (arrival->tag == kTagControl) break;
-        if (arrival->tag == kTagAction) {  // rank 0 asks for an action this rank keeps
+        if (arrival->tag == kTagAction) {  // rank 0 (as master) asks for an action this rank keeps
             actions.take(in, arrival->source);
             continue;
         }
@@ -48,7 +48,7 @@ int serve(const Communicator& comm, RemoteActions& actions) {
                                           execute_chunk(header, args, slot.buffer);
                                       }
                                   });
-        slot.start(comm.get(), 0, kTagResult);
+        slot.start(comm.get(), master, kTagResult);
     }
     for (Send& s : slots) s.wait();
     return 0;

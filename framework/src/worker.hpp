@@ -5,10 +5,11 @@
 
 namespace mproc::detail {
 
-// A worker rank's whole life: receive a chunk, run it, send the results back; return when
-// rank 0 says stop. Rank 0 keeps several chunks queued here, so the next one is already
+// A worker rank's whole life: receive a chunk from its `master` (rank 0, or its group's
+// leader, which relays rank 0's), run it, send the results back; return when the master says
+// stop. Rank 0 keeps several chunks queued here, so the next one is already
 // waiting when a chunk finishes. Between chunks it runs the jobs other ranks ask of it
 // (`actions`). Runs on the rank's MPI thread.
-int serve(const Communicator& comm, RemoteActions& actions);
+int serve(const Communicator& comm, int master, RemoteActions& actions);
 
 }  // namespace mproc::detail

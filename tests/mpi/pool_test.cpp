@@ -1,10 +1,12 @@
 // Every Pool member, at whatever rank count the test runs with (1, 2, 3 and 5).
 
 #include <gtest/gtest.h>
+#include <mpi.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <list>
 #include <map>
 #include <mproc/mproc.hpp>
@@ -241,6 +243,18 @@ TEST(Pool, DynamicSchedulingUsesEveryWorker) {
     } else {
         EXPECT_EQ(static_cast<int>(distinct.size()), pool.processes());
         EXPECT_EQ(distinct.count(0), 0u) << "rank 0 is the master, never a worker";
+        // The ranks that ran tasks are exactly the ones worker_count() counts. With
+        // MPROC_GROUP_SIZE=g (these tests run on one host) ranks 1, 2, ... fall in blocks of
+        // g whose first rank leads the block and runs nothing; a block of one is a worker.
+        int world = 1;
+        MPI_Comm_size(MPI_COMM_WORLD, &world);
+        const char* g_text = std::getenv("MPROC_GROUP_SIZE");
+        const int g = g_text != nullptr ? std::atoi(g_text) : 0;
+        std::set<int> runners;
+        for (int r = 1; r < world; ++r)
+            if (g < 2 || (r - 1) % g != 0 || r == world - 1) runners.insert(r);
+        EXPECT_EQ(distinct, runners);
+        EXPECT_EQ(mproc::worker_count(), static_cast<int>(runners.size()));
     }
 }
 

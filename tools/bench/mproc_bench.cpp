@@ -4,15 +4,19 @@
 //   mproc_bench          rates and CPU-bound scaling
 //   mproc_bench memory   rank 0's peak memory for imap over 10^8 lazy inputs, measured in a
 //                        process of its own (freed heap from earlier runs would count too)
-//   mproc_bench sleep    rank 0's CPU time per task, and the share of the ideal task rate
-//                        reached, for tasks that sleep 2 ms at chunksize 1: what rank 0 itself
-//                        costs when workers are many (run it oversubscribed)
+//   mproc_bench sleep [MS]  rank 0's CPU time per task, the whole host's, and the share of
+//                        the ideal task rate reached, for tasks that sleep MS milliseconds
+//                        (default 2) at chunksize 1: what rank 0 itself costs when workers
+//                        are many (run it oversubscribed, flat or with MPROC_GROUP_SIZE)
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <mproc/mproc.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -30,11 +34,11 @@ std::int64_t empty64(std::int64_t x) {
 }
 MPROC_TASK(empty64);
 
-int sleep_2ms(int x) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    return x;
+int sleep_us(int us) {
+    std::this_thread::sleep_for(std::chrono::microseconds(us));
+    return us;
 }
-MPROC_TASK(sleep_2ms);
+MPROC_TASK(sleep_us);
 
 // CPU seconds this process (every thread of rank 0) has used.
 double cpu_seconds() {
@@ -44,16 +48,30 @@ double cpu_seconds() {
            static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-// About two seconds of 2 ms tasks per worker, one per chunk.
-void rank0_cost(mproc::Pool& pool, double scale) {
+// CPU seconds the whole host has spent (every process, user and system), from /proc/stat.
+double host_cpu_seconds() {
+    std::ifstream stat("/proc/stat");
+    std::string cpu;
+    double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0;
+    stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq;
+    return (user + nice + system + irq + softirq) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// About two seconds of tasks of `ms` milliseconds per worker, one per chunk.
+void rank0_cost(mproc::Pool& pool, double scale, double ms) {
     const int w = pool.processes();
-    const int n = std::max(1, static_cast<int>(1000 * w * scale));
-    (void)pool.map(sleep_2ms, mproc::range(w), 1);  // every worker started
-    const double cpu0 = cpu_seconds();
-    const double wall = bench::seconds_of([&] { (void)pool.map(sleep_2ms, mproc::range(n), 1); });
-    const double cpu = cpu_seconds() - cpu0;
-    bench::emit("mproc", w, "rank 0 CPU per 2 ms task", cpu / n * 1e6, "us");
-    bench::emit("mproc", w, "2 ms tasks efficiency", (n * 2e-3 / w) / wall * 100, "%");
+    const int n = std::max(1, static_cast<int>(2000 / ms * w * scale));
+    const int us = static_cast<int>(ms * 1000);
+    (void)pool.map(sleep_us, std::vector<int>(static_cast<std::size_t>(w), us), 1);  // all started
+    const std::vector<int> tasks(static_cast<std::size_t>(n), us);
+    const double cpu0 = cpu_seconds(), host0 = host_cpu_seconds();
+    const double wall = bench::seconds_of([&] { (void)pool.map(sleep_us, tasks, 1); });
+    const double cpu = cpu_seconds() - cpu0, host = host_cpu_seconds() - host0;
+    std::ostringstream what;
+    what << ms << " ms task";
+    bench::emit("mproc", w, "rank 0 CPU per " + what.str(), cpu / n * 1e6, "us");
+    bench::emit("mproc", w, "host CPU per " + what.str(), host / n * 1e6, "us");
+    bench::emit("mproc", w, what.str() + "s efficiency", (n * ms * 1e-3 / w) / wall * 100, "%");
 }
 
 struct Span {
@@ -100,7 +118,7 @@ int main(int argc, char** argv) {
             return;
         }
         if (mode == "sleep") {
-            rank0_cost(pool, scale);
+            rank0_cost(pool, scale, argc > 2 ? std::atof(argv[2]) : 2.0);
             return;
         }
         if (mode == "cpu") {

@@ -13,6 +13,7 @@
 // Every verb's options are in cli.cpp (`mproc VERB --help`). Exit codes: 0 done; 1 some
 // tasks failed; 2 bad command line or config; 3 interrupted (or, for merge, parts missing).
 
+#include <mpi.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -388,16 +389,22 @@ Config run_config(const Args& args) {
     return cfg;
 }
 
-// pool.processes against the worker ranks a run has (ranks - 1; one rank runs everything).
-void check_processes(const Config& cfg, int ranks) {
-    if (ranks <= 1 || cfg.processes <= ranks - 1) return;
+// pool.processes against the ranks that run tasks: `workers` of the run's `ranks` (all but
+// rank 0 and any group leaders; one rank runs everything).
+void check_processes(const Config& cfg, int ranks, int workers) {
+    if (ranks <= 1 || cfg.processes <= workers) return;
     const Place& at = cfg.processes_at;
-    throw mproc::ConfigError(at.file, at.line, at.column,
-                             "pool.processes is " + std::to_string(cfg.processes) +
-                                 ", but the run has " + std::to_string(ranks - 1) + " worker rank" +
-                                 (ranks == 2 ? "" : "s") + " (" + std::to_string(ranks) +
-                                 " ranks, rank 0 the master); start more with --ranks " +
-                                 std::to_string(cfg.processes + 1) + " or lower pool.processes");
+    const int leaders = ranks - 1 - workers;
+    throw mproc::ConfigError(
+        at.file, at.line, at.column,
+        "pool.processes is " + std::to_string(cfg.processes) + ", but the run has " +
+            std::to_string(workers) + " worker rank" + (workers == 1 ? "" : "s") + " (" +
+            std::to_string(ranks) + " ranks, rank 0 the master" +
+            (leaders > 0
+                 ? ", " + std::to_string(leaders) + " leading node groups (MPROC_GROUP_SIZE)"
+                 : std::string()) +
+            "); start more with --ranks " + std::to_string(cfg.processes + 1 + leaders) +
+            " or lower pool.processes");
 }
 
 // More ranks than this per core on one machine is a mistake (--ranks 100000 once wedged
@@ -418,7 +425,7 @@ Planned plan(const Args& args, bool local, const std::string& saved) {
                 " per core; give a --hostfile or run inside an allocation, or add --many-ranks " +
                 "if you mean it");
     }
-    check_processes(cfg, ranks);
+    check_processes(cfg, ranks, ranks - 1);
     check_start(cfg, start_of(args), rerun_line(args));
     save_config(cfg, saved);
     // A run already writing these results is named now, before any rank starts (rank 0
@@ -431,7 +438,9 @@ Planned plan(const Args& args, bool local, const std::string& saved) {
 // Rank 0's part of `run`: returns the exit code.
 int drive(const Args& args) {
     const Config cfg = run_config(args);
-    check_processes(cfg, mproc::worker_count() + 1);
+    int world = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    check_processes(cfg, world, mproc::worker_count());
     const std::string rerun = rerun_line(args);
     if (!cfg.task_logs.empty()) {  // before the results are touched: nothing to undo
         std::error_code ec;
@@ -481,7 +490,7 @@ int drive(const Args& args) {
                 !cfg.joblog.empty(),
                 cfg.task_logs,
                 std::vector<mproc::Queue<SuspectStart>>(1),
-                std::vector<mproc::Event>(static_cast<std::size_t>(mproc::worker_count() + 1))};
+                std::vector<mproc::Event>(static_cast<std::size_t>(world))};
 
     mproc::Pool pool({.processes = processes, .isolate = cfg.isolate}, setup_worker, setup);
     if (cfg.job->start) cfg.job->start(params);

@@ -19,7 +19,8 @@ namespace mproc {
 
 int run(int argc, char** argv, std::function<void()> main_fn);
 
-// The number of worker ranks (all ranks but rank 0); 0 with one rank.
+// The number of ranks that run tasks: all ranks but rank 0 and the group leaders (with
+// MPROC_GROUP_SIZE; see the README's "Node groups"); 0 with one rank.
 int worker_count();
 
 }  // namespace mproc

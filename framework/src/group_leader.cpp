@@ -1,0 +1,192 @@
+#include "group_leader.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "mproc/error.hpp"
+#include "protocol.hpp"
+
+namespace mproc::detail {
+
+namespace {
+
+// How long a member's results may wait here for others to join them on the way to rank 0:
+// a quarter of what its chunks took, at most kMaxRelayHold. Rank 0 keeps two more messages
+// queued on every member while it runs one, so a refill that comes this much later still
+// comes before the member runs dry; and rank 0 wakes once per batch instead of once per
+// result.
+constexpr auto kMaxHold = kMaxRelayHold;
+
+std::unique_ptr<Send> take_spare(std::vector<std::unique_ptr<Send>>& spare) {
+    if (spare.empty()) return std::make_unique<Send>();
+    auto s = std::move(spare.back());
+    spare.pop_back();
+    return s;
+}
+
+}  // namespace
+
+GroupLeader::GroupLeader(const Communicator& comm, const std::vector<int>& members)
+    : comm_(comm), slot_(static_cast<std::size_t>(comm.size()), -1) {
+    for (int r : members) {
+        slot_[static_cast<std::size_t>(r)] = static_cast<int>(members_.size());
+        members_.emplace_back().rank = r;
+    }
+}
+
+bool GroupLeader::poll() {
+    bool any = false;
+    while (!stopping_) {
+        const auto arrival = try_receive(comm_.get(), 0, MPI_ANY_TAG, in_);
+        if (!arrival) break;
+        any = true;
+        if (arrival->tag == kTagTask) {
+            forward(in_.data(), in_.size());
+        } else if (arrival->tag == kTagControl) {
+            stop_members();
+        } else {
+            throw Error("mproc: group leader rank " + std::to_string(comm_.rank()) +
+                        " got a message with tag " + std::to_string(arrival->tag) +
+                        " from rank 0, which it does not relay");
+        }
+    }
+    any |= receive_arrived(comm_.get(), kTagResult, in_, 256, [&](Arrival arrival) {
+        const int slot = arrival.source < static_cast<int>(slot_.size())
+                             ? slot_[static_cast<std::size_t>(arrival.source)]
+                             : -1;
+        if (slot < 0)
+            throw Error("mproc: group leader rank " + std::to_string(comm_.rank()) +
+                        " got results from rank " + std::to_string(arrival.source) +
+                        ", which is not in its group");
+        gather(members_[static_cast<std::size_t>(slot)]);
+    });
+    if (batch_messages_ > 0 && (stopping_ || flush_due(Clock::now()))) flush();
+    // Sends to rank 0 that have completed go back to the spares, oldest first.
+    while (!up_.empty() && up_.front()->done()) {
+        up_spare_.push_back(std::move(up_.front()));
+        up_.pop_front();
+    }
+    return any;
+}
+
+void GroupLeader::forward(const char* data, std::size_t size) {
+    for_each_part<RouteHeader>(
+        data, size, "routed task", [&](const RouteHeader& route, const char* message) {
+            const int slot = route.rank >= 0 && route.rank < static_cast<int>(slot_.size())
+                                 ? slot_[static_cast<std::size_t>(route.rank)]
+                                 : -1;
+            if (slot < 0)
+                throw Error("mproc: group leader rank " + std::to_string(comm_.rank()) +
+                            " was sent chunks for rank " + std::to_string(route.rank) +
+                            ", which is not in its group");
+            Member& m = members_[static_cast<std::size_t>(slot)];
+            std::uint32_t chunks = 0;
+            for_each_part<TaskHeader>(message, route.size, "task",
+                                      [&](const TaskHeader&, const char*) { ++chunks; });
+            auto send = take_spare(m.spare);
+            send->buffer.assign(message, message + route.size);
+            send->start(comm_.get(), m.rank, kTagTask);
+            if (m.out.empty()) m.owed_since = Clock::now();
+            m.out.push_back(std::move(send));
+            m.chunks.push_back(chunks);
+            ++out_total_;
+        });
+}
+
+void GroupLeader::gather(Member& m) {
+    if (m.out.empty())
+        throw Error("mproc: group leader rank " + std::to_string(comm_.rank()) +
+                    " got results from rank " + std::to_string(m.rank) + ", which owed none");
+    // Members answer in order (MPI does not overtake), so this answers the oldest message.
+    m.out.front()->wait();
+    m.spare.push_back(std::move(m.out.front()));
+    m.out.pop_front();
+    m.chunks.pop_front();
+    --out_total_;
+    const auto now = Clock::now();
+    m.owed_since = now;
+    if (stopping_) return;  // rank 0 has what it waited for; the rest it would drop
+
+    std::uint64_t busy = 0, chunks = 0;
+    for_each_part<ResultHeader>(in_.data(), in_.size(), "result",
+                                [&](const ResultHeader& h, const char*) {
+                                    busy += h.busy_ns;
+                                    ++chunks;
+                                });
+    if (chunks > 0) {
+        const double per = static_cast<double>(busy) / static_cast<double>(chunks);
+        ns_per_chunk_ = ns_per_chunk_ < 0 ? per : 0.7 * ns_per_chunk_ + 0.3 * per;
+    }
+    if (!batch_) batch_ = take_spare(up_spare_);
+    if (batch_messages_ == 0) {
+        batch_->buffer.clear();
+        batch_due_ = Clock::time_point::max();
+    }
+    const RouteHeader route{m.rank, 0, in_.size()};
+    const std::size_t at = batch_->buffer.size();
+    batch_->buffer.resize(at + sizeof route + in_.size());
+    std::memcpy(batch_->buffer.data() + at, &route, sizeof route);
+    std::memcpy(batch_->buffer.data() + at + sizeof route, in_.data(), in_.size());
+    ++batch_messages_;
+    const auto hold = std::min<Clock::duration>(
+        kMaxHold, std::chrono::nanoseconds(static_cast<std::int64_t>(busy / 4)));
+    batch_due_ = std::min(batch_due_, now + hold);
+}
+
+bool GroupLeader::flush_due(Clock::time_point now) const {
+    // Half the group has answered, or the oldest answer has waited its hold, or nobody owes
+    // anything more (the end of a map: nothing else will join the batch).
+    return 2 * batch_messages_ >= members_.size() || now >= batch_due_ || out_total_ == 0 ||
+           batch_->buffer.size() >= (1u << 20);
+}
+
+void GroupLeader::flush() {
+    batch_->start(comm_.get(), 0, kTagResult);
+    up_.push_back(std::move(batch_));
+    batch_messages_ = 0;
+}
+
+void GroupLeader::stop_members() {
+    stopping_ = true;
+    for (const Member& m : members_) {
+        stops_.push_back(std::make_unique<Send>());
+        stops_.back()->start(comm_.get(), m.rank, kTagControl);
+    }
+}
+
+bool GroupLeader::finished() {
+    if (!stopping_) return false;
+    for (auto& s : stops_)
+        if (!s->done()) return false;
+    for (Member& m : members_)
+        for (auto& s : m.out)
+            if (!s->done()) return false;
+    for (auto& s : up_)
+        if (!s->done()) return false;
+    return true;
+}
+
+// Rank 0's refills come when they come; what can be planned is the members' results and the
+// batch's hold. Sleep until the batch is due, or for a quarter of a chunk's time (the next
+// results come about then, and a hold is a quarter of it), whichever is first: a member has
+// a second message queued, so it never waits for this.
+std::optional<MpiThread::Patience> GroupLeader::poll_again_in() const {
+    if (stopping_) return MpiThread::Patience{Clock::duration::zero(), false};
+    std::optional<MpiThread::Patience> best;
+    if (batch_messages_ > 0)
+        best =
+            MpiThread::Patience{std::max(batch_due_ - Clock::now(), Clock::duration::zero()), true};
+    if (out_total_ > 0) {
+        const Clock::duration quarter =
+            ns_per_chunk_ < 0
+                ? Clock::duration::zero()
+                : std::min<Clock::duration>(
+                      kMaxHold,
+                      std::chrono::nanoseconds(static_cast<std::int64_t>(ns_per_chunk_ / 4)));
+        if (!best || quarter < best->wait) best = MpiThread::Patience{quarter, true};
+    }
+    return best;
+}
+
+}  // namespace mproc::detail
