@@ -25,13 +25,28 @@ std::unique_ptr<Send> take_spare(std::vector<std::unique_ptr<Send>>& spare) {
     return s;
 }
 
+// Moves the sends at the front of `sending` that have completed to `spare`.
+void recycle(std::deque<std::unique_ptr<Send>>& sending,
+             std::vector<std::unique_ptr<Send>>& spare) {
+    while (!sending.empty() && sending.front()->done()) {
+        spare.push_back(std::move(sending.front()));
+        sending.pop_front();
+    }
+}
+
 }  // namespace
 
-GroupLeader::GroupLeader(const Communicator& comm, const std::vector<int>& members)
+GroupLeader::GroupLeader(const Communicator& comm, const std::vector<int>& members,
+                         const RelayRings* rings)
     : comm_(comm), slot_(static_cast<std::size_t>(comm.size()), -1) {
     for (int r : members) {
         slot_[static_cast<std::size_t>(r)] = static_cast<int>(members_.size());
-        members_.emplace_back().rank = r;
+        Member& m = members_.emplace_back();
+        m.rank = r;
+        if (rings != nullptr) {
+            m.down = rings->down(r);
+            m.up = rings->up(r);
+        }
     }
 }
 
@@ -51,23 +66,67 @@ bool GroupLeader::poll() {
                         " from rank 0, which it does not relay");
         }
     }
-    any |= receive_arrived(comm_.get(), kTagResult, in_, 256, [&](Arrival arrival) {
-        const int slot = arrival.source < static_cast<int>(slot_.size())
-                             ? slot_[static_cast<std::size_t>(arrival.source)]
-                             : -1;
-        if (slot < 0)
-            throw Error("mproc: group leader rank " + std::to_string(comm_.rank()) +
-                        " got results from rank " + std::to_string(arrival.source) +
-                        ", which is not in its group");
-        gather(members_[static_cast<std::size_t>(slot)]);
-    });
-    if (batch_messages_ > 0 && (stopping_ || flush_due(Clock::now()))) flush();
-    // Sends to rank 0 that have completed go back to the spares, oldest first.
-    while (!up_.empty() && up_.front()->done()) {
-        up_spare_.push_back(std::move(up_.front()));
-        up_.pop_front();
+    for (Member& m : members_) {
+        while (!m.backlog.empty() &&
+               relay_write(*m.down, m.backlog.front().first, m.backlog.front().second.data(),
+                           m.backlog.front().second.size()))
+            m.backlog.pop_front();
+        if (m.up != nullptr) any |= read_up(m);
+        recycle(m.sending, m.spare);
     }
+    // Without rings, members answer by MPI. (A group has rings for all its members or for
+    // none: they are mapped for a whole node or not at all. With them, a large result comes
+    // by MPI too, and read_up receives it from its member when the ring says so.)
+    if (members_.front().up == nullptr)
+        any |= receive_arrived(comm_.get(), kTagResult, in_, 256, [&](Arrival arrival) {
+            const int slot = arrival.source < static_cast<int>(slot_.size())
+                                 ? slot_[static_cast<std::size_t>(arrival.source)]
+                                 : -1;
+            if (slot < 0)
+                throw Error("mproc: group leader rank " + std::to_string(comm_.rank()) +
+                            " got results from rank " + std::to_string(arrival.source) +
+                            ", which is not in its group");
+            gather(members_[static_cast<std::size_t>(slot)]);
+        });
+    if (batch_messages_ > 0 && (stopping_ || flush_due(Clock::now()))) flush();
+    recycle(up_, up_spare_);
     return any;
+}
+
+bool GroupLeader::read_up(Member& m) {
+    bool any = false;
+    for (;;) {
+        if (m.result_by_mpi) {
+            // A large result: the ring said it comes by MPI, and nothing after it is read
+            // before it has.
+            if (!try_receive(comm_.get(), m.rank, kTagResult, in_)) return any;
+            m.result_by_mpi = false;
+            gather(m);
+            any = true;
+            continue;
+        }
+        const auto kind = relay_read(*m.up, in_);
+        if (!kind) return any;
+        any = true;
+        if (*kind == RelayKind::by_mpi)
+            m.result_by_mpi = true;
+        else if (*kind == RelayKind::stop)
+            m.stopped = true;  // it has written its last result
+        else
+            gather(m);
+    }
+}
+
+void GroupLeader::send_by_mpi(Member& m, const char* data, std::size_t size, int tag) {
+    auto send = take_spare(m.spare);
+    send->buffer.assign(data, data + size);
+    send->start(comm_.get(), m.rank, tag);
+    m.sending.push_back(std::move(send));
+}
+
+void GroupLeader::write_down(Member& m, RelayKind kind, const char* data, std::size_t size) {
+    if (m.backlog.empty() && relay_write(*m.down, kind, data, size)) return;
+    m.backlog.emplace_back(kind, std::vector<char>(data, data + size));
 }
 
 void GroupLeader::forward(const char* data, std::size_t size) {
@@ -84,25 +143,28 @@ void GroupLeader::forward(const char* data, std::size_t size) {
             std::uint32_t chunks = 0;
             for_each_part<TaskHeader>(message, route.size, "task",
                                       [&](const TaskHeader&, const char*) { ++chunks; });
-            auto send = take_spare(m.spare);
-            send->buffer.assign(message, message + route.size);
-            send->start(comm_.get(), m.rank, kTagTask);
-            if (m.out.empty()) m.owed_since = Clock::now();
-            m.out.push_back(std::move(send));
-            m.chunks.push_back(chunks);
+            if (m.down == nullptr) {
+                send_by_mpi(m, message, route.size, kTagTask);
+            } else if (route.size > kRelayInlineBytes) {
+                // MPI keeps large messages in order among themselves; the marker places them
+                // among the ring's.
+                send_by_mpi(m, message, route.size, kTagTask);
+                write_down(m, RelayKind::by_mpi, nullptr, 0);
+            } else {
+                write_down(m, RelayKind::message, message, route.size);
+            }
+            if (m.owed.empty()) m.owed_since = Clock::now();
+            m.owed.push_back(chunks);
             ++out_total_;
         });
 }
 
 void GroupLeader::gather(Member& m) {
-    if (m.out.empty())
+    if (m.owed.empty())
         throw Error("mproc: group leader rank " + std::to_string(comm_.rank()) +
                     " got results from rank " + std::to_string(m.rank) + ", which owed none");
-    // Members answer in order (MPI does not overtake), so this answers the oldest message.
-    m.out.front()->wait();
-    m.spare.push_back(std::move(m.out.front()));
-    m.out.pop_front();
-    m.chunks.pop_front();
+    // Members answer in order, so this answers the oldest message.
+    m.owed.pop_front();
     --out_total_;
     const auto now = Clock::now();
     m.owed_since = now;
@@ -149,19 +211,23 @@ void GroupLeader::flush() {
 
 void GroupLeader::stop_members() {
     stopping_ = true;
-    for (const Member& m : members_) {
-        stops_.push_back(std::make_unique<Send>());
-        stops_.back()->start(comm_.get(), m.rank, kTagControl);
+    for (Member& m : members_) {
+        if (m.down != nullptr)
+            write_down(m, RelayKind::stop, nullptr, 0);
+        else
+            send_by_mpi(m, nullptr, 0, kTagControl);
     }
 }
 
 bool GroupLeader::finished() {
     if (!stopping_) return false;
-    for (auto& s : stops_)
-        if (!s->done()) return false;
-    for (Member& m : members_)
-        for (auto& s : m.out)
+    for (Member& m : members_) {
+        // A member on rings says it has taken its stop: until then it may write results,
+        // and a full ring nobody reads would hold it forever.
+        if (!m.backlog.empty() || (m.up != nullptr && !m.stopped)) return false;
+        for (auto& s : m.sending)
             if (!s->done()) return false;
+    }
     for (auto& s : up_)
         if (!s->done()) return false;
     return true;
@@ -170,7 +236,7 @@ bool GroupLeader::finished() {
 // Rank 0's refills come when they come; what can be planned is the members' results and the
 // batch's hold. Sleep until the batch is due, or for a quarter of a chunk's time (the next
 // results come about then, and a hold is a quarter of it), whichever is first: a member has
-// a second message queued, so it never waits for this.
+// more messages queued, so it never waits for this.
 std::optional<MpiThread::Patience> GroupLeader::poll_again_in() const {
     if (stopping_) return MpiThread::Patience{Clock::duration::zero(), false};
     std::optional<MpiThread::Patience> best;

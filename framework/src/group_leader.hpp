@@ -6,6 +6,9 @@
 // pools, pinned chunks, load balancing and ordering hold exactly as they do flat. What it
 // saves rank 0 is messages and wake-ups: one per batch of a group instead of one per chunk.
 // A leader runs no tasks. It is a Service its rank's MPI thread loop polls.
+//
+// To its members it writes into shared-memory rings (relay_rings.hpp) when the node has them,
+// so the hop costs no MPI message; otherwise it sends MPI messages.
 
 #include <chrono>
 #include <deque>
@@ -14,13 +17,15 @@
 #include <vector>
 
 #include "mpi_thread.hpp"
+#include "relay_rings.hpp"
 #include "transport.hpp"
 
 namespace mproc::detail {
 
 class GroupLeader : public MpiThread::Service {
   public:
-    GroupLeader(const Communicator& comm, const std::vector<int>& members);
+    // `rings` (may be null) has the members' rings when they share memory with this rank.
+    GroupLeader(const Communicator& comm, const std::vector<int>& members, const RelayRings* rings);
 
     bool poll() override;
     std::optional<MpiThread::Patience> poll_again_in() const override;
@@ -31,14 +36,25 @@ class GroupLeader : public MpiThread::Service {
     using Clock = MpiThread::Clock;
     struct Member {
         int rank = 0;
-        std::deque<std::unique_ptr<Send>> out;  // forwarded, not yet answered; oldest first
-        std::deque<std::uint32_t> chunks;       // chunks in each of those
+        RelayRing* down = nullptr;  // null: MPI messages
+        RelayRing* up = nullptr;
+        std::deque<std::uint32_t> owed;  // chunks in each message forwarded, not yet answered
+        // Records that found its down ring full, in order; written before anything newer.
+        std::deque<std::pair<RelayKind, std::vector<char>>> backlog;
+        bool result_by_mpi = false;                 // its up ring said the next result comes by MPI
+        bool stopped = false;                       // its up ring said it has taken its stop
+        std::deque<std::unique_ptr<Send>> sending;  // MPI sends to it, oldest first
         std::vector<std::unique_ptr<Send>> spare;
         Clock::time_point owed_since;
     };
 
     // A routed message from rank 0: forward each part to its member.
     void forward(const char* data, std::size_t size);
+    void send_by_mpi(Member& m, const char* data, std::size_t size, int tag);
+    // Writes a record into m's down ring, after its backlog.
+    void write_down(Member& m, RelayKind kind, const char* data, std::size_t size);
+    // Reads what m's up ring holds (and the MPI messages it points at); true if anything.
+    bool read_up(Member& m);
     // A result message from `m`, in in_: append it to the batch for rank 0.
     void gather(Member& m);
     bool flush_due(Clock::time_point now) const;
@@ -58,7 +74,6 @@ class GroupLeader : public MpiThread::Service {
     std::size_t out_total_ = 0;  // messages out on all members
     double ns_per_chunk_ = -1;   // what members' chunks took lately (-1: not known yet)
     bool stopping_ = false;
-    std::vector<std::unique_ptr<Send>> stops_;
 };
 
 }  // namespace mproc::detail

@@ -48,6 +48,8 @@ class MpiThread {
 
     // The MPI thread object when the calling thread is an MPI thread, else nullptr.
     static MpiThread* here() noexcept;
+    // Whether other threads may call() and post() (rank 0's).
+    bool serves_calls() const noexcept { return serves_calls_; }
 
     // ---- From any thread ----
     // Runs `fn` on the MPI thread at its loop's next turn.

@@ -1,9 +1,5 @@
 // Pipes between processes of one node: rings in the node segment (mproc/detail/ring_ops.hpp).
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -14,6 +10,7 @@
 #include <new>
 #include <optional>
 
+#include "futex.hpp"
 #include "interrupt.hpp"
 #include "mproc/detail/ring_ops.hpp"
 #include "mproc/error.hpp"
@@ -56,34 +53,12 @@ Ring& ring_at(std::uint64_t handle) {
     return *reinterpret_cast<Ring*>(base + (handle & ~kRingFlag));
 }
 
-long futex(std::atomic<std::uint32_t>& word, int op, std::uint32_t value, const timespec* t) {
-    // Not FUTEX_PRIVATE: the word is in memory other processes map too.
-    return syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), op, value, t, nullptr, 0);
-}
-
-// Bumps `seq` and wakes its sleeper, if one said it sleeps. The full fence orders the caller's
-// publication (head or tail) before the look at the flag, against the waiter's flag-then-look.
-void signal(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiting) {
-    seq.fetch_add(1, std::memory_order_seq_cst);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (waiting.load(std::memory_order_seq_cst) != 0) futex(seq, FUTEX_WAKE, INT_MAX, nullptr);
-}
-
 // Waits until `ready()` (see wait.hpp), sleeping on the futex word `seq` that the other end
 // bumps and wakes when `waiting` says someone sleeps. False if `deadline` passes first.
 template <class Ready>
 bool wait_ring(Ready ready, std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiting,
                std::optional<Clock::time_point> deadline) {
-    const auto sleep = [&](std::chrono::microseconds d) {
-        const std::uint32_t s = seq.load(std::memory_order_seq_cst);
-        waiting.store(1, std::memory_order_seq_cst);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        if (!ready()) {
-            const timespec t{0, static_cast<long>(std::chrono::nanoseconds(d).count())};
-            futex(seq, FUTEX_WAIT, s, &t);  // returns at once if seq moved since it was read
-        }
-        waiting.store(0, std::memory_order_relaxed);
-    };
+    const auto sleep = [&](std::chrono::microseconds d) { sleep_on(seq, waiting, d, ready); };
     switch (wait_until(ready, {.deadline = deadline, .interruptible = true, .sleep = sleep})) {
         case Waited::ready:
             return true;

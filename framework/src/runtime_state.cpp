@@ -11,6 +11,7 @@
 #include "heartbeat.hpp"
 #include "lock_table.hpp"
 #include "queue_service.hpp"
+#include "relay_rings.hpp"
 #include "remote_actions.hpp"
 #include "scheduler.hpp"
 #include "task_child.hpp"
@@ -107,6 +108,7 @@ Runtime::Runtime()
                    ? bytes_from_env(comm_, "MPROC_PIPE_BYTES", kDefaultSegmentBytes, 0,
                                     "the pipes' ring buffers")
                    : 0),
+      relay_(groups_.leaders() > 0 ? std::make_unique<RelayRings>(comm_, node_, groups_) : nullptr),
       locks_(std::make_unique<LockTable>(window_)),
       actions_(std::make_unique<RemoteActions>(comm_, mpi_thread_, comm_.rank() == 0)) {
     info_.hosts = gather_hosts(comm_, info_.host);
@@ -143,13 +145,16 @@ int Runtime::run(const std::function<void()>& main_fn) {
     if (comm_.rank() == 0) return run_rank0(main_fn);
     try {
         if (groups_.leader(comm_.rank())) {
-            GroupLeader leader(comm_, groups_.members[static_cast<std::size_t>(comm_.rank())]);
+            GroupLeader leader(comm_, groups_.members[static_cast<std::size_t>(comm_.rank())],
+                               relay_.get());
             MpiThread::Service* const services[] = {&leader};
             mpi_thread_.loop(
                 services, [&] { return leader.finished(); }, std::chrono::milliseconds(1));
             return 0;
         }
-        return serve(comm_, info_.master, *actions_);
+        const int me = comm_.rank();
+        return serve(comm_, info_.master, relay_ ? relay_->down(me) : nullptr,
+                     relay_ ? relay_->up(me) : nullptr, *actions_);
     } catch (...) {
         std::cerr << "mproc: " << (groups_.leader(comm_.rank()) ? "group leader" : "worker")
                   << " rank " << comm_.rank() << " threw "

@@ -23,6 +23,7 @@ namespace mproc::detail {
 class Heartbeat;
 class LockTable;
 class QueueService;
+class RelayRings;
 class RemoteActions;
 class Scheduler;
 class Trace;
@@ -79,6 +80,7 @@ class Runtime {
     MpiThread mpi_thread_;
     SharedWindow window_;
     NodeSegment segment_;
+    std::unique_ptr<RelayRings> relay_;  // with groups: leaders' and members' shared rings
     std::unique_ptr<LockTable> locks_;
     std::unique_ptr<RemoteActions> actions_;
     std::unique_ptr<Trace> trace_;          // rank 0: what the run did (MPROC_TRACE)

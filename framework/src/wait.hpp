@@ -120,8 +120,9 @@ template <class Ready>
 Waited wait_until(Ready&& ready, const WaitFor& how = {}) {
     using micros = std::chrono::microseconds;
     MpiThread* mpi = MpiThread::here();
-    // A sleeper that the calls cannot wake sleeps briefly on the MPI thread.
-    const micros cap = mpi != nullptr && how.sleep ? micros(200) : Backoff::kMaxSleep;
+    // A sleeper that the calls cannot wake sleeps briefly on an MPI thread that serves them.
+    const micros cap =
+        mpi != nullptr && mpi->serves_calls() && how.sleep ? micros(200) : Backoff::kMaxSleep;
     Backoff backoff(how.policy);
     while (!ready()) {
         micros max_sleep = cap;

@@ -10,8 +10,81 @@
 
 namespace mproc::detail {
 
-int serve(const Communicator& comm, int master, RemoteActions& actions) {
+namespace {
+
+// Where a worker's task messages come from and its result messages go: its master by MPI,
+// or the two rings it shares with its group's leader (relay_rings.hpp), with MPI for what is
+// too large for a ring.
+class MasterLink {
+  public:
+    MasterLink(const Communicator& comm, int master, RelayRing* down, RelayRing* up)
+        : comm_(comm), master_(master), down_(down), up_(up) {}
+
+    // The next message from the master into `in`, if one is there: its tag (kTagTask,
+    // kTagControl, or kTagAction from rank 0).
+    std::optional<int> try_take(Buffer& in) {
+        if (down_ == nullptr) {
+            const auto arrival = try_receive(comm_.get(), master_, MPI_ANY_TAG, in);
+            if (!arrival) return std::nullopt;
+            return arrival->tag;
+        }
+        if (!by_mpi_) {
+            const auto kind = relay_read(*down_, in);
+            if (!kind) return std::nullopt;
+            if (*kind == RelayKind::stop) return kTagControl;
+            if (*kind == RelayKind::message) return kTagTask;
+            by_mpi_ = true;  // a large message: it comes by MPI, and it is next
+        }
+        if (!try_receive(comm_.get(), master_, kTagTask, in)) return std::nullopt;
+        by_mpi_ = false;
+        return kTagTask;
+    }
+
+    // How a wait for the next message sleeps: on the ring's futex, which the leader's write
+    // ends, or the default (a plain sleep) when messages come by MPI.
+    std::function<void(std::chrono::microseconds)> sleep() {
+        if (down_ == nullptr || by_mpi_) return {};
+        return [this](std::chrono::microseconds d) { relay_sleep(*down_, d); };
+    }
+
+    // Sends the results in `slot` to the master.
+    void send(Send& slot) {
+        if (up_ == nullptr) {
+            slot.start(comm_.get(), master_, kTagResult);
+            return;
+        }
+        if (slot.buffer.size() > kRelayInlineBytes) {
+            slot.start(comm_.get(), master_, kTagResult);
+            write_up(RelayKind::by_mpi, slot.buffer.data(), 0);
+        } else {
+            write_up(RelayKind::message, slot.buffer.data(), slot.buffer.size());
+        }
+    }
+
+    // Tells the leader this worker has taken its stop and writes nothing more.
+    void stopped() {
+        if (up_ != nullptr) write_up(RelayKind::stop, nullptr, 0);
+    }
+
+  private:
+    void write_up(RelayKind kind, const char* data, std::size_t size) {
+        // The leader reads every ring it serves each turn: a full ring empties soon.
+        wait_until([&] { return relay_write(*up_, kind, data, size); });
+    }
+
+    const Communicator& comm_;
+    const int master_;
+    RelayRing* const down_;
+    RelayRing* const up_;
+    bool by_mpi_ = false;  // the ring said the next message comes by MPI
+};
+
+}  // namespace
+
+int serve(const Communicator& comm, int master, RelayRing* down, RelayRing* up,
+          RemoteActions& actions) {
     tighten_timer_slack();
+    MasterLink link(comm, master, down, up);
     // Result messages in flight back to the master; it is always receiving, so they drain
     // quickly, and a slot is free again long before the ring comes round.
     std::array<Send, 4> slots;
@@ -19,17 +92,17 @@ int serve(const Communicator& comm, int master, RemoteActions& actions) {
     Buffer in;
     TaskChild child;  // for pools whose tasks run in a child process (maxtasksperchild, isolate)
     for (;;) {
-        std::optional<Arrival> arrival;
+        std::optional<int> tag;
         wait_until(
             [&] {
-                arrival = try_receive(comm.get(), master, MPI_ANY_TAG, in);
-                if (!arrival) actions.poll();  // an idle worker runs what other ranks ask of it
-                return arrival.has_value();
+                tag = link.try_take(in);
+                if (!tag) actions.poll();  // an idle worker runs what other ranks ask of it
+                return tag.has_value();
             },
-            {.policy = kIdleWorker});
-        if (arrival->tag == kTagControl) break;
-        if (arrival->tag == kTagAction) {  // rank 0 (as master) asks for an action this rank keeps
-            actions.take(in, arrival->source);
+            {.policy = kIdleWorker, .sleep = link.sleep()});
+        if (*tag == kTagControl) break;
+        if (*tag == kTagAction) {  // rank 0 (as master) asks for an action this rank keeps
+            actions.take(in, 0);
             continue;
         }
 
@@ -48,8 +121,9 @@ int serve(const Communicator& comm, int master, RemoteActions& actions) {
                                           execute_chunk(header, args, slot.buffer);
                                       }
                                   });
-        slot.start(comm.get(), master, kTagResult);
+        link.send(slot);
     }
+    link.stopped();
     for (Send& s : slots) s.wait();
     return 0;
 }

@@ -1,15 +1,18 @@
 #pragma once
 
+#include "relay_rings.hpp"
 #include "remote_actions.hpp"
 #include "transport.hpp"
 
 namespace mproc::detail {
 
 // A worker rank's whole life: receive a chunk from its `master` (rank 0, or its group's
-// leader, which relays rank 0's), run it, send the results back; return when the master says
-// stop. Rank 0 keeps several chunks queued here, so the next one is already
-// waiting when a chunk finishes. Between chunks it runs the jobs other ranks ask of it
+// leader, which relays rank 0's; through the rings `down` and `up` when they share them,
+// else null), run it, send the results back; return when the master says stop. Rank 0 keeps several
+// chunks queued here, so the next one is already waiting when a chunk finishes. Between chunks it
+// runs the jobs other ranks ask of it
 // (`actions`). Runs on the rank's MPI thread.
-int serve(const Communicator& comm, int master, RemoteActions& actions);
+int serve(const Communicator& comm, int master, RelayRing* down, RelayRing* up,
+          RemoteActions& actions);
 
 }  // namespace mproc::detail

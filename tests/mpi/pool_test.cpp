@@ -302,3 +302,20 @@ TEST(Pool, CloseAndJoin) {
     pool.join();
     EXPECT_TRUE(r.ready());
 }
+
+// Messages of every size keep their order: under node groups a small one goes through the
+// leader's shared-memory ring, a large one by MPI with a marker in the ring, and a ring that
+// is full makes the leader hold what follows. (Flat, this is every size over MPI.)
+TEST(Pool, InputsAndResultsOfMixedSizesKeepTheirOrder) {
+    mproc::Pool pool;
+    const std::size_t sizes[] = {1, 30'000, 70'000, 300'000, 60'000, 5};
+    std::vector<std::string> in;
+    for (int i = 0; i < 240; ++i)
+        in.emplace_back(sizes[static_cast<std::size_t>(i * 7 + i / 6) % 6],
+                        static_cast<char>('a' + i % 26));
+    const auto out = pool.map(shout, in, 1);
+    ASSERT_EQ(out.size(), in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) EXPECT_EQ(out[i], in[i] + "!") << "item " << i;
+    // And in chunks of several, so one message carries many of them.
+    EXPECT_EQ(pool.map(shout, in, 7), out);
+}
