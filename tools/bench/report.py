@@ -18,20 +18,29 @@ def fmt_rate(v):
     return f"{v / 1e3:.1f} k/s"
 
 
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
 def ratio(a, b):
     return f"{a / b:.1f}×" if a and b else "–"
 
 
 def main():
     data = defaultdict(dict)  # (workers, figure) -> impl -> value
+    scale = defaultdict(list)  # (impl, workers, figure) -> values of every run
     for line in open(sys.argv[1]):
         line = line.strip()
         if line.startswith("{"):
             r = json.loads(line)
+            # The scale rows run with many workers of their own; they have a table apart.
+            if r["impl"].startswith("mproc flat") or r["impl"].startswith("mproc groups"):
+                scale[(r["impl"], r["workers"], r["figure"])].append(r["value"])
+                continue
             data[(r["workers"], r["figure"])][r["impl"]] = r["value"]
-    # The rank-0-cost rows run with many workers of their own; they have a table apart.
-    cost_figures = {"rank 0 CPU per 2 ms task", "2 ms tasks efficiency"}
-    workers = sorted({w for w, fig in data if fig not in cost_figures}, reverse=True)
+    workers = sorted({w for w, fig in data}, reverse=True)
     raw = {w: data.get((w, "8-byte round trips, 4 in flight"), {}).get("raw MPI") for w in workers}
 
     print("| workers | figure | mproc | multiprocessing.Pool | mpi4py.futures | raw MPI (4 in flight) "
@@ -137,20 +146,31 @@ def main():
         print("|---|---|---|---|")
         for r in queue_rows:
             print(r)
-    cost_rows = []
-    for w in sorted({w for w, fig in data if fig == "rank 0 CPU per 2 ms task"}):
-        cpu = data[(w, "rank 0 CPU per 2 ms task")].get("mproc")
-        eff = data.get((w, "2 ms tasks efficiency"), {}).get("mproc")
-        cost_rows.append(f"| {w} | {cpu:.1f} µs | {eff:.0f}% | {1e6 / cpu:,.0f} tasks/s |")
-    if cost_rows:
+    scale_rows = []
+    for impl, w, fig in sorted(scale, key=lambda k: (k[1] > 64, k[2], k[0] != "mproc flat")):
+        if not fig.startswith("rank 0 CPU per "):
+            continue
+        ms = fig[len("rank 0 CPU per "):-len(" task")]
+        cpu = median(scale[(impl, w, fig)])
+        host = median(scale.get((impl, w, f"host CPU per {ms} task"), [0]))
+        effs = scale.get((impl, w, f"{ms} tasks efficiency"), [0])
+        ranks = "129" if w > 64 else "33"
+        scale_rows.append(f"| {ranks} | {ms} | {impl[len('mproc '):]} | {w} | {cpu:.2f} µs | "
+                          f"{median(effs):.1f}% ({min(effs):.0f}–{max(effs):.0f}) | {host:.0f} µs | "
+                          f"{1e6 / cpu:,.0f} tasks/s |")
+    if scale_rows:
         print()
-        print("Rank 0's own cost with many workers (`pool.map` of tasks that sleep 2 ms, chunksize 1, "
-              "workers oversubscribed on this machine; rank 0's CPU time, all its threads, over the "
-              "map; efficiency is the ideal time over the measured one):")
+        print("Scale: rank 0's own cost with many workers (`pool.map` of tasks that sleep 0.5 or 2 ms, "
+              "chunksize 1, every rank oversubscribed on this machine's cores; flat, or in groups of 16 "
+              "ranks with `MPROC_GROUP_SIZE=16`, where each group's leader runs no tasks; rank 0's CPU "
+              "time, all its threads, over the map, and the whole host's; efficiency is the ideal time "
+              "(workers × tasks/s of one) over the measured one; medians of 3 alternating runs, the "
+              "efficiency's range beside it):")
         print()
-        print("| workers | rank 0 CPU per task | efficiency | rank 0 saturates at |")
-        print("|---|---|---|---|")
-        for r in cost_rows:
+        print("| ranks | task | layout | workers | rank 0 CPU per task | efficiency | host CPU per task "
+              "| rank 0 saturates at |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in scale_rows:
             print(r)
     if runner_rows:
         print()
