@@ -12,11 +12,10 @@ namespace mproc::detail {
 namespace {
 
 // How long a member's results may wait here for others to join them on the way to rank 0:
-// a quarter of what its chunks took, at most kMaxRelayHold. Rank 0 keeps two more messages
-// queued on every member while it runs one, so a refill that comes this much later still
-// comes before the member runs dry; and rank 0 wakes once per batch instead of once per
-// result.
+// half of what its message took, at most kMaxRelayHold (protocol.hpp says why that is safe).
+// Rank 0 then wakes once per batch instead of once per result, and this loop about as often.
 constexpr auto kMaxHold = kMaxRelayHold;
+constexpr double kHoldShare = 0.5;
 
 std::unique_ptr<Send> take_spare(std::vector<std::unique_ptr<Send>>& spare) {
     if (spare.empty()) return std::make_unique<Send>();
@@ -170,16 +169,17 @@ void GroupLeader::gather(Member& m) {
     m.owed_since = now;
     if (stopping_) return;  // rank 0 has what it waited for; the rest it would drop
 
-    std::uint64_t busy = 0, chunks = 0;
+    // What the member's message took: the next one it holds takes about as long, which is
+    // how long its results may wait here.
+    std::uint64_t busy = 0;
     for_each_part<ResultHeader>(in_.data(), in_.size(), "result",
-                                [&](const ResultHeader& h, const char*) {
-                                    busy += h.busy_ns;
-                                    ++chunks;
-                                });
-    if (chunks > 0) {
-        const double per = static_cast<double>(busy) / static_cast<double>(chunks);
-        ns_per_chunk_ = ns_per_chunk_ < 0 ? per : 0.7 * ns_per_chunk_ + 0.3 * per;
-    }
+                                [&](const ResultHeader& h, const char*) { busy += h.busy_ns; });
+    const auto took = static_cast<double>(busy);
+    ns_per_message_ = ns_per_message_ < 0 ? took : 0.7 * ns_per_message_ + 0.3 * took;
+    // One MPI message carries at most kMaxMessageBytes: send what is gathered first.
+    if (batch_messages_ > 0 &&
+        batch_->buffer.size() + sizeof(RouteHeader) + in_.size() > kMaxMessageBytes)
+        flush();
     if (!batch_) batch_ = take_spare(up_spare_);
     if (batch_messages_ == 0) {
         batch_->buffer.clear();
@@ -192,7 +192,8 @@ void GroupLeader::gather(Member& m) {
     std::memcpy(batch_->buffer.data() + at + sizeof route, in_.data(), in_.size());
     ++batch_messages_;
     const auto hold = std::min<Clock::duration>(
-        kMaxHold, std::chrono::nanoseconds(static_cast<std::int64_t>(busy / 4)));
+        kMaxHold, std::chrono::nanoseconds(
+                      static_cast<std::int64_t>(kHoldShare * static_cast<double>(busy))));
     batch_due_ = std::min(batch_due_, now + hold);
 }
 
@@ -234,9 +235,8 @@ bool GroupLeader::finished() {
 }
 
 // Rank 0's refills come when they come; what can be planned is the members' results and the
-// batch's hold. Sleep until the batch is due, or for a quarter of a chunk's time (the next
-// results come about then, and a hold is a quarter of it), whichever is first: a member has
-// more messages queued, so it never waits for this.
+// batch's hold. Sleep until the batch is due, or for a hold's length (half a message's time),
+// whichever is first: a member has two more chunks queued, so it never waits for this.
 std::optional<MpiThread::Patience> GroupLeader::poll_again_in() const {
     if (stopping_) return MpiThread::Patience{Clock::duration::zero(), false};
     std::optional<MpiThread::Patience> best;
@@ -244,13 +244,12 @@ std::optional<MpiThread::Patience> GroupLeader::poll_again_in() const {
         best =
             MpiThread::Patience{std::max(batch_due_ - Clock::now(), Clock::duration::zero()), true};
     if (out_total_ > 0) {
-        const Clock::duration quarter =
-            ns_per_chunk_ < 0
-                ? Clock::duration::zero()
-                : std::min<Clock::duration>(
-                      kMaxHold,
-                      std::chrono::nanoseconds(static_cast<std::int64_t>(ns_per_chunk_ / 4)));
-        if (!best || quarter < best->wait) best = MpiThread::Patience{quarter, true};
+        const Clock::duration hold =
+            ns_per_message_ < 0 ? Clock::duration::zero()
+                                : std::min<Clock::duration>(
+                                      kMaxHold, std::chrono::nanoseconds(static_cast<std::int64_t>(
+                                                    kHoldShare * ns_per_message_)));
+        if (!best || hold < best->wait) best = MpiThread::Patience{hold, true};
     }
     return best;
 }

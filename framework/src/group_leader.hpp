@@ -71,8 +71,8 @@ class GroupLeader : public MpiThread::Service {
     Clock::time_point batch_due_;
     std::deque<std::unique_ptr<Send>> up_;
     std::vector<std::unique_ptr<Send>> up_spare_;
-    std::size_t out_total_ = 0;  // messages out on all members
-    double ns_per_chunk_ = -1;   // what members' chunks took lately (-1: not known yet)
+    std::size_t out_total_ = 0;   // messages out on all members
+    double ns_per_message_ = -1;  // what members' messages took lately (-1: not known yet)
     bool stopping_ = false;
 };
 

@@ -65,10 +65,11 @@ struct TaskHeader {
     std::uint32_t child_tasks;
 };
 
-// The longest a leader holds its members' results to send them on together: a quarter of
-// what their chunks take, at most this. Rank 0 plans its sleeps and its workers' queues with
-// it.
-inline constexpr std::chrono::microseconds kMaxRelayHold{500};
+// A leader holds its members' results for up to half of what their chunks take, at most this,
+// to send them on together, and sleeps as long between its turns; rank 0 sleeps a quarter of a
+// chunk's time, at most half this, between turns for workers in groups. A member keeps three
+// chunks in hand, so a refill reaches it within about 1.25 chunk times, before it runs dry.
+inline constexpr std::chrono::microseconds kMaxRelayHold{1000};
 
 struct RouteHeader {
     std::int32_t rank;  // the member the message is for, or from

@@ -64,6 +64,10 @@ int run(int argc, char** argv, std::function<void()> main_fn) {
     return runtime.run(main_fn);
 }
 
+int rank_count() {
+    return detail::runtime_info().size;
+}
+
 int worker_count() {
     return detail::runtime_info().workers;
 }

@@ -221,11 +221,11 @@ std::optional<MpiThread::Patience> Scheduler::poll_again_in() const {
         const auto expected = std::chrono::nanoseconds(static_cast<std::int64_t>(ns));
         const auto due = w.owed_since + expected;
         // A worker in a group answers through its leader, which sends a batch about every
-        // quarter of a chunk's time: waking sooner than that finds nothing, and its members
-        // hold two more messages each.
-        const auto slack = w.route < 0
-                               ? MpiThread::Clock::duration(expected / 2)
-                               : std::min<MpiThread::Clock::duration>(expected / 4, kMaxRelayHold);
+        // half a message's time: rank 0 looks twice as often, and the members hold two more
+        // chunks each (see kMaxRelayHold).
+        const auto slack =
+            w.route < 0 ? MpiThread::Clock::duration(expected / 2)
+                        : std::min<MpiThread::Clock::duration>(expected / 4, kMaxRelayHold / 2);
         const auto wait = std::max(due - now, MpiThread::Clock::duration::zero()) + slack;
         if (!best || wait < best->wait) best = MpiThread::Patience{wait, true};
     }
@@ -361,8 +361,9 @@ bool Scheduler::send_batch(PoolEntry& pool, Worker& w) {
             job->ns_per_item = known->second;
     const std::size_t budget = in_flight_budget(*job, workers, w.route >= 0);
     if (w.chunks_out >= budget) return false;
-    // Half the budget per message: one message runs while the next is on its way.
-    const std::size_t batch = std::max<std::size_t>(1, budget / 2);
+    // Half the budget per message: one message runs while the next is on its way. A worker in
+    // a group holds three messages, since its refills wait for its leader's batch.
+    const std::size_t batch = std::max<std::size_t>(1, budget / (w.route < 0 ? 2 : 3));
     const std::size_t room = budget - w.chunks_out;
     if (room < batch) return false;
 
@@ -384,7 +385,8 @@ bool Scheduler::send_batch(PoolEntry& pool, Worker& w) {
         w.spare.push_back(std::move(msg));
         return true;  // jobs ended while packing: the caller looks again
     }
-    if (msg->send.buffer.size() > kMaxMessageBytes) {
+    // Through a leader the message travels behind a RouteHeader.
+    if (msg->send.buffer.size() > kMaxMessageBytes - (w.route < 0 ? 0 : sizeof(RouteHeader))) {
         // Inputs too large for one message: their jobs fail, saying so; the rest go on.
         const auto error = std::make_exception_ptr(
             Error("the inputs of one chunk take " + std::to_string(msg->send.buffer.size()) +
@@ -407,6 +409,12 @@ bool Scheduler::send_batch(PoolEntry& pool, Worker& w) {
     } else {
         // Gathered with the other messages for the group; send_routes() sends them as one.
         Route& route = routes_[static_cast<std::size_t>(w.route)];
+        const std::size_t adds = sizeof(RouteHeader) + msg->send.buffer.size();
+        if (route.open && route.open->buffer.size() + adds > kMaxMessageBytes) {
+            // One MPI message carries at most kMaxMessageBytes: send what is gathered.
+            route.open->start(comm_.get(), route.leader, kTagTask);
+            route.sending.push_back(std::move(route.open));
+        }
         if (!route.open) {
             if (route.spare.empty()) {
                 route.open = std::make_unique<Send>();

@@ -96,8 +96,12 @@ int serve(const Communicator& comm, int master, RelayRing* down, RelayRing* up,
         wait_until(
             [&] {
                 tag = link.try_take(in);
-                if (!tag) actions.poll();  // an idle worker runs what other ranks ask of it
-                return tag.has_value();
+                if (tag) return true;
+                actions.poll();  // an idle worker runs what other ranks ask of it
+                // A large result sent by MPI while tasks come through the rings: across some
+                // transports (TCP) its bytes move only while this rank calls MPI.
+                for (Send& s : slots) s.done();
+                return false;
             },
             {.policy = kIdleWorker, .sleep = link.sleep()});
         if (*tag == kTagControl) break;

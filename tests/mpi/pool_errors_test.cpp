@@ -2,7 +2,6 @@
 // unregistered tasks, tasks that differ between ranks, too few workers.
 
 #include <gtest/gtest.h>
-#include <mpi.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -167,8 +166,7 @@ TEST(PoolErrors, TooManyProcessesIsAResourceError) {
     } catch (const mproc::ResourceError& e) {
         // With node groups (MPROC_GROUP_SIZE) some ranks lead groups and run no tasks: the
         // message says so instead of naming a rank count.
-        int world = 1;
-        MPI_Comm_size(MPI_COMM_WORLD, &world);
+        const int world = mproc::rank_count();
         const bool grouped = mproc::worker_count() < world - 1;
         EXPECT_NE(std::string(e.what()).find(grouped ? "MPROC_GROUP_SIZE" : "mpirun -np"),
                   std::string::npos)

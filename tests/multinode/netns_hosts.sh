@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Runs a command across two "hosts" on this machine: network namespaces joined by a bridge,
+# Runs a command across "hosts" on this machine (two, or N with --hosts N): network namespaces joined by a bridge,
 # each with its own address and hostname, so Open MPI sees two nodes and talks TCP between
 # them, as it would between cluster nodes.
 #
-#   netns_hosts.sh RANKS_PER_HOST -- PROGRAM ARGS...   runs mpirun over both hosts
-#   netns_hosts.sh RANKS_PER_HOST --shell -- COMMAND...
+#   netns_hosts.sh [--hosts N] RANKS_PER_HOST -- PROGRAM ARGS...   runs mpirun over the hosts
+#   netns_hosts.sh [--hosts N] RANKS_PER_HOST --shell -- COMMAND...
 #       runs COMMAND on the first host with Open MPI's settings for these hosts in the
-#       environment (OMPI_MCA_*) and $MPROC_HOSTFILE naming both hosts: whatever mpirun the
-#       command starts (tools/mproc run --hostfile "$MPROC_HOSTFILE") spans both hosts.
+#       environment (OMPI_MCA_*) and $MPROC_HOSTFILE naming every host: whatever mpirun the
+#       command starts (tools/mproc run --hostfile "$MPROC_HOSTFILE") spans them all.
 #
 # Exit 77 (CTest's "skipped") with a message when namespaces cannot be made here. Everything
 # it creates is removed on exit, whatever happened; its traffic never leaves the bridge.
 set -u
+count=2
+[ "$1" = --hosts ] && { count=$2; shift 2; }
 per_host=$1; shift
 shell=0; [ "$1" = --shell ] && { shell=1; shift; }
 [ "$1" = -- ] && shift
@@ -20,7 +22,7 @@ tag=mp$$                                   # unique names: several runs may over
 agent=$(mktemp /tmp/mproc-agent.XXXXXX)
 hostfile=$(mktemp /tmp/mproc-hosts.XXXXXX)
 trap 'netns_remove "$tag"; rm -f "$agent" "$hostfile"' EXIT
-netns_make "$tag" || { echo "SKIPPED: $NETNS_WHY (network namespaces need root and CAP_NET_ADMIN)"; exit 77; }
+netns_make "$tag" "$count" || { echo "SKIPPED: $NETNS_WHY (network namespaces need root and CAP_NET_ADMIN)"; exit 77; }
 subnet=$NETNS_SUBNET.0
 declare -A ns_of=() ip_of=()
 for host in "${NETNS_HOSTS[@]}"; do ns_of[$host]=${NETNS_NS[$host]}; ip_of[$host]=${NETNS_IP[$host]}; done
@@ -48,11 +50,11 @@ export OMPI_MCA_plm_rsh_agent=$agent OMPI_MCA_btl=tcp,self \
        OMPI_MCA_btl_tcp_if_include=$subnet/24 OMPI_MCA_oob_tcp_if_include=$subnet/24 \
        OMPI_MCA_oob_tcp_keepalive_time=5 OMPI_MCA_oob_tcp_keepalive_intvl=2 \
        OMPI_MCA_oob_tcp_keepalive_probes=3
-printf '%s slots=%s\n%s slots=%s\n' "$h1" "$per_host" "$h2" "$per_host" >"$hostfile"
+for host in "${NETNS_HOSTS[@]}"; do printf '%s slots=%s\n' "$host" "$per_host"; done >"$hostfile"
 on_h1=(ip netns exec "${ns_of[$h1]}" unshare --uts sh -c 'hostname "$0"; exec "$@"' "$h1")
 if [ "$shell" = 1 ]; then
     MPROC_HOSTFILE=$hostfile "${on_h1[@]}" "$@"
 else
-    "${on_h1[@]}" mpirun --hostfile "$hostfile" -np $((2 * per_host)) \
+    "${on_h1[@]}" mpirun --hostfile "$hostfile" -np $((count * per_host)) \
         --oversubscribe --bind-to none --timeout 240 "$@"
 fi

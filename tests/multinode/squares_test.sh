@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A squares batch job across two namespace hosts through `tools/mproc run --hostfile`: the same
+# A squares batch job across two namespace hosts, then four in node groups, through `tools/mproc run --hostfile`: the same
 # launch code (tools/mproc run_job) the Slurm script runs inside an allocation. Its results
 # must be those of a run on this host, and both hosts must have done tasks (a `command` job
 # running `hostname` shows where tasks ran).
@@ -25,5 +25,24 @@ contains "rank 2 too" "$err" 'rank 2: [1-9][0-9]* tasks'
 hosts=$(hosts_of where.jsonl)
 [ "$(wc -l <<<"$hosts")" = 2 ] && grep -q -- '-h1$' <<<"$hosts" && grep -q -- '-h2$' <<<"$hosts" &&
     ok "tasks ran on both hosts: $(echo $hosts)" || bad "tasks' hosts" "$hosts"
-[ -n "${MPROC_SHOW:-}" ] && echo "$err"
+
+# Four hosts with node groups: on each host its first rank leads the others and runs no
+# tasks; the results are the same.
+MPROC_GROUP_SIZE=node bash "$root/tests/multinode/netns_hosts.sh" --hosts 4 3 --shell -- bash -c \
+    '"$0" run squares.yaml --ranks 12 --hostfile "$MPROC_HOSTFILE" --set output.path=groups.jsonl' \
+    "$mproc" >"$work/out4" 2>&1
+rc=$?
+err4=$(cat "$work/out4")
+[ "$rc" = 0 ] && ok "squares on four hosts in node groups (exit 0)" || bad "four hosts, groups: exit $rc" "$err4"
+cmp -s groups.jsonl here.jsonl && ok "the same results as on one host" ||
+    bad "results in groups differ" "$(diff groups.jsonl here.jsonl 2>&1 | head -5)"
+# Hosts 2 to 4 hold ranks 3-5, 6-8 and 9-11: 3, 6 and 9 lead, the others work.
+contains "a member on the fourth host did tasks" "$err4" 'rank 11: [1-9][0-9]* tasks'
+contains "a member on the second host did tasks" "$err4" 'rank 4: [1-9][0-9]* tasks'
+if grep -Eq 'rank (3|6|9): [1-9][0-9]* tasks' <<<"$err4"; then
+    bad "a group leader ran tasks" "$err4"
+else
+    ok "the leaders (ranks 3, 6, 9) ran no tasks"
+fi
+[ -n "${MPROC_SHOW:-}" ] && echo "$err" && echo "$err4"
 finish

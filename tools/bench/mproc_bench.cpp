@@ -4,6 +4,8 @@
 //   mproc_bench          rates and CPU-bound scaling
 //   mproc_bench memory   rank 0's peak memory for imap over 10^8 lazy inputs, measured in a
 //                        process of its own (freed heap from earlier runs would count too)
+//   mproc_bench costs    what the scale model (tools/model) is fed: a timed wake-up's CPU,
+//                        rank 0's CPU per chunk, a ring record's copying (run with 2 ranks)
 //   mproc_bench sleep [MS]  rank 0's CPU time per task, the whole host's, and the share of
 //                        the ideal task rate reached, for tasks that sleep MS milliseconds
 //                        (default 2) at chunksize 1: what rank 0 itself costs when workers
@@ -12,10 +14,14 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <mproc/mproc.hpp>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -74,6 +80,72 @@ void rank0_cost(mproc::Pool& pool, double scale, double ms) {
     bench::emit("mproc", w, what.str() + "s efficiency", (n * ms * 1e-3 / w) / wall * 100, "%");
 }
 
+// The costs the scale model (tools/model) is fed, measured here with 1 worker:
+// - a timed wake-up: a thread waking from a 200 µs wait on a condition variable (how rank 0's
+//   and a leader's loops sleep), its CPU per wake;
+// - rank 0's CPU per 2 ms task, where its loop mostly sleeps and wakes (a turn of the loop);
+// - rank 0's CPU per chunk of a tiny task at chunksize 1 (packing, matching, delivering, and
+//   its share of the messages, which carry 8 chunks each);
+// - a relay hop's copying: a 128-byte record written into a ring buffer and read back.
+void model_costs(mproc::Pool& pool, double scale) {
+    double wake = 0;
+    std::thread sleeper([&] {
+        std::mutex m;
+        std::condition_variable cv;
+        std::unique_lock lock(m);
+        const int n = std::max(100, static_cast<int>(5000 * scale));
+        rusage a{}, b{};
+        getrusage(RUSAGE_THREAD, &a);
+        for (int i = 0; i < n; ++i) cv.wait_for(lock, std::chrono::microseconds(200));
+        getrusage(RUSAGE_THREAD, &b);
+        const auto us = [](const rusage& u) {
+            return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 +
+                   static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+        };
+        wake = (us(b) - us(a)) / n;
+    });
+    sleeper.join();
+    bench::emit("mproc", 1, "cost: timed wake-up", wake, "us");
+
+    const int n = std::max(1000, static_cast<int>(1'000'000 * scale));
+    (void)pool.map(empty, mproc::range(1000), 1);
+    std::vector<double> per_chunk;
+    for (int i = 0; i < 3; ++i) {
+        const double cpu0 = cpu_seconds();
+        (void)pool.map(empty, mproc::range(n), 1);
+        per_chunk.push_back((cpu_seconds() - cpu0) / n * 1e6);
+    }
+    bench::emit("mproc", pool.processes(), "cost: rank 0 CPU per chunk", bench::median(per_chunk),
+                "us");
+
+    // Rank 0's loop asleep between results: 2 ms tasks on the one worker, where rank 0 wakes
+    // about twice per task (it sleeps at most 1 ms) and does little else.
+    const int slow = std::max(50, static_cast<int>(500 * scale));
+    const std::vector<int> tasks(static_cast<std::size_t>(slow), 2000);
+    std::vector<double> per_task;
+    for (int i = 0; i < 3; ++i) {
+        const double cpu0 = cpu_seconds();
+        (void)pool.map(sleep_us, tasks, 1);
+        per_task.push_back((cpu_seconds() - cpu0) / slow * 1e6);
+    }
+    bench::emit("mproc", pool.processes(), "cost: rank 0 CPU per 2 ms task",
+                bench::median(per_task), "us");
+
+    std::vector<char> ring(256 * 1024), record(128, 'x'), out(128);
+    std::atomic<std::uint64_t> head{0}, tail{0};
+    const double copy_s = bench::seconds_of([&] {
+        for (int i = 0; i < n; ++i) {
+            const std::uint64_t h = head.load(std::memory_order_relaxed);
+            std::memcpy(ring.data() + h % (ring.size() - 128), record.data(), record.size());
+            head.store(h + 128, std::memory_order_release);
+            const std::uint64_t t = tail.load(std::memory_order_relaxed);
+            std::memcpy(out.data(), ring.data() + t % (ring.size() - 128), out.size());
+            tail.store(t + 128, std::memory_order_release);
+        }
+    });
+    bench::emit("mproc", 1, "cost: ring record", copy_s / n * 1e6, "us");
+}
+
 struct Span {
     std::uint64_t start, stop;
 };
@@ -119,6 +191,10 @@ int main(int argc, char** argv) {
         }
         if (mode == "sleep") {
             rank0_cost(pool, scale, argc > 2 ? std::atof(argv[2]) : 2.0);
+            return;
+        }
+        if (mode == "costs") {
+            model_costs(pool, scale);
             return;
         }
         if (mode == "cpu") {

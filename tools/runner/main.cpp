@@ -13,7 +13,6 @@
 // Every verb's options are in cli.cpp (`mproc VERB --help`). Exit codes: 0 done; 1 some
 // tasks failed; 2 bad command line or config; 3 interrupted (or, for merge, parts missing).
 
-#include <mpi.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -438,8 +437,7 @@ Planned plan(const Args& args, bool local, const std::string& saved) {
 // Rank 0's part of `run`: returns the exit code.
 int drive(const Args& args) {
     const Config cfg = run_config(args);
-    int world = 1;
-    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    const int world = mproc::rank_count();
     check_processes(cfg, world, mproc::worker_count());
     const std::string rerun = rerun_line(args);
     if (!cfg.task_logs.empty()) {  // before the results are touched: nothing to undo

@@ -19,6 +19,9 @@ namespace mproc {
 
 int run(int argc, char** argv, std::function<void()> main_fn);
 
+// Every rank of the run: rank 0, the workers and any group leaders; 1 with one rank.
+int rank_count();
+
 // The number of ranks that run tasks: all ranks but rank 0 and the group leaders (with
 // MPROC_GROUP_SIZE; see the README's "Node groups"); 0 with one rank.
 int worker_count();
