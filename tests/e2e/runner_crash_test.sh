@@ -115,6 +115,8 @@ log=$(cat "$work/stopped.log")
 contains "stopped rank: named by the heartbeat" "$log" "rank 2 on $(hostname) stopped answering: no heartbeat for 2\.[0-9] s"
 cmp -s stopped.jsonl clean_stopped.jsonl && ok "stopped rank: results identical to a clean run" \
     || bad "stopped rank: results differ" "$(diff stopped.jsonl clean_stopped.jsonl | head -5)"
+# Killed when its mpirun went; its parent's end may be reaped a moment after the front's.
+for _ in $(seq 30); do [ -n "$victim" ] && kill -0 "$victim" 2>/dev/null || break; sleep 0.1; done
 [ -n "$victim" ] && ! kill -0 "$victim" 2>/dev/null && ok "stopped rank: the stopped process is gone" \
     || { bad "stopped rank: the stopped process is left"; kill -KILL "$victim" 2>/dev/null; }
 no_leftovers "stopped rank" "$cfg" stopped.jsonl
