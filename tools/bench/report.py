@@ -147,14 +147,19 @@ def main():
         for r in queue_rows:
             print(r)
     scale_rows = []
-    for impl, w, fig in sorted(scale, key=lambda k: (k[1] > 64, k[2], k[0] != "mproc flat")):
+    def ranks_of(impl, w):  # rank 0, the workers, and a leader per group of g - 1 workers
+        g = int(impl.rsplit(" ", 1)[1]) if impl.startswith("mproc groups of ") else 0
+        return 1 + w + (-(-w // (g - 1)) if g else 0)
+    for impl, w, fig in sorted(scale, key=lambda k: (ranks_of(k[0], k[1]), float(k[2].split()[-3])
+                                                      if k[2].startswith("rank 0") else 0,
+                                                      k[0] != "mproc flat")):
         if not fig.startswith("rank 0 CPU per "):
             continue
         ms = fig[len("rank 0 CPU per "):-len(" task")]
         cpu = median(scale[(impl, w, fig)])
         host = median(scale.get((impl, w, f"host CPU per {ms} task"), [0]))
         effs = scale.get((impl, w, f"{ms} tasks efficiency"), [0])
-        ranks = "129" if w > 64 else "33"
+        ranks = ranks_of(impl, w)
         scale_rows.append(f"| {ranks} | {ms} | {impl[len('mproc '):]} | {w} | {cpu:.2f} µs | "
                           f"{median(effs):.1f}% ({min(effs):.0f}–{max(effs):.0f}) | {host:.0f} µs | "
                           f"{1e6 / cpu:,.0f} tasks/s |")
