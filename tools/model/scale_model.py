@@ -20,8 +20,9 @@ message's, rank 0's per chunk, a ring record's, and the CPU the rest of the host
 calibration host every rank shares 2 cores: a process that wakes may wait for a core, which
 stretches every cost by the mean wait of an M/M/c queue (Erlang C, the utilisation solved
 for); on a cluster each rank has a core of its own, and only rank 0's queue can hold work up.
-One cost is fitted rather than measured apart: what each MPI call of rank 0 pays per peer
-whose mailbox Open MPI polls (at most 32), fitted to rank 0's CPU in the flat 2 ms rows.
+Two costs are fitted rather than measured apart, to rank 0's CPU in the 2 ms rows: what each
+MPI call of rank 0 pays per peer whose mailbox Open MPI polls (at most 32), and how much a
+wake-up's cost grows with the host's load (cold caches).
 
     scale_model.py RAW [--plot FILE.svg]
 
@@ -56,19 +57,24 @@ def simulate(workers, task_us, group, costs, cores=None, periods=8):
                                       costs["ring record"])
     c_rest = costs["rest per task, groups" if group else "rest per task, flat"]
     leaders = 0 if not group else -(-workers // group)
-    stretch = 1.0
+    stretch, load = 1.0, 0.0
     result = None
     for _ in range(20):  # solve for the shared cores' utilisation (one pass with a core each)
-        result = _run(workers, T, group, budget, c_wake, c_msg, c_chunk, c_ring, c_rest,
+        # On a loaded host a thread that wakes finds its caches cold: its wake-up costs more.
+        wake = c_wake * (1 + costs.get("wake growth with load", 0.0) * load)
+        result = _run(workers, T, group, budget, wake, c_msg, c_chunk, c_ring, c_rest,
                       leaders, periods, stretch, costs.get("poll per peer", 0.0))
         if cores is None:
             break
-        demand = result["rate"] * (result["cpu0"] + result["cpu_leaders"] + c_rest) / 1e6
-        new = 1.0 + erlang_c(cores, min(demand, 0.98 * cores)) / (cores - min(demand, 0.98 * cores))
-        if abs(new - stretch) < 0.01 * stretch:
+        demand = min(result["rate"] * (result["cpu0"] + result["cpu_leaders"] + c_rest) / 1e6,
+                     0.98 * cores)
+        new = 1.0 + erlang_c(cores, demand) / (cores - demand)
+        if abs(new - stretch) < 0.01 * stretch and abs(demand / cores - load) < 0.01:
             break
         stretch = 0.7 * stretch + 0.3 * new
+        load = 0.7 * load + 0.3 * demand / cores
     result["stretch"] = stretch
+    result["load"] = load
     return result
 
 
@@ -287,32 +293,44 @@ def costs_from(raw):
     alone = simulate(1, 2000.0, None, dict(costs, **{"rest per task, flat": 0.0}), periods=400)
     costs["wake"] = ((one("mproc", "cost: rank 0 CPU per 2 ms task") - alone["cpu0"]) /
                      alone["wakes per task"])
-    # The rest of the host's CPU per task (the workers' own, and the leaders'): at 9 ranks,
-    # where the cores are far from full.
+    # The rest of the host's CPU per task (the workers' own, and the leaders'): at 33 ranks,
+    # where the cores are far from full and the host's own background is spread over 16,000
+    # tasks a second.
     for layout, key in (("mproc flat", "rest per task, flat"),
                         ("mproc groups of 16", "rest per task, groups")):
-        figs = {fig: v for (w, fig), v in rows[layout].items() if w < 16}
+        figs = {fig: v for (w, fig), v in rows[layout].items() if 16 < w < 64}
         costs[key] = (median(figs["host CPU per 2 ms task"]) -
                       median(figs["rank 0 CPU per 2 ms task"]))
-    costs["poll per peer"] = 0.0
-    costs["poll per peer"] = fit_peer_cost(raw, costs)
+    costs.update(fit_two(raw, costs))
     return costs
 
 
-def fit_peer_cost(raw, costs):
-    """The one cost not measured apart: what each MPI call of rank 0 pays per peer it polls.
-    Fitted (least squares) to rank 0's CPU in the flat 2 ms rows; every other row is a check."""
-    num = den = 0.0
+def fit_two(raw, costs):
+    """The two costs not measured apart, fitted (least squares) to rank 0's CPU in the 2 ms
+    rows; every other figure is a check. What each MPI call of rank 0 pays per peer whose
+    mailbox Open MPI polls (at most 32), and how much a wake-up's cost grows on a loaded host
+    (cold caches): wake x (1 + growth x utilisation)."""
+    names = ("poll per peer", "wake growth with load")
+    rows = []
     for (impl, w, ms), (cpu, _) in measured(raw).items():
-        if impl != "mproc flat" or ms != 2:
+        if ms != 2:
             continue
-        a = simulate(w, 2000.0, None, dict(costs, **{"poll per peer": 0.0}),
-                     cores=costs["cores"])["cpu0"]
-        b = simulate(w, 2000.0, None, dict(costs, **{"poll per peer": 1.0}),
-                     cores=costs["cores"])["cpu0"] - a
-        num += b * (cpu - a)
-        den += b * b
-    return max(0.0, num / den) if den > 0 else 0.0
+        group = None if impl == "mproc flat" else int(impl.rsplit(" ", 1)[1]) - 1
+        at = lambda p, g: simulate(w, 2000.0, group, dict(costs, **{names[0]: p, names[1]: g}),
+                                   cores=costs["cores"])["cpu0"]
+        a = at(0.0, 0.0)
+        rows.append((a, at(1.0, 0.0) - a, at(0.0, 1.0) - a, cpu))
+    # Normal equations for cpu = a + x b + y c.
+    bb = sum(b * b for _, b, _, _ in rows)
+    cc = sum(c * c for _, _, c, _ in rows)
+    bc = sum(b * c for _, b, c, _ in rows)
+    rb = sum(b * (m - a) for a, b, _, m in rows)
+    rc = sum(c * (m - a) for a, _, c, m in rows)
+    det = bb * cc - bc * bc
+    x, y = ((rb * cc - rc * bc) / det, (rc * bb - rb * bc) / det) if det else (0.0, 0.0)
+    if x < 0 or y < 0:  # one alone, the other at 0
+        x, y = (max(0.0, rb / bb), 0.0) if rb * rb / bb >= rc * rc / cc else (0.0, max(0.0, rc / cc))
+    return {names[0]: x, names[1]: y}
 
 
 def measured(raw):
