@@ -48,11 +48,6 @@ inline constexpr WaitPolicy kConversation{
 // A worker waiting for its next chunk.
 inline constexpr WaitPolicy kIdleWorker{std::chrono::microseconds(20),
                                         std::chrono::microseconds(1000)};
-// A worker in a group waiting for its next chunk in its ring: the leader's write wakes it
-// from its futex at once, so it soon stops yielding (a yield is still a system call, and a
-// hundred yielding workers take the cores from the ones with work).
-inline constexpr WaitPolicy kIdleRingWorker{std::chrono::microseconds(20),
-                                            std::chrono::microseconds(100)};
 
 class Backoff {
   public:

@@ -61,9 +61,6 @@ class MasterLink {
         }
     }
 
-    // Whether messages come through rings (a leader's write wakes a sleeping worker).
-    bool rings() const { return down_ != nullptr; }
-
     // Tells the leader this worker has taken its stop and writes nothing more.
     void stopped() {
         if (up_ != nullptr) write_up(RelayKind::stop, nullptr, 0);
@@ -106,7 +103,7 @@ int serve(const Communicator& comm, int master, RelayRing* down, RelayRing* up,
                 for (Send& s : slots) s.done();
                 return false;
             },
-            {.policy = link.rings() ? kIdleRingWorker : kIdleWorker, .sleep = link.sleep()});
+            {.policy = kIdleWorker, .sleep = link.sleep()});
         if (*tag == kTagControl) break;
         if (*tag == kTagAction) {  // rank 0 (as master) asks for an action this rank keeps
             actions.take(in, 0);
