@@ -28,4 +28,14 @@ for np in 2 3; do
         || bad "np=$np lock holder died: exit $rc after $((SECONDS - start)) s" "$said"
     contains "np=$np and mpirun names the dead rank" "$said" "exited on signal 6|aborted|Aborted"
 done
+# A bad MPROC_GROUP_SIZE ends the run at start-up, naming the variable, the value and what it
+# takes; a good one runs (np=5 in groups of 2: ranks 1 and 3 lead 2 and 4).
+for np in 1 3; do
+    said=$(MPROC_GROUP_SIZE=sixteen launch "$np" ok 2>&1); rc=$?
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && ok "np=$np a bad MPROC_GROUP_SIZE fails (exit $rc)" ||
+        bad "np=$np bad MPROC_GROUP_SIZE: exit $rc" "$said"
+    contains "np=$np and says why" "$said" "MPROC_GROUP_SIZE='sixteen': want a group size of at least 2 ranks, 'node'"
+done
+expect "np=5 in groups of 2" 0 env MPROC_GROUP_SIZE=2 "$mpirun" -np 5 --oversubscribe --bind-to none "$program" ok
+contains "np=5 in groups of 2 prints the squares" "$out" '^0 1 4 9 16 $'
 finish
