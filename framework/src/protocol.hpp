@@ -65,10 +65,11 @@ struct TaskHeader {
     std::uint32_t child_tasks;
 };
 
-// A leader holds its members' results for up to half of what their chunks take, at most this,
-// to send them on together, and sleeps as long between its turns; rank 0 sleeps a quarter of a
-// chunk's time, at most half this, between turns for workers in groups. A member keeps three
-// chunks in hand, so a refill reaches it within about 1.25 chunk times, before it runs dry.
+// A leader holds its members' results for up to half of what their task messages take, at
+// most this, to send them on together, and sleeps as long between its turns; rank 0 sleeps a
+// quarter of a message's time, at most half this, between turns for workers in groups. A member
+// keeps three messages in hand, so a refill reaches it within about 1.25 message times, before
+// it runs dry.
 inline constexpr std::chrono::microseconds kMaxRelayHold{1000};
 
 struct RouteHeader {
