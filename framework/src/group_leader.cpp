@@ -49,6 +49,16 @@ GroupLeader::GroupLeader(const Communicator& comm, const std::vector<int>& membe
     }
 }
 
+GroupLeader::Member& GroupLeader::member(int rank, const char* what) {
+    const int slot = rank >= 0 && rank < static_cast<int>(slot_.size())
+                         ? slot_[static_cast<std::size_t>(rank)]
+                         : -1;
+    if (slot < 0)
+        throw Error("mproc: group leader rank " + std::to_string(comm_.rank()) + " " + what +
+                    " rank " + std::to_string(rank) + ", which is not in its group");
+    return members_[static_cast<std::size_t>(slot)];
+}
+
 bool GroupLeader::poll() {
     bool any = false;
     while (!stopping_) {
@@ -78,14 +88,7 @@ bool GroupLeader::poll() {
     // by MPI too, and read_up receives it from its member when the ring says so.)
     if (members_.front().up == nullptr)
         any |= receive_arrived(comm_.get(), kTagResult, in_, 256, [&](Arrival arrival) {
-            const int slot = arrival.source < static_cast<int>(slot_.size())
-                                 ? slot_[static_cast<std::size_t>(arrival.source)]
-                                 : -1;
-            if (slot < 0)
-                throw Error("mproc: group leader rank " + std::to_string(comm_.rank()) +
-                            " got results from rank " + std::to_string(arrival.source) +
-                            ", which is not in its group");
-            gather(members_[static_cast<std::size_t>(slot)]);
+            gather(member(arrival.source, "got results from"));
         });
     if (batch_messages_ > 0 && (stopping_ || flush_due(Clock::now()))) flush();
     recycle(up_, up_spare_);
@@ -131,14 +134,7 @@ void GroupLeader::write_down(Member& m, RelayKind kind, const char* data, std::s
 void GroupLeader::forward(const char* data, std::size_t size) {
     for_each_part<RouteHeader>(
         data, size, "routed task", [&](const RouteHeader& route, const char* message) {
-            const int slot = route.rank >= 0 && route.rank < static_cast<int>(slot_.size())
-                                 ? slot_[static_cast<std::size_t>(route.rank)]
-                                 : -1;
-            if (slot < 0)
-                throw Error("mproc: group leader rank " + std::to_string(comm_.rank()) +
-                            " was sent chunks for rank " + std::to_string(route.rank) +
-                            ", which is not in its group");
-            Member& m = members_[static_cast<std::size_t>(slot)];
+            Member& m = member(route.rank, "was sent chunks for");
             std::uint32_t chunks = 0;
             for_each_part<TaskHeader>(message, route.size, "task",
                                       [&](const TaskHeader&, const char*) { ++chunks; });

@@ -48,6 +48,9 @@ class GroupLeader : public MpiThread::Service {
         Clock::time_point owed_since;
     };
 
+    // The member that is world rank `rank`; an Error saying what the leader `what` it
+    // otherwise.
+    Member& member(int rank, const char* what);
     // A routed message from rank 0: forward each part to its member.
     void forward(const char* data, std::size_t size);
     void send_by_mpi(Member& m, const char* data, std::size_t size, int tag);
