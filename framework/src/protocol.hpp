@@ -67,10 +67,13 @@ struct TaskHeader {
 
 // A leader holds its members' results for up to half of what their task messages take, at
 // most this, to send them on together, and sleeps as long between its turns; rank 0 sleeps a
-// quarter of a message's time, at most half this, between turns for workers in groups. A member
-// keeps three messages in hand, so a refill reaches it within about 1.25 message times, before
-// it runs dry.
+// quarter of a message's time, at most half this, between turns for workers in groups. So a
+// refill reaches a member at most 1.25 message times, and at most 2.5 holds, after its result.
 inline constexpr std::chrono::microseconds kMaxRelayHold{1000};
+// What a member keeps queued beyond the chunk it runs (Scheduler::in_flight_budget), in work:
+// the refill's 2.5 holds and as much again for wake-ups late on a loaded host, and at least
+// one chunk.
+inline constexpr std::chrono::microseconds kRelayCover{5 * kMaxRelayHold};
 
 struct RouteHeader {
     std::int32_t rank;  // the member the message is for, or from
