@@ -40,9 +40,14 @@ std::int64_t empty64(std::int64_t x) {
 }
 MPROC_TASK(empty64);
 
+// Sleeps `us` microseconds and returns how long it took: on a loaded host a sleep ends late,
+// by however long the waking rank waits for a core, which the scale model takes as measured.
 int sleep_us(int us) {
+    const auto start = std::chrono::steady_clock::now();
     std::this_thread::sleep_for(std::chrono::microseconds(us));
-    return us;
+    return static_cast<int>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                std::chrono::steady_clock::now() - start)
+                                .count());
 }
 MPROC_TASK(sleep_us);
 
@@ -52,6 +57,14 @@ double cpu_seconds() {
     getrusage(RUSAGE_SELF, &u);
     return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
            static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// Times this process's threads have gone to sleep: during a map nearly all are its MPI
+// thread's loop, which the scale model's wake-up rule must match.
+long sleeps() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_nvcsw;
 }
 
 // CPU seconds the whole host has spent (every process, user and system), from /proc/stat.
@@ -71,13 +84,20 @@ void rank0_cost(mproc::Pool& pool, double scale, double ms) {
     (void)pool.map(sleep_us, std::vector<int>(static_cast<std::size_t>(w), us), 1);  // all started
     const std::vector<int> tasks(static_cast<std::size_t>(n), us);
     const double cpu0 = cpu_seconds(), host0 = host_cpu_seconds();
-    const double wall = bench::seconds_of([&] { (void)pool.map(sleep_us, tasks, 1); });
+    const long sleeps0 = sleeps();
+    std::vector<int> took;
+    const double wall = bench::seconds_of([&] { took = pool.map(sleep_us, tasks, 1); });
     const double cpu = cpu_seconds() - cpu0, host = host_cpu_seconds() - host0;
+    const double wakes = static_cast<double>(sleeps() - sleeps0);
+    double slept = 0;
+    for (int t : took) slept += t;
     std::ostringstream what;
     what << ms << " ms task";
     bench::emit("mproc", w, "rank 0 CPU per " + what.str(), cpu / n * 1e6, "us");
     bench::emit("mproc", w, "host CPU per " + what.str(), host / n * 1e6, "us");
     bench::emit("mproc", w, what.str() + "s efficiency", (n * ms * 1e-3 / w) / wall * 100, "%");
+    bench::emit("mproc", w, "length of a " + what.str(), slept / n, "us");
+    bench::emit("mproc", w, "rank 0 wake-ups per " + what.str(), wakes / n, "");
 }
 
 // The costs the scale model (tools/model) is fed, measured here with 1 worker:

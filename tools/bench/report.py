@@ -159,9 +159,11 @@ def main():
         cpu = median(scale[(impl, w, fig)])
         host = median(scale.get((impl, w, f"host CPU per {ms} task"), [0]))
         effs = scale.get((impl, w, f"{ms} tasks efficiency"), [0])
+        took = scale.get((impl, w, f"length of a {ms} task"))
         ranks = ranks_of(impl, w)
         scale_rows.append(f"| {ranks} | {ms} | {impl[len('mproc '):]} | {w} | {cpu:.2f} µs | "
-                          f"{median(effs):.1f}% ({min(effs):.0f}–{max(effs):.0f}) | {host:.0f} µs | "
+                          f"{median(effs):.1f}% ({min(effs):.0f}–{max(effs):.0f}) | "
+                          f"{f'{median(took) / 1000:.3f} ms' if took else '–'} | {host:.0f} µs | "
                           f"{1e6 / cpu:,.0f} tasks/s |")
     if scale_rows:
         print()
@@ -169,12 +171,13 @@ def main():
               "chunksize 1, every rank oversubscribed on this machine's cores; flat, or in groups of 16 "
               "ranks with `MPROC_GROUP_SIZE=16`, where each group's leader runs no tasks; rank 0's CPU "
               "time, all its threads, over the map, and the whole host's; efficiency is the ideal time "
-              "(workers × tasks/s of one) over the measured one; medians of 3 alternating runs, the "
-              "efficiency's range beside it):")
+              "(workers × tasks/s of one) over the measured one; a task's length is how long its sleep "
+              "took, timed inside the task (a loaded host wakes it late); medians of 3 alternating runs, "
+              "the efficiency's range beside it):")
         print()
-        print("| ranks | task | layout | workers | rank 0 CPU per task | efficiency | host CPU per task "
-              "| rank 0 saturates at |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| ranks | task | layout | workers | rank 0 CPU per task | efficiency | a task took "
+              "| host CPU per task | rank 0 saturates at |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for r in scale_rows:
             print(r)
     if runner_rows:

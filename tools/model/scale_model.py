@@ -5,29 +5,33 @@ It runs `pool.map` of tasks of T µs at chunksize 1 in steady state, flat or in 
 engine's own rules (ARCHITECTURE.md, "Scale"):
 
 - rank 0 is one thread: each time it wakes it pays a wake-up, receives every result message
-  that has come (a message each, a chunk each), refills every worker below its budget (a chunk
-  each; a message per worker flat, one per group with groups), and sleeps again: flat for half
-  a task (the workers hold a second chunk), with groups for a quarter of a task (at most
-  500 µs), at most 1 ms, and not at all while results wait;
+  that has come (a message each, a chunk each), refills every worker below its budget in whole
+  messages (a chunk each; a message per worker flat, one per group with groups), and sleeps
+  again: flat for half a task (the workers hold a second chunk), with groups for a quarter of
+  a task (at most 500 µs), at most 1 ms, and not at all while results wait;
 - a leader wakes every half a task (at most 1 ms, its hold): it copies its members' results
-  from their rings into one message to rank 0 and rank 0's refills into their rings; a worker
-  in a group holds three chunks, flat two;
-- a worker runs its queued chunks one after another and sends each result at once.
+  from their rings into one message to rank 0 and rank 0's refills into their rings;
+- a worker holds two chunks flat; in a group one more than covers 5 ms of work (kRelayCover:
+  four 2 ms chunks), sent a third at a time; it runs them one after another and sends each
+  result at once.
 
-Costs come from this machine (`tools/model/measure` writes them): a timed wake-up's CPU, an MPI
-message's, rank 0's per chunk, a ring record's, and the CPU the rest of the host spends per task
-(the workers' own: taking a chunk, the task's sleep and wake-up, sending the result). On the
-calibration host every rank shares 2 cores: a process that wakes may wait for a core, which
-stretches every cost by the mean wait of an M/M/c queue (Erlang C, the utilisation solved
-for); on a cluster each rank has a core of its own, and only rank 0's queue can hold work up.
-Two costs are fitted rather than measured apart, to rank 0's CPU in the 2 ms rows: what each
-MPI call of rank 0 pays per peer whose mailbox Open MPI polls (at most 32), and how much a
-wake-up's cost grows with the host's load (cold caches).
+Costs come from the same bench run on this machine: a timed wake-up's CPU, an MPI message's,
+rank 0's per chunk, a ring record's, the CPU the rest of the host spends per task (the workers'
+own: taking a chunk, the task's sleep and wake-up, sending the result) at 33 ranks, and how
+long a task took where it ran (a sleep on a loaded host ends late: the workers time it). On
+the calibration host every rank shares 2 cores: a process that wakes may wait for a core,
+which stretches rank 0's and the leaders' turns by the mean wait of an M/M/c queue (Erlang C,
+the utilisation solved for); on a cluster each rank has a core of its own, and only rank 0's
+queue can hold work up. Two costs are fitted rather than measured apart, to rank 0's CPU in
+the 2 ms rows: what each MPI call of rank 0 pays per peer whose mailbox Open MPI polls (at
+most 32), and how much rank 0's costs grow with the host's load (cold caches). Rank 0's
+wake-ups per task are measured too (its sleeps, from getrusage) and shown beside the model's,
+a check of its sleep rule.
 
     scale_model.py RAW [--plot FILE.svg]
 
 RAW is `tools/mproc bench`'s JSON lines (build/bench/results.jsonl): the costs come from its cost
-rows and its 9-rank scale rows; the model is checked against its 8-, 32- and 128-worker scale
+rows and its 33-rank scale rows; the model is checked against its 8-, 32- and 128-worker scale
 rows (rank 0's CPU per task within 20%, efficiency within 3 points; exit 1 if not), then
 projects 10^3, 10^4 and 10^5 ranks with tasks of 1, 10 and 100 ms.
 """
@@ -43,16 +47,28 @@ MAX_HOLD = 1000.0       # µs: a leader's longest hold (kMaxRelayHold); rank 0's
 POLL = 20.0             # µs: a sleep shorter than a timer can be is a yielding poll
 TURN_MESSAGES = 64      # result messages rank 0 takes per turn before it refills
 FBOX_PEERS = 32         # peers whose mailboxes Open MPI's vader polls on every call (at most)
+RELAY_COVER = 5000.0    # µs of work a member keeps queued beyond its running chunk (kRelayCover)
+TARGET_IN_FLIGHT = 200.0  # µs of work every worker holds at least (kTargetInFlightNs)
 
 
-def simulate(workers, task_us, group, costs, cores=None, periods=8):
+def budget_of(T, group):
+    """Chunks a worker holds (Scheduler::in_flight_budget for chunks of T µs, chunksize 1), and
+    how many a refill waits for (a message's worth: half the budget flat, a third in groups)."""
+    budget = min(16, max(2, 1 + -(-RELAY_COVER // T))) if group else 2
+    budget = max(budget, min(16, int(TARGET_IN_FLIGHT / T)))
+    return budget, max(1, budget // (3 if group else 2))
+
+
+def simulate(workers, task_us, group, costs, cores=None, periods=8, took_us=None):
     """Steady-state figures of one configuration.
 
     workers: ranks that run tasks; group: members per leader (None: flat); cores: cores the
-    whole run shares (None: a core per rank). Returns rank 0's CPU per task (µs), the efficiency
-    (share of the ideal task rate) and the leaders' busiest utilisation."""
-    T = task_us
-    budget = 3 if group else 2
+    whole run shares (None: a core per rank); took_us: how long a task takes where it runs,
+    if not task_us (on a loaded host a sleep ends late). Returns rank 0's CPU per task (µs),
+    the efficiency (share of the ideal rate, workers x 10^6 / task_us tasks/s) and the leaders'
+    busiest utilisation."""
+    T = took_us or task_us
+    budget, batch = budget_of(T, group)
     c_wake, c_msg, c_chunk, c_ring = (costs["wake"], costs["message"], costs["chunk"],
                                       costs["ring record"])
     c_rest = costs["rest per task, groups" if group else "rest per task, flat"]
@@ -62,8 +78,11 @@ def simulate(workers, task_us, group, costs, cores=None, periods=8):
     for _ in range(20):  # solve for the shared cores' utilisation (one pass with a core each)
         # On a loaded host a thread that wakes finds its caches cold: its wake-up costs more.
         wake = c_wake * (1 + costs.get("wake growth with load", 0.0) * load)
-        result = _run(workers, T, group, budget, wake, c_msg, c_chunk, c_ring, c_rest,
-                      leaders, periods, stretch, costs.get("poll per peer", 0.0))
+        # ... and so does every other cost of rank 0's loop.
+        grow = wake / c_wake if c_wake else 1.0
+        result = _run(workers, T, group, budget, batch, wake, c_msg * grow, c_chunk * grow, c_ring,
+                      c_rest, leaders, periods, stretch, costs.get("poll per peer", 0.0) * grow)
+        result["eff"] *= T / task_us
         if cores is None:
             break
         demand = min(result["rate"] * (result["cpu0"] + result["cpu_leaders"] + c_rest) / 1e6,
@@ -89,7 +108,7 @@ def erlang_c(c, a):
     return last / (total + last)
 
 
-def _run(W, T, group, budget, c_wake, c_msg, c_chunk, c_ring, c_rest, L, periods, stretch,
+def _run(W, T, group, budget, batch, c_wake, c_msg, c_chunk, c_ring, c_rest, L, periods, stretch,
          c_peer):
     """One simulation: CPU is counted as the costs say; it takes `stretch` times as long."""
     # The ranks rank 0 exchanges MPI messages with, as many as Open MPI's shared-memory
@@ -107,7 +126,9 @@ def _run(W, T, group, budget, c_wake, c_msg, c_chunk, c_ring, c_rest, L, periods
         seq += 1
         heapq.heappush(events, (t, seq, kind, payload))
 
-    cycle = T + c_rest * stretch
+    # A task's length where it ran is measured (T), its wait for a core included; the rest of
+    # the host's CPU per task adds to the turn.
+    cycle = T + c_rest
     queued = [budget - 1] * W      # chunks waiting on each worker (one is running)
     out = [budget] * W             # chunks rank 0 counts out on each worker
     running = [True] * W
@@ -211,15 +232,15 @@ def _run(W, T, group, budget, c_wake, c_msg, c_chunk, c_ring, c_rest, L, periods
                 heapq.heappush(dues, (t + T, w))
             fills = defaultdict(list)
             for w in answered:
-                k = budget - out[w]
-                if k <= 0:
+                k = (budget - out[w]) // batch * batch  # whole messages, as the engine sends
+                if k == 0:
                     continue
                 out[w] += k
                 cpu += c_chunk / 2 * k
                 if group:
                     fills[w // group].append((w, k))
                 else:
-                    cpu += c_msg * k
+                    cpu += c_msg * (k // batch)
                     fills[w].append((w, k))
             if group:
                 cpu += c_msg * len(fills)
@@ -312,12 +333,12 @@ def fit_two(raw, costs):
     (cold caches): wake x (1 + growth x utilisation)."""
     names = ("poll per peer", "wake growth with load")
     rows = []
-    for (impl, w, ms), (cpu, _) in measured(raw).items():
+    for (impl, w, ms), (cpu, _, took, _) in measured(raw).items():
         if ms != 2:
             continue
         group = None if impl == "mproc flat" else int(impl.rsplit(" ", 1)[1]) - 1
         at = lambda p, g: simulate(w, 2000.0, group, dict(costs, **{names[0]: p, names[1]: g}),
-                                   cores=costs["cores"])["cpu0"]
+                                   cores=costs["cores"], took_us=took)["cpu0"]
         a = at(0.0, 0.0)
         rows.append((a, at(1.0, 0.0) - a, at(0.0, 1.0) - a, cpu))
     # Normal equations for cpu = a + x b + y c.
@@ -334,7 +355,8 @@ def fit_two(raw, costs):
 
 
 def measured(raw):
-    """Medians of the bench's scale rows: (layout, workers, ms) -> (rank 0 µs, efficiency %)."""
+    """Medians of the bench's scale rows: (layout, workers, ms) -> (rank 0 µs, efficiency %,
+    a task's measured length in µs, rank 0's wake-ups per task; None where not measured)."""
     out = {}
     for impl, figs in read_raw(raw).items():
         if not impl.startswith(("mproc flat", "mproc groups")):
@@ -343,24 +365,31 @@ def measured(raw):
             if fig.startswith("rank 0 CPU per "):
                 ms = float(fig[len("rank 0 CPU per "):-len(" ms task")])
                 eff = figs.get((w, f"{ms:g} ms tasks efficiency"))
-                out[(impl, w, ms)] = (median(values), median(eff) if eff else None)
+                took = figs.get((w, f"length of a {ms:g} ms task"))
+                wakes = figs.get((w, f"rank 0 wake-ups per {ms:g} ms task"))
+                out[(impl, w, ms)] = (median(values), median(eff) if eff else None,
+                                      median(took) if took else None,
+                                      median(wakes) if wakes else None)
     return out
 
 
 def calibrate(raw, costs):
     ok = True
-    print("| layout | workers | task | rank 0 CPU/task measured | modelled | error "
-          "| efficiency measured | modelled | error |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for (impl, w, ms), (cpu, eff) in sorted(measured(raw).items(), key=lambda k: (k[0][2], k[0][1], k[0][0])):
+    print("| layout | workers | task | a task took | rank 0 CPU/task measured | modelled | error "
+          "| efficiency measured | modelled | error | rank 0 wake-ups/task measured | modelled |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for (impl, w, ms), (cpu, eff, took, wakes) in sorted(measured(raw).items(), key=lambda k: (k[0][2], k[0][1], k[0][0])):
         group = None if impl == "mproc flat" else int(impl.rsplit(" ", 1)[1]) - 1
-        m = simulate(w, ms * 1000, group, costs, cores=costs["cores"])
+        m = simulate(w, ms * 1000, group, costs, cores=costs["cores"], took_us=took)
         cpu_err = (m["cpu0"] - cpu) / cpu * 100
         eff_err = m["eff"] * 100 - eff
         good = abs(cpu_err) <= 20 and abs(eff_err) <= 3
         ok &= good
-        print(f"| {impl[6:]} | {w} | {ms:g} ms | {cpu:.2f} µs | {m['cpu0']:.2f} µs | {cpu_err:+.0f}% "
-              f"| {eff:.1f}% | {m['eff'] * 100:.1f}% | {eff_err:+.1f} pts |{'' if good else ' outside'}")
+        print(f"| {impl[6:]} | {w} | {ms:g} ms | {f'{took / 1000:.3f} ms' if took else '–'} "
+              f"| {cpu:.2f} µs | {m['cpu0']:.2f} µs | {cpu_err:+.0f}% "
+              f"| {eff:.1f}% | {m['eff'] * 100:.1f}% | {eff_err:+.1f} pts "
+              f"| {f'{wakes:.3f}' if wakes is not None else '–'} | {m['wakes per task']:.3f} |"
+              f"{'' if good else ' outside'}")
     return ok
 
 
