@@ -82,7 +82,7 @@ def simulate(workers, task_us, group, costs, cores=None, periods=8, took_us=None
         grow = wake / c_wake if c_wake else 1.0
         result = _run(workers, T, group, budget, batch, wake, c_msg * grow, c_chunk * grow, c_ring,
                       c_rest, leaders, periods, stretch, costs.get("poll per peer", 0.0) * grow)
-        result["eff"] *= T / task_us
+        result["eff"] *= task_us / T
         if cores is None:
             break
         demand = min(result["rate"] * (result["cpu0"] + result["cpu_leaders"] + c_rest) / 1e6,
@@ -126,9 +126,10 @@ def _run(W, T, group, budget, batch, c_wake, c_msg, c_chunk, c_ring, c_rest, L, 
         seq += 1
         heapq.heappush(events, (t, seq, kind, payload))
 
-    # A task's length where it ran is measured (T), its wait for a core included; the rest of
-    # the host's CPU per task adds to the turn.
-    cycle = T + c_rest
+    # A task's length where it ran is measured (T), its wake-up and wait for a core included;
+    # the rest of the host's CPU per task is mostly that wake-up, and the leaders' work, off
+    # the worker's path: it counts in the host's load, not in the worker's turn.
+    cycle = T
     queued = [budget - 1] * W      # chunks waiting on each worker (one is running)
     out = [budget] * W             # chunks rank 0 counts out on each worker
     running = [True] * W
