@@ -1,7 +1,11 @@
 #include "mpi_thread.hpp"
 
+#include <sched.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <cstdint>
 #include <future>
 #include <thread>
 
@@ -17,6 +21,24 @@ thread_local MpiThread* t_mpi_thread = nullptr;
 
 void tighten_timer_slack() noexcept {
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+}
+
+void ask_for_short_slices() noexcept {
+    // The kernel's struct sched_attr (linux/sched/types.h), of which glibc has no declaration.
+    struct {
+        std::uint32_t size, policy;
+        std::uint64_t flags;
+        std::int32_t nice;
+        std::uint32_t priority;
+        std::uint64_t runtime, deadline, period;
+    } attr{};
+    attr.size = sizeof attr;
+    if (syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) != 0 || attr.policy != SCHED_OTHER)
+        return;
+    attr.runtime = 100'000;  // ns
+    attr.flags = 0;
+    // Kernels before 6.12 take no slice for SCHED_OTHER and refuse: nothing changes there.
+    (void)syscall(SYS_sched_setattr, 0, &attr, 0);
 }
 
 MpiThread::MpiThread(bool serves_calls) : serves_calls_(serves_calls) {
@@ -112,6 +134,7 @@ void MpiThread::loop(std::span<Service* const> services, const std::function<boo
     // Here, not when the thread became the MPI thread: threads it started before (rank 0's
     // user thread) keep the default slack, so their short naps (an imap reader's) batch up.
     tighten_timer_slack();
+    ask_for_short_slices();
     Backoff backoff(kHandOver);
     for (;;) {
         bool progressed = run_calls();
