@@ -36,7 +36,9 @@ void ask_for_short_slices() noexcept {
     if (syscall(SYS_sched_getattr, 0, &attr, sizeof attr, 0) != 0 || attr.policy != SCHED_OTHER)
         return;
     attr.runtime = 100'000;  // ns
-    attr.flags = 0;
+    // SCHED_FLAG_RESET_ON_FORK: threads and processes started from here (a task's children at
+    // one rank) keep the default slice.
+    attr.flags = 0x01;
     // Kernels before 6.12 take no slice for SCHED_OTHER and refuse: nothing changes there.
     (void)syscall(SYS_sched_setattr, 0, &attr, 0);
 }
