@@ -307,10 +307,9 @@ std::size_t Scheduler::in_flight_budget(const Job& job, int workers, bool routed
     // Through a leader a refill comes up to two of its holds and rank 0's sleep later (its
     // results wait for a batch, rank 0 for the batch, the refill for the leader's turn): a
     // worker there keeps, besides the chunk it runs, enough to cover kRelayCover. With less, on
-    // a loaded host, late wake-ups let workers run dry, and a worker that runs dry yields its
-    // core over and over while it waits, which loads the host more (129 ranks on 2 cores, 2 ms
-    // tasks in groups of 16, alternating runs: a median of 92% of the ideal rate over 12 runs
-    // with four chunks, 75% over 9 with three).
+    // a loaded host, late wake-ups let workers run dry (129 ranks on 2 cores, 2 ms tasks in
+    // groups of 16, alternating runs: a median of 92% of the ideal rate over 12 runs with four
+    // chunks, 75% over 9 with three).
     const double cover =
         std::ceil(static_cast<double>(kRelayCover.count()) * 1e3 / std::max(chunk_ns, 1.0));
     const double least = routed ? std::min(1.0 + cover, static_cast<double>(kMaxInFlight)) : 2.0;

@@ -330,8 +330,8 @@ def costs_from(raw):
 def fit_two(raw, costs):
     """The two costs not measured apart, fitted (least squares) to rank 0's CPU in the 2 ms
     rows; every other figure is a check. What each MPI call of rank 0 pays per peer whose
-    mailbox Open MPI polls (at most 32), and how much a wake-up's cost grows on a loaded host
-    (cold caches): wake x (1 + growth x utilisation)."""
+    mailbox Open MPI polls (at most 32), and how much rank 0's costs grow on a loaded host
+    (cold caches): each of rank 0's costs x (1 + growth x utilisation)."""
     names = ("poll per peer", "wake growth with load")
     rows = []
     for (impl, w, ms), (cpu, _, took, _) in measured(raw).items():
