@@ -39,7 +39,7 @@ void ask_for_short_slices() noexcept {
     // SCHED_FLAG_RESET_ON_FORK: threads and processes started from here (a task's children at
     // one rank) keep the default slice.
     attr.flags = 0x01;
-    // Kernels before 6.12 take no slice for SCHED_OTHER and refuse: nothing changes there.
+    // Kernels before 6.12 keep no slice for SCHED_OTHER and ignore it: nothing changes there.
     (void)syscall(SYS_sched_setattr, 0, &attr, 0);
 }
 

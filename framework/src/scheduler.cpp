@@ -310,9 +310,12 @@ std::size_t Scheduler::in_flight_budget(const Job& job, int workers, bool routed
     // a loaded host, late wake-ups let workers run dry (129 ranks on 2 cores, 2 ms tasks in
     // groups of 16, alternating runs: a median of 92% of the ideal rate over 12 runs with four
     // chunks, 75% over 9 with three).
-    const double cover =
-        std::ceil(static_cast<double>(kRelayCover.count()) * 1e3 / std::max(chunk_ns, 1.0));
-    const double least = routed ? std::min(1.0 + cover, static_cast<double>(kMaxInFlight)) : 2.0;
+    double least = 2.0;
+    if (routed) {
+        const double cover_ns = std::chrono::duration<double, std::nano>(kRelayCover).count();
+        least = std::min(1.0 + std::ceil(cover_ns / std::max(chunk_ns, 1.0)),
+                         static_cast<double>(kMaxInFlight));
+    }
     return static_cast<std::size_t>(std::clamp(kTargetInFlightNs / std::max(chunk_ns, 1.0), least,
                                                static_cast<double>(kMaxInFlight)));
 }

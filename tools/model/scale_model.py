@@ -76,12 +76,12 @@ def simulate(workers, task_us, group, costs, cores=None, periods=8, took_us=None
     stretch, load = 1.0, 0.0
     result = None
     for _ in range(20):  # solve for the shared cores' utilisation (one pass with a core each)
-        # On a loaded host a thread that wakes finds its caches cold: its wake-up costs more.
-        wake = c_wake * (1 + costs.get("wake growth with load", 0.0) * load)
-        # ... and so does every other cost of rank 0's loop.
-        grow = wake / c_wake if c_wake else 1.0
-        result = _run(workers, T, group, budget, batch, wake, c_msg * grow, c_chunk * grow, c_ring,
-                      c_rest, leaders, periods, stretch, costs.get("poll per peer", 0.0) * grow)
+        # On a loaded host a thread that wakes finds its caches cold: its wake-up, and every
+        # other cost of rank 0's loop, costs more.
+        grow = 1 + costs.get("wake growth with load", 0.0) * load
+        result = _run(workers, T, group, budget, batch, c_wake * grow, c_msg * grow,
+                      c_chunk * grow, c_ring, c_rest, leaders, periods, stretch,
+                      costs.get("poll per peer", 0.0) * grow)
         result["eff"] *= task_us / T
         if cores is None:
             break
