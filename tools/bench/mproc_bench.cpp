@@ -5,12 +5,15 @@
 //   mproc_bench memory   rank 0's peak memory for imap over 10^8 lazy inputs, measured in a
 //                        process of its own (freed heap from earlier runs would count too)
 //   mproc_bench costs    what the scale model (tools/model) is fed: a timed wake-up's CPU,
-//                        rank 0's CPU per chunk, a ring record's copying (run with 2 ranks)
+//                        rank 0's CPU per chunk, a ring record's copying, a yield that
+//                        switches threads (run with 2 ranks)
 //   mproc_bench sleep [MS]  rank 0's CPU time per task, the whole host's, and the share of
 //                        the ideal task rate reached, for tasks that sleep MS milliseconds
 //                        (default 2) at chunksize 1: what rank 0 itself costs when workers
 //                        are many (run it oversubscribed, flat or with MPROC_GROUP_SIZE)
 
+#include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -106,7 +109,9 @@ void rank0_cost(mproc::Pool& pool, double scale, double ms) {
 // - rank 0's CPU per 2 ms task, where its loop mostly sleeps and wakes (a turn of the loop);
 // - rank 0's CPU per chunk of a tiny task at chunksize 1 (packing, matching, delivering, and
 //   its share of the messages, which carry 8 chunks each);
-// - a relay hop's copying: a 128-byte record written into a ring buffer and read back.
+// - a relay hop's copying: a 128-byte record written into a ring buffer and read back;
+// - a yield that hands the core over: two threads on one core taking turns by sched_yield
+//   (how a worker with nothing to do waits on a host where others want the core).
 void model_costs(mproc::Pool& pool, double scale) {
     double wake = 0;
     std::thread sleeper([&] {
@@ -164,6 +169,25 @@ void model_costs(mproc::Pool& pool, double scale) {
         }
     });
     bench::emit("mproc", 1, "cost: ring record", copy_s / n * 1e6, "us");
+
+    // Both threads on the core this one runs on, so each yield switches to the other.
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    const int yields = std::max(1000, static_cast<int>(200'000 * scale));
+    std::atomic<bool> go{false};
+    const auto yielder = [&] {
+        pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+        while (!go.load()) sched_yield();
+        for (int i = 0; i < yields; ++i) sched_yield();
+    };
+    const double yield_s = bench::seconds_of([&] {
+        std::thread a(yielder), b(yielder);
+        go.store(true);
+        a.join();
+        b.join();
+    });
+    bench::emit("mproc", 1, "cost: yield to another thread", yield_s / (2.0 * yields) * 1e6, "us");
 }
 
 struct Span {

@@ -2,44 +2,51 @@
 """A discrete-event model of mproc's scheduler at scale: rank 0, group leaders and workers.
 
 It runs `pool.map` of tasks of T µs at chunksize 1 in steady state, flat or in groups, with the
-engine's own rules (ARCHITECTURE.md, "Scale"):
+engine's own rules (ARCHITECTURE.md, "Node groups"):
 
-- rank 0 is one thread: each time it wakes it pays a wake-up, receives every result message
-  that has come (a message each, a chunk each), refills every worker below its budget in whole
-  messages (a chunk each; a message per worker flat, one per group with groups), and sleeps
-  again: flat for half a task (the workers hold a second chunk), with groups for a quarter of
-  a task (at most 500 µs), at most 1 ms, and not at all while results wait;
-- a leader wakes every half a task (at most 1 ms, its hold): it copies its members' results
-  from their rings into one message to rank 0 and rank 0's refills into their rings;
-- a worker holds two chunks flat; in a group one more than covers 5 ms of work (kRelayCover:
-  four 2 ms chunks), sent a third at a time; it runs them one after another and sends each
-  result at once.
+- rank 0 is one thread: each time it wakes it pays a wake-up, takes every result message that
+  has come (up to 64 a turn), refills every worker below its budget in whole messages (one
+  per worker flat, one per group with groups), and sleeps until the earliest worker's message
+  is due plus half a message's time flat or a quarter (at most 500 µs) in groups, at most
+  1 ms; while results keep coming it turns again without sleeping;
+- a leader wakes every half a member's message's time (at most 1 ms, its hold): it copies its
+  members' results from their rings into one message to rank 0 and rank 0's refills into
+  their rings;
+- a worker holds two chunks flat; in a group one more than covers 5 ms of work (kRelayCover),
+  sent a third at a time; it runs a message's chunks one after another and answers the
+  message when they are done. A worker with nothing left looks for work, yielding the core
+  between looks, for 1 ms; then a member sleeps on its ring (a write wakes it) and a flat
+  worker sleeps in growing naps.
 
-Costs come from the same bench run on this machine: a timed wake-up's CPU, an MPI message's,
-rank 0's per chunk, a ring record's, the CPU the rest of the host spends per task (the workers'
-own: taking a chunk, the task's sleep and wake-up, sending the result) at 33 ranks, and how
-long a task took where it ran (a sleep on a loaded host ends late: the workers time it). On
-the calibration host every rank shares 2 cores: a process that wakes may wait for a core,
-which stretches rank 0's and the leaders' turns by the mean wait of an M/M/c queue (Erlang C,
-the utilisation solved for); on a cluster each rank has a core of its own, and only rank 0's
-queue can hold work up. Two costs are fitted rather than measured apart, to rank 0's CPU in
-the 2 ms rows: what each MPI call of rank 0 pays per peer whose mailbox Open MPI polls (at
-most 32), and how much rank 0's costs grow with the host's load (cold caches). Rank 0's
-wake-ups per task are measured too (its sleeps, from getrusage) and shown beside the model's,
-a check of its sleep rule.
+Where the run shares a few cores (the calibration host: every rank on 2 cores) the model hands
+them out as Linux's scheduler (EEVDF) does here: a thread that wakes from a sleep with a short
+slice (rank 0's, a leader's) takes a core at once; the workers' short turns queue for a core in
+order; a thread that keeps running (rank 0 turning without a sleep) gets its fair share only,
+waiting after each slice until every runnable thread has had as much. On a cluster every rank
+has a core and nobody waits.
+
+It is fed costs measured on this machine in the same bench run: a timed wake-up's CPU, an MPI
+message's, rank 0's per chunk and per wake-up, a ring record's, a yield that hands the core
+over; how late a task's sleep ends; and the workers' own CPU per task with the host's
+background, from the host's CPU at 8 and 32 workers. Two costs are fitted (least squares, to
+rank 0's CPU in the 2 ms rows) because the cost rows cannot tell them apart: what each MPI
+call of rank 0 pays per peer whose mailbox Open MPI polls, and rank 0's bookkeeping per worker
+message. Besides rank 0's CPU and the efficiency, the model's task length, rank 0's wake-ups
+per task and the host's CPU per task are set beside the measured ones.
 
     scale_model.py RAW [--plot FILE.svg]
 
-RAW is `tools/mproc bench`'s JSON lines (build/bench/results.jsonl): the costs come from its cost
-rows and its 33-rank scale rows; the model is checked against its 8-, 32- and 128-worker scale
-rows (rank 0's CPU per task within 20%, efficiency within 3 points; exit 1 if not), then
-projects 10^3, 10^4 and 10^5 ranks with tasks of 1, 10 and 100 ms.
+RAW is `tools/mproc bench`'s JSON lines (build/bench/results.jsonl). The model is checked
+against its 8-, 32- and 128-worker scale rows (rank 0's CPU per task within 20%, efficiency
+within 3 points; exit 1 if not), then projects 10^3, 10^4 and 10^5 ranks with tasks of 1, 10
+and 100 ms.
 """
 import heapq
 import json
 import os
+import random
 import sys
-from collections import defaultdict
+from collections import defaultdict, deque
 
 MAX_SLEEP = 1000.0      # µs: rank 0's and a leader's longest sleep
 MAX_HOLD = 1000.0       # µs: a leader's longest hold (kMaxRelayHold); rank 0's sleep in groups
@@ -49,68 +56,174 @@ TURN_MESSAGES = 64      # result messages rank 0 takes per turn before it refill
 FBOX_PEERS = 32         # peers whose mailboxes Open MPI's vader polls on every call (at most)
 RELAY_COVER = 5000.0    # µs of work a member keeps queued beyond its running chunk (kRelayCover)
 TARGET_IN_FLIGHT = 200.0  # µs of work every worker holds at least (kTargetInFlightNs)
+IDLE_YIELD = 1000.0     # µs a dry worker looks and yields before it sleeps (kIdleWorker)
+SHORT_SLICE = 100.0     # µs: the slice rank 0's and the leaders' loops ask for
+MIN_NAP = 20.0          # µs: its first sleep, doubled each time up to MAX_SLEEP (Backoff)
 
 
 def budget_of(T, group):
     """Chunks a worker holds (Scheduler::in_flight_budget for chunks of T µs, chunksize 1), and
     how many a refill waits for (a message's worth: half the budget flat, a third in groups)."""
-    budget = min(16, max(2, 1 + -(-RELAY_COVER // T))) if group else 2
+    budget = min(16, max(2, 1 + int(-(-RELAY_COVER // T)))) if group else 2
     budget = max(budget, min(16, int(TARGET_IN_FLIGHT / T)))
     return budget, max(1, budget // (3 if group else 2))
 
 
-def simulate(workers, task_us, group, costs, cores=None, periods=8, took_us=None):
+class Job:
+    """A turn of a process's thread: CPU to run, and the event it ends with."""
+    __slots__ = ("prio", "left", "kind", "payload", "first", "slice", "debt")
+
+    def __init__(self, prio, left, kind, payload, slice=None, debt=0.0):
+        self.prio, self.left, self.kind, self.payload, self.first = prio, left, kind, payload, None
+        self.slice = slice  # the longest it runs while others wait (None: to the end)
+        # CPU the thread has just had without sleeping: under a fair scheduler it waits until
+        # every other runnable thread has had as much (None: a worker's short turn, which
+        # the kernel runs in order of waking).
+        self.debt = debt
+
+
+class Host:
+    """The cores a run shares, handed out as the kernel does here: rank 0's and the leaders'
+    turns (priority 0: their loops ask for short slices, ARCHITECTURE.md section 7, and
+    under EEVDF a thread woken with an earlier deadline takes a core from one with a later
+    one) take a core from a worker's turn at once; the workers' turns (priority 1) queue for
+    a core in order. cores=None: a core for every process, nobody waits."""
+
+    def __init__(self, cores, at, warm):
+        self.cores, self.at, self.warm = cores, at, warm
+        self.free = list(range(cores or 0))
+        self.running = {}  # core -> (job, start, token)
+        self.queues = (deque(), deque())
+        self.token = 0
+        self.busy = 0.0  # core-µs used after `warm`
+        self.waiting = 0.0  # workers' turns waiting for a core, integrated over µs after `warm`
+        self.noted = warm
+
+    def _note(self, t):
+        """Counts the workers waiting for a core up to t (before the queue changes)."""
+        if t > self.noted:
+            self.waiting += len(self.queues[1]) * (t - self.noted)
+            self.noted = t
+
+    def _count(self, start, end):
+        self.busy += max(0.0, end - max(start, self.warm))
+
+    def submit(self, t, job):
+        self._note(t)
+        if self.cores and job.debt:
+            # Runnable and ahead of its share: eligible again once the others (the workers
+            # waiting or running, sharing the cores) have caught up.
+            runnable = len(self.queues[1]) + sum(j.prio for j, _, _ in self.running.values())
+            delay = job.debt * (runnable + 1) / self.cores
+            job.debt = 0.0
+            self.at(t + delay, "eligible", job)
+            return
+        self.admit(t, job)
+
+    def admit(self, t, job):
+        """A turn that may run now: a free core, a worker's core (priority 0), or the queue
+        (a thread that was owed its share goes first: its deadline is the earliest)."""
+        if self.cores is None:
+            job.first = t
+            self._count(t, t + job.left)
+            self.at(t + job.left, job.kind, job)
+        elif self.free:
+            self._start(t, self.free.pop(), job)
+        elif job.prio == 0 and any(j.prio for j, _, _ in self.running.values()):
+            core = max((c for c, (j, _, _) in self.running.items() if j.prio),
+                       key=lambda c: self.running[c][1])
+            victim, start, _ = self.running.pop(core)
+            victim.left -= t - start
+            self._count(start, t)
+            self.queues[1].appendleft(victim)
+            self._start(t, core, job)
+        elif job.first is not None:
+            self.queues[job.prio].appendleft(job)
+        else:
+            self.queues[job.prio].append(job)
+
+    def _start(self, t, core, job):
+        self.token += 1
+        if job.first is None:
+            job.first = t
+        self.running[core] = (job, t, self.token)
+        self.at(t + min(job.left, job.slice or job.left), "core", (core, self.token))
+
+    def finish(self, t, core, token):
+        """A core's turn ended at t (unless it was taken away since): the job's own event
+        fires, or, if its slice ran out first, it goes behind those waiting; the core takes
+        the next turn waiting."""
+        if self.running.get(core, (None, 0.0, None))[2] != token:
+            return
+        self._note(t)
+        job, start, _ = self.running.pop(core)
+        self._count(start, t)
+        job.left -= t - start
+        waiting = self.queues[0] or self.queues[1]
+        if job.left > 1e-6:
+            if not waiting:
+                self._start(t, core, job)
+                return
+            if job.slice:  # its slice ran out: it has had its share for now
+                job.debt = t - start
+                self.submit(t, job)
+            else:
+                self.queues[job.prio].append(job)
+        else:
+            job.debt = t - start  # what it ran last, for the thread's next turn to owe
+            self.at(t, job.kind, job)
+        if waiting:
+            self._start(t, core, waiting.popleft())
+        else:
+            self.free.append(core)
+
+
+def simulate(workers, task_us, group, costs, cores=None, periods=None, took_us=None):
     """Steady-state figures of one configuration.
 
     workers: ranks that run tasks; group: members per leader (None: flat); cores: cores the
-    whole run shares (None: a core per rank); took_us: how long a task takes where it runs,
-    if not task_us (on a loaded host a sleep ends late). Returns rank 0's CPU per task (µs),
-    the efficiency (share of the ideal rate, workers x 10^6 / task_us tasks/s) and the leaders'
-    busiest utilisation."""
-    T = took_us or task_us
-    budget, batch = budget_of(T, group)
-    c_wake, c_msg, c_chunk, c_ring = (costs["wake"], costs["message"], costs["chunk"],
-                                      costs["ring record"])
-    c_rest = costs["rest per task, groups" if group else "rest per task, flat"]
-    leaders = 0 if not group else -(-workers // group)
-    stretch, load = 1.0, 0.0
+    whole run shares (None: a core per process, and tasks exactly task_us long); took_us: how
+    long a task took where it ran, measured (its sleep ends late on a loaded host, by more
+    than the model's queue for a core explains: the late wake-up is solved for so that the
+    modelled length matches). Returns rank 0's CPU per task (µs), the efficiency (share of
+    the ideal rate, workers x 10^6 / task_us tasks/s), how long a task took where it ran, and
+    the leaders' busiest utilisation."""
+    late = max(0.0, took_us - task_us) if took_us and cores else 0.0
+    # Long enough to count some 2000 tasks (a few workers finish few per task time).
+    periods = periods or max(8, -(-2000 // workers))
     result = None
-    for _ in range(20):  # solve for the shared cores' utilisation (one pass with a core each)
-        # On a loaded host a thread that wakes finds its caches cold: its wake-up, and every
-        # other cost of rank 0's loop, costs more.
-        grow = 1 + costs.get("wake growth with load", 0.0) * load
-        result = _run(workers, T, group, budget, batch, c_wake * grow, c_msg * grow,
-                      c_chunk * grow, c_ring, c_rest, leaders, periods, stretch,
-                      costs.get("poll per peer", 0.0) * grow)
-        result["eff"] *= task_us / T
-        if cores is None:
+    for _ in range(12):  # solve for the lateness
+        result = _run(workers, task_us, group, costs, cores, periods, late)
+        off = (took_us - result["took"]) if took_us and cores else 0.0
+        if abs(off) < 2.0 or (late == 0 and off < 0):
             break
-        demand = min(result["rate"] * (result["cpu0"] + result["cpu_leaders"] + c_rest) / 1e6,
-                     0.98 * cores)
-        new = 1.0 + erlang_c(cores, demand) / (cores - demand)
-        if abs(new - stretch) < 0.01 * stretch and abs(demand / cores - load) < 0.01:
-            break
-        stretch = 0.7 * stretch + 0.3 * new
-        load = 0.7 * load + 0.3 * demand / cores
-    result["stretch"] = stretch
-    result["load"] = load
+        late = max(0.0, late + 0.8 * off)
     return result
 
 
-def erlang_c(c, a):
-    """The chance that a process that wakes finds all `c` cores busy, with `a` cores' worth of
-    demand (Erlang C); the wait then averages 1 / (c - a) of the work it waits for."""
-    term, total = 1.0, 1.0
-    for k in range(1, c):
-        term *= a / k
-        total += term
-    last = term * a / c * c / (c - a)
-    return last / (total + last)
-
-
-def _run(W, T, group, budget, batch, c_wake, c_msg, c_chunk, c_ring, c_rest, L, periods, stretch,
-         c_peer):
-    """One simulation: CPU is counted as the costs say; it takes `stretch` times as long."""
+def _run(W, T, group, costs, cores, periods, late):
+    """One simulation; sleeps end `late` on average."""
+    c_wake, c_msg, c_chunk, c_ring = (costs[k] for k in ("wake", "message", "chunk",
+                                                         "ring record"))
+    c_peer = costs.get("poll per peer", 0.0)
+    # Rank 0's bookkeeping per message to or from a worker (packing it, answering it), by MPI
+    # or inside a leader's message.
+    c_part = costs.get("per worker message", 0.0)
+    # A leader's turn: a timed wake-up, as bare as measured (it has no services to poll).
+    c_lwake = costs["thread wake"]
+    # A dry worker's look for work on a shared host: a poll (as dear as a message) and a yield
+    # that hands the core to another process.
+    c_look = costs["message"] + costs["yield"]
+    # A worker's own CPU per task (taking the chunk, the task's wake-up, sending its result),
+    # and how late a sleeping task wakes on a host with a free core (the timer's slack).
+    # Measured by task length; a length not measured takes the nearest's.
+    key = "groups" if group else "flat"
+    near = min((k for k in costs if k.startswith(f"worker per task, {key}, ")),
+               key=lambda k: abs(float(k.split(", ")[2][:-3]) - T), default=None)
+    c_task = costs[near] if near else 0.0
+    background = costs[near.replace("worker per task", "background")] if near else 0.0
+    budget, batch = budget_of(T, group)
+    L = 0 if not group else -(-W // group)
     # The ranks rank 0 exchanges MPI messages with, as many as Open MPI's shared-memory
     # transport gives a mailbox of their own and polls (btl_vader_fbox_max, 32).
     peers0 = min(FBOX_PEERS, L if group else W)
@@ -126,17 +239,35 @@ def _run(W, T, group, budget, batch, c_wake, c_msg, c_chunk, c_ring, c_rest, L, 
         seq += 1
         heapq.heappush(events, (t, seq, kind, payload))
 
-    # A task's length where it ran is measured (T), its wake-up and wait for a core included;
-    # the rest of the host's CPU per task is mostly that wake-up, and the leaders' work, off
-    # the worker's path: it counts in the host's load, not in the worker's turn.
-    cycle = T
-    queued = [budget - 1] * W      # chunks waiting on each worker (one is running)
+    host = Host(cores, at, warm)
+    # How late a task's sleep ends varies: exponentially about its mean, so tasks that start
+    # together drift apart as they do on a real host (the same draws every run).
+    draw = random.Random(W * 7919 + int(T))
+    wake_late = (lambda: draw.expovariate(1 / late)) if late > 0 else (lambda: 0.0)
+    if cores and background > 0:  # the background, as turns of 20 µs spread evenly
+        for i in range(int(horizon * background / 20.0)):
+            at(i * 20.0 / background, "background", None)
+    # The messages each worker holds, as [chunks left, chunks]: it runs the first one's
+    # chunks one after another and answers it when they are done.
+    msgs = [deque([m, m] for m in [batch] * (budget // batch) + [budget % batch] if m)
+            for _ in range(W)]
     out = [budget] * W             # chunks rank 0 counts out on each worker
     running = [True] * W
+    slept_at = [0.0] * W           # when each worker's task began its sleep
+    took = []                      # how long tasks took where they ran (their own timing)
+
+    idle = [("", 0.0)] * W         # how a dry worker waits, and since when (shared cores)
+
+    def start(w, t):
+        running[w] = True
+        idle[w] = ("", 0.0)
+        slept_at[w] = t
+        at(t + T + wake_late(), "woke", w)
     # Start staggered, as a running map is.
     for w in range(W):
-        at(cycle * (w + 0.5) / W, "done", w)
-    inbox0 = []                    # messages arrived at rank 0: lists of workers answered
+        slept_at[w] = T * (w + 0.5) / W - T
+        at(slept_at[w] + T + wake_late(), "woke", w)
+    inbox0 = []                    # messages arrived at rank 0: lists of (worker, chunks)
     leader_inbox = defaultdict(list)   # results waiting at a leader
     leader_refill = defaultdict(list)  # refills waiting at a leader
     cpu0 = 0.0
@@ -144,24 +275,28 @@ def _run(W, T, group, budget, batch, c_wake, c_msg, c_chunk, c_ring, c_rest, L, 
     cpu_leader = defaultdict(float)
     done_in_window = 0
     at(0.0, "wake0", None)
-    if group:
-        hold = min(T / 2, MAX_HOLD)
-        for l in range(L):
-            at(hold * (l + 0.5) / L, "wakeL", l)
+    # The engine's estimate of a chunk is what chunks took: the task, its late wake-up and
+    # the worker's own turn.
+    est = T + late + c_task
+    hold = min(batch * est / 2, MAX_HOLD)  # half a member's message's time
+    for l in range(L):
+        at(hold * (l + 0.5) / L, "wakeL", l)
 
     # Rank 0's sleep, as Scheduler::poll_again_in works it out: until the earliest worker's
     # head chunk is due (it was sent, or the worker last answered, a chunk's time ago), plus
     # half a chunk's time flat or a quarter (at most 500 µs) in groups; at most 1 ms.
     # owed[w] is when worker w last answered; `dues` a heap of (owed + T, w), stale entries
     # skipped.
+    per_msg = batch * est
     owed = [0.0] * W
-    dues = [(T, w) for w in range(W)]
+    dues = [(per_msg, w) for w in range(W)]
     heapq.heapify(dues)
-    slack = min(T / 4, MAX_HOLD / 2) if group else T / 2
+    slack = min(per_msg / 4, MAX_HOLD / 2) if group else per_msg / 2
     wakes = 0
+    ran0 = 0.0  # what rank 0's thread ran last before its turn ended
 
     def r0_sleep(now):
-        while dues and dues[0][0] != owed[dues[0][1]] + T:
+        while dues and dues[0][0] != owed[dues[0][1]] + per_msg:
             heapq.heappop(dues)
         due = dues[0][0] if dues else now
         return max(POLL, min(MAX_SLEEP, max(due - now, 0.0) + slack))
@@ -170,33 +305,70 @@ def _run(W, T, group, budget, batch, c_wake, c_msg, c_chunk, c_ring, c_rest, L, 
         t, _, kind, p = heapq.heappop(events)
         if t > horizon:
             break
-        if kind == "done":
-            w = p
+        if kind == "core":
+            host.finish(t, *p)
+        elif kind == "eligible":
+            host.admit(t, p)
+        elif kind == "background":
+            host.submit(t, Job(1, 20.0, "idle", None))
+        elif kind == "idle":
+            pass
+        elif kind == "woke":  # a task's sleep ended: the worker needs a core to go on
+            host.submit(t, Job(1, c_task, "done", p))
+        elif kind == "done":  # the task returned and its result went out
+            w = p.payload
             if t >= warm:
                 done_in_window += 1
-            if group:
-                leader_inbox[w // group].append(w)
-            else:
-                inbox0.append([w])
-            if queued[w] > 0:
-                queued[w] -= 1
-                at(t + cycle, "done", w)
+                took.append(p.first - slept_at[w])
+            head = msgs[w][0]
+            head[0] -= 1
+            if head[0] == 0:  # the message's last chunk: its results go out
+                msgs[w].popleft()
+                if group:
+                    leader_inbox[w // group].append((w, head[1]))
+                else:
+                    inbox0.append([(w, head[1])])
+            if msgs[w]:
+                slept_at[w] = t
+                at(t + T + wake_late(), "woke", w)
             else:
                 running[w] = False
-        elif kind == "arrive":  # chunks reach a worker
+                if cores:  # it looks for work, yielding the core between looks
+                    idle[w] = ("yield", t)
+                    host.submit(t, Job(1, c_look, "look", w))
+        elif kind == "look":  # a dry worker looked for work
+            w = p.payload
+            if msgs[w]:
+                start(w, t)
+            elif t - idle[w][1] < IDLE_YIELD:
+                host.submit(t, Job(1, c_look, "look", w))
+            elif group:  # it sleeps on its ring, which the leader's write wakes
+                idle[w] = ("ring", t)
+            else:  # it sleeps, longer each time, and looks again
+                idle[w] = ("nap", t)
+                at(t + MIN_NAP, "nap", (w, MIN_NAP))
+        elif kind == "nap":  # a napping worker wakes and looks (a waker: it gets a core first)
+            host.submit(t, Job(0, c_look, "napped", p))
+        elif kind == "napped":
+            w, nap = p.payload
+            if msgs[w]:
+                start(w, t)
+            else:
+                nap = min(2 * nap, MAX_SLEEP)
+                at(t + nap, "nap", (w, nap))
+        elif kind == "arrive":  # a message of k chunks reaches a worker
             w, k = p
-            queued[w] += k
-            if not running[w]:
-                running[w] = True
-                queued[w] -= 1
-                at(t + cycle, "done", w)
+            msgs[w].append([k, k])
+            # One that yields or naps finds them when it next looks; one on its ring wakes.
+            if not running[w] and idle[w][0] in ("", "ring"):
+                start(w, t)
         elif kind == "to0":  # a message reaches rank 0
             inbox0.append(p)
         elif kind == "toL":  # rank 0's refill reaches a leader
             leader_refill[p[0]].append(p[1])
         elif kind == "wakeL":
             l = p
-            cpu = c_wake
+            cpu = c_lwake
             res = leader_inbox.pop(l, [])
             if res:
                 cpu += c_ring * len(res) + c_msg
@@ -204,16 +376,19 @@ def _run(W, T, group, budget, batch, c_wake, c_msg, c_chunk, c_ring, c_rest, L, 
             for msg in fills:
                 cpu += c_msg
                 for w, k in msg:
-                    cpu += c_ring * k
+                    cpu += c_ring * (k // batch)
             if t >= warm:
                 cpu_leader[l] += cpu
-            end = t + cpu * stretch
+            host.submit(t, Job(0, cpu, "endL", (l, t, res, fills)))
+        elif kind == "endL":
+            l, began, res, fills = p.payload
             if res:
-                at(end + c_msg, "to0", res)
+                at(t + c_msg, "to0", res)
             for msg in fills:
                 for w, k in msg:
-                    at(end, "arrive", (w, k))
-            at(max(end, t + max(POLL, min(T / 2, MAX_HOLD))), "wakeL", l)
+                    for _ in range(k // batch):
+                        at(t, "arrive", (w, batch))
+            at(max(t, began + max(POLL, hold)), "wakeL", l)
         elif kind in ("wake0", "turn0"):
             # A turn's MPI calls each look at every peer's mailbox (Open MPI's shared-memory
             # transport polls one per rank that has sent here): a cost that grows with them.
@@ -225,19 +400,21 @@ def _run(W, T, group, budget, batch, c_wake, c_msg, c_chunk, c_ring, c_rest, L, 
             while inbox0 and taken < TURN_MESSAGES:
                 msg = inbox0.pop()
                 taken += 1
-                cpu += c_msg + peers0 * c_peer + c_chunk / 2 * len(msg)
+                cpu += c_msg + peers0 * c_peer
+                for _, n in msg:
+                    cpu += c_part + c_chunk / 2 * n
                 answered.extend(msg)
-            for w in answered:
-                out[w] -= 1
+            for w, n in answered:
+                out[w] -= n
                 owed[w] = t
-                heapq.heappush(dues, (t + T, w))
+                heapq.heappush(dues, (t + per_msg, w))
             fills = defaultdict(list)
-            for w in answered:
+            for w, _ in answered:
                 k = (budget - out[w]) // batch * batch  # whole messages, as the engine sends
                 if k == 0:
                     continue
                 out[w] += k
-                cpu += c_chunk / 2 * k
+                cpu += c_chunk / 2 * k + c_part * (k // batch)
                 if group:
                     fills[w // group].append((w, k))
                 else:
@@ -247,28 +424,39 @@ def _run(W, T, group, budget, batch, c_wake, c_msg, c_chunk, c_ring, c_rest, L, 
                 cpu += c_msg * len(fills)
             if t >= warm:
                 cpu0 += cpu
-                handled += len(answered)
-            end = t + cpu * stretch
-            for dest, msg in fills.items():
+                handled += sum(n for _, n in answered)
+            # A thread that wakes from a sleep gets a core first (its short slice); one that
+            # goes on from turn to turn without sleeping has had its share, and waits for it
+            # with the workers.
+            host.submit(t, Job(0 if kind == "wake0" else 1, cpu, "end0", fills, SHORT_SLICE,
+                               debt=0.0 if kind == "wake0" else ran0))
+        elif kind == "end0":
+            ran0 = p.debt
+            for dest, msg in p.payload.items():
                 if group:
-                    at(end + c_msg, "toL", (dest, msg))
+                    at(t + c_msg, "toL", (dest, msg))
                 else:
                     for w, k in msg:
-                        at(end + c_msg, "arrive", (w, k))
+                        for _ in range(k // batch):
+                            at(t + c_msg, "arrive", (w, batch))
             # Results that came meanwhile are taken at once (a turn without a sleep, which
-            # costs no wake-up); otherwise sleep.
+            # costs no wake-up); otherwise sleep. A message arriving while rank 0 sleeps
+            # waits for the wake-up (it is polled).
             if inbox0:
-                at(end, "turn0", None)
+                at(t, "turn0", None)
             else:
-                at(end + r0_sleep(end), "wake0", None)
-            # A message arriving while rank 0 sleeps waits for the wake-up (it is polled).
+                at(t + r0_sleep(t), "wake0", None)
     window = horizon - warm
     # Steady state: what rank 0 took in the window (when it cannot keep up, that is the rate).
     rate = min(done_in_window, handled) / window * 1e6
     return {"cpu0": cpu0 / max(handled, 1),
-            "busy0": cpu0 * stretch / window,
+            "busy0": cpu0 / window,
             "eff": rate * T / 1e6 / W,
             "rate": rate,
+            "took": sum(took) / max(len(took), 1),
+            "load": host.busy / window / cores if cores else 0.0,
+            "queue": host.waiting / window,
+            "host per task": (host.busy / window + (background if cores else 0.0)) / max(rate, 1.0) * 1e6,
             "cpu_leaders": sum(cpu_leader.values()) / max(handled, 1),
             "wakes per task": wakes / max(handled, 1),
             "leader_util": max(cpu_leader.values(), default=0.0) / window}
@@ -306,58 +494,93 @@ def costs_from(raw):
         # of it packing the chunk, half taking its result.
         "chunk": one("mproc", "cost: rank 0 CPU per chunk") - 2 * message / 8,
         "ring record": one("mproc", "cost: ring record"),
+        # A sched_yield that switches to another thread on the same core.
+        "yield": one("mproc", "cost: yield to another thread"),
     }
-    # A turn of rank 0's loop that wakes from a sleep (the services polled, the sleep worked
-    # out): with one worker on 2 ms tasks rank 0 mostly sleeps and wakes (its sleeps are 1 ms
-    # at most); what the model counts for that run besides its wake-ups is taken off, and the
-    # rest shared among the wake-ups it counts.
-    costs["wake"] = 0.0
-    alone = simulate(1, 2000.0, None, dict(costs, **{"rest per task, flat": 0.0}), periods=400)
-    costs["wake"] = ((one("mproc", "cost: rank 0 CPU per 2 ms task") - alone["cpu0"]) /
-                     alone["wakes per task"])
-    # The rest of the host's CPU per task (the workers' own, and the leaders'): at 33 ranks,
-    # where the cores are far from full and the host's own background is spread over 16,000
-    # tasks a second.
-    for layout, key in (("mproc flat", "rest per task, flat"),
-                        ("mproc groups of 16", "rest per task, groups")):
-        figs = {fig: v for (w, fig), v in rows[layout].items() if 16 < w < 64}
-        costs[key] = (median(figs["host CPU per 2 ms task"]) -
-                      median(figs["rank 0 CPU per 2 ms task"]))
-    costs.update(fit_two(raw, costs))
+    scale = measured(raw)
+    for _ in range(2):  # the fitted costs change what the wake-up is measured as, and back
+        # A turn of rank 0's loop that wakes from a sleep (the services polled, the sleep
+        # worked out): with one worker on 2 ms tasks rank 0 mostly sleeps and wakes (its
+        # sleeps are 1 ms at most); what the model counts for that run besides its wake-ups
+        # is taken off, and the rest shared among the wake-ups it counts.
+        costs["wake"] = 0.0
+        alone = simulate(1, 2000.0, None, costs, periods=400)
+        costs["wake"] = ((one("mproc", "cost: rank 0 CPU per 2 ms task") - alone["cpu0"]) /
+                         alone["wakes per task"])
+        # The rest of the host's CPU: the workers' own per task (taking a chunk, the task's
+        # wake-up, sending its result), and a background the ranks cost whatever the rate
+        # (in cores). The host's CPU less rank 0's (measured) and the leaders' (modelled) is a
+        # line against the task rate through the two least loaded rows of each layout and task
+        # length (8 and 32 workers, where the cores are far from full); the 128-worker rows
+        # are left to check it.
+        for layout, key in (("mproc flat", "flat"), ("mproc groups of 16", "groups")):
+            for ms in sorted({ms for _, _, ms in scale}):
+                points = []
+                for (impl, w, m), (cpu0, eff, _, _, host) in sorted(scale.items()):
+                    if impl != layout or m != ms or w > 64:
+                        continue
+                    rate = eff / 100 * w * 1000 / ms
+                    group = 15 if key == "groups" else None
+                    leaders = simulate(w, ms * 1000, group, costs)["cpu_leaders"]
+                    points.append((rate, (host - cpu0 - leaders) * rate / 1e6))
+                (x0, y0), (x1, y1) = points[0], points[-1]
+                per_task = max(0.0, (y1 - y0) / (x1 - x0) * 1e6)
+                costs[f"worker per task, {key}, {ms * 1000:g} us"] = per_task
+                costs[f"background, {key}, {ms * 1000:g} us"] = max(0.0,
+                                                                    y0 - per_task * x0 / 1e6)
+        costs.update(fit(raw, costs))
     return costs
 
 
-def fit_two(raw, costs):
-    """The two costs not measured apart, fitted (least squares) to rank 0's CPU in the 2 ms
-    rows; every other figure is a check. What each MPI call of rank 0 pays per peer whose
-    mailbox Open MPI polls (at most 32), and how much rank 0's costs grow on a loaded host
-    (cold caches): each of rank 0's costs x (1 + growth x utilisation)."""
-    names = ("poll per peer", "wake growth with load")
+def fit(raw, costs):
+    """The costs not measured apart, fitted (least squares, none below 0) to rank 0's CPU in
+    the 2 ms rows; every other figure is a check. What each MPI call of rank 0 pays per peer
+    whose mailbox Open MPI polls (at most 32); rank 0's bookkeeping per worker message (the
+    cost rows cannot tell it from a chunk's or a wake-up's); and how much every cost grows on
+    a loaded host (cold caches): each x (1 + growth x the host's load)."""
+    names = ("poll per peer", "per worker message")
     rows = []
-    for (impl, w, ms), (cpu, _, took, _) in measured(raw).items():
+    for (impl, w, ms), (cpu, _, took, _, _) in measured(raw).items():
         if ms != 2:
             continue
         group = None if impl == "mproc flat" else int(impl.rsplit(" ", 1)[1]) - 1
-        at = lambda p, g: simulate(w, 2000.0, group, dict(costs, **{names[0]: p, names[1]: g}),
-                                   cores=costs["cores"], took_us=took)["cpu0"]
-        a = at(0.0, 0.0)
-        rows.append((a, at(1.0, 0.0) - a, at(0.0, 1.0) - a, cpu))
-    # Normal equations for cpu = a + x b + y c.
-    bb = sum(b * b for _, b, _, _ in rows)
-    cc = sum(c * c for _, _, c, _ in rows)
-    bc = sum(b * c for _, b, c, _ in rows)
-    rb = sum(b * (m - a) for a, b, _, m in rows)
-    rc = sum(c * (m - a) for a, _, c, m in rows)
-    det = bb * cc - bc * bc
-    x, y = ((rb * cc - rc * bc) / det, (rc * bb - rb * bc) / det) if det else (0.0, 0.0)
-    if x < 0 or y < 0:  # one alone, the other at 0
-        x, y = (max(0.0, rb / bb), 0.0) if rb * rb / bb >= rc * rc / cc else (0.0, max(0.0, rc / cc))
-    return {names[0]: x, names[1]: y}
+        at = lambda *x: simulate(w, 2000.0, group, dict(costs, **dict(zip(names, x))),
+                                 cores=costs["cores"], took_us=took)["cpu0"]
+        a = at(*[0.0] * len(names))
+        rows.append((a, [at(*(1.0 if j == i else 0.0 for j in range(len(names)))) - a
+                         for i in range(len(names))], cpu))
+    free = list(range(len(names)))
+    while True:  # an unknown that comes out below 0 is left at 0 and the rest fitted again
+        x = dict.fromkeys(range(len(names)), 0.0)
+        x.update(zip(free, least_squares([[d[i] for i in free] for _, d, _ in rows],
+                                         [m - a for a, _, m in rows])))
+        below = [i for i in free if x[i] < 0]
+        if not below:
+            return {name: x[i] for i, name in enumerate(names)}
+        free.remove(below[0])
+
+
+def least_squares(A, b):
+    """x minimising |A x - b| (the normal equations, by Gaussian elimination)."""
+    n = len(A[0]) if A else 0
+    M = [[sum(r[i] * r[j] for r in A) for j in range(n)] + [sum(r[i] * y for r, y in zip(A, b))]
+         for i in range(n)]
+    for i in range(n):
+        p = max(range(i, n), key=lambda k: abs(M[k][i]))
+        M[i], M[p] = M[p], M[i]
+        if abs(M[i][i]) < 1e-12:
+            return [0.0] * n
+        for k in range(n):
+            if k != i:
+                f = M[k][i] / M[i][i]
+                M[k] = [a - f * c for a, c in zip(M[k], M[i])]
+    return [M[i][n] / M[i][i] for i in range(n)]
 
 
 def measured(raw):
     """Medians of the bench's scale rows: (layout, workers, ms) -> (rank 0 µs, efficiency %,
-    a task's measured length in µs, rank 0's wake-ups per task; None where not measured)."""
+    a task's measured length in µs, rank 0's wake-ups per task, the host's CPU per task in µs;
+    None where not measured)."""
     out = {}
     for impl, figs in read_raw(raw).items():
         if not impl.startswith(("mproc flat", "mproc groups")):
@@ -365,31 +588,33 @@ def measured(raw):
         for (w, fig), values in figs.items():
             if fig.startswith("rank 0 CPU per "):
                 ms = float(fig[len("rank 0 CPU per "):-len(" ms task")])
-                eff = figs.get((w, f"{ms:g} ms tasks efficiency"))
-                took = figs.get((w, f"length of a {ms:g} ms task"))
-                wakes = figs.get((w, f"rank 0 wake-ups per {ms:g} ms task"))
-                out[(impl, w, ms)] = (median(values), median(eff) if eff else None,
-                                      median(took) if took else None,
-                                      median(wakes) if wakes else None)
+                others = (f"{ms:g} ms tasks efficiency", f"length of a {ms:g} ms task",
+                          f"rank 0 wake-ups per {ms:g} ms task", f"host CPU per {ms:g} ms task")
+                out[(impl, w, ms)] = (median(values),) + tuple(
+                    median(figs[(w, f)]) if figs.get((w, f)) else None for f in others)
     return out
 
 
 def calibrate(raw, costs):
     ok = True
-    print("| layout | workers | task | a task took | rank 0 CPU/task measured | modelled | error "
-          "| efficiency measured | modelled | error | rank 0 wake-ups/task measured | modelled |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for (impl, w, ms), (cpu, eff, took, wakes) in sorted(measured(raw).items(), key=lambda k: (k[0][2], k[0][1], k[0][0])):
+    print("| layout | workers | task | rank 0 CPU/task measured | modelled | error "
+          "| efficiency measured | modelled | error | a task took (fed) | modelled "
+          "| host CPU/task measured | modelled | rank 0 wake-ups/task measured | modelled |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for (impl, w, ms), (cpu, eff, took, wakes, host) in sorted(
+            measured(raw).items(), key=lambda k: (k[0][2], k[0][1], k[0][0])):
         group = None if impl == "mproc flat" else int(impl.rsplit(" ", 1)[1]) - 1
         m = simulate(w, ms * 1000, group, costs, cores=costs["cores"], took_us=took)
         cpu_err = (m["cpu0"] - cpu) / cpu * 100
         eff_err = m["eff"] * 100 - eff
         good = abs(cpu_err) <= 20 and abs(eff_err) <= 3
         ok &= good
-        print(f"| {impl[6:]} | {w} | {ms:g} ms | {f'{took / 1000:.3f} ms' if took else '–'} "
+        print(f"| {impl[6:]} | {w} | {ms:g} ms "
               f"| {cpu:.2f} µs | {m['cpu0']:.2f} µs | {cpu_err:+.0f}% "
               f"| {eff:.1f}% | {m['eff'] * 100:.1f}% | {eff_err:+.1f} pts "
-              f"| {f'{wakes:.3f}' if wakes is not None else '–'} | {m['wakes per task']:.3f} |"
+              f"| {took / 1000:.3f} ms | {m['took'] / 1000:.3f} ms "
+              f"| {host:.1f} µs | {m['host per task']:.1f} µs "
+              f"| {wakes:.3f} | {m['wakes per task']:.3f} |"
               f"{'' if good else ' outside'}")
     return ok
 
