@@ -12,10 +12,11 @@ namespace mproc::detail {
 namespace {
 
 // How long a member's results may wait here for others to join them on the way to rank 0:
-// half of what its message took, at most kMaxRelayHold (protocol.hpp says why that is safe).
-// Rank 0 then wakes once per batch instead of once per result, and this loop about as often.
+// what its message took, at most kMaxRelayHold (protocol.hpp says why that is safe). Rank 0
+// then takes results a batch at a time instead of one by one, and this loop wakes about once
+// a batch.
 constexpr auto kMaxHold = kMaxRelayHold;
-constexpr double kHoldShare = 0.5;
+constexpr double kHoldShare = 1.0;
 
 std::unique_ptr<Send> take_spare(std::vector<std::unique_ptr<Send>>& spare) {
     if (spare.empty()) return std::make_unique<Send>();
@@ -231,8 +232,9 @@ bool GroupLeader::finished() {
 }
 
 // Rank 0's refills come when they come; what can be planned is the members' results and the
-// batch's hold. Sleep until the batch is due, or for a hold's length (half a message's time),
-// whichever is first: a member has two more chunks queued, so it never waits for this.
+// batch's hold. Sleep until the batch is due, or for a hold's length (a message's time, at
+// most kMaxHold), whichever is first: a member has kRelayCover of work queued beyond the chunk
+// it runs, so it does not wait for this.
 std::optional<MpiThread::Patience> GroupLeader::poll_again_in() const {
     if (stopping_) return MpiThread::Patience{Clock::duration::zero(), false};
     std::optional<MpiThread::Patience> best;

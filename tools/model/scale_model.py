@@ -7,9 +7,9 @@ engine's own rules (ARCHITECTURE.md, "Node groups"):
 - rank 0 is one thread: each time it wakes it pays a wake-up, takes every result message that
   has come (up to 64 a turn), refills every worker below its budget in whole messages (one
   per worker flat, one per group with groups), and sleeps until the earliest worker's message
-  is due plus half a message's time flat or a quarter (at most 500 µs) in groups, at most
+  is due plus half a message's time flat or a quarter (at most 1 ms) in groups, at most
   1 ms; while results keep coming it turns again without sleeping;
-- a leader wakes every half a member's message's time (at most 1 ms, its hold): it copies its
+- a leader wakes every member's message's time (at most 2 ms, its hold): it copies its
   members' results from their rings into one message to rank 0 and rank 0's refills into
   their rings;
 - a worker holds two chunks flat; in a group one more than covers 5 ms of work (kRelayCover),
@@ -49,12 +49,13 @@ import sys
 from collections import defaultdict, deque
 
 MAX_SLEEP = 1000.0      # µs: rank 0's and a leader's longest sleep
-MAX_HOLD = 1000.0       # µs: a leader's longest hold (kMaxRelayHold); rank 0's sleep in groups
+MAX_HOLD = 2000.0       # µs: a leader's longest hold (kMaxRelayHold); rank 0's sleep in groups
                         # is at most half of it
 POLL = 20.0             # µs: a sleep shorter than a timer can be is a yielding poll
 TURN_MESSAGES = 64      # result messages rank 0 takes per turn before it refills
 FBOX_PEERS = 32         # peers whose mailboxes Open MPI's vader polls on every call (at most)
-RELAY_COVER = 5000.0    # µs of work a member keeps queued beyond its running chunk (kRelayCover)
+RELAY_COVER = 5 * MAX_HOLD  # µs of work a member keeps queued beyond its running chunk
+                            # (kRelayCover)
 TARGET_IN_FLIGHT = 200.0  # µs of work every worker holds at least (kTargetInFlightNs)
 IDLE_YIELD = 1000.0     # µs a dry worker looks and yields before it sleeps (kIdleWorker)
 SHORT_SLICE = 100.0     # µs: the slice rank 0's and the leaders' loops ask for
@@ -209,8 +210,8 @@ def _run(W, T, group, costs, cores, periods, late):
     # Rank 0's bookkeeping per message to or from a worker (packing it, answering it), by MPI
     # or inside a leader's message.
     c_part = costs.get("per worker message", 0.0)
-    # A leader's turn: a timed wake-up, as bare as measured (it has no services to poll).
-    c_lwake = costs["thread wake"]
+    # A leader's turn: a turn of the same loop as rank 0's, as dear as rank 0's wake-up.
+    c_lwake = c_wake
     # A dry worker's look for work on a shared host: a poll (as dear as a message) and a yield
     # that hands the core to another process.
     c_look = costs["message"] + costs["yield"]
@@ -270,6 +271,8 @@ def _run(W, T, group, costs, cores, periods, late):
     inbox0 = []                    # messages arrived at rank 0: lists of (worker, chunks)
     leader_inbox = defaultdict(list)   # results waiting at a leader
     leader_refill = defaultdict(list)  # refills waiting at a leader
+    gathered = defaultdict(list)       # results a leader holds for its next message to rank 0
+    flush_at = defaultdict(float)      # when a leader's batch is due
     cpu0 = 0.0
     handled = 0  # results rank 0 took in the window
     cpu_leader = defaultdict(float)
@@ -278,7 +281,7 @@ def _run(W, T, group, costs, cores, periods, late):
     # The engine's estimate of a chunk is what chunks took: the task, its late wake-up and
     # the worker's own turn.
     est = T + late + c_task
-    hold = min(batch * est / 2, MAX_HOLD)  # half a member's message's time
+    hold = min(batch * est, MAX_HOLD)  # a member's message's time
     for l in range(L):
         at(hold * (l + 0.5) / L, "wakeL", l)
 
@@ -367,11 +370,19 @@ def _run(W, T, group, costs, cores, periods, late):
         elif kind == "toL":  # rank 0's refill reaches a leader
             leader_refill[p[0]].append(p[1])
         elif kind == "wakeL":
+            # A leader's turn (GroupLeader): its members' results join the batch, which goes
+            # to rank 0 once half the group's are in or the oldest has waited a hold.
             l = p
             cpu = c_lwake
-            res = leader_inbox.pop(l, [])
-            if res:
-                cpu += c_ring * len(res) + c_msg
+            new = leader_inbox.pop(l, [])
+            cpu += c_ring * len(new)
+            if new and not gathered[l]:
+                flush_at[l] = t + hold
+            gathered[l].extend(new)
+            res = []
+            if gathered[l] and (2 * len(gathered[l]) >= group or t >= flush_at[l]):
+                res, gathered[l] = gathered[l], []
+                cpu += c_msg
             fills = leader_refill.pop(l, [])
             for msg in fills:
                 cpu += c_msg
@@ -388,7 +399,9 @@ def _run(W, T, group, costs, cores, periods, late):
                 for w, k in msg:
                     for _ in range(k // batch):
                         at(t, "arrive", (w, batch))
-            at(max(t, began + max(POLL, hold)), "wakeL", l)
+            # It sleeps a hold, or until the batch is due, at most 1 ms (its loop's longest).
+            wait = min(hold, MAX_SLEEP, flush_at[l] - began if gathered[l] else hold)
+            at(max(t, began + max(POLL, wait)), "wakeL", l)
         elif kind in ("wake0", "turn0"):
             # A turn's MPI calls each look at every peer's mailbox (Open MPI's shared-memory
             # transport polls one per rank that has sent here): a cost that grows with them.
