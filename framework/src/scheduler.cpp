@@ -221,8 +221,8 @@ std::optional<MpiThread::Patience> Scheduler::poll_again_in() const {
         const auto expected = std::chrono::nanoseconds(static_cast<std::int64_t>(ns));
         const auto due = w.owed_since + expected;
         // A worker in a group answers through its leader, which sends a batch about once a
-        // message's time: rank 0 looks four times as often, and the members hold more chunks
-        // (see kRelayCover).
+        // message's time: rank 0 allows itself a quarter of that (at most half a hold), so it
+        // takes a batch soon after it comes, and the members hold more chunks (kRelayCover).
         const auto slack =
             w.route < 0 ? MpiThread::Clock::duration(expected / 2)
                         : std::min<MpiThread::Clock::duration>(expected / 4, kMaxRelayHold / 2);

@@ -78,17 +78,17 @@ class Job:
         self.prio, self.left, self.kind, self.payload, self.first = prio, left, kind, payload, None
         self.slice = slice  # the longest it runs while others wait (None: to the end)
         # CPU the thread has just had without sleeping: under a fair scheduler it waits until
-        # every other runnable thread has had as much (None: a worker's short turn, which
-        # the kernel runs in order of waking).
+        # every other runnable thread has had as much (0: it slept before this turn).
         self.debt = debt
 
 
 class Host:
-    """The cores a run shares, handed out as the kernel does here: rank 0's and the leaders'
-    turns (priority 0: their loops ask for short slices, ARCHITECTURE.md section 7, and
-    under EEVDF a thread woken with an earlier deadline takes a core from one with a later
-    one) take a core from a worker's turn at once; the workers' turns (priority 1) queue for
-    a core in order. cores=None: a core for every process, nobody waits."""
+    """The cores a run shares, handed out as the kernel (EEVDF) does here. A thread that wakes
+    with a short slice (priority 0: rank 0's and the leaders' loops ask for one, ARCHITECTURE.md
+    section 7; its deadline is the earliest) takes a core from a worker's turn at once; the
+    workers' turns (priority 1) queue for a core in order; a thread that has had CPU without
+    sleeping (its debt, or a slice run out) waits for its fair share first. cores=None: a core
+    for every process, nobody waits."""
 
     def __init__(self, cores, at, warm):
         self.cores, self.at, self.warm = cores, at, warm
@@ -97,20 +97,11 @@ class Host:
         self.queues = (deque(), deque())
         self.token = 0
         self.busy = 0.0  # core-µs used after `warm`
-        self.waiting = 0.0  # workers' turns waiting for a core, integrated over µs after `warm`
-        self.noted = warm
-
-    def _note(self, t):
-        """Counts the workers waiting for a core up to t (before the queue changes)."""
-        if t > self.noted:
-            self.waiting += len(self.queues[1]) * (t - self.noted)
-            self.noted = t
 
     def _count(self, start, end):
         self.busy += max(0.0, end - max(start, self.warm))
 
     def submit(self, t, job):
-        self._note(t)
         if self.cores and job.debt:
             # Runnable and ahead of its share: eligible again once the others (the workers
             # waiting or running, sharing the cores) have caught up.
@@ -156,20 +147,16 @@ class Host:
         the next turn waiting."""
         if self.running.get(core, (None, 0.0, None))[2] != token:
             return
-        self._note(t)
         job, start, _ = self.running.pop(core)
         self._count(start, t)
         job.left -= t - start
         waiting = self.queues[0] or self.queues[1]
-        if job.left > 1e-6:
+        if job.left > 1e-6:  # its slice ran out: it has had its share for now
             if not waiting:
                 self._start(t, core, job)
                 return
-            if job.slice:  # its slice ran out: it has had its share for now
-                job.debt = t - start
-                self.submit(t, job)
-            else:
-                self.queues[job.prio].append(job)
+            job.debt = t - start
+            self.submit(t, job)
         else:
             job.debt = t - start  # what it ran last, for the thread's next turn to owe
             self.at(t, job.kind, job)
@@ -216,8 +203,8 @@ def _run(W, T, group, costs, cores, periods, late):
     # that hands the core to another process.
     c_look = costs["message"] + costs["yield"]
     # A worker's own CPU per task (taking the chunk, the task's wake-up, sending its result),
-    # and how late a sleeping task wakes on a host with a free core (the timer's slack).
-    # Measured by task length; a length not measured takes the nearest's.
+    # and the host's background (in cores), measured by task length; a length not measured
+    # takes the nearest's.
     key = "groups" if group else "flat"
     near = min((k for k in costs if k.startswith(f"worker per task, {key}, ")),
                key=lambda k: abs(float(k.split(", ")[2][:-3]) - T), default=None)
@@ -256,7 +243,6 @@ def _run(W, T, group, costs, cores, periods, late):
     running = [True] * W
     slept_at = [0.0] * W           # when each worker's task began its sleep
     took = []                      # how long tasks took where they ran (their own timing)
-
     idle = [("", 0.0)] * W         # how a dry worker waits, and since when (shared cores)
 
     def start(w, t):
@@ -468,7 +454,6 @@ def _run(W, T, group, costs, cores, periods, late):
             "rate": rate,
             "took": sum(took) / max(len(took), 1),
             "load": host.busy / window / cores if cores else 0.0,
-            "queue": host.waiting / window,
             "host per task": (host.busy / window + (background if cores else 0.0)) / max(rate, 1.0) * 1e6,
             "cpu_leaders": sum(cpu_leader.values()) / max(handled, 1),
             "wakes per task": wakes / max(handled, 1),
