@@ -9,10 +9,11 @@ engine's own rules (ARCHITECTURE.md, "Node groups"):
   per worker flat, one per group with groups), and sleeps until the earliest worker's message
   is due plus half a message's time flat or a quarter (at most 1 ms) in groups, at most
   1 ms; while results keep coming it turns again without sleeping;
-- a leader wakes every member's message's time (at most 2 ms, its hold): it copies its
-  members' results from their rings into one message to rank 0 and rank 0's refills into
-  their rings;
-- a worker holds two chunks flat; in a group one more than covers 5 ms of work (kRelayCover),
+- a leader wakes when its batch is due or a hold has passed, at most every 1 ms: it copies
+  its members' results from their rings into its batch, sends the batch to rank 0 as one
+  message once it holds half as many results as it has members or the oldest has waited its
+  hold (a member's message's time, at most 2 ms), and copies rank 0's refills into the rings;
+- a worker holds two chunks flat; in a group one more than covers 10 ms of work (kRelayCover),
   sent a third at a time; it runs a message's chunks one after another and answers the
   message when they are done. A worker with nothing left looks for work, yielding the core
   between looks, for 1 ms; then a member sleeps on its ring (a write wakes it) and a flat
@@ -21,13 +22,14 @@ engine's own rules (ARCHITECTURE.md, "Node groups"):
 Where the run shares a few cores (the calibration host: every rank on 2 cores) the model hands
 them out as Linux's scheduler (EEVDF) does here: a thread that wakes from a sleep with a short
 slice (rank 0's, a leader's) takes a core at once; the workers' short turns queue for a core in
-order; a thread that keeps running (rank 0 turning without a sleep) gets its fair share only,
-waiting after each slice until every runnable thread has had as much. On a cluster every rank
-has a core and nobody waits.
+order; a thread that keeps running (rank 0 turning without a sleep, a worker yielding for
+work) gets its fair share only, waiting after each slice until every runnable thread has had
+as much. On a cluster every rank has a core and nobody waits.
 
 It is fed costs measured on this machine in the same bench run: a timed wake-up's CPU, an MPI
-message's, rank 0's per chunk and per wake-up, a ring record's, a yield that hands the core
-over; how late a task's sleep ends; and the workers' own CPU per task with the host's
+message's, rank 0's per chunk and per wake-up (a leader's turn costs as much), a ring
+record's, a yield that hands the core over; how long a task took where it ran (per row: the
+model solves for how late its sleep ends); and the workers' own CPU per task with the host's
 background, from the host's CPU at 8 and 32 workers. Two costs are fitted (least squares, to
 rank 0's CPU in the 2 ms rows) because the cost rows cannot tell them apart: what each MPI
 call of rank 0 pays per peer whose mailbox Open MPI polls, and rank 0's bookkeeping per worker
