@@ -36,9 +36,10 @@ call of rank 0 pays per peer whose mailbox Open MPI polls, and rank 0's bookkeep
 message. Besides rank 0's CPU and the efficiency, the model's task length, rank 0's wake-ups
 per task and the host's CPU per task are set beside the measured ones.
 
-    scale_model.py RAW [--plot FILE.svg]
+    scale_model.py RAW [--plot FILE.svg] [--cores N]
 
-RAW is `tools/mproc bench`'s JSON lines (build/bench/results.jsonl). The model is checked
+RAW is `tools/mproc bench`'s JSON lines (build/bench/results.jsonl); N the cores that run
+shared (default: this machine's). The model is checked
 against its 8-, 32- and 128-worker scale rows (rank 0's CPU per task within 20%, efficiency
 within 3 points; exit 1 if not), then projects 10^3, 10^4 and 10^5 ranks with tasks of 1, 10
 and 100 ms.
@@ -479,13 +480,14 @@ def read_raw(raw):
     return rows
 
 
-def costs_from(raw):
-    """What the model is fed, from the bench's own measurements on this machine."""
+def costs_from(raw, cores):
+    """What the model is fed, from the bench's own measurements on this machine (whose run
+    shared `cores` cores)."""
     rows = read_raw(raw)
     one = lambda impl, fig: median(rows[impl][(1, fig)])
     message = 1e6 / (2 * one("raw MPI", "8-byte round trips, 4 in flight"))
     costs = {
-        "cores": os.cpu_count(),
+        "cores": cores,
         # A timed sleep and wake-up of a thread, bare.
         "thread wake": one("mproc", "cost: timed wake-up"),
         # One MPI message sent or received: a round trip is two of each, on two ranks.
@@ -682,12 +684,14 @@ def write_plot(rows, path):
 
 
 def main():
-    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
+    args = sys.argv[1:]
+    if not args or args[0].startswith("-") or len(args) % 2 == 0 or any(
+            a not in ("--plot", "--cores") for a in args[1::2]):
         print(__doc__, file=sys.stderr)
         return 2
-    raw = sys.argv[1]
-    plot = sys.argv[3] if len(sys.argv) >= 4 and sys.argv[2] == "--plot" else None
-    costs = costs_from(raw)
+    raw, options = args[0], dict(zip(args[1::2], args[2::2]))
+    plot = options.get("--plot")
+    costs = costs_from(raw, int(options.get("--cores", os.cpu_count())))
     print("Costs measured on this machine (µs; the background in cores):")
     print()
     print("| " + " | ".join(costs) + " |")

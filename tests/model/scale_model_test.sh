@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The scale model (tools/model/scale_model.py) on the raw figures of a bench run kept here
+# (bench_2026-11-29.jsonl: its cost rows, raw MPI's round trip and its scale rows). The model
+# draws its random lateness from fixed seeds, so its output is fixed by those figures and
+# expected.md holds it: a change to the model shows as a difference. Regenerate it on purpose:
+#   tools/model/scale_model.py tests/model/bench_2026-11-29.jsonl --cores 2 > tests/model/expected.md
+# What the model must go on saying is checked apart, so a regenerated file that breaks it still
+# fails.
+source "$(dirname "$0")/../e2e/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+model=$root/tools/model/scale_model.py
+raw=$here/bench_2026-11-29.jsonl
+
+# 1: some row outside the tolerance, as flat at 128 workers is in that run.
+expect "the model runs on a bench run's figures" 1 python3 "$model" "$raw" --cores 2 --plot "$work/model.svg"
+if [ "$out" = "$(cat "$here/expected.md")" ]; then ok "its output is the expected one"
+else bad "its output differs from expected.md" "$(diff <(echo "$out") "$here/expected.md")"; fi
+contains "it draws the plot" "$(head -c 300 "$work/model.svg")" '^<svg '
+
+rows=$(grep -cE '^\| (flat|groups of 16) \| [0-9]+ \| ' <<<"$out")
+[ "$rows" = 12 ] && ok "12 calibration rows" || bad "calibration rows: $rows, wanted 12" "$out"
+# The rows the targets are set on: rank 0's CPU within 20% in all six 2 ms rows.
+cpu_outside=$(grep -E '^\| (flat|groups of 16) \| [0-9]+ \| 2 ms ' <<<"$out" |
+    awk -F"|" '{e = $7; gsub(/[ %+]/, "", e); e += 0; if (e > 20 || e < -20) n++} END {print n + 0}')
+[ "$cpu_outside" = 0 ] && ok "rank 0's CPU within 20% in every 2 ms row" ||
+    bad "$cpu_outside 2 ms rows with rank 0's CPU outside 20%" "$out"
+# Projection: 18 rows; in groups rank 0 spends less per task than flat, everywhere.
+projection=$(sed -n '/^Projection/,$p' <<<"$out" | grep -E '^\| [0-9,]+ \| [0-9]+ ms \|')
+[ "$(wc -l <<<"$projection")" = 18 ] && ok "18 projection rows" || bad "projection rows" "$projection"
+worse=$(awk -F'|' '{cpu = $6 + 0; key = $2 $3} $4 ~ /flat/ {flat[key] = cpu}
+                   $4 ~ /groups/ && cpu >= flat[key] {n++} END {print n + 0}' <<<"$projection")
+[ "$worse" = 0 ] && ok "rank 0's CPU per task lower in groups than flat at every size" ||
+    bad "$worse projection rows where groups cost rank 0 as much as flat" "$projection"
+
+expect "no arguments: the usage" 2 python3 "$model"
+contains "which names the raw figures" "$err" 'scale_model.py RAW'
+expect "an unknown option: the usage" 2 python3 "$model" "$raw" --bogus 1
+finish
