@@ -147,12 +147,4 @@ Waited wait_until(Ready&& ready, const WaitFor& how = {}) {
 // default); make it 1 µs for the calling thread.
 void tighten_timer_slack() noexcept;
 
-// Asks the kernel to run the calling thread in slices of 100 µs instead of its default (1.4 ms
-// on a 2-core machine): under EEVDF (Linux 6.12 on) a thread with a shorter slice has an earlier
-// deadline, so when it wakes it gets a core before the long-slice threads woken with it. For the
-// loops that feed others (rank 0's, a group leader's), which are short and latency-bound: on a node
-// with more ranks than cores, a burst of workers' wake-ups otherwise keeps them waiting for a core
-// for a millisecond and more after every wake-up, and every worker waits with them.
-void ask_for_short_slices() noexcept;
-
 }  // namespace mproc::detail

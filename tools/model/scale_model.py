@@ -200,8 +200,6 @@ def _run(W, T, group, costs, cores, periods, late):
     # Rank 0's bookkeeping per message to or from a worker (packing it, answering it), by MPI
     # or inside a leader's message.
     c_part = costs.get("per worker message", 0.0)
-    # A leader's turn: a turn of the same loop as rank 0's, as dear as rank 0's wake-up.
-    c_lwake = c_wake
     # A dry worker's look for work on a shared host: a poll (as dear as a message) and a yield
     # that hands the core to another process.
     c_look = costs["message"] + costs["yield"]
@@ -362,7 +360,7 @@ def _run(W, T, group, costs, cores, periods, late):
             # A leader's turn (GroupLeader): its members' results join the batch, which goes
             # to rank 0 once half the group's are in or the oldest has waited a hold.
             l = p
-            cpu = c_lwake
+            cpu = c_wake  # a turn of the same loop as rank 0's, as dear as its wake-up
             new = leader_inbox.pop(l, [])
             cpu += c_ring * len(new)
             if new and not gathered[l]:
@@ -480,10 +478,9 @@ def read_raw(raw):
     return rows
 
 
-def costs_from(raw, cores):
-    """What the model is fed, from the bench's own measurements on this machine (whose run
-    shared `cores` cores)."""
-    rows = read_raw(raw)
+def costs_from(rows, cores):
+    """What the model is fed, from the bench's own measurements on this machine (`rows`, as
+    read_raw reads them; the run shared `cores` cores)."""
     one = lambda impl, fig: median(rows[impl][(1, fig)])
     message = 1e6 / (2 * one("raw MPI", "8-byte round trips, 4 in flight"))
     costs = {
@@ -499,7 +496,7 @@ def costs_from(raw, cores):
         # A sched_yield that switches to another thread on the same core.
         "yield": one("mproc", "cost: yield to another thread"),
     }
-    scale = measured(raw)
+    scale = measured(rows)
     for _ in range(2):  # the fitted costs change what the wake-up is measured as, and back
         # A turn of rank 0's loop that wakes from a sleep (the services polled, the sleep
         # worked out): with one worker on 2 ms tasks rank 0 mostly sleeps and wakes (its
@@ -530,11 +527,11 @@ def costs_from(raw, cores):
                 costs[f"worker per task, {key}, {ms * 1000:g} us"] = per_task
                 costs[f"background, {key}, {ms * 1000:g} us"] = max(0.0,
                                                                     y0 - per_task * x0 / 1e6)
-        costs.update(fit(raw, costs))
+        costs.update(fit(scale, costs))
     return costs
 
 
-def fit(raw, costs):
+def fit(scale, costs):
     """The costs not measured apart, fitted (least squares, none below 0) to rank 0's CPU in
     the 2 ms rows; every other figure is a check. What each MPI call of rank 0 pays per peer
     whose mailbox Open MPI polls (at most 32); rank 0's bookkeeping per worker message (the
@@ -542,7 +539,7 @@ def fit(raw, costs):
     a loaded host (cold caches): each x (1 + growth x the host's load)."""
     names = ("poll per peer", "per worker message")
     rows = []
-    for (impl, w, ms), (cpu, _, took, _, _) in measured(raw).items():
+    for (impl, w, ms), (cpu, _, took, _, _) in scale.items():
         if ms != 2:
             continue
         group = None if impl == "mproc flat" else int(impl.rsplit(" ", 1)[1]) - 1
@@ -579,12 +576,12 @@ def least_squares(A, b):
     return [M[i][n] / M[i][i] for i in range(n)]
 
 
-def measured(raw):
-    """Medians of the bench's scale rows: (layout, workers, ms) -> (rank 0 µs, efficiency %,
+def measured(rows):
+    """Medians of the bench's scale rows (`rows` as read_raw reads them): (layout, workers, ms) -> (rank 0 µs, efficiency %,
     a task's measured length in µs, rank 0's wake-ups per task, the host's CPU per task in µs;
     None where not measured)."""
     out = {}
-    for impl, figs in read_raw(raw).items():
+    for impl, figs in rows.items():
         if not impl.startswith(("mproc flat", "mproc groups")):
             continue
         for (w, fig), values in figs.items():
@@ -597,14 +594,14 @@ def measured(raw):
     return out
 
 
-def calibrate(raw, costs):
+def calibrate(scale, costs):
     ok = True
     print("| layout | workers | task | rank 0 CPU/task measured | modelled | error "
           "| efficiency measured | modelled | error | a task took (fed) | modelled "
           "| host CPU/task measured | modelled | rank 0 wake-ups/task measured | modelled |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for (impl, w, ms), (cpu, eff, took, wakes, host) in sorted(
-            measured(raw).items(), key=lambda k: (k[0][2], k[0][1], k[0][0])):
+            scale.items(), key=lambda k: (k[0][2], k[0][1], k[0][0])):
         group = None if impl == "mproc flat" else int(impl.rsplit(" ", 1)[1]) - 1
         m = simulate(w, ms * 1000, group, costs, cores=costs["cores"], took_us=took)
         cpu_err = (m["cpu0"] - cpu) / cpu * 100
@@ -691,7 +688,8 @@ def main():
         return 2
     raw, options = args[0], dict(zip(args[1::2], args[2::2]))
     plot = options.get("--plot")
-    costs = costs_from(raw, int(options.get("--cores", os.cpu_count())))
+    rows = read_raw(raw)  # the bench's figures, read once
+    costs = costs_from(rows, int(options.get("--cores", os.cpu_count())))
     print("Costs measured on this machine (µs; the background in cores):")
     print()
     print("| " + " | ".join(costs) + " |")
@@ -701,7 +699,7 @@ def main():
     print("Calibration: the bench's scale rows (medians of 3) against the model, on "
           f"{costs['cores']} shared cores:")
     print()
-    ok = calibrate(raw, costs)
+    ok = calibrate(measured(rows), costs)
     print()
     print("Projection: a core per rank, groups of 128 ranks (a leader and 127 workers):")
     print()
