@@ -17,6 +17,9 @@ namespace {
 // a batch.
 constexpr auto kMaxHold = kMaxRelayHold;
 constexpr double kHoldShare = 1.0;
+// How often a leader with nothing owed looks for rank 0's next message: as often as rank 0's
+// own loop looks when idle.
+constexpr std::chrono::milliseconds kIdleLook{1};
 
 std::unique_ptr<Send> take_spare(std::vector<std::unique_ptr<Send>>& spare) {
     if (spare.empty()) return std::make_unique<Send>();
@@ -195,9 +198,14 @@ void GroupLeader::gather(Member& m) {
 }
 
 bool GroupLeader::flush_due(Clock::time_point now) const {
-    // Half the group has answered, or the oldest answer has waited its hold, or nobody owes
-    // anything more (the end of a map: nothing else will join the batch).
-    return 2 * batch_messages_ >= members_.size() || now >= batch_due_ || out_total_ == 0 ||
+    // Every member has answered, or the oldest answer has waited its hold, or nobody owes
+    // anything more (the end of a map: nothing else will join the batch). Not at half the
+    // group, as before: that sent twice the messages and woke this loop more often, for no
+    // gain to members, whose queued work covers the hold. (129 ranks on 2 cores in groups of
+    // 16, 2 ms tasks, with the leader's loop sleeping up to a hold rather than 1 ms: its
+    // turns 40% fewer, the host's CPU per task 29.8 µs against 30.8, 92.8% of the ideal rate
+    // against 91.8%; medians of 14 alternating runs each.)
+    return batch_messages_ >= members_.size() || now >= batch_due_ || out_total_ == 0 ||
            batch_->buffer.size() >= (1u << 20);
 }
 
@@ -234,9 +242,11 @@ bool GroupLeader::finished() {
 // Rank 0's refills come when they come; what can be planned is the members' results and the
 // batch's hold. Sleep until the batch is due, or for a hold's length (a message's time, at
 // most kMaxHold), whichever is first: a member has kRelayCover of work queued beyond the chunk
-// it runs, so it does not wait for this.
+// it runs, so it does not wait for this. With nothing owed, look every kIdleLook: rank 0's
+// next message (a new map's first chunks) cannot wake this loop, and waits for it.
 std::optional<MpiThread::Patience> GroupLeader::poll_again_in() const {
     if (stopping_) return MpiThread::Patience{Clock::duration::zero(), false};
+    if (batch_messages_ == 0 && out_total_ == 0) return MpiThread::Patience{kIdleLook, true};
     std::optional<MpiThread::Patience> best;
     if (batch_messages_ > 0)
         best =

@@ -3,7 +3,7 @@
 # (bench_2026-11-29.jsonl: its cost rows, raw MPI's round trip and its scale rows). The model
 # draws its random lateness from fixed seeds, so its output is fixed by those figures and
 # expected.md holds it: a change to the model shows as a difference. Regenerate it on purpose:
-#   tools/model/scale_model.py tests/model/bench_2026-11-29.jsonl --cores 2 > tests/model/expected.md
+#   python3 tools/model/scale_model.py tests/model/bench_2026-11-29.jsonl --cores 2 > tests/model/expected.md
 # What the model must go on saying is checked apart, so a regenerated file that breaks it still
 # fails.
 source "$(dirname "$0")/../e2e/lib.sh"

@@ -36,7 +36,7 @@ def main():
         if line.startswith("{"):
             r = json.loads(line)
             # The scale rows run with many workers of their own; they have a table apart.
-            if r["impl"].startswith("mproc flat") or r["impl"].startswith("mproc groups"):
+            if r["impl"].startswith(("mproc flat", "mproc groups", "MPI ranks sleeping")):
                 scale[(r["impl"], r["workers"], r["figure"])].append(r["value"])
                 continue
             data[(r["workers"], r["figure"])][r["impl"]] = r["value"]
@@ -161,8 +161,11 @@ def main():
         effs = scale.get((impl, w, f"{ms} tasks efficiency"), [0])
         took = scale.get((impl, w, f"length of a {ms} task"))
         ranks = ranks_of(impl, w)
+        # The host's floor: as many bare MPI ranks, all but rank 0 only sleeping.
+        floor = scale.get(("MPI ranks sleeping", ranks - 1, f"{ms} tasks efficiency"))
         scale_rows.append(f"| {ranks} | {ms} | {impl[len('mproc '):]} | {w} | {cpu:.2f} µs | "
                           f"{median(effs):.1f}% ({min(effs):.0f}–{max(effs):.0f}) | "
+                          f"{f'{median(floor):.1f}%' if floor else '–'} | "
                           f"{f'{median(took) / 1000:.3f} ms' if took else '–'} | {host:.0f} µs | "
                           f"{1e6 / cpu:,.0f} tasks/s |")
     if scale_rows:
@@ -172,12 +175,14 @@ def main():
               "ranks with `MPROC_GROUP_SIZE=16`, where each group's leader runs no tasks; rank 0's CPU "
               "time, all its threads, over the map, and the whole host's; efficiency is the ideal time "
               "(workers × tasks/s of one) over the measured one; a task's length is how long its sleep "
-              "took, timed inside the task (a loaded host wakes it late); medians of 3 alternating runs, "
-              "the efficiency's range beside it):")
+              "took, timed inside the task (a loaded host wakes it late); the host's floor is the "
+              "efficiency of as many bare MPI ranks, all but rank 0 only sleeping as long in a loop, "
+              "which no layout can beat on this host; medians of 3 alternating runs, the "
+              "efficiency's range beside it):")
         print()
-        print("| ranks | task | layout | workers | rank 0 CPU per task | efficiency | a task took "
-              "| host CPU per task | rank 0 saturates at |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("| ranks | task | layout | workers | rank 0 CPU per task | efficiency | the host's floor "
+              "| a task took | host CPU per task | rank 0 saturates at |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for r in scale_rows:
             print(r)
     if runner_rows:

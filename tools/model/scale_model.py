@@ -9,10 +9,10 @@ engine's own rules (ARCHITECTURE.md, "Node groups"):
   per worker flat, one per group with groups), and sleeps until the earliest worker's message
   is due plus half a message's time flat or a quarter (at most 1 ms) in groups, at most
   1 ms; while results keep coming it turns again without sleeping;
-- a leader wakes when its batch is due or a hold has passed, at most every 1 ms: it copies
-  its members' results from their rings into its batch, sends the batch to rank 0 as one
-  message once it holds half as many results as it has members or the oldest has waited its
-  hold (a member's message's time, at most 2 ms), and copies rank 0's refills into the rings;
+- a leader wakes when its batch is due or a hold has passed (a member's message's time, at
+  most 2 ms): it copies its members' results from their rings into its batch, sends the batch
+  to rank 0 as one message once every member has answered or the oldest answer has waited
+  its hold, and copies rank 0's refills into the rings;
 - a worker holds two chunks flat; in a group one more than covers 10 ms of work (kRelayCover),
   sent a third at a time; it runs a message's chunks one after another and answers the
   message when they are done. A worker with nothing left looks for work, yielding the core
@@ -358,7 +358,7 @@ def _run(W, T, group, costs, cores, periods, late):
             leader_refill[p[0]].append(p[1])
         elif kind == "wakeL":
             # A leader's turn (GroupLeader): its members' results join the batch, which goes
-            # to rank 0 once half the group's are in or the oldest has waited a hold.
+            # to rank 0 once every member's is in or the oldest has waited a hold.
             l = p
             cpu = c_wake  # a turn of the same loop as rank 0's, as dear as its wake-up
             new = leader_inbox.pop(l, [])
@@ -367,7 +367,7 @@ def _run(W, T, group, costs, cores, periods, late):
                 flush_at[l] = t + hold
             gathered[l].extend(new)
             res = []
-            if gathered[l] and (2 * len(gathered[l]) >= group or t >= flush_at[l]):
+            if gathered[l] and (len(gathered[l]) >= group or t >= flush_at[l]):
                 res, gathered[l] = gathered[l], []
                 cpu += c_msg
             fills = leader_refill.pop(l, [])
@@ -386,8 +386,8 @@ def _run(W, T, group, costs, cores, periods, late):
                 for w, k in msg:
                     for _ in range(k // batch):
                         at(t, "arrive", (w, batch))
-            # It sleeps a hold, or until the batch is due, at most 1 ms (its loop's longest).
-            wait = min(hold, MAX_SLEEP, flush_at[l] - began if gathered[l] else hold)
+            # It sleeps a hold, or until the batch is due (a hold is its loop's longest sleep).
+            wait = min(hold, flush_at[l] - began if gathered[l] else hold)
             at(max(t, began + max(POLL, wait)), "wakeL", l)
         elif kind in ("wake0", "turn0"):
             # A turn's MPI calls each look at every peer's mailbox (Open MPI's shared-memory
