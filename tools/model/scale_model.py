@@ -629,12 +629,18 @@ def project(costs, plot=None):
                 leaders = 0 if group is None else -(-(ranks - 1) // (group + 1))
                 w = ranks - 1 - leaders
                 m = simulate(w, ms * 1000.0, group, costs, cores=None, periods=6)
+                # Rank 0's turns longer than the window (saturated, with short tasks: one turn
+                # refills thousands of workers) show as no turn at all: a longer window sees
+                # some, too few to count its share of time by; it is saturated.
+                long_turns = m["busy0"] == 0
+                if long_turns:
+                    m = simulate(w, ms * 1000.0, group, costs, cores=None, periods=30)
                 # A saturated rank 0 may show a little over 100%: its last turns run past the
                 # measured window. Its turns are then long (many results each) and a few task
                 # times hold too few of them to count by: its steady rate is what its CPU per
                 # task allows.
-                busy = min(m["busy0"], 1.0)
-                if m["busy0"] >= 0.98:
+                busy = 1.0 if long_turns else min(m["busy0"], 1.0)
+                if busy >= 0.98:
                     m["eff"] = min(1.0, 1e6 / m["cpu0"] * ms * 1e-3 / w)
                     m["rate"] = m["eff"] * w / (ms * 1e-3)
                 layout = "flat" if group is None else f"groups of {group + 1}"
