@@ -2,7 +2,8 @@
 // 0 sleeping `ms` in a loop for about two seconds, with no mproc and nothing else of the
 // bench's running. On a host where all the ranks share a few cores, a sleep ends late by
 // however long the woken rank waits for a core, so even ranks that do nothing else fall short
-// of the ideal rate; what mproc reaches in the same row can be no better.
+// of the ideal rate; what mproc reaches in the same row should not be better, but for the
+// runs' noise (and a grouped row's fewer workers, whose sleeps crowd the cores less).
 //
 // Usage: host_floor_bench MS (under mpirun, as many ranks as the scale row).
 
