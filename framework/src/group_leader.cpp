@@ -17,9 +17,6 @@ namespace {
 // a batch.
 constexpr auto kMaxHold = kMaxRelayHold;
 constexpr double kHoldShare = 1.0;
-// How often a leader with nothing owed looks for rank 0's next message: as often as rank 0's
-// own loop looks when idle.
-constexpr std::chrono::milliseconds kIdleLook{1};
 
 std::unique_ptr<Send> take_spare(std::vector<std::unique_ptr<Send>>& spare) {
     if (spare.empty()) return std::make_unique<Send>();
@@ -242,11 +239,10 @@ bool GroupLeader::finished() {
 // Rank 0's refills come when they come; what can be planned is the members' results and the
 // batch's hold. Sleep until the batch is due, or for a hold's length (a message's time, at
 // most kMaxHold), whichever is first: a member has kRelayCover of work queued beyond the chunk
-// it runs, so it does not wait for this. With nothing owed, look every kIdleLook: rank 0's
-// next message (a new map's first chunks) cannot wake this loop, and waits for it.
+// it runs, so it does not wait for this. With nothing owed, nothing is expected: the loop's
+// idle sleep says how soon rank 0's next message (a new map's first chunks) is seen.
 std::optional<MpiThread::Patience> GroupLeader::poll_again_in() const {
     if (stopping_) return MpiThread::Patience{Clock::duration::zero(), false};
-    if (batch_messages_ == 0 && out_total_ == 0) return MpiThread::Patience{kIdleLook, true};
     std::optional<MpiThread::Patience> best;
     if (batch_messages_ > 0)
         best =

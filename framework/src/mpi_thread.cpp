@@ -139,7 +139,7 @@ void MpiThread::sleep(micros d) {
 }
 
 void MpiThread::loop(std::span<Service* const> services, const std::function<bool()>& done,
-                     micros idle_sleep) {
+                     Sleeps sleeps) {
     // Here, not when the thread became the MPI thread: threads it started before (rank 0's
     // user thread) keep the default slack, so their short naps (an imap reader's) batch up.
     tighten_timer_slack();
@@ -155,7 +155,7 @@ void MpiThread::loop(std::span<Service* const> services, const std::function<boo
             continue;
         }
         // The services say how long they can be left alone; with nothing expected, sleep until
-        // something is posted (or idle_sleep passes, so MPI keeps being progressed).
+        // something is posted (or sleeps.idle passes, so MPI keeps being progressed).
         std::optional<Patience> patience;
         for (Service* s : services) {
             const auto p = s->poll_again_in();
@@ -166,11 +166,12 @@ void MpiThread::loop(std::span<Service* const> services, const std::function<boo
                 patience = {std::min(patience->wait, p->wait), patience->sure && p->sure};
         }
         if (!patience) {
-            sleep(idle_sleep);
+            sleep(sleeps.idle);
             backoff.reset();
             continue;
         }
-        const auto cap = std::min(idle_sleep, std::chrono::duration_cast<micros>(patience->wait));
+        const auto cap =
+            std::min(sleeps.longest, std::chrono::duration_cast<micros>(patience->wait));
         // Nothing for far longer than the services expected (4×, and at least a millisecond:
         // a worker descheduled, an estimate gone stale): ordinary backoff, whatever they say.
         backoff.mark_idle();
@@ -178,7 +179,7 @@ void MpiThread::loop(std::span<Service* const> services, const std::function<boo
             backoff.idle_for() >
             std::max<Clock::duration>(4 * patience->wait, std::chrono::milliseconds(1));
         if (overdue) {
-            backoff.pause([this](micros d) { sleep(d); }, idle_sleep);
+            backoff.pause([this](micros d) { sleep(d); }, sleeps.idle);
             continue;
         }
         // Shorter than a sleep can be timed: poll, yielding the core between polls.

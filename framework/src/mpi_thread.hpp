@@ -74,10 +74,17 @@ class MpiThread {
     bool run_calls();
     // Sleeps up to `d`, or until something is posted, called or nudged.
     void sleep(micros d);
+    // How long loop() sleeps between turns.
+    struct Sleeps {
+        // When no service expects anything: until something is posted, or this passes (so
+        // MPI keeps being progressed).
+        micros idle;
+        // The longest a service may ask for (rank 0: as long as idle; a group leader: a hold).
+        micros longest;
+    };
     // Polls the services and runs what is posted until `done()` after a turn; sleeps between
-    // turns as the services allow, never longer than `idle_sleep`.
-    void loop(std::span<Service* const> services, const std::function<bool()>& done,
-              micros idle_sleep);
+    // turns as the services allow, within `sleeps`.
+    void loop(std::span<Service* const> services, const std::function<bool()>& done, Sleeps sleeps);
 
   private:
     using Queue = std::vector<std::function<void()>>;

@@ -149,11 +149,13 @@ int Runtime::run(const std::function<void()>& main_fn) {
             GroupLeader leader(comm_, groups_.members[static_cast<std::size_t>(comm_.rank())],
                                relay_.get());
             MpiThread::Service* const services[] = {&leader};
-            // While members owe results it sleeps up to a hold (GroupLeader::poll_again_in),
-            // not the 1 ms of rank 0's loop: a leader that woke every millisecond took a fifth
-            // of a loaded node's CPU, in turns that each found about half a batch.
-            mpi_thread_.loop(
-                services, [&] { return leader.finished(); }, kMaxRelayHold);
+            // With nothing owed it looks for rank 0's next message every millisecond, as
+            // rank 0's loop does (that message cannot wake it). While members owe results it
+            // sleeps up to a hold (GroupLeader::poll_again_in), not 1 ms: a leader that woke
+            // every millisecond took a fifth of a loaded node's CPU, in turns that each found
+            // about half a batch.
+            mpi_thread_.loop(services, [&] { return leader.finished(); },
+                             {.idle = std::chrono::milliseconds(1), .longest = kMaxRelayHold});
             return 0;
         }
         const int me = comm_.rank();
@@ -189,8 +191,8 @@ int Runtime::run_rank0(const std::function<void()>& main_fn) {
         // operation from a worker waits out its sleep (measured: ~1 ms each with 1 ms sleeps).
         const auto idle_sleep =
             several_nodes_ ? std::chrono::microseconds(50) : std::chrono::microseconds(1000);
-        mpi_thread_.loop(
-            services, [&] { return scheduler.finished(); }, idle_sleep);
+        mpi_thread_.loop(services, [&] { return scheduler.finished(); },
+                         {.idle = idle_sleep, .longest = idle_sleep});
         scheduler.stop_workers();
         trace_->write(info_.hosts);
     } catch (...) {
