@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <queue>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -65,8 +66,12 @@ class Scheduler : public MpiThread::Service {
     std::vector<std::pair<int, double>> quiet_workers(const PoolState& pool, double at_least);
     // Runs `fn` on the callback thread.
     void post_callback(std::function<void()> fn) { callbacks_.post(std::move(fn)); }
-    // Wakes the MPI thread if it sleeps (an imap reader freed room under its bound).
-    void nudge() { mpi_thread_.nudge(); }
+    // Wakes the MPI thread if it sleeps (an imap reader freed room under its bound), and has
+    // dispatch look at every worker again, since any of them may now take a chunk.
+    void nudge() {
+        look_at_all_.store(true, std::memory_order_release);
+        mpi_thread_.nudge();
+    }
     // Once every job has drained, finished() becomes true.
     void stop();
 
@@ -103,6 +108,15 @@ class Scheduler : public MpiThread::Service {
         std::deque<std::unique_ptr<Message>> out;  // oldest first; answered in this order
         std::vector<std::unique_ptr<Message>> spare;
         std::size_t chunks_out = 0;
+        bool answered = false;    // in answered_ (it may have room for more)
+        std::uint64_t stamp = 0;  // which entry of dues_ is its own: the one with this stamp
+    };
+    // When a worker's oldest message out is due, as poll_again_in works it out (dues_).
+    struct Due {
+        std::chrono::steady_clock::time_point at;
+        int rank;
+        std::uint64_t stamp;
+        bool operator>(const Due& o) const { return at > o.at; }
     };
     // A group leader, and the messages for its members that one pass of dispatch gathers
     // (each a RouteHeader and the task message), sent as one.
@@ -121,6 +135,11 @@ class Scheduler : public MpiThread::Service {
 
     bool dispatch();
     bool dispatch_local(PoolEntry& pool);
+    // The time poll_again_in waits for `w` (its oldest message's estimate, and a slack).
+    std::pair<std::chrono::steady_clock::duration, std::chrono::steady_clock::duration>
+    patience_for(const Worker& w) const;
+    // Records `w`'s oldest message out in dues_ (after it changed), dropping the entry it had.
+    void note_due(Worker& w);
     bool poll_results();
     // The result message in `data` from worker `w`, answering its oldest message out.
     void answer(Worker& w, const char* data, std::size_t size);
@@ -148,7 +167,17 @@ class Scheduler : public MpiThread::Service {
     MpiThread& mpi_thread_;
     Trace& trace_;
     std::vector<Worker> workers_;  // workers_[r - 1] is rank r
-    std::deque<Route> routes_;     // a deque: a Route cannot be copied, and is never moved
+    // Rank 0's loop turns many times per task, so no turn walks every worker: dispatch looks
+    // at the workers that answered since its last pass (answered_), and poll_again_in at the
+    // earliest of dues_ (a heap; an entry whose stamp is not its worker's is stale and
+    // skipped). Whatever can give a worker room without an answer (a job submitted, its first
+    // estimate, an imap reader's room, a cancel) sets look_at_all_ for one pass over all; and
+    // one such pass runs every kLookAtAllEvery anyway.
+    std::vector<int> answered_;
+    std::atomic<bool> look_at_all_{true};
+    std::chrono::steady_clock::time_point looked_at_all_;
+    mutable std::priority_queue<Due, std::vector<Due>, std::greater<>> dues_;
+    std::deque<Route> routes_;  // a deque: a Route cannot be copied, and is never moved
     std::map<int, PoolEntry> pools_;
     // Live jobs, each at its `slot` (removed by swapping the last into its place).
     std::vector<std::shared_ptr<Job>> jobs_;
