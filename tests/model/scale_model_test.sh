@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 model=$root/tools/model/scale_model.py
 raw=$here/bench_2026-11-29.jsonl
 
-# 1: some row outside the tolerance, as flat at 128 workers is in that run.
+# 1: some row outside the tolerance, as the 0.5 ms rows are in that run.
 expect "the model runs on a bench run's figures" 1 python3 "$model" "$raw" --cores 2 --plot "$work/model.svg"
 if [ "$out" = "$(cat "$here/expected.md")" ]; then ok "its output is the expected one"
 else bad "its output differs from expected.md" "$(diff <(echo "$out") "$here/expected.md")"; fi
@@ -24,6 +24,11 @@ cpu_outside=$(grep -E '^\| (flat|groups of 16) \| [0-9]+ \| 2 ms ' <<<"$out" |
     awk -F"|" '{e = $7; gsub(/[ %+]/, "", e); e += 0; if (e > 20 || e < -20) n++} END {print n + 0}')
 [ "$cpu_outside" = 0 ] && ok "rank 0's CPU within 20% in every 2 ms row" ||
     bad "$cpu_outside 2 ms rows with rank 0's CPU outside 20%" "$out"
+# And the efficiency within 3 points in all six.
+eff_outside=$(grep -E '^\| (flat|groups of 16) \| [0-9]+ \| 2 ms ' <<<"$out" |
+    awk -F"|" '{e = $10; gsub(/[ +]|pts/, "", e); e += 0; if (e > 3 || e < -3) n++} END {print n + 0}')
+[ "$eff_outside" = 0 ] && ok "the efficiency within 3 points in every 2 ms row" ||
+    bad "$eff_outside 2 ms rows with the efficiency outside 3 points" "$out"
 # Projection: 18 rows; in groups rank 0 spends less per task than flat, everywhere.
 projection=$(sed -n '/^Projection/,$p' <<<"$out" | grep -E '^\| [0-9,]+ \| [0-9]+ ms \|')
 [ "$(wc -l <<<"$projection")" = 18 ] && ok "18 projection rows" || bad "projection rows" "$projection"

@@ -8,7 +8,8 @@ engine's own rules (ARCHITECTURE.md, "Node groups"):
   has come (up to 64 a turn), refills every worker below its budget in whole messages (one
   per worker flat, one per group with groups), and sleeps until the earliest worker's message
   is due plus half a message's time flat or a quarter (at most 1 ms) in groups, at most
-  1 ms; while results keep coming it turns again without sleeping;
+  1 ms; while results keep coming it turns again without sleeping; after nothing for 4 times
+  that (and at least 1 ms) it naps instead, from 20 µs doubling;
 - a leader wakes when its batch is due or a hold has passed (a member's message's time, at
   most 2 ms): it copies its members' results from their rings into its batch, sends the batch
   to rank 0 as one message once every member has answered or the oldest answer has waited
@@ -284,12 +285,23 @@ def _run(W, T, group, costs, cores, periods, late):
     slack = min(per_msg / 4, MAX_HOLD / 2) if group else per_msg / 2
     wakes = 0
     ran0 = 0.0  # what rank 0's thread ran last before its turn ended
+    took0 = False  # whether rank 0's last turn took results
+    # Since when rank 0's loop has found nothing, and its next nap once that is overdue.
+    idle0, nap0 = 0.0, MIN_NAP
 
     def r0_sleep(now):
+        nonlocal nap0
         while dues and dues[0][0] != owed[dues[0][1]] + per_msg:
             heapq.heappop(dues)
         due = dues[0][0] if dues else now
-        return max(POLL, min(MAX_SLEEP, max(due - now, 0.0) + slack))
+        wait = max(due - now, 0.0) + slack
+        # Nothing for 4 times as long as expected (and at least 1 ms): MpiThread::loop backs
+        # off instead, in naps from 20 µs doubling to 1 ms. With one group, whose batches come
+        # a hold apart, that happens often.
+        if now - idle0 > max(4 * wait, MAX_SLEEP):
+            nap, nap0 = nap0, min(2 * nap0, MAX_SLEEP)
+            return nap
+        return max(POLL, min(MAX_SLEEP, wait))
 
     while events:
         t, _, kind, p = heapq.heappop(events)
@@ -422,6 +434,7 @@ def _run(W, T, group, costs, cores, periods, late):
                     fills[w].append((w, k))
             if group:
                 cpu += c_msg * len(fills)
+            took0 = bool(answered)
             if t >= warm:
                 cpu0 += cpu
                 handled += sum(n for _, n in answered)
@@ -442,6 +455,8 @@ def _run(W, T, group, costs, cores, periods, late):
             # Results that came meanwhile are taken at once (a turn without a sleep, which
             # costs no wake-up); otherwise sleep. A message arriving while rank 0 sleeps
             # waits for the wake-up (it is polled).
+            if took0:
+                idle0, nap0 = t, MIN_NAP
             if inbox0:
                 at(t, "turn0", None)
             else:
@@ -532,11 +547,11 @@ def costs_from(rows, cores):
 
 
 def fit(scale, costs):
-    """The costs not measured apart, fitted (least squares, none below 0) to rank 0's CPU in
-    the 2 ms rows; every other figure is a check. What each MPI call of rank 0 pays per peer
+    """The costs not measured apart, fitted to rank 0's CPU in the 2 ms rows (least squares
+    on the relative error, the calibration's tolerance being relative; none below 0); every
+    other figure is a check. What each MPI call of rank 0 pays per peer
     whose mailbox Open MPI polls (at most 32); rank 0's bookkeeping per worker message (the
-    cost rows cannot tell it from a chunk's or a wake-up's); and how much every cost grows on
-    a loaded host (cold caches): each x (1 + growth x the host's load)."""
+    cost rows cannot tell it from a chunk's or a wake-up's)."""
     names = ("poll per peer", "per worker message")
     rows = []
     for (impl, w, ms), (cpu, _, took, _, _) in scale.items():
@@ -551,8 +566,8 @@ def fit(scale, costs):
     free = list(range(len(names)))
     while True:  # an unknown that comes out below 0 is left at 0 and the rest fitted again
         x = dict.fromkeys(range(len(names)), 0.0)
-        x.update(zip(free, least_squares([[d[i] for i in free] for _, d, _ in rows],
-                                         [m - a for a, _, m in rows])))
+        x.update(zip(free, least_squares([[d[i] / m for i in free] for _, d, m in rows],
+                                         [(m - a) / m for a, _, m in rows])))
         below = [i for i in free if x[i] < 0]
         if not below:
             return {name: x[i] for i, name in enumerate(names)}
