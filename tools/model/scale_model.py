@@ -28,14 +28,13 @@ work) gets its fair share only, waiting after each slice until every runnable th
 as much. On a cluster every rank has a core and nobody waits.
 
 It is fed costs measured on this machine in the same bench run: a timed wake-up's CPU, an MPI
-message's, rank 0's per chunk and per wake-up (a leader's turn costs as much; rank 0's after a
-shorter sleep less, down to the bare timed wake-up's), a ring record's, a yield that hands the
-core over; how long a task took where it ran (per row: the model solves for how late its sleep
-ends); and the workers' own CPU per task with the host's background, from the host's CPU at 8
-and 32 workers. Two costs are fitted (least squares on the relative error, to rank 0's CPU in
-the 2 ms rows) because the cost rows cannot tell them apart: what each MPI
-call of rank 0 pays per peer whose mailbox Open MPI polls, and rank 0's bookkeeping per worker
-message. Besides rank 0's CPU and the efficiency, the model's task length, rank 0's wake-ups
+message's, rank 0's per chunk and per wake-up (a leader's turn costs as much), a ring
+record's, a yield that hands the core over; how long a task took where it ran (per row: the
+model solves for how late its sleep ends); and the workers' own CPU per task with the host's
+background, from the host's CPU at 8 and 32 workers. Two costs are fitted (least squares on
+the relative error, to rank 0's CPU in the 2 ms rows) because the cost rows cannot tell them
+apart: what each MPI call of rank 0 pays per peer whose mailbox Open MPI polls, and rank 0's
+bookkeeping per worker message. Besides rank 0's CPU and the efficiency, the model's task length, rank 0's wake-ups
 per task and the host's CPU per task are set beside the measured ones.
 
     scale_model.py RAW [--plot FILE.svg] [--cores N]
@@ -64,7 +63,6 @@ RELAY_COVER = 5 * MAX_HOLD  # µs of work a member keeps queued beyond its runni
 TARGET_IN_FLIGHT = 200.0  # µs of work every worker holds at least (kTargetInFlightNs)
 IDLE_YIELD = 1000.0     # µs a dry worker looks and yields before it sleeps (kIdleWorker)
 SHORT_SLICE = 100.0     # µs: the slice rank 0's and the leaders' loops ask for
-BARE_SLEEP = 200.0      # µs: the sleep before the bench's bare timed wake-up
 MIN_NAP = 20.0          # µs: its first sleep, doubled each time up to MAX_SLEEP (Backoff)
 
 
@@ -200,17 +198,6 @@ def _run(W, T, group, costs, cores, periods, late):
     c_wake, c_msg, c_chunk, c_ring = (costs[k] for k in ("wake", "message", "chunk",
                                                          "ring record"))
     c_peer = costs.get("poll per peer", 0.0)
-    # What rank 0's wake-up costs grows with the sleep before it (the others' work on its core
-    # meanwhile leaves its caches colder): a line through two measured points, a bare thread's
-    # timed wake-up after 200 µs and rank 0's after the sleeps it takes with one worker on
-    # 2 ms tasks (`wake sleep`, mostly 1 ms), held at those two outside them.
-    ref = costs.get("wake sleep", 0.0)
-
-    def wake_cost(slept):
-        if ref <= BARE_SLEEP:
-            return c_wake
-        f = min(1.0, max(0.0, (slept - BARE_SLEEP) / (ref - BARE_SLEEP)))
-        return costs["thread wake"] + f * (c_wake - costs["thread wake"])
     # Rank 0's bookkeeping per message to or from a worker (packing it, answering it), by MPI
     # or inside a leader's message.
     c_part = costs.get("per worker message", 0.0)
@@ -297,8 +284,6 @@ def _run(W, T, group, costs, cores, periods, late):
     heapq.heapify(dues)
     slack = min(per_msg / 4, MAX_HOLD / 2) if group else per_msg / 2
     wakes = 0
-    asleep = 0.0  # how long rank 0 slept before the wake-ups counted
-    slept0 = 0.0  # how long its last sleep was
     ran0 = 0.0  # what rank 0's thread ran last before its turn ended
     took0 = False  # whether rank 0's last turn took results
     # Since when rank 0's loop has found nothing, and its next nap once that is overdue.
@@ -419,10 +404,9 @@ def _run(W, T, group, costs, cores, periods, late):
         elif kind in ("wake0", "turn0"):
             # A turn's MPI calls each look at every peer's mailbox (Open MPI's shared-memory
             # transport polls one per rank that has sent here): a cost that grows with them.
-            cpu = (wake_cost(slept0) if kind == "wake0" else c_msg) + peers0 * c_peer
+            cpu = (c_wake if kind == "wake0" else c_msg) + peers0 * c_peer
             if kind == "wake0" and t >= warm:
                 wakes += 1
-                asleep += slept0
             answered = []
             taken = 0
             while inbox0 and taken < TURN_MESSAGES:
@@ -476,8 +460,7 @@ def _run(W, T, group, costs, cores, periods, late):
             if inbox0:
                 at(t, "turn0", None)
             else:
-                slept0 = r0_sleep(t)
-                at(t + slept0, "wake0", None)
+                at(t + r0_sleep(t), "wake0", None)
     window = horizon - warm
     # Steady state: what rank 0 took in the window (when it cannot keep up, that is the rate).
     rate = min(done_in_window, handled) / window * 1e6
@@ -490,7 +473,6 @@ def _run(W, T, group, costs, cores, periods, late):
             "host per task": (host.busy / window + (background if cores else 0.0)) / max(rate, 1.0) * 1e6,
             "cpu_leaders": sum(cpu_leader.values()) / max(handled, 1),
             "wakes per task": wakes / max(handled, 1),
-            "sleep": asleep / max(wakes, 1),
             "leader_util": max(cpu_leader.values(), default=0.0) / window}
 
 
@@ -535,11 +517,10 @@ def costs_from(rows, cores):
         # worked out): with one worker on 2 ms tasks rank 0 mostly sleeps and wakes (its
         # sleeps are 1 ms at most); what the model counts for that run besides its wake-ups
         # is taken off, and the rest shared among the wake-ups it counts.
-        costs["wake"], costs["wake sleep"] = 0.0, 0.0
+        costs["wake"] = 0.0
         alone = simulate(1, 2000.0, None, costs, periods=400)
         costs["wake"] = ((one("mproc", "cost: rank 0 CPU per 2 ms task") - alone["cpu0"]) /
                          alone["wakes per task"])
-        costs["wake sleep"] = alone["sleep"]
         # The rest of the host's CPU: the workers' own per task (taking a chunk, the task's
         # wake-up, sending its result), and a background the ranks cost whatever the rate
         # (in cores). The host's CPU less rank 0's (measured) and the leaders' (modelled) is a
