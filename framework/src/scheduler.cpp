@@ -68,7 +68,12 @@ void CallbackThread::loop() {
 
 Scheduler::Scheduler(const Communicator& comm, const GroupLayout& groups, MpiThread& mpi_thread,
                      Trace& trace)
-    : comm_(comm), mpi_thread_(mpi_thread), trace_(trace), workers_(comm.size() - 1) {
+    : comm_(comm),
+      mpi_thread_(mpi_thread),
+      trace_(trace),
+      workers_(comm.size() - 1),
+      look_at_all_every_(std::max<std::chrono::steady_clock::duration>(
+          kLookAtAllEvery, kLookAtAllPerWorker * (comm.size() - 1))) {
     for (int r = 1; r < comm.size(); ++r) {
         Worker& w = workers_[r - 1];
         w.rank = r;
@@ -233,22 +238,23 @@ Scheduler::patience_for(const Worker& w) const {
     return {expected, slack};
 }
 
+Scheduler::Due Scheduler::due_of(const Worker& w) const {
+    const auto [expected, slack] = patience_for(w);
+    return Due{w.owed_since + expected + slack, w.rank, w.stamp};
+}
+
 void Scheduler::note_due(Worker& w) {
     ++w.stamp;
     if (w.out.empty()) return;
     // Stale entries leave the heap as poll_again_in meets them; a loop that never goes idle
     // never meets them, so past a few per worker the heap is built afresh.
-    const auto due = [](const Scheduler& s, const Worker& o) {
-        const auto [expected, slack] = s.patience_for(o);
-        return Due{o.owed_since + expected + slack, o.rank, o.stamp};
-    };
     if (dues_.size() > 4 * workers_.size() + 64) {
         decltype(dues_) fresh;
         for (const Worker& o : workers_)
-            if (!o.out.empty() && &o != &w) fresh.push(due(*this, o));
+            if (!o.out.empty() && &o != &w) fresh.push(due_of(o));
         dues_.swap(fresh);
     }
-    dues_.push(due(*this, w));
+    dues_.push(due_of(w));
 }
 
 std::optional<MpiThread::Patience> Scheduler::poll_again_in() const {
@@ -490,9 +496,7 @@ bool Scheduler::send_batch(PoolEntry& pool, Worker& w) {
 bool Scheduler::dispatch() {
     const auto now = std::chrono::steady_clock::now();
     bool all = look_at_all_.exchange(false, std::memory_order_acq_rel);
-    const auto every = std::max<std::chrono::steady_clock::duration>(
-        kLookAtAllEvery, kLookAtAllPerWorker * static_cast<std::int64_t>(workers_.size()));
-    if (all || now - looked_at_all_ >= every) {
+    if (all || now - looked_at_all_ >= look_at_all_every_) {
         all = true;
         looked_at_all_ = now;
     }

@@ -140,6 +140,8 @@ class Scheduler : public MpiThread::Service {
     patience_for(const Worker& w) const;
     // Records `w`'s oldest message out in dues_ (after it changed), dropping the entry it had.
     void note_due(Worker& w);
+    // The entry of dues_ for `w`, which has a message out.
+    Due due_of(const Worker& w) const;
     bool poll_results();
     // The result message in `data` from worker `w`, answering its oldest message out.
     void answer(Worker& w, const char* data, std::size_t size);
@@ -172,10 +174,11 @@ class Scheduler : public MpiThread::Service {
     // earliest of dues_ (a heap; an entry whose stamp is not its worker's is stale and
     // skipped). Whatever can give a worker room without an answer (a job submitted, its first
     // estimate, an imap reader's room, a cancel) sets look_at_all_ for one pass over all; and
-    // one such pass runs every kLookAtAllEvery anyway.
+    // one such pass runs every look_at_all_every_ anyway.
     std::vector<int> answered_;
     std::atomic<bool> look_at_all_{true};
     std::chrono::steady_clock::time_point looked_at_all_;
+    const std::chrono::steady_clock::duration look_at_all_every_;
     mutable std::priority_queue<Due, std::vector<Due>, std::greater<>> dues_;
     std::deque<Route> routes_;  // a deque: a Route cannot be copied, and is never moved
     std::map<int, PoolEntry> pools_;

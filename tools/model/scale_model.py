@@ -34,8 +34,9 @@ model solves for how late its sleep ends); and the workers' own CPU per task wit
 background, from the host's CPU at 8 and 32 workers. Two costs are fitted (least squares on
 the relative error, to rank 0's CPU in the 2 ms rows) because the cost rows cannot tell them
 apart: what each MPI call of rank 0 pays per peer whose mailbox Open MPI polls, and rank 0's
-bookkeeping per worker message. Besides rank 0's CPU and the efficiency, the model's task length, rank 0's wake-ups
-per task and the host's CPU per task are set beside the measured ones.
+bookkeeping per worker message. Besides rank 0's CPU and the efficiency, the model's task
+length, rank 0's wake-ups per task and the host's CPU per task are set beside the measured
+ones.
 
     scale_model.py RAW [--plot FILE.svg] [--cores N]
 
@@ -549,9 +550,9 @@ def costs_from(rows, cores):
 def fit(scale, costs):
     """The costs not measured apart, fitted to rank 0's CPU in the 2 ms rows (least squares
     on the relative error, the calibration's tolerance being relative; none below 0); every
-    other figure is a check. What each MPI call of rank 0 pays per peer
-    whose mailbox Open MPI polls (at most 32); rank 0's bookkeeping per worker message (the
-    cost rows cannot tell it from a chunk's or a wake-up's)."""
+    other figure is a check. What each MPI call of rank 0 pays per peer whose mailbox Open MPI
+    polls (at most 32); rank 0's bookkeeping per worker message (the cost rows cannot tell it
+    from a chunk's or a wake-up's)."""
     names = ("poll per peer", "per worker message")
     rows = []
     for (impl, w, ms), (cpu, _, took, _, _) in scale.items():
