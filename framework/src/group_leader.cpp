@@ -12,11 +12,13 @@ namespace mproc::detail {
 namespace {
 
 // How long a member's results may wait here for others to join them on the way to rank 0:
-// what its message took, at most kMaxRelayHold (protocol.hpp says why that is safe). Rank 0
-// then takes results a batch at a time instead of one by one, and this loop wakes about once
-// a batch.
-constexpr auto kMaxHold = kMaxRelayHold;
-constexpr double kHoldShare = 1.0;
+// what its message took (`ns`), at most kMaxRelayHold (protocol.hpp says why that is safe).
+// Rank 0 then takes results a batch at a time instead of one by one, and this loop wakes about
+// once a batch.
+MpiThread::Clock::duration hold_for(double ns) {
+    return std::min<MpiThread::Clock::duration>(
+        kMaxRelayHold, std::chrono::nanoseconds(static_cast<std::int64_t>(ns)));
+}
 
 std::unique_ptr<Send> take_spare(std::vector<std::unique_ptr<Send>>& spare) {
     if (spare.empty()) return std::make_unique<Send>();
@@ -188,10 +190,7 @@ void GroupLeader::gather(Member& m) {
     std::memcpy(batch_->buffer.data() + at, &route, sizeof route);
     std::memcpy(batch_->buffer.data() + at + sizeof route, in_.data(), in_.size());
     ++batch_messages_;
-    const auto hold = std::min<Clock::duration>(
-        kMaxHold, std::chrono::nanoseconds(
-                      static_cast<std::int64_t>(kHoldShare * static_cast<double>(busy))));
-    batch_due_ = std::min(batch_due_, now + hold);
+    batch_due_ = std::min(batch_due_, now + hold_for(took));
 }
 
 bool GroupLeader::flush_due(Clock::time_point now) const {
@@ -237,10 +236,10 @@ bool GroupLeader::finished() {
 }
 
 // Rank 0's refills come when they come; what can be planned is the members' results and the
-// batch's hold. Sleep until the batch is due, or for a hold's length (a message's time, at
-// most kMaxHold), whichever is first: a member has kRelayCover of work queued beyond the chunk
-// it runs, so it does not wait for this. With nothing owed, nothing is expected: the loop's
-// idle sleep says how soon rank 0's next message (a new map's first chunks) is seen.
+// batch's hold. Sleep until the batch is due, or for a hold's length (hold_for: a message's
+// time), whichever is first: a member has kRelayCover of work queued beyond the chunk it
+// runs, so it does not wait for this. With nothing owed, nothing is expected: the loop's idle
+// sleep says how soon rank 0's next message (a new map's first chunks) is seen.
 std::optional<MpiThread::Patience> GroupLeader::poll_again_in() const {
     if (stopping_) return MpiThread::Patience{Clock::duration::zero(), false};
     std::optional<MpiThread::Patience> best;
@@ -249,10 +248,7 @@ std::optional<MpiThread::Patience> GroupLeader::poll_again_in() const {
             MpiThread::Patience{std::max(batch_due_ - Clock::now(), Clock::duration::zero()), true};
     if (out_total_ > 0) {
         const Clock::duration hold =
-            ns_per_message_ < 0 ? Clock::duration::zero()
-                                : std::min<Clock::duration>(
-                                      kMaxHold, std::chrono::nanoseconds(static_cast<std::int64_t>(
-                                                    kHoldShare * ns_per_message_)));
+            ns_per_message_ < 0 ? Clock::duration::zero() : hold_for(ns_per_message_);
         if (!best || hold < best->wait) best = MpiThread::Patience{hold, true};
     }
     return best;
