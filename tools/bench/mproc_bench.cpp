@@ -12,6 +12,7 @@
 //                        (default 2) at chunksize 1: what rank 0 itself costs when workers
 //                        are many (run it oversubscribed, flat or with MPROC_GROUP_SIZE)
 
+#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/resource.h>
@@ -70,13 +71,30 @@ long sleeps() {
     return u.ru_nvcsw;
 }
 
-// CPU seconds the whole host has spent (every process, user and system), from /proc/stat.
+// CPU seconds every thread on the host has run, from each one's /proc/PID/task/TID/schedstat
+// (the scheduler's own count, in ns). Not /proc/stat: that samples at the timer tick, and a
+// host whose cores wake often for a few µs and sleep between ticks shows there as nearly idle
+// (9 ranks on 2 ms tasks read 6-11 µs per task from it, less than one wake-up of a task costs).
+// Threads that end between two readings drop out; the ranks do not end during a map.
 double host_cpu_seconds() {
-    std::ifstream stat("/proc/stat");
-    std::string cpu;
-    double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0;
-    stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq;
-    return (user + nice + system + irq + softirq) / static_cast<double>(sysconf(_SC_CLK_TCK));
+    std::uint64_t ns = 0;
+    DIR* proc = opendir("/proc");
+    if (proc == nullptr) return 0;
+    while (const dirent* p = readdir(proc)) {
+        if (p->d_name[0] < '0' || p->d_name[0] > '9') continue;
+        const std::string tasks = std::string("/proc/") + p->d_name + "/task";
+        DIR* dir = opendir(tasks.c_str());
+        if (dir == nullptr) continue;  // it ended meanwhile
+        while (const dirent* t = readdir(dir)) {
+            if (t->d_name[0] < '0' || t->d_name[0] > '9') continue;
+            std::ifstream stat(tasks + "/" + t->d_name + "/schedstat");
+            std::uint64_t on_cpu = 0;
+            if (stat >> on_cpu) ns += on_cpu;
+        }
+        closedir(dir);
+    }
+    closedir(proc);
+    return static_cast<double>(ns) / 1e9;
 }
 
 // About two seconds of tasks of `ms` milliseconds per worker, one per chunk.
@@ -86,12 +104,15 @@ void rank0_cost(mproc::Pool& pool, double scale, double ms) {
     const int us = static_cast<int>(ms * 1000);
     (void)pool.map(sleep_us, std::vector<int>(static_cast<std::size_t>(w), us), 1);  // all started
     const std::vector<int> tasks(static_cast<std::size_t>(n), us);
-    const double cpu0 = cpu_seconds(), host0 = host_cpu_seconds();
+    // The host's count is read outside rank 0's: reading it takes rank 0 a few ms.
+    const double host0 = host_cpu_seconds();
+    const double cpu0 = cpu_seconds();
     const long sleeps0 = sleeps();
     std::vector<int> took;
     const double wall = bench::seconds_of([&] { took = pool.map(sleep_us, tasks, 1); });
-    const double cpu = cpu_seconds() - cpu0, host = host_cpu_seconds() - host0;
+    const double cpu = cpu_seconds() - cpu0;
     const double wakes = static_cast<double>(sleeps() - sleeps0);
+    const double host = host_cpu_seconds() - host0;
     double slept = 0;
     for (int t : took) slept += t;
     std::ostringstream what;
@@ -103,12 +124,48 @@ void rank0_cost(mproc::Pool& pool, double scale, double ms) {
     bench::emit("mproc", w, "rank 0 wake-ups per " + what.str(), wakes / n, "");
 }
 
+// Threads on the worker's rank that sleep 500 µs in a loop until told to stop: other timed
+// wake-ups on the host, as a busy run's workers make (the two tasks start and stop them).
+struct Sleepers {
+    std::atomic<bool> run{false};
+    std::atomic<long> wakes{0};
+    std::vector<std::thread> threads;
+};
+Sleepers& sleepers() {
+    static Sleepers s;
+    return s;
+}
+int start_sleepers(int k) {
+    Sleepers& s = sleepers();
+    s.run = true;
+    for (int i = 0; i < k; ++i)
+        s.threads.emplace_back([&s] {
+            while (s.run.load(std::memory_order_relaxed)) {
+                std::this_thread::sleep_for(std::chrono::microseconds(500));
+                s.wakes.fetch_add(1, std::memory_order_relaxed);
+            }
+        });
+    return k;
+}
+MPROC_TASK(start_sleepers);
+long stop_sleepers(int) {
+    Sleepers& s = sleepers();
+    s.run = false;
+    for (std::thread& t : s.threads) t.join();
+    s.threads.clear();
+    return s.wakes.exchange(0);
+}
+MPROC_TASK(stop_sleepers);
+
 // The costs the scale model (tools/model) is fed, measured here with 1 worker:
 // - a timed wake-up: a thread waking from a 200 µs wait on a condition variable (how rank 0's
 //   and a leader's loops sleep), its CPU per wake;
-// - rank 0's CPU per 2 ms task, where its loop mostly sleeps and wakes (a turn of the loop);
+// - rank 0's CPU per 2 ms task, where its loop mostly sleeps and wakes (a turn of the loop),
+//   alone and among 2, 8, 32 and 64 threads elsewhere that sleep and wake: a wake-up costs
+//   less when the host's cores wake often (here 16 µs per wake among 8 such threads, 24 alone)
+//   and more again when they are busy;
 // - rank 0's CPU per chunk of a tiny task at chunksize 1 (packing, matching, delivering, and
-//   its share of the messages, which carry 8 chunks each);
+//   its share of the messages, which carry 8 chunks each), alone and on a host kept busy;
 // - a relay hop's copying: a 128-byte record written into a ring buffer and read back;
 // - a yield that hands the core over: two threads on one core taking turns by sched_yield
 //   (how a worker with nothing to do waits on a host where others want the core).
@@ -132,29 +189,41 @@ void model_costs(mproc::Pool& pool, double scale) {
     sleeper.join();
     bench::emit("mproc", 1, "cost: timed wake-up", wake, "us");
 
+    // Per chunk: alone, and among 64 threads sleeping and waking elsewhere, which fill the
+    // cores about as a saturated scale row does ("workers" is the number of sleepers).
     const int n = std::max(1000, static_cast<int>(1'000'000 * scale));
     (void)pool.map(empty, mproc::range(1000), 1);
-    std::vector<double> per_chunk;
-    for (int i = 0; i < 3; ++i) {
-        const double cpu0 = cpu_seconds();
-        (void)pool.map(empty, mproc::range(n), 1);
-        per_chunk.push_back((cpu_seconds() - cpu0) / n * 1e6);
+    for (int k : {0, 64}) {
+        (void)pool.apply(start_sleepers, k);
+        std::vector<double> per_chunk;
+        for (int i = 0; i < (k == 0 ? 3 : 1); ++i) {
+            const double cpu0 = cpu_seconds();
+            (void)pool.map(empty, mproc::range(n), 1);
+            per_chunk.push_back((cpu_seconds() - cpu0) / n * 1e6);
+        }
+        (void)pool.apply(stop_sleepers, 0);
+        bench::emit("mproc", k, "cost: rank 0 CPU per chunk", bench::median(per_chunk), "us");
     }
-    bench::emit("mproc", pool.processes(), "cost: rank 0 CPU per chunk", bench::median(per_chunk),
-                "us");
 
     // Rank 0's loop asleep between results: 2 ms tasks on the one worker, where rank 0 wakes
-    // about twice per task (it sleeps at most 1 ms) and does little else.
+    // about twice per task (it sleeps at most 1 ms) and does little else; alone, then with k
+    // threads on the worker's rank sleeping and waking meanwhile (the "workers" of the figures
+    // below are k). The host's timed wake-ups per second count everyone's: the sleepers', the
+    // worker's tasks' and rank 0's own.
     const int slow = std::max(50, static_cast<int>(500 * scale));
     const std::vector<int> tasks(static_cast<std::size_t>(slow), 2000);
-    std::vector<double> per_task;
-    for (int i = 0; i < 3; ++i) {
+    for (int k : {0, 2, 8, 32, 64}) {
+        (void)pool.apply(start_sleepers, k);
         const double cpu0 = cpu_seconds();
-        (void)pool.map(sleep_us, tasks, 1);
-        per_task.push_back((cpu_seconds() - cpu0) / slow * 1e6);
+        const long sleeps0 = sleeps();
+        const double wall = bench::seconds_of([&] { (void)pool.map(sleep_us, tasks, 1); });
+        const double cpu = cpu_seconds() - cpu0;
+        const auto own = static_cast<double>(sleeps() - sleeps0);
+        const auto others = static_cast<double>(pool.apply(stop_sleepers, 0));
+        bench::emit("mproc", k, "cost: rank 0 CPU per 2 ms task", cpu / slow * 1e6, "us");
+        bench::emit("mproc", k, "cost: host wake-ups per second",
+                    (others + own + static_cast<double>(slow)) / wall, "/s");
     }
-    bench::emit("mproc", pool.processes(), "cost: rank 0 CPU per 2 ms task",
-                bench::median(per_task), "us");
 
     std::vector<char> ring(256 * 1024), record(128, 'x'), out(128);
     std::atomic<std::uint64_t> head{0}, tail{0};

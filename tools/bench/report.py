@@ -177,8 +177,8 @@ def main():
               "(workers × tasks/s of one) over the measured one; a task's length is how long its sleep "
               "took, timed inside the task (a loaded host wakes it late); the host's floor is the "
               "efficiency of as many bare MPI ranks, all but rank 0 only sleeping as long in a loop, "
-              "which mproc's rows should not beat but for noise; medians of 3 alternating runs, the "
-              "efficiency's range beside it):")
+              "which mproc's rows should not beat but for noise; medians of 3 runs, one in each of three "
+              "rounds over every row, the efficiency's range beside it):")
         print()
         print("| ranks | task | layout | workers | rank 0 CPU per task | efficiency | the host's floor "
               "| a task took | host CPU per task | rank 0 saturates at |")
