@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -121,6 +122,11 @@ void rank0_cost(mproc::Pool& pool, double scale, double ms) {
     bench::emit("mproc", w, "host CPU per " + what.str(), host / n * 1e6, "us");
     bench::emit("mproc", w, what.str() + "s efficiency", (n * ms * 1e-3 / w) / wall * 100, "%");
     bench::emit("mproc", w, "length of a " + what.str(), slept / n, "us");
+    // How far the late ends spread: most sleeps end a little late, a few much later (the
+    // scale model draws them so).
+    std::sort(took.begin(), took.end());
+    bench::emit("mproc", w, "90th percentile length of a " + what.str(), took[took.size() * 9 / 10],
+                "us");
     bench::emit("mproc", w, "rank 0 wake-ups per " + what.str(), wakes / n, "");
 }
 
