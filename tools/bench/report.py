@@ -39,6 +39,10 @@ def main():
             if r["impl"].startswith(("mproc flat", "mproc groups", "MPI ranks sleeping")):
                 scale[(r["impl"], r["workers"], r["figure"])].append(r["value"])
                 continue
+            # The scale model's costs are its own (tools/model reads them; their "workers" may
+            # count threads that only sleep).
+            if r["figure"].startswith("cost: "):
+                continue
             data[(r["workers"], r["figure"])][r["impl"]] = r["value"]
     workers = sorted({w for w, fig in data}, reverse=True)
     raw = {w: data.get((w, "8-byte round trips, 4 in flight"), {}).get("raw MPI") for w in workers}
