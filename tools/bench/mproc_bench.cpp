@@ -10,7 +10,8 @@
 //   mproc_bench sleep [MS]  rank 0's CPU time per task, the whole host's, and the share of
 //                        the ideal task rate reached, for tasks that sleep MS milliseconds
 //                        (default 2) at chunksize 1: what rank 0 itself costs when workers
-//                        are many (run it oversubscribed, flat or with MPROC_GROUP_SIZE)
+//                        are many (run it oversubscribed, flat or with MPROC_GROUP_SIZE),
+//                        beside what a timed wake-up cost on the host meanwhile (WakeProbe)
 
 #include <dirent.h>
 #include <pthread.h>
@@ -72,6 +73,51 @@ long sleeps() {
     return u.ru_nvcsw;
 }
 
+// A thread's own CPU, in µs.
+double thread_cpu_us() {
+    rusage u{};
+    getrusage(RUSAGE_THREAD, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+// A thermometer for the host: a thread of rank 0 that sleeps 1 ms at a time on a condition
+// variable (as rank 0's loop does) and counts its own CPU, so that a measurement says what a
+// timed wake-up cost on this host while it ran. That moves with the host (another tenant, the
+// cores' state) by a third from one run to the next, and rank 0's own wake-ups move with it:
+// 9 ranks in groups on 2 ms tasks, 6 runs, rank 0 21-35 µs per wake-up, the probe 12-19, the
+// ratio 1.73-1.96. What it costs is taken out of rank 0's figures.
+class WakeProbe {
+  public:
+    WakeProbe()
+        : thread_([this] {
+              std::mutex m;
+              std::condition_variable cv;
+              std::unique_lock lock(m);
+              const double cpu0 = thread_cpu_us();
+              while (running_.load()) {
+                  cv.wait_for(lock, std::chrono::milliseconds(1));
+                  ++wakes_;
+              }
+              cpu_us_ = thread_cpu_us() - cpu0;
+          }) {}
+    ~WakeProbe() { stop(); }
+    void stop() {
+        running_ = false;
+        if (thread_.joinable()) thread_.join();
+    }
+    // After stop(): its CPU (µs), its wake-ups, and the first over the second.
+    double cpu_us() const { return cpu_us_; }
+    long wakes() const { return wakes_; }
+    double per_wake() const { return cpu_us_ / static_cast<double>(std::max(1L, wakes_)); }
+
+  private:
+    std::atomic<bool> running_{true};
+    double cpu_us_ = 0;
+    long wakes_ = 0;
+    std::thread thread_;  // last: it starts once the rest is set
+};
+
 // CPU seconds every thread on the host has run, from each one's /proc/PID/task/TID/schedstat
 // (the scheduler's own count, in ns). Not /proc/stat: that samples at the timer tick, and a
 // host whose cores wake often for a few µs and sleep between ticks shows there as nearly idle
@@ -107,12 +153,14 @@ void rank0_cost(mproc::Pool& pool, double scale, double ms) {
     const std::vector<int> tasks(static_cast<std::size_t>(n), us);
     // The host's count is read outside rank 0's: reading it takes rank 0 a few ms.
     const double host0 = host_cpu_seconds();
+    WakeProbe probe;
     const double cpu0 = cpu_seconds();
     const long sleeps0 = sleeps();
     std::vector<int> took;
     const double wall = bench::seconds_of([&] { took = pool.map(sleep_us, tasks, 1); });
-    const double cpu = cpu_seconds() - cpu0;
-    const double wakes = static_cast<double>(sleeps() - sleeps0);
+    probe.stop();
+    const double cpu = cpu_seconds() - cpu0 - probe.cpu_us() / 1e6;
+    const double wakes = static_cast<double>(sleeps() - sleeps0 - probe.wakes());
     const double host = host_cpu_seconds() - host0;
     double slept = 0;
     for (int t : took) slept += t;
@@ -128,6 +176,7 @@ void rank0_cost(mproc::Pool& pool, double scale, double ms) {
     bench::emit("mproc", w, "90th percentile length of a " + what.str(), took[took.size() * 9 / 10],
                 "us");
     bench::emit("mproc", w, "rank 0 wake-ups per " + what.str(), wakes / n, "");
+    bench::emit("mproc", w, "probe's CPU per wake-up, " + what.str() + "s", probe.per_wake(), "us");
 }
 
 // Threads on the worker's rank that sleep 500 µs in a loop until told to stop: other timed
@@ -167,11 +216,12 @@ MPROC_TASK(stop_sleepers);
 // - a timed wake-up: a thread waking from a 200 µs wait on a condition variable (how rank 0's
 //   and a leader's loops sleep), its CPU per wake;
 // - rank 0's CPU per 2 ms task, where its loop mostly sleeps and wakes (a turn of the loop),
-//   alone and among 2, 8, 32 and 64 threads elsewhere that sleep and wake: a wake-up costs
-//   less when the host's cores wake often (here 16 µs per wake among 8 such threads, 24 alone)
-//   and more again when they are busy;
+//   beside the probe's CPU per wake-up (WakeProbe): alone and among 2, 8, 32 and 64 threads
+//   elsewhere that sleep and wake, since a wake-up costs less when the host's cores wake often
+//   and more again when they are busy (24 µs a wake-up alone, 16 among 8 such threads, in one
+//   run), and the probe's moves with it;
 // - rank 0's CPU per chunk of a tiny task at chunksize 1 (packing, matching, delivering, and
-//   its share of the messages, which carry 8 chunks each), alone and on a host kept busy;
+//   its share of the messages, which carry 8 chunks each);
 // - a relay hop's copying: a 128-byte record written into a ring buffer and read back;
 // - a yield that hands the core over: two threads on one core taking turns by sched_yield
 //   (how a worker with nothing to do waits on a host where others want the core).
@@ -182,53 +232,40 @@ void model_costs(mproc::Pool& pool, double scale) {
         std::condition_variable cv;
         std::unique_lock lock(m);
         const int n = std::max(100, static_cast<int>(5000 * scale));
-        rusage a{}, b{};
-        getrusage(RUSAGE_THREAD, &a);
+        const double cpu0 = thread_cpu_us();
         for (int i = 0; i < n; ++i) cv.wait_for(lock, std::chrono::microseconds(200));
-        getrusage(RUSAGE_THREAD, &b);
-        const auto us = [](const rusage& u) {
-            return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 +
-                   static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-        };
-        wake = (us(b) - us(a)) / n;
+        wake = (thread_cpu_us() - cpu0) / n;
     });
     sleeper.join();
     bench::emit("mproc", 1, "cost: timed wake-up", wake, "us");
 
-    // Per chunk: alone, and among 64 threads sleeping and waking elsewhere, which fill the
-    // cores about as a saturated scale row does ("workers" is the number of sleepers).
     const int n = std::max(1000, static_cast<int>(1'000'000 * scale));
     (void)pool.map(empty, mproc::range(1000), 1);
-    for (int k : {0, 64}) {
-        (void)pool.apply(start_sleepers, k);
-        std::vector<double> per_chunk;
-        for (int i = 0; i < (k == 0 ? 3 : 1); ++i) {
-            const double cpu0 = cpu_seconds();
-            (void)pool.map(empty, mproc::range(n), 1);
-            per_chunk.push_back((cpu_seconds() - cpu0) / n * 1e6);
-        }
-        (void)pool.apply(stop_sleepers, 0);
-        bench::emit("mproc", k, "cost: rank 0 CPU per chunk", bench::median(per_chunk), "us");
+    std::vector<double> per_chunk;
+    for (int i = 0; i < 3; ++i) {
+        const double cpu0 = cpu_seconds();
+        (void)pool.map(empty, mproc::range(n), 1);
+        per_chunk.push_back((cpu_seconds() - cpu0) / n * 1e6);
     }
+    bench::emit("mproc", pool.processes(), "cost: rank 0 CPU per chunk", bench::median(per_chunk),
+                "us");
 
     // Rank 0's loop asleep between results: 2 ms tasks on the one worker, where rank 0 wakes
     // about twice per task (it sleeps at most 1 ms) and does little else; alone, then with k
     // threads on the worker's rank sleeping and waking meanwhile (the "workers" of the figures
-    // below are k). The host's timed wake-ups per second count everyone's: the sleepers', the
-    // worker's tasks' and rank 0's own.
+    // below are k).
     const int slow = std::max(50, static_cast<int>(500 * scale));
     const std::vector<int> tasks(static_cast<std::size_t>(slow), 2000);
     for (int k : {0, 2, 8, 32, 64}) {
         (void)pool.apply(start_sleepers, k);
+        WakeProbe probe;
         const double cpu0 = cpu_seconds();
-        const long sleeps0 = sleeps();
-        const double wall = bench::seconds_of([&] { (void)pool.map(sleep_us, tasks, 1); });
-        const double cpu = cpu_seconds() - cpu0;
-        const auto own = static_cast<double>(sleeps() - sleeps0);
-        const auto others = static_cast<double>(pool.apply(stop_sleepers, 0));
+        (void)pool.map(sleep_us, tasks, 1);
+        probe.stop();
+        const double cpu = cpu_seconds() - cpu0 - probe.cpu_us() / 1e6;
+        (void)pool.apply(stop_sleepers, 0);
         bench::emit("mproc", k, "cost: rank 0 CPU per 2 ms task", cpu / slow * 1e6, "us");
-        bench::emit("mproc", k, "cost: host wake-ups per second",
-                    (others + own + static_cast<double>(slow)) / wall, "/s");
+        bench::emit("mproc", k, "cost: probe's CPU per wake-up", probe.per_wake(), "us");
     }
 
     std::vector<char> ring(256 * 1024), record(128, 'x'), out(128);
