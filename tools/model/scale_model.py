@@ -29,29 +29,33 @@ as much. On a cluster every rank has a core and nobody waits.
 
 It is fed costs measured on this machine in the same bench run: a timed wake-up's CPU, an MPI
 message's, rank 0's per chunk and per wake-up (a leader's turn costs as much), a ring
-record's, a yield that hands the core over; how long a task took where it ran (per row: the
-model solves for how late its sleep ends); and the workers' own CPU per task with the host's
-background, from the host's CPU at 8 and 32 workers. Two costs are fitted (least squares on
-the relative error, to rank 0's CPU in the 2 ms rows) because the cost rows cannot tell them
-apart: what each MPI call of rank 0 pays per peer whose mailbox Open MPI polls, and rank 0's
-bookkeeping per worker message. Besides rank 0's CPU and the efficiency, the model's task
-length, rank 0's wake-ups per task and the host's CPU per task are set beside the measured
-ones.
+record's, a yield that hands the core over; per row, how long a task took where it ran and
+how far its late ends spread (the model solves for how late its sleep ends), and what the
+bench's probe (a thread of rank 0 that only sleeps and wakes) paid per wake-up meanwhile; and
+the workers' own CPU per task with the host's background, from the host's CPU at 8 and 32
+workers. A wake-up of rank 0's loop on the shared host is the probe's times rank 0's over the
+probe's in the cost rows at as many wake-ups a second on the host's cores: the host's state
+moves both from one run to the next, and the probe's bare wake-up gets cheaper where the
+cores wake often, rank 0's does not. Two costs are fitted (least squares on the relative
+error, to rank 0's CPU in the 2 ms rows) because the cost rows cannot tell them apart: what
+each MPI call of rank 0 pays per peer whose mailbox Open MPI polls, and rank 0's bookkeeping
+per worker message. Besides rank 0's CPU and the efficiency, the model's task length, rank
+0's wake-ups per task and the host's CPU per task are set beside the measured ones.
 
     scale_model.py RAW [--plot FILE.svg] [--cores N]
 
 RAW is `tools/mproc bench`'s JSON lines (build/bench/results.jsonl); N the cores that run
-shared (default: this machine's). The model is checked
-against its 8-, 32- and 128-worker scale rows (rank 0's CPU per task within 20%, efficiency
-within 3 points; exit 1 if not), then projects 10^3, 10^4 and 10^5 ranks with tasks of 1, 10
-and 100 ms.
+shared (default: this machine's). The model is checked against its 8-, 32- and 128-worker
+scale rows (rank 0's CPU per task within 20%, efficiency within 3 points; exit 1 if not), then
+projects 10^3, 10^4 and 10^5 ranks with tasks of 1, 10 and 100 ms.
 """
 import heapq
 import json
+import math
 import os
 import random
 import sys
-from collections import defaultdict, deque
+from collections import defaultdict, deque, namedtuple
 
 MAX_SLEEP = 1000.0      # µs: rank 0's and a leader's longest sleep
 MAX_HOLD = 2000.0       # µs: a leader's longest hold (kMaxRelayHold); rank 0's sleep in groups
@@ -65,6 +69,10 @@ TARGET_IN_FLIGHT = 200.0  # µs of work every worker holds at least (kTargetInFl
 IDLE_YIELD = 1000.0     # µs a dry worker looks and yields before it sleeps (kIdleWorker)
 SHORT_SLICE = 100.0     # µs: the slice rank 0's and the leaders' loops ask for
 MIN_NAP = 20.0          # µs: its first sleep, doubled each time up to MAX_SLEEP (Backoff)
+PROBE_WAKES = 1000.0    # the bench's probe's wake-ups a second (it sleeps 1 ms at a time)
+# The bench's sleepers wake this often each (a 500 µs sleep and its late end; 1,850-1,910 a
+# second each among 2 to 64, counted by the bench at 2d999da).
+SLEEPER_WAKES = 1880.0
 
 
 def budget_of(T, group):
@@ -171,33 +179,60 @@ class Host:
             self.free.append(core)
 
 
-def simulate(workers, task_us, group, costs, cores=None, periods=None, took_us=None):
+def simulate(workers, task_us, group, costs, cores=None, periods=None, took_us=None,
+             spread=1.0, probe=None):
     """Steady-state figures of one configuration.
 
     workers: ranks that run tasks; group: members per leader (None: flat); cores: cores the
     whole run shares (None: a core per process, and tasks exactly task_us long); took_us: how
     long a task took where it ran, measured (its sleep ends late on a loaded host, by more
     than the model's queue for a core explains: the late wake-up is solved for so that the
-    modelled length matches). Returns rank 0's CPU per task (µs), the efficiency (share of
-    the ideal rate, workers x 10^6 / task_us tasks/s), how long a task took where it ran, and
-    the leaders' busiest utilisation."""
+    modelled length matches); spread: the share of that lateness that varies from task to
+    task (exponentially; the rest every task has); probe: what a bare timed wake-up cost on
+    the host meanwhile (the bench's probe; None: a wake-up of rank 0's loop costs what the
+    cost rows measured alone). Returns rank 0's CPU
+    per task (µs), the efficiency (share of the ideal rate, workers x 10^6 / task_us tasks/s),
+    how long a task took where it ran, and the leaders' busiest utilisation."""
     late = max(0.0, took_us - task_us) if took_us and cores else 0.0
     # Long enough to count some 2000 tasks (a few workers finish few per task time).
     periods = periods or max(8, -(-2000 // workers))
+    # What a wake-up of rank 0's loop costs: the probe's, times rank 0's over the probe's as
+    # measured with the host's cores waking as often (guessed from the tasks' wake-ups first,
+    # then counted in the run before).
+    wakes = workers * 1e6 / (took_us or task_us) / cores if cores else None
     result = None
-    for _ in range(12):  # solve for the lateness
-        result = _run(workers, task_us, group, costs, cores, periods, late)
+    for _ in range(12):  # solve for the lateness and the host's wake-ups
+        wake = probe * over_probe(costs, wakes) if probe and cores else None
+        result = _run(workers, task_us, group, costs, cores, periods, late, spread, wake)
         off = (took_us - result["took"]) if took_us and cores else 0.0
-        if abs(off) < 2.0 or (late == 0 and off < 0):
+        moved = cores and abs(result["host wakes"] - wakes) > 0.05 * wakes
+        if (abs(off) < 2.0 or (late == 0 and off < 0)) and not moved:
             break
         late = max(0.0, late + 0.8 * off)
+        wakes = result["host wakes"] if cores else None
     return result
 
 
-def _run(W, T, group, costs, cores, periods, late):
-    """One simulation; sleeps end `late` on average."""
-    c_wake, c_msg, c_chunk, c_ring = (costs[k] for k in ("wake", "message", "chunk",
-                                                         "ring record"))
+def over_probe(costs, per_core):
+    """Rank 0's wake-up over the probe's on a host whose cores wake `per_core` times a second
+    each, as the cost rows measured it (alone and among sleepers): the probe's bare wake-up
+    gets cheaper as the cores wake more often, rank 0's loop does not. Between the measured
+    points linear in the logarithm of the rate, outside them the nearest."""
+    curve = sorted((float(k.split(", ")[1].split(" ")[0]), v) for k, v in costs.items()
+                   if k.startswith("wake over probe, "))
+    if per_core <= curve[0][0]:
+        return curve[0][1]
+    for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
+        if per_core <= x1:
+            return y0 + math.log(per_core / x0) / math.log(x1 / x0) * (y1 - y0)
+    return curve[-1][1]
+
+
+def _run(W, T, group, costs, cores, periods, late, spread=1.0, wake_us=None):
+    """One simulation; sleeps end `late` on average, `spread` of it varying; a wake-up of rank
+    0's or a leader's loop costs `wake_us` (None: costs["wake"])."""
+    c_msg, c_chunk, c_ring = (costs[k] for k in ("message", "chunk", "ring record"))
+    c_wake = costs["wake"] if wake_us is None else wake_us
     c_peer = costs.get("poll per peer", 0.0)
     # Rank 0's bookkeeping per message to or from a worker (packing it, answering it), by MPI
     # or inside a leader's message.
@@ -212,6 +247,10 @@ def _run(W, T, group, costs, cores, periods, late):
     near = min((k for k in costs if k.startswith(f"worker per task, {key}, ")),
                key=lambda k: abs(float(k.split(", ")[2][:-3]) - T), default=None)
     c_task = costs[near] if near else 0.0
+    # A task's own timing (how long it took, measured) ends after its sleep's wake-up: that
+    # much of the worker's CPU per task is inside it, the rest (its result sent, the next
+    # chunk taken) after.
+    c_in = min(c_task, costs.get("thread wake", 0.0))
     background = costs[near.replace("worker per task", "background")] if near else 0.0
     budget, batch = budget_of(T, group)
     L = 0 if not group else -(-W // group)
@@ -231,10 +270,12 @@ def _run(W, T, group, costs, cores, periods, late):
         heapq.heappush(events, (t, seq, kind, payload))
 
     host = Host(cores, at, warm)
-    # How late a task's sleep ends varies: exponentially about its mean, so tasks that start
-    # together drift apart as they do on a real host (the same draws every run).
+    # How late a task's sleep ends: every sleep a little late, and the `spread` share of the
+    # mean varying exponentially (a few much later), so tasks that start together drift apart
+    # as they do on a real host (the same draws every run).
     draw = random.Random(W * 7919 + int(T))
-    wake_late = (lambda: draw.expovariate(1 / late)) if late > 0 else (lambda: 0.0)
+    wake_late = ((lambda: late * (1 - spread + spread * draw.expovariate(1.0))) if late > 0
+                 else (lambda: 0.0))
     if cores and background > 0:  # the background, as turns of 20 µs spread evenly
         for i in range(int(horizon * background / 20.0)):
             at(i * 20.0 / background, "background", None)
@@ -267,9 +308,8 @@ def _run(W, T, group, costs, cores, periods, late):
     cpu_leader = defaultdict(float)
     done_in_window = 0
     at(0.0, "wake0", None)
-    # The engine's estimate of a chunk is what chunks took: the task, its late wake-up and
-    # the worker's own turn.
-    est = T + late + c_task
+    # The engine's estimate of a chunk is what chunks took: the task with its late wake-up.
+    est = T + late + c_in
     hold = min(batch * est, MAX_HOLD)  # a member's message's time
     for l in range(L):
         at(hold * (l + 0.5) / L, "wakeL", l)
@@ -284,7 +324,8 @@ def _run(W, T, group, costs, cores, periods, late):
     dues = [(per_msg, w) for w in range(W)]
     heapq.heapify(dues)
     slack = min(per_msg / 4, MAX_HOLD / 2) if group else per_msg / 2
-    wakes = 0
+    wakes = 0  # rank 0's, after the warm-up
+    woken = 0  # every timed wake-up on the host (tasks', naps', rings', leaders', rank 0's)
     ran0 = 0.0  # what rank 0's thread ran last before its turn ended
     took0 = False  # whether rank 0's last turn took results
     # Since when rank 0's loop has found nothing, and its next nap once that is overdue.
@@ -317,12 +358,13 @@ def _run(W, T, group, costs, cores, periods, late):
         elif kind == "idle":
             pass
         elif kind == "woke":  # a task's sleep ended: the worker needs a core to go on
+            woken += t >= warm
             host.submit(t, Job(1, c_task, "done", p))
         elif kind == "done":  # the task returned and its result went out
             w = p.payload
             if t >= warm:
                 done_in_window += 1
-                took.append(p.first - slept_at[w])
+                took.append(p.first + c_in - slept_at[w])
             head = msgs[w][0]
             head[0] -= 1
             if head[0] == 0:  # the message's last chunk: its results go out
@@ -351,6 +393,7 @@ def _run(W, T, group, costs, cores, periods, late):
                 idle[w] = ("nap", t)
                 at(t + MIN_NAP, "nap", (w, MIN_NAP))
         elif kind == "nap":  # a napping worker wakes and looks (a waker: it gets a core first)
+            woken += t >= warm
             host.submit(t, Job(0, c_look, "napped", p))
         elif kind == "napped":
             w, nap = p.payload
@@ -364,6 +407,7 @@ def _run(W, T, group, costs, cores, periods, late):
             msgs[w].append([k, k])
             # One that yields or naps finds them when it next looks; one on its ring wakes.
             if not running[w] and idle[w][0] in ("", "ring"):
+                woken += idle[w][0] == "ring" and t >= warm
                 start(w, t)
         elif kind == "to0":  # a message reaches rank 0
             inbox0.append(p)
@@ -373,6 +417,7 @@ def _run(W, T, group, costs, cores, periods, late):
             # A leader's turn (GroupLeader): its members' results join the batch, which goes
             # to rank 0 once every member's is in or the oldest has waited a hold.
             l = p
+            woken += t >= warm
             cpu = c_wake  # a turn of the same loop as rank 0's, as dear as its wake-up
             new = leader_inbox.pop(l, [])
             cpu += c_ring * len(new)
@@ -408,6 +453,7 @@ def _run(W, T, group, costs, cores, periods, late):
             cpu = (c_wake if kind == "wake0" else c_msg) + peers0 * c_peer
             if kind == "wake0" and t >= warm:
                 wakes += 1
+                woken += 1
             answered = []
             taken = 0
             while inbox0 and taken < TURN_MESSAGES:
@@ -474,6 +520,8 @@ def _run(W, T, group, costs, cores, periods, late):
             "host per task": (host.busy / window + (background if cores else 0.0)) / max(rate, 1.0) * 1e6,
             "cpu_leaders": sum(cpu_leader.values()) / max(handled, 1),
             "wakes per task": wakes / max(handled, 1),
+            # With the bench's probe, which wakes every millisecond.
+            "host wakes": (woken / window * 1e6 + PROBE_WAKES) / cores if cores else None,
             "leader_util": max(cpu_leader.values(), default=0.0) / window}
 
 
@@ -497,7 +545,14 @@ def read_raw(raw):
 def costs_from(rows, cores):
     """What the model is fed, from the bench's own measurements on this machine (`rows`, as
     read_raw reads them; the run shared `cores` cores)."""
-    one = lambda impl, fig: median(rows[impl][(1, fig)])
+    one = lambda impl, fig, workers=1: median(rows[impl][(workers, fig)])
+    # Rank 0 with its one worker on 2 ms tasks is measured alone and among k sleeping threads,
+    # with the probe beside it; "workers" is k (0 alone). A bench from before the probe
+    # measured it alone, with "workers" 1.
+    among = sorted(k for k, fig in rows["mproc"] if fig == "cost: probe's CPU per wake-up")
+    if not among:
+        rows["mproc"][(0, "cost: rank 0 CPU per 2 ms task")] = rows["mproc"][
+            (1, "cost: rank 0 CPU per 2 ms task")]
     message = 1e6 / (2 * one("raw MPI", "8-byte round trips, 4 in flight"))
     costs = {
         "cores": cores,
@@ -517,11 +572,25 @@ def costs_from(rows, cores):
         # A turn of rank 0's loop that wakes from a sleep (the services polled, the sleep
         # worked out): with one worker on 2 ms tasks rank 0 mostly sleeps and wakes (its
         # sleeps are 1 ms at most); what the model counts for that run besides its wake-ups
-        # is taken off, and the rest shared among the wake-ups it counts.
+        # is taken off, and the rest shared among the wake-ups it counts. Measured alone, it
+        # is what a rank with a core of its own pays (the projection's). On the shared host it
+        # moves (with the other tenants, with how often the cores wake) by a third from one
+        # run to the next, and the probe's wake-up moves with it: each scale row is fed the
+        # probe's reading during that row times rank 0's wake-up over the probe's in the cost
+        # rows (the median over the runs alone and among sleepers).
         costs["wake"] = 0.0
         alone = simulate(1, 2000.0, None, costs, periods=400)
-        costs["wake"] = ((one("mproc", "cost: rank 0 CPU per 2 ms task") - alone["cpu0"]) /
-                         alone["wakes per task"])
+        wake_of = lambda k, i: ((rows["mproc"][(k, "cost: rank 0 CPU per 2 ms task")][i] -
+                                 alone["cpu0"]) / alone["wakes per task"])
+        costs["wake"] = median([wake_of(0, i) for i in
+                                range(len(rows["mproc"][(0, "cost: rank 0 CPU per 2 ms task")]))])
+        # Alone and among k sleepers the host's cores wake this often: the sleepers', rank 0's
+        # (about twice a task), its worker's tasks' (500 a second), the probe's.
+        for k in among:
+            rate = (k * SLEEPER_WAKES + 1000.0 + 500.0 + PROBE_WAKES) / cores
+            costs[f"wake over probe, {rate:.0f} a core"] = median([
+                wake_of(k, i) / probe
+                for i, probe in enumerate(rows["mproc"][(k, "cost: probe's CPU per wake-up")])])
         # The rest of the host's CPU: the workers' own per task (taking a chunk, the task's
         # wake-up, sending its result), and a background the ranks cost whatever the rate
         # (in cores). The host's CPU less rank 0's (measured) and the leaders' (modelled) is a
@@ -531,13 +600,13 @@ def costs_from(rows, cores):
         for layout, key in (("mproc flat", "flat"), ("mproc groups of 16", "groups")):
             for ms in sorted({ms for _, _, ms in scale}):
                 points = []
-                for (impl, w, m), (cpu0, eff, _, _, host) in sorted(scale.items()):
+                for (impl, w, m), row in sorted(scale.items()):
                     if impl != layout or m != ms or w > 64:
                         continue
-                    rate = eff / 100 * w * 1000 / ms
+                    rate = row.eff / 100 * w * 1000 / ms
                     group = 15 if key == "groups" else None
                     leaders = simulate(w, ms * 1000, group, costs)["cpu_leaders"]
-                    points.append((rate, (host - cpu0 - leaders) * rate / 1e6))
+                    points.append((rate, (row.host - row.cpu0 - leaders) * rate / 1e6))
                 (x0, y0), (x1, y1) = points[0], points[-1]
                 per_task = max(0.0, (y1 - y0) / (x1 - x0) * 1e6)
                 costs[f"worker per task, {key}, {ms * 1000:g} us"] = per_task
@@ -555,15 +624,15 @@ def fit(scale, costs):
     from a chunk's or a wake-up's)."""
     names = ("poll per peer", "per worker message")
     rows = []
-    for (impl, w, ms), (cpu, _, took, _, _) in scale.items():
+    for (impl, w, ms), row in scale.items():
         if ms != 2:
             continue
         group = None if impl == "mproc flat" else int(impl.rsplit(" ", 1)[1]) - 1
-        at = lambda *x: simulate(w, 2000.0, group, dict(costs, **dict(zip(names, x))),
-                                 cores=costs["cores"], took_us=took)["cpu0"]
+        at = lambda *x: simulate(w, ms * 1000.0, group, dict(costs, **dict(zip(names, x))),
+                                 **as_measured(row, ms, costs))["cpu0"]
         a = at(*[0.0] * len(names))
         rows.append((a, [at(*(1.0 if j == i else 0.0 for j in range(len(names)))) - a
-                         for i in range(len(names))], cpu))
+                         for i in range(len(names))], row.cpu0))
     free = list(range(len(names)))
     while True:  # an unknown that comes out below 0 is left at 0 and the rest fitted again
         x = dict.fromkeys(range(len(names)), 0.0)
@@ -592,10 +661,15 @@ def least_squares(A, b):
     return [M[i][n] / M[i][i] for i in range(n)]
 
 
+# A scale row's medians: rank 0's CPU per task (µs), the efficiency (%), a task's length and its
+# 90th percentile (µs), rank 0's wake-ups per task, the host's CPU per task (µs), and what a
+# timed wake-up cost on the host meanwhile (the probe's, µs).
+Row = namedtuple("Row", "cpu0 eff took took_p90 wakes host probe")
+
+
 def measured(rows):
-    """Medians of the bench's scale rows (`rows` as read_raw reads them): (layout, workers, ms) -> (rank 0 µs, efficiency %,
-    a task's measured length in µs, rank 0's wake-ups per task, the host's CPU per task in µs;
-    None where not measured)."""
+    """The bench's scale rows (`rows` as read_raw reads them): (layout, workers, ms) -> Row
+    (None where a figure is not measured)."""
     out = {}
     for impl, figs in rows.items():
         if not impl.startswith(("mproc flat", "mproc groups")):
@@ -604,10 +678,25 @@ def measured(rows):
             if fig.startswith("rank 0 CPU per "):
                 ms = float(fig[len("rank 0 CPU per "):-len(" ms task")])
                 others = (f"{ms:g} ms tasks efficiency", f"length of a {ms:g} ms task",
-                          f"rank 0 wake-ups per {ms:g} ms task", f"host CPU per {ms:g} ms task")
-                out[(impl, w, ms)] = (median(values),) + tuple(
-                    median(figs[(w, f)]) if figs.get((w, f)) else None for f in others)
+                          f"90th percentile length of a {ms:g} ms task",
+                          f"rank 0 wake-ups per {ms:g} ms task", f"host CPU per {ms:g} ms task",
+                          f"probe's CPU per wake-up, {ms:g} ms tasks")
+                out[(impl, w, ms)] = Row(median(values), *(
+                    median(figs[(w, f)]) if figs.get((w, f)) else None for f in others))
     return out
+
+
+def as_measured(row, ms, costs):
+    """simulate()'s arguments for a scale row of `ms` ms tasks: the cores, how long a task took,
+    how much of its lateness varies, and what a wake-up of rank 0's loop cost there (the
+    probe's times the cost rows' ratio). Late ends are a fixed delay plus an exponential tail
+    of mean tau, whose 90th percentile is tau (ln 10 - 1) past the mean."""
+    spread = 1.0
+    if row.took_p90 and row.took > ms * 1000:
+        tau = (row.took_p90 - row.took) / (math.log(10) - 1)
+        spread = min(1.0, max(0.0, tau / (row.took - ms * 1000)))
+    probe = row.probe if any(k.startswith("wake over probe, ") for k in costs) else None
+    return {"cores": costs["cores"], "took_us": row.took, "spread": spread, "probe": probe}
 
 
 def calibrate(scale, costs):
@@ -616,10 +705,10 @@ def calibrate(scale, costs):
           "| efficiency measured | modelled | error | a task took (fed) | modelled "
           "| host CPU/task measured | modelled | rank 0 wake-ups/task measured | modelled |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for (impl, w, ms), (cpu, eff, took, wakes, host) in sorted(
-            scale.items(), key=lambda k: (k[0][2], k[0][1], k[0][0])):
+    for (impl, w, ms), row in sorted(scale.items(), key=lambda k: (k[0][2], k[0][1], k[0][0])):
+        cpu, eff, took, _, wakes, host, _ = row
         group = None if impl == "mproc flat" else int(impl.rsplit(" ", 1)[1]) - 1
-        m = simulate(w, ms * 1000, group, costs, cores=costs["cores"], took_us=took)
+        m = simulate(w, ms * 1000, group, costs, **as_measured(row, ms, costs))
         cpu_err = (m["cpu0"] - cpu) / cpu * 100
         eff_err = m["eff"] * 100 - eff
         good = abs(cpu_err) <= 20 and abs(eff_err) <= 3
