@@ -183,7 +183,6 @@ void rank0_cost(mproc::Pool& pool, double scale, double ms) {
 // wake-ups on the host, as a busy run's workers make (the two tasks start and stop them).
 struct Sleepers {
     std::atomic<bool> run{false};
-    std::atomic<long> wakes{0};
     std::vector<std::thread> threads;
 };
 Sleepers& sleepers() {
@@ -195,20 +194,19 @@ int start_sleepers(int k) {
     s.run = true;
     for (int i = 0; i < k; ++i)
         s.threads.emplace_back([&s] {
-            while (s.run.load(std::memory_order_relaxed)) {
+            while (s.run.load(std::memory_order_relaxed))
                 std::this_thread::sleep_for(std::chrono::microseconds(500));
-                s.wakes.fetch_add(1, std::memory_order_relaxed);
-            }
         });
     return k;
 }
 MPROC_TASK(start_sleepers);
-long stop_sleepers(int) {
+int stop_sleepers(int) {
     Sleepers& s = sleepers();
     s.run = false;
     for (std::thread& t : s.threads) t.join();
+    const auto k = static_cast<int>(s.threads.size());
     s.threads.clear();
-    return s.wakes.exchange(0);
+    return k;
 }
 MPROC_TASK(stop_sleepers);
 

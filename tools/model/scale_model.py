@@ -190,9 +190,9 @@ def simulate(workers, task_us, group, costs, cores=None, periods=None, took_us=N
     modelled length matches); spread: the share of that lateness that varies from task to
     task (exponentially; the rest every task has); probe: what a bare timed wake-up cost on
     the host meanwhile (the bench's probe; None: a wake-up of rank 0's loop costs what the
-    cost rows measured alone). Returns rank 0's CPU
-    per task (µs), the efficiency (share of the ideal rate, workers x 10^6 / task_us tasks/s),
-    how long a task took where it ran, and the leaders' busiest utilisation."""
+    cost rows measured alone). Returns rank 0's CPU per task (µs), the efficiency (share of
+    the ideal rate, workers x 10^6 / task_us tasks/s), how long a task took where it ran, and
+    the leaders' busiest utilisation."""
     late = max(0.0, took_us - task_us) if took_us and cores else 0.0
     # Long enough to count some 2000 tasks (a few workers finish few per task time).
     periods = periods or max(8, -(-2000 // workers))
@@ -580,7 +580,7 @@ def costs_from(rows, cores):
         # moves (with the other tenants, with how often the cores wake) by a third from one
         # run to the next, and the probe's wake-up moves with it: each scale row is fed the
         # probe's reading during that row times rank 0's wake-up over the probe's in the cost
-        # rows (the median over the runs alone and among sleepers).
+        # rows at as many wake-ups a second on the cores (over_probe; the median of the runs).
         costs["wake"] = 0.0
         alone = simulate(1, 2000.0, None, costs, periods=400)
         wake_of = lambda k, i: ((rows["mproc"][(k, "cost: rank 0 CPU per 2 ms task")][i] -
@@ -691,8 +691,8 @@ def measured(rows):
 
 def as_measured(row, ms, costs):
     """simulate()'s arguments for a scale row of `ms` ms tasks: the cores, how long a task took,
-    how much of its lateness varies, and what a wake-up of rank 0's loop cost there (the
-    probe's times the cost rows' ratio). Late ends are a fixed delay plus an exponential tail
+    how much of its lateness varies, and what the probe's wake-up cost meanwhile (if the cost
+    rows have the probe too). Late ends are a fixed delay plus an exponential tail
     of mean tau, whose 90th percentile is tau (ln 10 - 1) past the mean."""
     spread = 1.0
     if row.took_p90 and row.took > ms * 1000:
