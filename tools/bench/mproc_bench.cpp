@@ -89,14 +89,15 @@ double thread_cpu_us() {
 // ratio 1.73-1.96. What it costs is taken out of rank 0's figures.
 class WakeProbe {
   public:
-    WakeProbe()
-        : thread_([this] {
+    // Sleeping `period` at a time (1 ms, as rank 0's loop sleeps at most).
+    explicit WakeProbe(std::chrono::microseconds period = std::chrono::milliseconds(1))
+        : thread_([this, period] {
               std::mutex m;
               std::condition_variable cv;
               std::unique_lock lock(m);
               const double cpu0 = thread_cpu_us();
               while (running_.load()) {
-                  cv.wait_for(lock, std::chrono::milliseconds(1));
+                  cv.wait_for(lock, period);
                   ++wakes_;
               }
               cpu_us_ = thread_cpu_us() - cpu0;
@@ -224,18 +225,14 @@ MPROC_TASK(stop_sleepers);
 // - a yield that hands the core over: two threads on one core taking turns by sched_yield
 //   (how a worker with nothing to do waits on a host where others want the core).
 void model_costs(mproc::Pool& pool, double scale) {
-    double wake = 0;
-    std::thread sleeper([&] {
-        std::mutex m;
-        std::condition_variable cv;
-        std::unique_lock lock(m);
-        const int n = std::max(100, static_cast<int>(5000 * scale));
-        const double cpu0 = thread_cpu_us();
-        for (int i = 0; i < n; ++i) cv.wait_for(lock, std::chrono::microseconds(200));
-        wake = (thread_cpu_us() - cpu0) / n;
-    });
-    sleeper.join();
-    bench::emit("mproc", 1, "cost: timed wake-up", wake, "us");
+    {
+        // A bare thread's timed wake-up after 200 µs, about 5000 of them, on an idle host.
+        WakeProbe bare(std::chrono::microseconds(200));
+        std::this_thread::sleep_for(std::chrono::microseconds(200) *
+                                    std::max(100, static_cast<int>(5000 * scale)));
+        bare.stop();
+        bench::emit("mproc", 1, "cost: timed wake-up", bare.per_wake(), "us");
+    }
 
     const int n = std::max(1000, static_cast<int>(1'000'000 * scale));
     (void)pool.map(empty, mproc::range(1000), 1);

@@ -69,6 +69,9 @@ TARGET_IN_FLIGHT = 200.0  # µs of work every worker holds at least (kTargetInFl
 IDLE_YIELD = 1000.0     # µs a dry worker looks and yields before it sleeps (kIdleWorker)
 SHORT_SLICE = 100.0     # µs: the slice rank 0's and the leaders' loops ask for
 MIN_NAP = 20.0          # µs: its first sleep, doubled each time up to MAX_SLEEP (Backoff)
+# The events that are a timed wake-up on the host: a task's sleep ending, a dry worker's nap,
+# a leader's and rank 0's loops waking (a member woken by its ring counts where it wakes).
+TIMED_WAKES = ("woke", "nap", "wakeL", "wake0")
 PROBE_WAKES = 1000.0    # the bench's probe's wake-ups a second (it sleeps 1 ms at a time)
 # The bench's sleepers wake this often each (a 500 µs sleep and its late end; 1,850-1,910 a
 # second each among 2 to 64, counted by the bench at 2d999da).
@@ -196,20 +199,21 @@ def simulate(workers, task_us, group, costs, cores=None, periods=None, took_us=N
     late = max(0.0, took_us - task_us) if took_us and cores else 0.0
     # Long enough to count some 2000 tasks (a few workers finish few per task time).
     periods = periods or max(8, -(-2000 // workers))
-    # What a wake-up of rank 0's loop costs: the probe's, times rank 0's over the probe's as
-    # measured with the host's cores waking as often (guessed from the tasks' wake-ups first,
-    # then counted in the run before).
-    wakes = workers * 1e6 / (took_us or task_us) / cores if cores else None
+    # What a wake-up of rank 0's loop costs, with the probe on a shared host: the probe's,
+    # times rank 0's over the probe's as measured with the host's cores waking as often
+    # (guessed from the tasks' wake-ups first, then counted in the run before).
+    by_probe = bool(probe and cores)
+    wakes = workers * 1e6 / (took_us or task_us) / cores if by_probe else None
     result = None
-    for _ in range(12):  # solve for the lateness and the host's wake-ups
-        wake = probe * over_probe(costs, wakes) if probe and cores else None
+    for _ in range(12):  # solve for the lateness (and the host's wake-ups, by the probe)
+        wake = probe * over_probe(costs, wakes) if by_probe else None
         result = _run(workers, task_us, group, costs, cores, periods, late, spread, wake)
         off = (took_us - result["took"]) if took_us and cores else 0.0
-        moved = cores and abs(result["host wakes"] - wakes) > 0.05 * wakes
+        moved = by_probe and abs(result["host wakes"] - wakes) > 0.05 * wakes
         if (abs(off) < 2.0 or (late == 0 and off < 0)) and not moved:
             break
         late = max(0.0, late + 0.8 * off)
-        wakes = result["host wakes"] if cores else None
+        wakes = result["host wakes"]
     return result
 
 
@@ -349,6 +353,8 @@ def _run(W, T, group, costs, cores, periods, late, spread=1.0, wake_us=None):
         t, _, kind, p = heapq.heappop(events)
         if t > horizon:
             break
+        if kind in TIMED_WAKES and t >= warm:
+            woken += 1
         if kind == "core":
             host.finish(t, *p)
         elif kind == "eligible":
@@ -358,7 +364,6 @@ def _run(W, T, group, costs, cores, periods, late, spread=1.0, wake_us=None):
         elif kind == "idle":
             pass
         elif kind == "woke":  # a task's sleep ended: the worker needs a core to go on
-            woken += t >= warm
             host.submit(t, Job(1, c_task, "done", p))
         elif kind == "done":  # the task returned and its result went out
             w = p.payload
@@ -393,7 +398,6 @@ def _run(W, T, group, costs, cores, periods, late, spread=1.0, wake_us=None):
                 idle[w] = ("nap", t)
                 at(t + MIN_NAP, "nap", (w, MIN_NAP))
         elif kind == "nap":  # a napping worker wakes and looks (a waker: it gets a core first)
-            woken += t >= warm
             host.submit(t, Job(0, c_look, "napped", p))
         elif kind == "napped":
             w, nap = p.payload
@@ -417,7 +421,6 @@ def _run(W, T, group, costs, cores, periods, late, spread=1.0, wake_us=None):
             # A leader's turn (GroupLeader): its members' results join the batch, which goes
             # to rank 0 once every member's is in or the oldest has waited a hold.
             l = p
-            woken += t >= warm
             cpu = c_wake  # a turn of the same loop as rank 0's, as dear as its wake-up
             new = leader_inbox.pop(l, [])
             cpu += c_ring * len(new)
@@ -453,7 +456,6 @@ def _run(W, T, group, costs, cores, periods, late, spread=1.0, wake_us=None):
             cpu = (c_wake if kind == "wake0" else c_msg) + peers0 * c_peer
             if kind == "wake0" and t >= warm:
                 wakes += 1
-                woken += 1
             answered = []
             taken = 0
             while inbox0 and taken < TURN_MESSAGES:
@@ -548,14 +550,12 @@ def read_raw(raw):
 def costs_from(rows, cores):
     """What the model is fed, from the bench's own measurements on this machine (`rows`, as
     read_raw reads them; the run shared `cores` cores)."""
-    one = lambda impl, fig, workers=1: median(rows[impl][(workers, fig)])
+    one = lambda impl, fig: median(rows[impl][(1, fig)])
     # Rank 0 with its one worker on 2 ms tasks is measured alone and among k sleeping threads,
     # with the probe beside it; "workers" is k (0 alone). A bench from before the probe
     # measured it alone, with "workers" 1.
     among = sorted(k for k, fig in rows["mproc"] if fig == "cost: probe's CPU per wake-up")
-    if not among:
-        rows["mproc"][(0, "cost: rank 0 CPU per 2 ms task")] = rows["mproc"][
-            (1, "cost: rank 0 CPU per 2 ms task")]
+    rank0_per_task = lambda k: rows["mproc"][(k if among else 1, "cost: rank 0 CPU per 2 ms task")]
     message = 1e6 / (2 * one("raw MPI", "8-byte round trips, 4 in flight"))
     costs = {
         "cores": cores,
@@ -583,17 +583,15 @@ def costs_from(rows, cores):
         # rows at as many wake-ups a second on the cores (over_probe; the median of the runs).
         costs["wake"] = 0.0
         alone = simulate(1, 2000.0, None, costs, periods=400)
-        wake_of = lambda k, i: ((rows["mproc"][(k, "cost: rank 0 CPU per 2 ms task")][i] -
-                                 alone["cpu0"]) / alone["wakes per task"])
-        costs["wake"] = median([wake_of(0, i) for i in
-                                range(len(rows["mproc"][(0, "cost: rank 0 CPU per 2 ms task")]))])
+        wake_of = lambda cpu: (cpu - alone["cpu0"]) / alone["wakes per task"]
+        costs["wake"] = median([wake_of(cpu) for cpu in rank0_per_task(0)])
         # Alone and among k sleepers the host's cores wake this often: the sleepers', rank 0's
         # (about twice a task), its worker's tasks' (500 a second), the probe's.
         for k in among:
             rate = (k * SLEEPER_WAKES + 1000.0 + 500.0 + PROBE_WAKES) / cores
             costs[f"wake over probe, {rate:.0f} a core"] = median([
-                wake_of(k, i) / probe
-                for i, probe in enumerate(rows["mproc"][(k, "cost: probe's CPU per wake-up")])])
+                wake_of(cpu) / probe for cpu, probe in
+                zip(rank0_per_task(k), rows["mproc"][(k, "cost: probe's CPU per wake-up")])])
         # The rest of the host's CPU: the workers' own per task (taking a chunk, the task's
         # wake-up, sending its result), and a background the ranks cost whatever the rate
         # (in cores). The host's CPU less rank 0's (measured) and the leaders' (modelled) is a
@@ -709,7 +707,7 @@ def calibrate(scale, costs):
           "| host CPU/task measured | modelled | rank 0 wake-ups/task measured | modelled |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for (impl, w, ms), row in sorted(scale.items(), key=lambda k: (k[0][2], k[0][1], k[0][0])):
-        cpu, eff, took, _, wakes, host, _ = row
+        cpu, eff, took, wakes, host = row.cpu0, row.eff, row.took, row.wakes, row.host
         group = None if impl == "mproc flat" else int(impl.rsplit(" ", 1)[1]) - 1
         m = simulate(w, ms * 1000, group, costs, **as_measured(row, ms, costs))
         cpu_err = (m["cpu0"] - cpu) / cpu * 100
