@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -60,6 +61,39 @@ std::vector<std::uint32_t> own_addresses() {
 
 }  // namespace
 
+std::chrono::duration<double> beat_interval(int ranks, double timeout) {
+    // Four beats per allowed silence, so a beat or two may be lost; at most one a second, and
+    // past kBeatsAtRank0 ranks fewer, as rank 0 takes them all on one thread.
+    constexpr double kBeatsAtRank0 = 2000;  // a second
+    const double apart = std::max(1.0, ranks / kBeatsAtRank0);
+    return std::chrono::duration<double>(std::min(apart, timeout / 4));
+}
+
+Liveness::Liveness(int ranks, double timeout, Clock::time_point now)
+    : last_(static_cast<std::size_t>(std::max(ranks, 0)), now),
+      timeout_(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout))),
+      check_every_(std::min<Clock::duration>(timeout_ / 8, std::chrono::seconds(1))),
+      checked_(now) {}
+
+void Liveness::heard(int rank, Clock::time_point now) {
+    if (rank > 0 && static_cast<std::size_t>(rank) < last_.size())
+        last_[static_cast<std::size_t>(rank)] = now;
+}
+
+void Liveness::forgive(Clock::time_point now) {
+    std::fill(last_.begin(), last_.end(), now);
+}
+
+std::optional<std::pair<int, double>> Liveness::silent(Clock::time_point now) {
+    if (now - checked_ < check_every_) return std::nullopt;
+    checked_ = now;
+    for (std::size_t r = 1; r < last_.size(); ++r)
+        if (now - last_[r] > timeout_)
+            return std::pair{static_cast<int>(r),
+                             std::chrono::duration<double>(now - last_[r]).count()};
+    return std::nullopt;
+}
+
 Heartbeat::Heartbeat(const Communicator& comm, const std::string& host,
                      const std::vector<std::string>& hosts)
     : rank_(comm.rank()), hosts_(hosts) {
@@ -89,10 +123,8 @@ Heartbeat::Heartbeat(const Communicator& comm, const std::string& host,
     check(MPI_Bcast(&where, sizeof where, MPI_BYTE, 0, comm.get()), "MPI_Bcast");
     timeout_ = where.timeout;
     if (timeout_ <= 0) return;
+    ranks_ = comm.size();
     if (rank_ == 0) {
-        last_seen_ =
-            std::make_unique<std::atomic<std::int64_t>[]>(static_cast<std::size_t>(comm.size()));
-        for (int r = 0; r < comm.size(); ++r) last_seen_[static_cast<std::size_t>(r)] = 0;
         thread_ = std::thread([this] { listen(); });
         return;
     }
@@ -115,8 +147,7 @@ Heartbeat::~Heartbeat() {
 }
 
 void Heartbeat::beat(std::vector<std::uint32_t> to, std::uint16_t port) {
-    // Four beats per allowed silence, at most one a second: a beat or two may be lost.
-    const auto every = std::chrono::duration<double>(std::min(1.0, timeout_ / 4));
+    const auto every = beat_interval(ranks_, timeout_);
     const std::int32_t me = rank_;
     while (!stopping_) {
         for (std::uint32_t address : to) {
@@ -133,32 +164,21 @@ void Heartbeat::beat(std::vector<std::uint32_t> to, std::uint16_t port) {
 }
 
 void Heartbeat::listen() {
-    const auto since_start = [this] {
-        return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start_).count();
-    };
-    const auto size = static_cast<int>(hosts_.size());
+    Liveness liveness(ranks_, timeout_, Clock::now());
     auto last_turn = Clock::now();
     while (!stopping_ && lost_ < 0) {
         pollfd p{socket_, POLLIN, 0};
-        if (::poll(&p, 1, 200) > 0) {
-            std::int32_t rank = -1;
-            while (recv(socket_, &rank, sizeof rank, MSG_DONTWAIT) == sizeof rank)
-                if (rank > 0 && rank < size)
-                    last_seen_[static_cast<std::size_t>(rank)] = since_start();
-        }
+        const bool ready = ::poll(&p, 1, 200) > 0;
         const auto now = Clock::now();
+        std::int32_t rank = -1;
+        while (ready && recv(socket_, &rank, sizeof rank, MSG_DONTWAIT) == sizeof rank)
+            liveness.heard(rank, now);
         // This rank was stopped itself (or starved): what it missed says nothing of the others.
-        if (now - last_turn > std::chrono::duration<double>(timeout_ / 2))
-            for (int r = 1; r < size; ++r) last_seen_[static_cast<std::size_t>(r)] = since_start();
+        if (now - last_turn > std::chrono::duration<double>(timeout_ / 2)) liveness.forgive(now);
         last_turn = now;
-        for (int r = 1; r < size; ++r) {
-            const double silent =
-                static_cast<double>(since_start() - last_seen_[static_cast<std::size_t>(r)]) / 1e9;
-            if (silent > timeout_) {
-                silent_for_ = silent;
-                lost_ = r;
-                break;
-            }
+        if (const auto silent = liveness.silent(now)) {
+            silent_for_ = silent->second;
+            lost_ = silent->first;
         }
     }
 }
