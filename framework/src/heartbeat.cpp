@@ -21,6 +21,9 @@ namespace mproc::detail {
 namespace {
 
 constexpr int kMaxAddresses = 16;
+// Seconds: a silence allowed longer than this (some 30 years; MPROC_HEARTBEAT_SECONDS=inf) is
+// never reached, and longer ones would overflow the clock's count.
+constexpr double kLongestTimeout = 1e9;
 
 // What rank 0 broadcasts: how long a rank may be silent, and where to send.
 struct Where {
@@ -71,7 +74,8 @@ std::chrono::duration<double> beat_interval(int ranks, double timeout) {
 
 Liveness::Liveness(int ranks, double timeout, Clock::time_point now)
     : last_(static_cast<std::size_t>(std::max(ranks, 0)), now),
-      timeout_(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout))),
+      timeout_(std::chrono::duration_cast<Clock::duration>(
+          std::chrono::duration<double>(std::min(timeout, kLongestTimeout)))),
       check_every_(std::min<Clock::duration>(timeout_ / 8, std::chrono::seconds(1))),
       checked_(now) {}
 

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <limits>
 
 namespace mproc::detail {
 namespace {
@@ -78,6 +79,14 @@ TEST(Heartbeat, ForgivesEveryoneWhenTheListenerItselfWasStopped) {
     const auto lost = live.silent(t0 + 12500ms);
     ASSERT_TRUE(lost);
     EXPECT_EQ(lost->first, 1);
+}
+
+TEST(Heartbeat, AnEndlessAllowanceNamesNobody) {
+    const auto t0 = Clock::now();
+    Liveness live(3, std::numeric_limits<double>::infinity(), t0);
+    EXPECT_EQ(live.check_every(), 1s);
+    EXPECT_FALSE(live.silent(t0 + std::chrono::hours(24 * 365)));
+    EXPECT_DOUBLE_EQ(seconds(beat_interval(3, std::numeric_limits<double>::infinity())), 1.0);
 }
 
 TEST(Heartbeat, StrayDatagramsNameNoRankAndHideNone) {
