@@ -28,6 +28,7 @@ outside_2ms() {
 # Run $1's model, compared with its kept output $2 (exit 1: some 0.5 ms row is outside the
 # tolerance in every run kept); $3 says which run in the messages. Leaves the output in $out.
 model_of() {
+    local rows
     expect "the model runs on $3" 1 python3 "$model" "$here/$1" --cores 2 "${@:4}"
     if [ "$out" = "$(cat "$here/$2")" ]; then ok "its output is the expected one"
     else bad "its output differs from $2" "$(diff <(echo "$out") "$here/$2")"; fi

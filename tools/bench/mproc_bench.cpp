@@ -57,10 +57,11 @@ int sleep_us(int us) {
 }
 MPROC_TASK(sleep_us);
 
-// CPU seconds this process (every thread of rank 0) has used.
-double cpu_seconds() {
+// CPU seconds used, user and system: by this process (RUSAGE_SELF: every thread of rank 0) or
+// by the calling thread (RUSAGE_THREAD).
+double cpu_seconds(int who = RUSAGE_SELF) {
     rusage u{};
-    getrusage(RUSAGE_SELF, &u);
+    getrusage(who, &u);
     return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
            static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
@@ -71,14 +72,6 @@ long sleeps() {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
     return u.ru_nvcsw;
-}
-
-// A thread's own CPU, in µs.
-double thread_cpu_us() {
-    rusage u{};
-    getrusage(RUSAGE_THREAD, &u);
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 +
-           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
 // A thermometer for the host: a thread of rank 0 that sleeps 1 ms at a time on a condition
@@ -95,12 +88,12 @@ class WakeProbe {
               std::mutex m;
               std::condition_variable cv;
               std::unique_lock lock(m);
-              const double cpu0 = thread_cpu_us();
+              const double cpu0 = cpu_seconds(RUSAGE_THREAD);
               while (running_.load()) {
                   cv.wait_for(lock, period);
                   ++wakes_;
               }
-              cpu_us_ = thread_cpu_us() - cpu0;
+              cpu_us_ = (cpu_seconds(RUSAGE_THREAD) - cpu0) * 1e6;
           }) {}
     ~WakeProbe() { stop(); }
     void stop() {

@@ -605,7 +605,7 @@ def costs_from(rows, cores):
                     if impl != layout or m != ms or w > 64:
                         continue
                     rate = row.eff / 100 * w * 1000 / ms
-                    group = 15 if key == "groups" else None
+                    group = members_of(layout)
                     leaders = simulate(w, ms * 1000, group, costs)["cpu_leaders"]
                     points.append((rate, (row.host - row.cpu0 - leaders) * rate / 1e6))
                 (x0, y0), (x1, y1) = points[0], points[-1]
@@ -628,7 +628,7 @@ def fit(scale, costs):
     for (impl, w, ms), row in scale.items():
         if ms != 2:
             continue
-        group = None if impl == "mproc flat" else int(impl.rsplit(" ", 1)[1]) - 1
+        group = members_of(impl)
         at = lambda *x: simulate(w, ms * 1000.0, group, dict(costs, **dict(zip(names, x))),
                                  **as_measured(row, ms, costs))["cpu0"]
         a = at(*[0.0] * len(names))
@@ -666,6 +666,12 @@ def least_squares(A, b):
 # 90th percentile (µs), rank 0's wake-ups per task, the host's CPU per task (µs), and what a
 # timed wake-up cost on the host meanwhile (the probe's, µs).
 Row = namedtuple("Row", "cpu0 eff took took_p90 wakes host probe")
+
+
+def members_of(layout):
+    """Members per leader in a scale row's layout ("mproc groups of 16": a leader and 15), None
+    flat."""
+    return None if layout == "mproc flat" else int(layout.rsplit(" ", 1)[1]) - 1
 
 
 def measured(rows):
@@ -708,7 +714,7 @@ def calibrate(scale, costs):
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for (impl, w, ms), row in sorted(scale.items(), key=lambda k: (k[0][2], k[0][1], k[0][0])):
         cpu, eff, took, wakes, host = row.cpu0, row.eff, row.took, row.wakes, row.host
-        group = None if impl == "mproc flat" else int(impl.rsplit(" ", 1)[1]) - 1
+        group = members_of(impl)
         m = simulate(w, ms * 1000, group, costs, **as_measured(row, ms, costs))
         cpu_err = (m["cpu0"] - cpu) / cpu * 100
         eff_err = m["eff"] * 100 - eff
