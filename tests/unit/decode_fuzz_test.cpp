@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "items.hpp"
-#include "protocol.hpp"
+#include "base/protocol.hpp"
 #include "value.hpp"
 
 namespace {

@@ -1,7 +1,7 @@
 // Who leads whom: the layout every rank computes from each rank's node and MPROC_GROUP_SIZE
 // (framework/src/groups.*).
 
-#include "groups.hpp"
+#include "base/groups.hpp"
 
 #include <gtest/gtest.h>
 

@@ -3,7 +3,7 @@
 // itself (datagrams, a rank SIGSTOPped, a host cut off) is tested end to end by
 // tests/e2e/runner_crash_test.sh and tests/multinode/link_down_test.sh.
 
-#include "heartbeat.hpp"
+#include "services/heartbeat.hpp"
 
 #include <gtest/gtest.h>
 

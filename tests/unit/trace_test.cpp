@@ -1,7 +1,7 @@
 // The trace's aggregation (framework/src/trace.hpp), on synthetic chunks: counts per rank, the
 // histogram, the slowest, and the switch from one entry per chunk to tenths of a second.
 
-#include "trace.hpp"
+#include "base/trace.hpp"
 
 #include <gtest/gtest.h>
 

@@ -18,7 +18,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "mproc/detail/pool_ops.hpp"
+#include "mproc/detail/engine.hpp"
 #include "mproc/detail/serialize.hpp"
 #include "mproc/error.hpp"
 
@@ -33,20 +33,19 @@ namespace detail {
 // Prints an exception thrown by a user callback (callbacks must not end the callback thread).
 void print_callback_exception(std::exception_ptr e) noexcept;
 
-// The shared state behind an AsyncResult: set once by the scheduler, read by the user.
+// The shared state behind an AsyncResult: set once by the engine (or a ThreadPool's thread),
+// read by the user. It counts in its pool's outstanding work until it settles.
 template <class T>
 class ResultState : public std::enable_shared_from_this<ResultState<T>> {
   public:
     using Stored = detail::Stored<T>;
 
-    // Callbacks run where `post` sends them; by default on rank 0's callback thread.
-    using Post = std::function<void(std::function<void()>)>;
+    // Callbacks run on the pool's callback thread.
     ResultState(std::shared_ptr<PoolState> pool, std::function<void(const Stored&)> callback,
-                ErrorCallback error_callback, Post post = {})
-        : pool_(std::move(pool)),
+                ErrorCallback error_callback)
+        : settlement_(std::move(pool)),
           callback_(std::move(callback)),
-          error_callback_(std::move(error_callback)),
-          post_(std::move(post)) {}
+          error_callback_(std::move(error_callback)) {}
 
     void set_value(Stored v) {
         settle([&] { value_.emplace(std::move(v)); });
@@ -96,14 +95,10 @@ class ResultState : public std::enable_shared_from_this<ResultState<T>> {
             publish();
             return;
         }
-        auto run = [self = this->shared_from_this()] {
+        settlement_.pool().post_callback([self = this->shared_from_this()] {
             self->run_callbacks();
             self->publish();
-        };
-        if (post_)
-            post_(std::move(run));
-        else
-            post_callback(std::move(run));
+        });
     }
 
     // Makes the outcome visible and counts the work settled in its pool.
@@ -114,7 +109,7 @@ class ResultState : public std::enable_shared_from_this<ResultState<T>> {
             settled_.store(true, std::memory_order_release);
         }
         cv_.notify_all();
-        if (pool_) pool_->settle_one();
+        settlement_.settle();
     }
 
     void run_callbacks() {
@@ -136,10 +131,9 @@ class ResultState : public std::enable_shared_from_this<ResultState<T>> {
         }
     }
 
-    std::shared_ptr<PoolState> pool_;
+    Settlement settlement_;
     std::function<void(const Stored&)> callback_;
     ErrorCallback error_callback_;
-    Post post_;
     mutable std::mutex mutex_;
     mutable std::condition_variable cv_;
     bool has_outcome_ = false;          // value_ or error_ is set

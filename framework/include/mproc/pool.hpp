@@ -29,7 +29,8 @@
 #include <vector>
 
 #include "mproc/async_result.hpp"
-#include "mproc/detail/pool_ops.hpp"
+#include "mproc/detail/engine.hpp"
+#include "mproc/detail/pool_front.hpp"
 #include "mproc/detail/sinks.hpp"
 #include "mproc/detail/traits.hpp"
 #include "mproc/error.hpp"
@@ -52,86 +53,7 @@ using CallbackOf = typename CallbackFor<R>::type;
 // The results of imap / imap_unordered: an input range, read once, that pulls chunks from
 // the workers as the reader advances. Destroying it early cancels the rest of the work.
 template <class R>
-class IMapResult {
-    struct Cursor {
-        std::shared_ptr<detail::Job> job;
-        detail::StreamSink<R>* sink = nullptr;
-        typename detail::StreamSink<R>::Chunk chunk;
-        std::size_t pos = 0;
-        bool ended = false;
-
-        void advance_chunk() {
-            pos = 0;
-            auto next = sink->next();
-            if (next) {
-                chunk = std::move(*next);
-            } else {
-                ended = true;
-                chunk = {};
-            }
-        }
-        // Skips chunks that finished with no items (never happens for sized chunks).
-        void skip_empty() {
-            while (!ended && !chunk.error && pos >= chunk.values.size()) advance_chunk();
-        }
-        ~Cursor() {
-            if (!ended && job) detail::cancel(job);
-        }
-    };
-
-  public:
-    using value_type = detail::Stored<R>;
-
-    class iterator {
-      public:
-        using value_type = detail::Stored<R>;
-        using difference_type = std::ptrdiff_t;
-        using iterator_concept = std::input_iterator_tag;
-
-        iterator() = default;
-        explicit iterator(Cursor* c) : c_(c) {}
-
-        // The current result; rethrows RemoteError where the current chunk failed.
-        value_type& operator*() const {
-            if (c_->chunk.error) std::rethrow_exception(c_->chunk.error);
-            return c_->chunk.values[c_->pos];
-        }
-        iterator& operator++() {
-            if (c_->chunk.error) {
-                c_->advance_chunk();  // a failed chunk is stepped over as a whole
-            } else {
-                ++c_->pos;
-            }
-            c_->skip_empty();
-            return *this;
-        }
-        void operator++(int) { ++*this; }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.c_->ended; }
-
-      private:
-        Cursor* c_ = nullptr;
-    };
-
-    IMapResult(std::shared_ptr<detail::Job> job, detail::StreamSink<R>* sink)
-        : cursor_(std::make_unique<Cursor>()) {
-        cursor_->job = std::move(job);
-        cursor_->sink = sink;
-    }
-
-    iterator begin() {
-        if (!started_) {
-            started_ = true;
-            cursor_->advance_chunk();
-            cursor_->skip_empty();
-        }
-        return iterator(cursor_.get());
-    }
-    std::default_sentinel_t end() const { return {}; }
-
-  private:
-    std::unique_ptr<Cursor> cursor_;
-    bool started_ = false;
-};
+using IMapResult = detail::ChunkedResults<R, detail::PoolStream<R>>;
 
 // Wraps arguments for apply_async with callbacks, as Python's args=(...) does.
 template <class... A>
@@ -198,17 +120,15 @@ class Pool {
         std::vector<std::shared_ptr<detail::ResultState<R>>> states;
         std::vector<int> targets = pool_->ranks;
         if (targets.empty()) targets.push_back(-1);
-        // The initializer runs in the worker rank itself, not in a child: the children forked
-        // after it inherit what it set up, as Python's fresh workers run it again.
-        const std::uint32_t child_tasks = std::exchange(child_tasks_, 0);
         for (int rank : targets) {
             auto state = std::make_shared<detail::ResultState<R>>(pool_, nullptr, nullptr);
             auto source = single_source<Pack>(std::forward_as_tuple(initargs...));
+            // In the worker rank itself, not in a child: the children forked after it inherit
+            // what it set up, as Python's fresh workers run it again.
             submit_job(entry, std::move(source), std::make_unique<detail::SingleSink<R>>(state), 1,
-                       rank);
+                       {.pinned_rank = rank, .in_rank = true});
             states.push_back(std::move(state));
         }
-        child_tasks_ = child_tasks;
         try {
             for (auto& s : states) {
                 s->wait();
@@ -233,11 +153,7 @@ class Pool {
     // A worker that has owed the pool a result for a while: a task running long, or a rank
     // that is stopped or lost. What a progress display names ("rank 3 on node7: no answer
     // for 30 s").
-    struct QuietWorker {
-        int rank = 0;
-        std::string host;
-        double seconds = 0;
-    };
+    using QuietWorker = detail::QuietWorker;
     // The pool's workers that have owed it a result for at least `at_least` seconds. Safe to
     // call from another thread while this one waits for results.
     std::vector<QuietWorker> quiet_workers(double at_least) const;
@@ -299,7 +215,7 @@ class Pool {
     }
 
     // No more submissions; work already submitted goes on.
-    void close() { closed_ = true; }
+    void close() { life_.close(); }
     // Drops work not yet done: pending results fail with PoolClosed, running chunks' results
     // are discarded when they arrive.
     void terminate();
@@ -328,13 +244,17 @@ class Pool {
         }
     }
 
-    void check_open() const;
-    void submit_job(const detail::TaskEntry& entry, std::unique_ptr<detail::ChunkSource> source,
-                    std::unique_ptr<detail::ResultSink> sink, std::size_t chunksize,
-                    int pinned_rank = -1);
-    std::shared_ptr<detail::Job> make_job(const detail::TaskEntry& entry,
-                                          std::unique_ptr<detail::ChunkSource> source,
-                                          std::size_t chunksize);
+    // How a job runs, beyond its task, input and results.
+    struct JobOptions {
+        int pinned_rank = -1;                     // >= 0: on this rank only (an initializer)
+        bool in_rank = false;                     // in the worker rank, even in a child pool
+        std::shared_ptr<detail::ReadBound> bound;  // an imap's
+    };
+    // The one way work reaches the engine: map, imap, apply and initializers alike.
+    std::shared_ptr<detail::Job> submit_job(const detail::TaskEntry& entry,
+                                            std::unique_ptr<detail::ChunkSource> source,
+                                            std::unique_ptr<detail::ResultSink> sink,
+                                            std::size_t chunksize, JobOptions options);
 
     template <bool Own, class F, class R, class Convert>
     auto collect_async(F& f, R&& iterable, std::size_t chunksize, Convert convert,
@@ -342,7 +262,7 @@ class Pool {
                        const char* what) {
         using T = detail::task_traits<std::decay_t<F>>;
         using Result = detail::map_result_t<F>;
-        check_open();
+        life_.check_open();
         const auto& entry = detail::lookup_task(f, what);
         auto state = std::make_shared<detail::ResultState<Result>>(
             pool_, wrap_callback<Result>(std::move(callback)), std::move(error_callback));
@@ -351,7 +271,7 @@ class Pool {
         auto total = source->remaining();
         submit_job(entry, std::move(source),
                    std::make_unique<detail::CollectSink<typename T::result>>(state, total),
-                   chunksize);
+                   chunksize, {});
         return AsyncResult<Result>(std::move(state));
     }
 
@@ -387,19 +307,19 @@ class Pool {
         using T = detail::task_traits<std::decay_t<F>>;
         using Pack = typename T::pack;
         static_assert(T::arity == 1, "Pool::imap takes a one-argument task");
-        check_open();
+        life_.check_open();
         const auto& entry = detail::lookup_task(f, ordered ? "Pool::imap" : "Pool::imap_unordered");
         auto source = detail::make_source<Pack>(
             detail::hold<false>(std::forward<R>(iterable)),
             [](auto&& x) { return static_cast<Pack>(std::forward<decltype(x)>(x)); });
-        auto job = make_job(entry, std::move(source), chunksize);  // 0: sized automatically
-        auto sink = std::make_unique<detail::StreamSink<typename T::result>>(pool_, *job, ordered);
-        auto* raw = sink.get();
-        job->sink = std::move(sink);
-        bound_stream(*job, chunksize);
-        pool_->add_outstanding();
-        detail::submit(pool_, job);
-        return IMapResult<typename T::result>(std::move(job), raw);
+        auto bound = read_bound(chunksize);
+        auto sink = std::make_unique<detail::StreamSink<typename T::result>>(pool_, bound, ordered);
+        auto* stream = sink.get();
+        // chunksize 0: sized automatically
+        auto job = submit_job(entry, std::move(source), std::move(sink), chunksize,
+                              {.bound = std::move(bound)});
+        return IMapResult<typename T::result>(
+            detail::PoolStream<typename T::result>(std::move(job), stream));
     }
 
     template <class F, class Tuple>
@@ -408,12 +328,12 @@ class Pool {
                                                      ErrorCallback error_callback) {
         using T = detail::task_traits<std::decay_t<F>>;
         using R = typename T::result;
-        check_open();
+        life_.check_open();
         const auto& entry = detail::lookup_task(f, "Pool::apply");
         auto state = std::make_shared<detail::ResultState<R>>(
             pool_, wrap_callback<R>(std::move(callback)), std::move(error_callback));
         submit_job(entry, single_source<typename T::pack>(std::forward<Tuple>(a)),
-                   std::make_unique<detail::SingleSink<R>>(state), 1);
+                   std::make_unique<detail::SingleSink<R>>(state), 1, {});
         return AsyncResult<R>(std::move(state));
     }
 
@@ -428,13 +348,12 @@ class Pool {
         }
     }
 
-    // Sets the bound on what an imap job may hold on rank 0.
-    void bound_stream(detail::Job& job, std::size_t chunksize) const;
+    // The bound on what an imap job may hold on rank 0.
+    std::shared_ptr<detail::ReadBound> read_bound(std::size_t chunksize) const;
 
-    std::shared_ptr<detail::PoolState> pool_;
-    std::uint32_t child_tasks_ = 0;  // Job::child_tasks for its tasks
-    bool closed_ = false;
-    bool terminated_ = false;
+    std::shared_ptr<detail::PoolState> pool_;  // holds the engine, found when the pool was made
+    std::uint32_t child_tasks_ = 0;            // Job::child_tasks for its tasks
+    detail::PoolLife life_{"Pool"};
     bool released_ = false;  // its worker ranks handed back (after join)
 };
 

@@ -33,6 +33,8 @@
 #include <vector>
 
 #include "mproc/async_result.hpp"
+#include "mproc/detail/engine.hpp"
+#include "mproc/detail/pool_front.hpp"
 #include "mproc/error.hpp"
 #include "mproc/pool.hpp"
 
@@ -58,11 +60,13 @@ class ThreadWorkers {
     void add(Work work);
     // Drops the work not yet started (each one's `drop` runs).
     void drop_queued();
-    void post_callback(std::function<void()> fn);
+    // Where the pool's callbacks run: after the threads have ended, it runs what is left.
+    CallbackThread& callbacks() noexcept { return callbacks_; }
 
   private:
     struct State;
     int size_;
+    CallbackThread callbacks_;
     std::unique_ptr<State> s_;
 };
 
@@ -89,23 +93,16 @@ using star_result_t =
 template <class F, class In>
 using starmap_of = list_of<star_result_t<F, In>>;
 
-// One chunk of an imap, from the workers to the reader.
-template <class R>
-struct ThreadChunk {
-    std::vector<Stored<R>> values;
-    std::exception_ptr error;
-};
-
 // The chunks of one imap in flight and the ones finished; guarded by `mutex`.
 template <class R>
 struct ThreadStream {
     std::mutex mutex;
     std::condition_variable done_cv;
-    std::deque<std::shared_ptr<std::optional<ThreadChunk<R>>>> in_flight;  // submission order
-    std::deque<std::shared_ptr<std::optional<ThreadChunk<R>>>> finished;   // completion order
+    std::deque<std::shared_ptr<std::optional<ResultChunk<R>>>> in_flight;  // submission order
+    std::deque<std::shared_ptr<std::optional<ResultChunk<R>>>> finished;   // completion order
     std::atomic<bool> cancelled{false};
 
-    void finish(const std::shared_ptr<std::optional<ThreadChunk<R>>>& slot, ThreadChunk<R> c) {
+    void finish(const std::shared_ptr<std::optional<ResultChunk<R>>>& slot, ResultChunk<R> c) {
         {
             std::lock_guard lock(mutex);
             if (slot->has_value()) return;  // dropped and run: the first outcome stays
@@ -116,122 +113,73 @@ struct ThreadStream {
     }
 };
 
-}  // namespace detail
-
-// The results of ThreadPool::imap / imap_unordered: an input range, read once, that hands
-// the input to the threads a few chunks ahead of the reader. Destroying it early: the chunks
-// not started are not run.
+// What the results of ThreadPool::imap / imap_unordered read from: it hands the input to the
+// threads a few chunks ahead of the reader, and gives the reader the chunks as they finish,
+// in input or completion order. Letting go of it early: the chunks not started are not run.
 template <class R>
-class ThreadIMapResult {
-    using Slot = std::shared_ptr<std::optional<detail::ThreadChunk<R>>>;
-    using Stream = detail::ThreadStream<R>;
+class ThreadStreamSource {
+    using Slot = std::shared_ptr<std::optional<ResultChunk<R>>>;
+    using Stream = ThreadStream<R>;
 
   public:
     // Reads the next chunk of input and hands it to the threads; false at the end of the
     // input (or when reading it threw, which `input_error` then holds).
     using Launch = std::function<bool(std::exception_ptr& input_error)>;
 
-  private:
-    // Kept where iterators can point at it while the result object itself moves.
-    struct Cursor {
-        std::shared_ptr<Stream> stream;
-        Launch launch;
-        std::size_t ahead = 1;
-        bool ordered = true;
-        bool input_done = false, ended = false;
-        std::exception_ptr input_error;
-        detail::ThreadChunk<R> chunk;
-        std::size_t pos = 0;
+    ThreadStreamSource(std::shared_ptr<Stream> stream, Launch launch, std::size_t ahead,
+                       bool ordered)
+        : stream_(std::move(stream)), launch_(std::move(launch)), ahead_(ahead), ordered_(ordered) {}
+    ThreadStreamSource(ThreadStreamSource&&) noexcept = default;
+    ThreadStreamSource& operator=(ThreadStreamSource&&) = delete;
+    ~ThreadStreamSource() {
+        if (stream_) stream_->cancelled = true;
+    }
 
-        ~Cursor() {
-            if (stream) stream->cancelled = true;
-        }
-        std::size_t in_flight() {
-            std::lock_guard lock(stream->mutex);
-            return stream->in_flight.size();
-        }
-        // The next chunk with something to read, in input or completion order.
-        void next_chunk() {
-            pos = 0;
-            for (;;) {
-                while (!input_done && in_flight() < ahead) input_done = !launch(input_error);
-                Slot slot;
-                {
-                    std::unique_lock lock(stream->mutex);
-                    if (stream->in_flight.empty()) break;
-                    if (ordered) {
-                        slot = stream->in_flight.front();
-                        stream->done_cv.wait(lock, [&] { return slot->has_value(); });
-                        stream->in_flight.pop_front();
-                        std::erase(stream->finished, slot);
-                    } else {
-                        stream->done_cv.wait(lock, [&] { return !stream->finished.empty(); });
-                        slot = stream->finished.front();
-                        stream->finished.pop_front();
-                        std::erase(stream->in_flight, slot);
-                    }
+    // The next chunk, in input or completion order; nullopt at the end.
+    std::optional<ResultChunk<R>> next() {
+        while (!input_done_ && in_flight() < ahead_) input_done_ = !launch_(input_error_);
+        Slot slot;
+        {
+            std::unique_lock lock(stream_->mutex);
+            if (!stream_->in_flight.empty()) {
+                if (ordered_) {
+                    slot = stream_->in_flight.front();
+                    stream_->done_cv.wait(lock, [&] { return slot->has_value(); });
+                    stream_->in_flight.pop_front();
+                    std::erase(stream_->finished, slot);
+                } else {
+                    stream_->done_cv.wait(lock, [&] { return !stream_->finished.empty(); });
+                    slot = stream_->finished.front();
+                    stream_->finished.pop_front();
+                    std::erase(stream_->in_flight, slot);
                 }
-                chunk = std::move(**slot);
-                if (chunk.error || !chunk.values.empty()) return;
             }
-            // Nothing in flight and no input left: the input's own error comes last, once.
-            if (input_error) {
-                chunk = {{}, std::exchange(input_error, nullptr)};
-                return;
-            }
-            chunk = {};
-            ended = true;
         }
-    };
-
-  public:
-    class iterator {
-      public:
-        using value_type = detail::Stored<R>;
-        using difference_type = std::ptrdiff_t;
-        using iterator_concept = std::input_iterator_tag;
-
-        iterator() = default;
-        explicit iterator(Cursor* c) : c_(c) {}
-        // The current result; rethrows RemoteError where its chunk failed, or what the input
-        // threw, after the results of the items before it.
-        value_type& operator*() const {
-            if (c_->chunk.error) std::rethrow_exception(c_->chunk.error);
-            return c_->chunk.values[c_->pos];
-        }
-        iterator& operator++() {
-            if (c_->chunk.error || ++c_->pos >= c_->chunk.values.size())
-                c_->next_chunk();  // a failed chunk is stepped over as a whole
-            return *this;
-        }
-        void operator++(int) { ++*this; }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.c_->ended; }
-
-      private:
-        Cursor* c_ = nullptr;
-    };
-
-    ThreadIMapResult(std::shared_ptr<Stream> stream, Launch launch, std::size_t ahead, bool ordered)
-        : cursor_(std::make_unique<Cursor>()) {
-        cursor_->stream = std::move(stream);
-        cursor_->launch = std::move(launch);
-        cursor_->ahead = ahead;
-        cursor_->ordered = ordered;
+        if (slot) return std::move(**slot);
+        // Nothing in flight and no input left: the input's own error comes last, once.
+        if (input_error_) return ResultChunk<R>{{}, std::exchange(input_error_, nullptr)};
+        return std::nullopt;
     }
-
-    iterator begin() {
-        if (!started_) {
-            started_ = true;
-            cursor_->next_chunk();
-        }
-        return iterator(cursor_.get());
-    }
-    std::default_sentinel_t end() const { return {}; }
 
   private:
-    std::unique_ptr<Cursor> cursor_;
-    bool started_ = false;
+    std::size_t in_flight() {
+        std::lock_guard lock(stream_->mutex);
+        return stream_->in_flight.size();
+    }
+
+    std::shared_ptr<Stream> stream_;
+    Launch launch_;
+    std::size_t ahead_ = 1;
+    bool ordered_ = true;
+    bool input_done_ = false;
+    std::exception_ptr input_error_;
 };
+
+}  // namespace detail
+
+// The results of ThreadPool::imap / imap_unordered: an input range, read once.
+template <class R>
+using ThreadIMapResult = detail::ChunkedResults<R, detail::ThreadStreamSource<R>>;
 
 class ThreadPool {
   public:
@@ -305,7 +253,7 @@ class ThreadPool {
                           std::move(error_callback));
     }
 
-    void close() { closed_ = true; }
+    void close() { life_.close(); }
     // Drops work not yet started: its results fail with PoolClosed. Running tasks finish.
     void terminate();
     // Waits for every submitted call to settle; close() or terminate() must come first.
@@ -325,7 +273,6 @@ class ThreadPool {
         return items;
     }
 
-    void check_open() const;
     template <class Result>
     std::shared_ptr<detail::ResultState<Result>> new_state(CallbackOf<Result> callback,
                                                            ErrorCallback error_callback) {
@@ -336,10 +283,8 @@ class ThreadPool {
             else
                 on_value = std::move(callback);
         }
-        settled_->add_outstanding();
-        return std::make_shared<detail::ResultState<Result>>(
-            settled_, std::move(on_value), std::move(error_callback),
-            [w = workers_.get()](std::function<void()> fn) { w->post_callback(std::move(fn)); });
+        return std::make_shared<detail::ResultState<Result>>(settled_, std::move(on_value),
+                                                             std::move(error_callback));
     }
     static std::exception_ptr closed_error() {
         return std::make_exception_ptr(PoolClosed("ThreadPool terminated before the task ran"));
@@ -350,7 +295,7 @@ class ThreadPool {
     AsyncResult<list_of<R>> collect(std::vector<Item> items, std::size_t chunksize, Call call,
                                     CallbackOf<list_of<R>> callback, ErrorCallback error_callback) {
         using Result = list_of<R>;
-        check_open();
+        life_.check_open();
         auto state = new_state<Result>(std::move(callback), std::move(error_callback));
         struct Batch {
             std::vector<Item> items;
@@ -408,7 +353,7 @@ class ThreadPool {
     auto apply_impl(F f, Tuple args, CallbackOf<decltype(std::apply(f, args))> callback,
                     ErrorCallback error_callback) {
         using R = decltype(std::apply(f, args));
-        check_open();
+        life_.check_open();
         auto state = new_state<R>(std::move(callback), std::move(error_callback));
         workers_->add({[state, f, args]() mutable {
                            try {
@@ -432,8 +377,8 @@ class ThreadPool {
         using R = std::invoke_result_t<F&, Ref>;
         using Item = std::ranges::range_value_t<In>;
         using Stream = detail::ThreadStream<R>;
-        using Slot = std::shared_ptr<std::optional<detail::ThreadChunk<R>>>;
-        check_open();
+        using Slot = std::shared_ptr<std::optional<detail::ResultChunk<R>>>;
+        life_.check_open();
         chunksize = std::max<std::size_t>(chunksize, 1);
         auto stream = std::make_shared<Stream>();
         // The input, read in place on the caller's thread as chunks go out (keep it alive).
@@ -456,16 +401,16 @@ class ThreadPool {
             }
             const bool more = !input_error && !items.empty();
             if (items.empty()) return false;
-            Slot slot = std::make_shared<std::optional<detail::ThreadChunk<R>>>();
+            Slot slot = std::make_shared<std::optional<detail::ResultChunk<R>>>();
             {
                 std::lock_guard lock(stream->mutex);
                 stream->in_flight.push_back(slot);
             }
-            settled->add_outstanding();
+            auto settlement = std::make_shared<detail::Settlement>(settled);
             const std::uint64_t first = next_index;
             next_index += items.size();
-            workers_->add({[f, stream, slot, settled, first, items = std::move(items)]() mutable {
-                               detail::ThreadChunk<R> c;
+            workers_->add({[f, stream, slot, settlement, first, items = std::move(items)]() mutable {
+                               detail::ResultChunk<R> c;
                                if (stream->cancelled) {
                                    c.error = closed_error();
                                } else {
@@ -485,22 +430,22 @@ class ThreadPool {
                                    }
                                }
                                stream->finish(slot, std::move(c));
-                               settled->settle_one();
+                               settlement->settle();
                            },
-                           [stream, slot, settled] {
+                           [stream, slot, settlement] {
                                stream->finish(slot, {{}, closed_error()});
-                               settled->settle_one();
+                               settlement->settle();
                            }});
             return more;
         };
-        return ThreadIMapResult<R>(stream, std::move(launch),
-                                   2 * static_cast<std::size_t>(processes()), ordered);
+        return ThreadIMapResult<R>(detail::ThreadStreamSource<R>(
+            stream, std::move(launch), 2 * static_cast<std::size_t>(processes()), ordered));
     }
 
-    std::shared_ptr<detail::PoolState> settled_;  // work submitted and not yet settled
     std::unique_ptr<detail::ThreadWorkers> workers_;
-    bool closed_ = false;
-    bool terminated_ = false;
+    // Work submitted and not yet settled; callbacks run on the workers' callback thread.
+    std::shared_ptr<detail::PoolState> settled_;
+    detail::PoolLife life_{"ThreadPool"};
 };
 
 }  // namespace mproc

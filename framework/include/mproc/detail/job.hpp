@@ -9,7 +9,6 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
-#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,6 +69,24 @@ class ResultSink {
     virtual bool fails_whole_job() const { return true; }
 };
 
+// What an imap lets rank 0 hold for its reader: at most `chunks` chunks and `items` items
+// handed out but not yet read (automatic chunks grow large for tiny tasks, so chunks alone do
+// not bound memory). The reader's thread counts what it has read; the engine reads the counts.
+struct ReadBound {
+    std::uint64_t chunks = 0;
+    std::uint64_t items = 0;
+    std::atomic<std::uint64_t> read_chunks{0};
+    std::atomic<std::uint64_t> read_items{0};
+
+    ReadBound(std::uint64_t most_chunks, std::uint64_t most_items)
+        : chunks(most_chunks), items(most_items) {}
+    // Whether a job that handed out `chunks_out` chunks of `items_out` items may hand out more.
+    bool has_room(std::uint64_t chunks_out, std::uint64_t items_out) const {
+        return chunks_out - read_chunks.load(std::memory_order_acquire) < chunks &&
+               items_out - read_items.load(std::memory_order_acquire) < items;
+    }
+};
+
 struct Job {
     std::uint64_t id = 0;  // assigned by the scheduler
     std::size_t slot = 0;  // its place in the scheduler's list of live jobs
@@ -81,13 +98,7 @@ struct Job {
     std::uint32_t chunksize = 0;    // 0: chosen by the scheduler
     int pinned_rank = -1;           // >= 0: run only on this rank (initializers)
     std::uint32_t child_tasks = 0;  // see TaskHeader::child_tasks (maxtasksperchild, isolate)
-    // The most chunks, and items, handed out but not yet taken by the reader (imap's bounded
-    // memory: automatic chunks grow large for tiny tasks, so chunks alone do not bound it).
-    std::uint64_t bound_chunks = std::numeric_limits<std::uint64_t>::max();
-    std::uint64_t bound_items = std::numeric_limits<std::uint64_t>::max();
-    // Chunks and items the reader has taken; written by the reader's thread.
-    std::atomic<std::uint64_t> consumed{0};
-    std::atomic<std::uint64_t> consumed_items{0};
+    std::shared_ptr<ReadBound> bound;  // an imap's; null: no bound (map, apply)
 
     // Engine-thread state.
     std::uint64_t next_seq = 0;

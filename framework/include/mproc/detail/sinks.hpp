@@ -22,7 +22,8 @@
 
 #include "mproc/async_result.hpp"
 #include "mproc/detail/job.hpp"
-#include "mproc/detail/pool_ops.hpp"
+#include "mproc/detail/engine.hpp"
+#include "mproc/detail/pool_front.hpp"
 
 namespace mproc::detail {
 
@@ -234,31 +235,25 @@ class SingleSink final : public ResultSink {
     std::shared_ptr<ResultState<R>> state_;
 };
 
-// imap / imap_unordered: a bounded buffer of finished chunks between the scheduler and the reader.
+// imap / imap_unordered: a bounded buffer of finished chunks between the engine and the reader.
 //
 // Tiny chunks arrive a microsecond apart, so the reader takes every ready chunk at once: a
 // thread wake-up per chunk would cost more than the chunk.
 template <class R>
 class StreamSink final : public ResultSink {
   public:
-    struct Chunk {
-        std::vector<Stored<R>> values;
-        std::exception_ptr error;
-        std::uint64_t count = 0;   // items the chunk stood for (a failed one has no values)
-        std::uint64_t chunks = 1;  // chunks merged into it (unordered: see deliver)
-    };
-
-    StreamSink(std::shared_ptr<PoolState> pool, Job& job, bool ordered)
-        : pool_(std::move(pool)), job_(job), ordered_(ordered) {}
+    // `bound` is the job's: what the reader has read is counted there.
+    StreamSink(std::shared_ptr<PoolState> pool, std::shared_ptr<ReadBound> bound, bool ordered)
+        : settlement_(std::move(pool)), bound_(std::move(bound)), ordered_(ordered) {}
 
     void deliver(std::uint64_t seq, std::uint64_t, std::uint32_t count, const char* data,
                  std::size_t size) override {
         if (!ordered_ && append_to_last(count, data, size)) return;
-        push(seq, Chunk{unpack_all<R>(data, size, count), nullptr, count});
+        push(seq, Chunk{{unpack_all<R>(data, size, count), nullptr}, count});
     }
     void fail(std::uint64_t seq, std::uint64_t, std::uint32_t count,
               std::exception_ptr e) override {
-        push(seq, Chunk{{}, std::move(e), count});
+        push(seq, Chunk{{{}, std::move(e)}, count});
     }
     void finish(std::uint64_t chunks) override {
         {
@@ -266,7 +261,7 @@ class StreamSink final : public ResultSink {
             total_ = chunks;
         }
         cv_.notify_all();
-        count_settled();
+        settlement_.settle();
     }
     void abort(std::exception_ptr e) override {
         {
@@ -274,35 +269,44 @@ class StreamSink final : public ResultSink {
             aborted_ = std::move(e);
         }
         cv_.notify_all();
-        count_settled();
+        settlement_.settle();
     }
     bool fails_whole_job() const override { return false; }
 
     // Reader side: the next chunk in order (or in completion order); nullopt at the end.
-    std::optional<Chunk> next() {
+    std::optional<ResultChunk<R>> next() {
         if (local_.empty()) refill();
         if (local_.empty()) return std::nullopt;
         Chunk c = std::move(local_.front());
         local_.pop_front();
-        // Counted as consumed only now, so the bound limits what the reader holds too: a
-        // reader slower than the workers must not pile up chunks of its own. Published in
-        // small batches: the counters are shared with the MPI thread.
+        // Counted as read only now, so the bound limits what the reader holds too: a reader
+        // slower than the workers must not pile up chunks of its own. Published in small
+        // batches: the counters are shared with the MPI thread.
         unpublished_chunks_ += c.chunks;
         unpublished_items_ += c.count;
-        if (unpublished_chunks_ >= 64 || unpublished_items_ >= job_.bound_items / 16) publish();
-        return c;
+        if (unpublished_chunks_ >= 64 || unpublished_items_ >= bound_->items / 16) publish();
+        return std::move(c.results);
     }
+    // The engine, to cancel the rest when the reader goes away.
+    Engine& engine() const { return settlement_.pool().engine(); }
 
   private:
+    struct Chunk {
+        ResultChunk<R> results;
+        std::uint64_t count = 0;   // items the chunk stood for (a failed one has no values)
+        std::uint64_t chunks = 1;  // chunks merged into it (unordered: see append_to_last)
+    };
+
     // In completion order, results that arrive while the reader has not yet taken the last
     // chunk join it: tiny chunks then cost neither an allocation nor a queue entry each.
     bool append_to_last(std::uint32_t count, const char* data, std::size_t size) {
         bool wake;
         {
             std::lock_guard lock(mutex_);
-            if (pending_.empty() || !pending_.back() || pending_.back()->error) return false;
+            if (pending_.empty() || !pending_.back() || pending_.back()->results.error)
+                return false;
             Chunk& last = *pending_.back();
-            append_unpacked<R>(last.values, data, size, count);
+            append_unpacked<R>(last.results.values, data, size, count);
             last.count += count;
             ++last.chunks;
             wake = waiting_;
@@ -327,20 +331,20 @@ class StreamSink final : public ResultSink {
         if (wake) cv_.notify_one();
     }
 
+    void publish() {
+        if (unpublished_chunks_ == 0) return;
+        bound_->read_items.fetch_add(unpublished_items_, std::memory_order_release);
+        bound_->read_chunks.fetch_add(unpublished_chunks_, std::memory_order_release);
+        unpublished_chunks_ = unpublished_items_ = 0;
+        engine().room();  // the bound may have left no room
+    }
+
     // Moves every chunk that may be read now into local_, waiting for at least one. While
     // results flow, the reader naps in short, growing steps (so chunks pile up and are taken
     // together, and nobody pays for a wake-up per chunk); after a millisecond with nothing
-    // new it sleeps on the condition variable until the scheduler wakes it.
-    void publish() {
-        if (unpublished_chunks_ == 0) return;
-        job_.consumed_items.fetch_add(unpublished_items_, std::memory_order_release);
-        job_.consumed.fetch_add(unpublished_chunks_, std::memory_order_release);
-        unpublished_chunks_ = unpublished_items_ = 0;
-        nudge_scheduler();  // the bound may have left no room
-    }
-
+    // new it sleeps on the condition variable until the engine wakes it.
     void refill() {
-        publish();  // before waiting: the scheduler may be waiting for room
+        publish();  // before waiting: the engine may be waiting for room
         using namespace std::chrono;
         auto nap = microseconds(10);
         for (auto napped = microseconds(0); napped < milliseconds(1); napped += nap, nap *= 2) {
@@ -376,13 +380,8 @@ class StreamSink final : public ResultSink {
         return n;
     }
 
-    // Counts the job settled in its pool, once.
-    void count_settled() {
-        if (!settled_.exchange(true)) pool_->settle_one();
-    }
-
-    std::shared_ptr<PoolState> pool_;
-    Job& job_;
+    Settlement settlement_;  // settled once the job finished or was aborted
+    std::shared_ptr<ReadBound> bound_;
     const bool ordered_;
     std::mutex mutex_;
     std::condition_variable cv_;
@@ -393,9 +392,33 @@ class StreamSink final : public ResultSink {
     std::uint64_t total_ = std::numeric_limits<std::uint64_t>::max();
     bool waiting_ = false;
     std::exception_ptr aborted_;
-    std::atomic<bool> settled_{false};
     std::deque<Chunk> local_;  // reader-side: taken, not yet iterated
     std::uint64_t unpublished_chunks_ = 0, unpublished_items_ = 0;  // read, not yet counted
+};
+
+// What an imap's results range reads from: the job's StreamSink. Letting go of it before the
+// end cancels the rest of the job.
+template <class R>
+class PoolStream {
+  public:
+    PoolStream(std::shared_ptr<Job> job, StreamSink<R>* sink) : job_(std::move(job)), sink_(sink) {}
+    PoolStream(PoolStream&& o) noexcept
+        : job_(std::move(o.job_)), sink_(o.sink_), ended_(o.ended_) {}
+    PoolStream& operator=(PoolStream&&) = delete;
+    ~PoolStream() {
+        if (!ended_ && job_) sink_->engine().cancel(std::move(job_));
+    }
+
+    std::optional<ResultChunk<R>> next() {
+        auto c = sink_->next();
+        if (!c) ended_ = true;
+        return c;
+    }
+
+  private:
+    std::shared_ptr<Job> job_;  // owns the sink
+    StreamSink<R>* sink_;
+    bool ended_ = false;
 };
 
 }  // namespace mproc::detail
