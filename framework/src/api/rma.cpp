@@ -12,8 +12,6 @@
 namespace mproc::detail {
 namespace {
 
-thread_local int t_loading_handles = 0;
-
 SharedWindow& window() {
     return runtime("mproc shared objects (Value, Array, Lock, ...)").window();
 }
@@ -36,16 +34,6 @@ void rma_load(RmaType type, void* result, std::size_t count, std::uint64_t offse
 void rma_compare_swap(RmaType type, const void* desired, const void* expected, void* result,
                       std::uint64_t offset) {
     window().compare_swap(type, desired, expected, result, 0, SharedWindow::arena_disp(offset));
-}
-
-bool loading_handles() noexcept {
-    return t_loading_handles > 0;
-}
-LoadingHandles::LoadingHandles() noexcept {
-    ++t_loading_handles;
-}
-LoadingHandles::~LoadingHandles() {
-    --t_loading_handles;
 }
 
 std::uint64_t shared_alloc(std::size_t bytes) {

@@ -1,0 +1,619 @@
+// Rank 0's scheduling policy (framework/src/engine/dispatcher.*), in-process and without MPI:
+// a fake outbox takes the task messages, a hand-moved clock tells the time, and the tests
+// answer the messages as workers would (each chunk run by execute_chunk, its busy time set by
+// the test, so that the dispatcher's estimates are the test's). Each test is a behaviour a
+// user of Pool relies on.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <numeric>
+#include <ranges>
+#include <string>
+#include <vector>
+
+#include "base/execute.hpp"
+#include "base/groups.hpp"
+#include "base/trace.hpp"
+#include "engine/dispatcher.hpp"
+#include "mproc/detail/engine.hpp"
+#include "mproc/detail/sinks.hpp"
+#include "mproc/task.hpp"
+
+namespace {
+
+using namespace mproc;
+using namespace mproc::detail;
+using namespace std::chrono_literals;
+
+int square(int x) {
+    return x * x;
+}
+MPROC_TASK(square);
+
+std::size_t length(const std::string& s) {
+    return s.size();
+}
+MPROC_TASK(length);
+
+int fails_on_seven(int x) {
+    if (x == 7) throw std::runtime_error("seven");
+    return x;
+}
+MPROC_TASK(fails_on_seven);
+
+class FakeClock final : public Clock {
+  public:
+    time_point now() const override { return now_; }
+    void advance(duration d) { now_ += d; }
+
+  private:
+    time_point now_{std::chrono::hours(1)};
+};
+
+// Keeps every message the dispatcher sends, in order.
+class FakeOutbox final : public Outbox {
+  public:
+    struct Sent {
+        int rank;
+        Buffer message;
+    };
+    Buffer take_buffer() override { return {}; }
+    void send(int rank, Buffer message) override { sent.push_back({rank, std::move(message)}); }
+    std::vector<Sent> take() { return std::exchange(sent, {}); }
+
+    std::vector<Sent> sent;
+};
+
+// What a sink was given, chunk by chunk.
+class RecordingSink final : public ResultSink {
+  public:
+    struct Got {
+        std::uint64_t seq, first;
+        std::uint32_t count;
+        std::vector<int> values;
+        std::exception_ptr error;
+    };
+    explicit RecordingSink(bool whole = true) : whole_(whole) {}
+
+    void deliver(std::uint64_t seq, std::uint64_t first, std::uint32_t count, const char* data,
+                 std::size_t size) override {
+        Got g{seq, first, count, std::vector<int>(count), nullptr};
+        if (size == count * sizeof(int)) std::memcpy(g.values.data(), data, size);
+        got.push_back(std::move(g));
+    }
+    void fail(std::uint64_t seq, std::uint64_t first, std::uint32_t count,
+              std::exception_ptr e) override {
+        got.push_back({seq, first, count, {}, e});
+    }
+    void finish(std::uint64_t chunks) override { finished = chunks; }
+    void abort(std::exception_ptr e) override { aborted = e; }
+    bool fails_whole_job() const override { return whole_; }
+
+    // Every value delivered, by input index.
+    std::map<std::uint64_t, int> values() const {
+        std::map<std::uint64_t, int> v;
+        for (const Got& g : got)
+            for (std::uint32_t i = 0; i < g.values.size(); ++i) v[g.first + i] = g.values[i];
+        return v;
+    }
+    std::exception_ptr first_error() const {
+        for (const Got& g : got)
+            if (g.error) return g.error;
+        return nullptr;
+    }
+
+    std::vector<Got> got;
+    std::optional<std::uint64_t> finished;
+    std::exception_ptr aborted;
+
+  private:
+    bool whole_;
+};
+
+std::string message_of(std::exception_ptr e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        return x.what();
+    }
+    return "";
+}
+
+// A job of `task` over `input`. The job owns the sink: a test that reads the sink afterwards
+// keeps the job.
+template <class F, class Input>
+std::shared_ptr<Job> make_job(F& task, Input input, std::unique_ptr<ResultSink> sink,
+                              std::uint32_t chunksize) {
+    using Pack = typename task_traits<F>::pack;
+    const TaskEntry& entry = lookup_task(task, "test");
+    auto job = std::make_shared<Job>();
+    job->task = entry.id;
+    job->task_name = entry.name;
+    job->source = make_source<Pack>(std::move(input), [](const auto& x) { return Pack(x); });
+    job->sink = std::move(sink);
+    job->chunksize = chunksize;
+    return job;
+}
+
+// The chunks of one task message, as (first index, item count).
+std::vector<std::pair<std::uint64_t, std::uint32_t>> chunks_of(const Buffer& message) {
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> chunks;
+    for_each_part<TaskHeader>(message.data(), message.size(), "task",
+                              [&](const TaskHeader& h, const char*) {
+                                  chunks.emplace_back(h.first, h.count);
+                              });
+    return chunks;
+}
+
+// Answers a task message as worker `rank` would: every chunk run, each item taking `ns`.
+Buffer run_message(const Buffer& message, int rank, double ns) {
+    Buffer out;
+    for_each_part<TaskHeader>(message.data(), message.size(), "task",
+                              [&](const TaskHeader& h, const char* args) {
+                                  const std::size_t at = out.size();
+                                  execute_chunk(h, args, out, Place{rank, "node" + std::to_string(rank)});
+                                  ResultHeader r;
+                                  std::memcpy(&r, out.data() + at, sizeof r);
+                                  r.busy_ns = static_cast<std::uint64_t>(ns * h.count);
+                                  std::memcpy(out.data() + at, &r, sizeof r);
+                              });
+    return out;
+}
+
+struct Fixture {
+    explicit Fixture(GroupLayout l, Dispatcher::Limits limits = {})
+        : layout(std::move(l)), local(Place{0, "node0"}),
+          d(layout, outbox, clock, trace, local, limits) {}
+
+    // Answers every message sent so far, in order, each item taking `ns`; then dispatches.
+    // How many messages were answered.
+    std::size_t answer_all(double ns) {
+        std::size_t n = 0;
+        for (auto& s : outbox.take()) {
+            const Buffer reply = run_message(s.message, s.rank, ns);
+            d.on_results(s.rank, reply.data(), reply.size());
+            ++n;
+        }
+        d.dispatch();
+        return n;
+    }
+
+    GroupLayout layout;
+    FakeOutbox outbox;
+    FakeClock clock;
+    Trace trace;
+    ChunkRunner local;
+    Dispatcher d;
+};
+
+GroupLayout flat(int ranks) {
+    return plan_groups(std::vector<int>(static_cast<std::size_t>(ranks), 0), kGroupsFlat);
+}
+
+TEST(Dispatcher, GuidedChunksShrinkTowardTheEnd) {
+    Fixture f(flat(5));  // 4 workers
+    auto pool = f.d.open_pool(0);
+    auto sink = std::make_unique<RecordingSink>();
+    auto* got = sink.get();
+    auto job = make_job(square, std::views::iota(0, 10000), std::move(sink), 0);
+    f.d.submit(pool.id, job);
+    f.d.dispatch();
+    std::vector<std::uint32_t> sizes;  // in the order chunks went out
+    for (int round = 0; round < 10000 && !f.outbox.sent.empty(); ++round) {
+        for (const auto& s : f.outbox.sent)
+            for (auto [first, count] : chunks_of(s.message)) sizes.push_back(count);
+        f.answer_all(1000);  // 1 µs an item: a chunk of 1 ms is 1000 items, more than a share
+    }
+    ASSERT_TRUE(got->finished.has_value());
+    const auto values = got->values();
+    ASSERT_EQ(values.size(), 10000u);
+    for (auto [i, v] : values) EXPECT_EQ(v, static_cast<int>(i * i));
+    // Before the first estimate chunks grow (1, 2, 4, ...); after it, none is more than a
+    // quarter of a worker's share of what is left, so they only shrink, down to single items.
+    const auto largest = std::max_element(sizes.begin(), sizes.end());
+    EXPECT_LE(*largest, 625u);  // 10000 / (4 × 4 workers)
+    EXPECT_TRUE(std::is_sorted(largest, sizes.end(), std::greater<>()));
+    EXPECT_LE(sizes.back(), 2u);
+    EXPECT_TRUE(f.d.idle());
+}
+
+TEST(Dispatcher, BudgetIsOneChunkUntilTheFirstEstimateThenAboutTwoHundredMicroseconds) {
+    Fixture f(flat(3));  // 2 workers
+    auto pool = f.d.open_pool(0);
+    auto job = make_job(square, std::views::iota(0, 1000), std::make_unique<RecordingSink>(), 1);
+    f.d.submit(pool.id, job);
+    f.d.dispatch();
+    auto first = f.outbox.take();
+    ASSERT_EQ(first.size(), 2u);  // one message each, of one chunk
+    for (const auto& s : first) EXPECT_EQ(chunks_of(s.message).size(), 1u);
+    f.d.dispatch();
+    EXPECT_TRUE(f.outbox.sent.empty());  // nothing more before an estimate
+
+    // Rank 1 answers: 1 µs a chunk. A worker now holds 200 µs (16 chunks at most), sent half
+    // at a time: rank 1 gets two messages of 8, rank 2 (still owing one) one of 8.
+    const Buffer reply = run_message(first[0].message, first[0].rank, 1000);
+    f.d.on_results(first[0].rank, reply.data(), reply.size());
+    f.d.dispatch();
+    std::map<int, std::vector<std::size_t>> per_rank;
+    for (const auto& s : f.outbox.take()) per_rank[s.rank].push_back(chunks_of(s.message).size());
+    EXPECT_EQ(per_rank[1], (std::vector<std::size_t>{8, 8}));
+    EXPECT_EQ(per_rank[2], (std::vector<std::size_t>{8}));
+}
+
+TEST(Dispatcher, LongTasksKeepTwoChunksOnAWorker) {
+    Fixture f(flat(2));
+    auto pool = f.d.open_pool(0);
+    auto job = make_job(square, std::views::iota(0, 100), std::make_unique<RecordingSink>(), 1);
+    f.d.submit(pool.id, job);
+    f.d.dispatch();
+    f.answer_all(5e6);  // 5 ms a task: 200 µs of work is less than one chunk, yet it holds two
+    std::vector<std::size_t> per_message;
+    for (const auto& s : f.outbox.sent) per_message.push_back(chunks_of(s.message).size());
+    EXPECT_EQ(per_message, (std::vector<std::size_t>{1, 1}));
+    // It owes its first for 5 ms; the dispatcher need not look before that and half more.
+    auto wait = f.d.poll_again_in();
+    ASSERT_TRUE(wait.has_value());
+    EXPECT_EQ(*wait, std::chrono::microseconds(7500));
+    f.clock.advance(5ms);
+    EXPECT_EQ(*f.d.poll_again_in(), std::chrono::microseconds(2500));
+}
+
+TEST(Dispatcher, AnImapBoundStopsDispatchAndAReaderResumesIt) {
+    Fixture f(flat(2));
+    auto pool = f.d.open_pool(0);
+    auto sink = std::make_unique<RecordingSink>();
+    auto* got = sink.get();
+    auto job = make_job(square, std::views::iota(0, 100), std::move(sink), 1);
+    job->bound = std::make_shared<ReadBound>(4, 1000);  // four chunks unread at most
+    f.d.submit(pool.id, job);
+    f.d.dispatch();
+    for (int i = 0; i < 20; ++i) f.answer_all(1000);
+    EXPECT_EQ(got->got.size(), 4u);  // then it stops: the reader has read nothing
+    EXPECT_TRUE(f.outbox.sent.empty());
+
+    job->bound->read_chunks += 3;  // the reader reads three, and says so
+    job->bound->read_items += 3;
+    f.d.look_at_all();
+    f.d.dispatch();
+    for (int i = 0; i < 20; ++i) f.answer_all(1000);
+    EXPECT_EQ(got->got.size(), 7u);
+    EXPECT_FALSE(got->finished.has_value());
+}
+
+TEST(Dispatcher, AnInitializerRunsOnlyOnItsRank) {
+    Fixture f(flat(4));  // 3 workers
+    auto pool = f.d.open_pool(0);
+    for (int rank : {3, 1}) {
+        auto job = make_job(square, std::views::iota(rank, rank + 1), std::make_unique<RecordingSink>(), 1);
+        job->pinned_rank = rank;
+        f.d.submit(pool.id, job);
+    }
+    f.d.dispatch();
+    auto sent = f.outbox.take();
+    ASSERT_EQ(sent.size(), 2u);
+    for (const auto& s : sent) {
+        auto chunks = chunks_of(s.message);
+        ASSERT_EQ(chunks.size(), 1u);
+        EXPECT_EQ(static_cast<int>(chunks[0].first), 0);
+    }
+    EXPECT_EQ(sent[0].rank, 1);  // the job pinned to rank 1 went there, and the other to 3
+    EXPECT_EQ(sent[1].rank, 3);
+}
+
+TEST(Dispatcher, ACancelledOrTerminatedJobsLateResultsAreDropped) {
+    Fixture f(flat(3));
+    auto pool = f.d.open_pool(0);
+    auto sink = std::make_unique<RecordingSink>();
+    auto* got = sink.get();
+    auto job = make_job(square, std::views::iota(0, 100), std::move(sink), 1);
+    f.d.submit(pool.id, job);
+    f.d.dispatch();
+    auto out = f.outbox.take();
+    ASSERT_EQ(out.size(), 2u);
+    f.d.cancel(*job, std::make_exception_ptr(PoolClosed("the reader went away")));
+    EXPECT_EQ(message_of(got->aborted), "the reader went away");
+    for (const auto& s : out) {  // the results come after all: dropped, nothing thrown
+        const Buffer reply = run_message(s.message, s.rank, 1000);
+        f.d.on_results(s.rank, reply.data(), reply.size());
+    }
+    EXPECT_TRUE(got->got.empty());
+    EXPECT_TRUE(f.d.idle());
+    f.d.dispatch();
+    EXPECT_TRUE(f.outbox.sent.empty());  // and no more of it goes out
+
+    // terminate: every job of the pool, with PoolClosed.
+    std::vector<RecordingSink*> sinks;
+    std::vector<std::shared_ptr<Job>> jobs;  // kept: each owns its sink
+    for (int i = 0; i < 2; ++i) {
+        auto s = std::make_unique<RecordingSink>();
+        sinks.push_back(s.get());
+        jobs.push_back(make_job(square, std::views::iota(0, 50), std::move(s), 1));
+        f.d.submit(pool.id, jobs.back());
+    }
+    f.d.dispatch();
+    auto late = f.outbox.take();
+    f.d.terminate(pool.id);
+    for (auto* s : sinks) EXPECT_EQ(message_of(s->aborted), "the pool was terminated");
+    for (const auto& s : late) {
+        const Buffer reply = run_message(s.message, s.rank, 1000);
+        f.d.on_results(s.rank, reply.data(), reply.size());
+    }
+    for (auto* s : sinks) EXPECT_TRUE(s->got.empty());
+    EXPECT_TRUE(f.d.idle());
+}
+
+TEST(Dispatcher, AnOversizedMessageFailsOnlyItsOwnJob) {
+    Fixture f(flat(2), Dispatcher::Limits{.max_message_bytes = 4096});
+    auto pool = f.d.open_pool(0);
+    auto big = std::make_unique<RecordingSink>();
+    auto* big_got = big.get();
+    std::vector<std::string> inputs{std::string(10000, 'x'), "short"};
+    auto big_job = make_job(length, inputs, std::move(big), 1);  // kept: it owns the sink
+    f.d.submit(pool.id, big_job);
+    auto small = std::make_unique<RecordingSink>();
+    auto* small_got = small.get();
+    auto small_job = make_job(square, std::views::iota(0, 20), std::move(small), 1);
+    f.d.submit(pool.id, small_job);
+    for (int i = 0; i < 50 && !(big_got->got.size() && small_got->finished); ++i) {
+        f.d.dispatch();
+        f.answer_all(1000);
+    }
+    const std::string why = message_of(big_got->first_error());
+    EXPECT_NE(why.find("more than one MPI message carries (4096)"), std::string::npos) << why;
+    EXPECT_NE(why.find("smaller chunksize"), std::string::npos) << why;
+    EXPECT_FALSE(big_got->finished.has_value());
+    ASSERT_TRUE(small_got->finished.has_value());
+    EXPECT_EQ(small_got->values().size(), 20u);
+    EXPECT_TRUE(f.d.idle());
+}
+
+// An answer that does not match what was sent ends the run (the pool service lets the error
+// out); each case here starts afresh.
+TEST(Dispatcher, AnAnswerForChunksThatWereNotSentIsRefused) {
+    // Two workers, each sent one chunk; returns the fixture and what each was sent.
+    struct Sent {
+        std::unique_ptr<Fixture> f = std::make_unique<Fixture>(flat(3));
+        std::shared_ptr<Job> job;
+        std::vector<FakeOutbox::Sent> out;
+        Sent() {
+            auto pool = f->d.open_pool(0);
+            job = make_job(square, std::views::iota(0, 10), std::make_unique<RecordingSink>(), 1);
+            f->d.submit(pool.id, job);
+            f->d.dispatch();
+            out = f->outbox.take();
+        }
+        void refused(int from, const Buffer& bytes, const std::string& says) {
+            try {
+                f->d.on_results(from, bytes.data(), bytes.size());
+                ADD_FAILURE() << "results from rank " << from << " were taken";
+            } catch (const Error& e) {
+                EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+            }
+        }
+    };
+    {
+        Sent s;
+        ASSERT_EQ(s.out.size(), 2u);
+        const Buffer reply = run_message(s.out[0].message, 1, 1000);
+        s.refused(9, reply, "results from rank 9, which is not a worker");
+        s.f->d.on_results(1, reply.data(), reply.size());
+        s.refused(1, reply, "rank 1 sent results it did not owe");
+    }
+    {
+        Sent s;  // rank 2 answers with rank 1's chunk
+        s.refused(2, run_message(s.out[0].message, 2, 1000),
+                  "rank 2 answered chunk 0 of job 1 out of order");
+    }
+    {
+        Sent s;  // rank 2 answers its chunk twice over in one message
+        Buffer twice = run_message(s.out[1].message, 2, 1000);
+        const Buffer again = twice;
+        twice.insert(twice.end(), again.begin(), again.end());
+        s.refused(2, twice, "rank 2 answered more chunks than it was sent");
+    }
+    {
+        Sent s;  // a result message cut short
+        Buffer cut = run_message(s.out[1].message, 2, 1000);
+        cut.resize(cut.size() - 1);
+        s.refused(2, cut, "a malformed result message");
+    }
+}
+
+TEST(Dispatcher, AWorkerThatStopsAnsweringIsReportedByHowLongItOwes) {
+    Fixture f(flat(3));
+    auto pool = f.d.open_pool(0);
+    f.d.submit(pool.id, make_job(square, std::views::iota(0, 100), std::make_unique<RecordingSink>(), 1));
+    f.d.dispatch();
+    auto out = f.outbox.take();
+    f.clock.advance(5s);
+    const Buffer reply = run_message(out[0].message, out[0].rank, 1000);
+    f.d.on_results(out[0].rank, reply.data(), reply.size());  // rank 1 answers; rank 2 does not
+    f.d.dispatch();
+    f.clock.advance(30s);
+    auto quiet = f.d.quiet_workers(pool.id, 32);
+    ASSERT_EQ(quiet.size(), 1u);
+    EXPECT_EQ(quiet[0].first, 2);
+    EXPECT_DOUBLE_EQ(quiet[0].second, 35.0);
+    EXPECT_EQ(f.d.quiet_workers(pool.id, 30).size(), 2u);  // rank 1 owes its refill for 30 s
+    EXPECT_TRUE(f.d.quiet_workers(pool.id, 36).empty());
+}
+
+// A pool engine for the imap buffer: what the reader's room would wake.
+class FakeEngine final : public Engine {
+  public:
+    std::shared_ptr<PoolState> open_pool(int) override { return nullptr; }
+    void release_pool(const PoolState&) override {}
+    void submit(const PoolState&, std::shared_ptr<Job>) override {}
+    void cancel(std::shared_ptr<Job>) override {}
+    void terminate(const PoolState&) override {}
+    std::vector<QuietWorker> quiet_workers(const PoolState&, double) override { return {}; }
+    void room() override { ++rooms; }
+    int rooms = 0;
+};
+
+// imap's results, read after rank 2 answered before rank 1.
+std::vector<int> read_imap(bool ordered) {
+    Fixture f(flat(3));
+    FakeEngine engine;
+    CallbackThread callbacks;
+    auto state = std::make_shared<PoolState>(&engine, callbacks);
+    auto pool = f.d.open_pool(0);
+    auto bound = std::make_shared<ReadBound>(1000, 1000);
+    auto sink = std::make_unique<StreamSink<int>>(state, bound, ordered);
+    auto* stream = sink.get();
+    auto job = make_job(square, std::views::iota(1, 3), std::move(sink), 1);
+    job->bound = bound;
+    f.d.submit(pool.id, job);
+    f.d.dispatch();
+    auto out = f.outbox.take();
+    EXPECT_EQ(out.size(), 2u);
+    for (int i : {1, 0}) {
+        const Buffer reply = run_message(out[i].message, out[i].rank, 1000);
+        f.d.on_results(out[i].rank, reply.data(), reply.size());
+    }
+    std::vector<int> read;
+    while (auto chunk = stream->next())
+        for (int v : chunk->values) read.push_back(v);
+    return read;
+}
+
+TEST(Dispatcher, ResultsComeInInputOrderWhenOrderedAndInArrivalOrderWhenNot) {
+    EXPECT_EQ(read_imap(true), (std::vector<int>{1, 4}));
+    EXPECT_EQ(read_imap(false), (std::vector<int>{4, 1}));
+}
+
+TEST(Dispatcher, SeveralPoolsShareTheWorkers) {
+    Fixture f(flat(5));  // 4 workers
+    auto a = f.d.open_pool(2);
+    auto b = f.d.open_pool(0);  // the rest
+    EXPECT_EQ(a.ranks, (std::vector<int>{1, 2}));
+    EXPECT_EQ(b.ranks, (std::vector<int>{3, 4}));
+    try {
+        f.d.open_pool(1);
+        ADD_FAILURE() << "a third pool found a free worker";
+    } catch (const ResourceError& e) {
+        EXPECT_NE(std::string(e.what()).find("0 of 4 worker ranks are free"), std::string::npos);
+    }
+    auto in_a = std::make_unique<RecordingSink>();
+    auto in_b = std::make_unique<RecordingSink>();
+    auto* got_a = in_a.get();
+    auto* got_b = in_b.get();
+    auto job_a = make_job(square, std::views::iota(0, 300), std::move(in_a), 1);
+    auto job_b = make_job(fails_on_seven, std::views::iota(0, 5), std::move(in_b), 1);
+    f.d.submit(a.id, job_a);
+    f.d.submit(b.id, job_b);
+    f.d.dispatch();
+    std::map<int, int> chunks_by_rank_a, chunks_by_rank_b;
+    for (int i = 0; i < 100 && !f.outbox.sent.empty(); ++i) {
+        for (const auto& s : f.outbox.sent)
+            for (auto [first, count] : chunks_of(s.message))
+                (s.rank <= 2 ? chunks_by_rank_a : chunks_by_rank_b)[s.rank] += static_cast<int>(count);
+        f.answer_all(1000);
+    }
+    EXPECT_EQ(got_a->values().size(), 300u);
+    EXPECT_EQ(got_b->values().size(), 5u);
+    EXPECT_EQ(chunks_by_rank_a[1] + chunks_by_rank_a[2], 300);  // a's items on a's ranks
+    EXPECT_EQ(chunks_by_rank_b[3] + chunks_by_rank_b[4], 5);
+    f.d.release_pool(a.id);
+    EXPECT_EQ(f.d.open_pool(1).ranks, (std::vector<int>{1}));  // a's workers are free again
+}
+
+TEST(Dispatcher, AFailedChunkFailsAMapButOnlyItsOwnItemsInAnImap) {
+    for (bool whole : {true, false}) {
+        Fixture f(flat(2));
+        auto pool = f.d.open_pool(0);
+        auto sink = std::make_unique<RecordingSink>(whole);
+        auto* got = sink.get();
+        auto job = make_job(fails_on_seven, std::views::iota(0, 10), std::move(sink), 1);
+        f.d.submit(pool.id, job);
+        f.d.dispatch();
+        for (int i = 0; i < 50 && !f.outbox.sent.empty(); ++i) f.answer_all(1000);
+        const std::string why = message_of(got->first_error());
+        EXPECT_NE(why.find("seven"), std::string::npos) << why;
+        EXPECT_NE(why.find("rank 1"), std::string::npos) << why;  // where it failed
+        if (whole) {
+            EXPECT_FALSE(got->finished.has_value());
+            EXPECT_LT(got->values().size(), 9u);  // the rest of a map is not sent
+        } else {
+            EXPECT_TRUE(got->finished.has_value());
+            EXPECT_EQ(got->values().size(), 9u);  // every item but the one that threw
+        }
+        EXPECT_TRUE(f.d.idle());
+    }
+}
+
+TEST(Dispatcher, MembersOfAGroupAreReachedThroughTheirLeaderOneMessageAPass) {
+    // 5 ranks in groups of 2: rank 1 leads 2, rank 3 leads 4.
+    Fixture f(plan_groups(std::vector<int>(5, 0), 2));
+    auto pool = f.d.open_pool(0);
+    EXPECT_EQ(pool.ranks, (std::vector<int>{2, 4}));  // leaders run no tasks
+    auto sink = std::make_unique<RecordingSink>();
+    auto* got = sink.get();
+    auto job = make_job(square, std::views::iota(0, 200), std::move(sink), 1);
+    f.d.submit(pool.id, job);
+    f.d.dispatch();
+    for (int round = 0; round < 200 && !f.outbox.sent.empty(); ++round) {
+        auto out = f.outbox.take();
+        std::map<int, int> per_leader;
+        for (const auto& s : out) ++per_leader[s.rank];
+        for (auto [leader, n] : per_leader) {
+            EXPECT_TRUE(leader == 1 || leader == 3) << leader;
+            EXPECT_EQ(n, 1) << "a pass sends each leader one message";
+        }
+        // Each leader answers with its member's results behind a RouteHeader, as it relays.
+        for (const auto& s : out) {
+            Buffer batch;
+            for_each_part<RouteHeader>(
+                s.message.data(), s.message.size(), "routed",
+                [&](const RouteHeader& r, const char* m) {
+                    EXPECT_EQ(r.rank, s.rank + 1);
+                    const Buffer reply = run_message(Buffer(m, m + r.size), r.rank, 1000);
+                    const RouteHeader back{r.rank, 0, reply.size()};
+                    const std::size_t at = batch.size();
+                    batch.resize(at + sizeof back + reply.size());
+                    std::memcpy(batch.data() + at, &back, sizeof back);
+                    std::memcpy(batch.data() + at + sizeof back, reply.data(), reply.size());
+                });
+            f.d.on_results(s.rank, batch.data(), batch.size());
+        }
+        f.d.dispatch();
+    }
+    ASSERT_TRUE(got->finished.has_value());
+    EXPECT_EQ(got->values().size(), 200u);
+    // A leader relaying for a rank outside its group is refused.
+    const Buffer bogus = [] {
+        Buffer b(sizeof(RouteHeader));
+        const RouteHeader r{4, 0, 0};
+        std::memcpy(b.data(), &r, sizeof r);
+        return b;
+    }();
+    try {
+        f.d.on_results(1, bogus.data(), bogus.size());
+        ADD_FAILURE() << "rank 1 relayed for rank 4";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("relayed results from rank 4, which is not in its group"),
+                  std::string::npos)
+            << e.what();
+    }
+}
+
+TEST(Dispatcher, WithNoWorkerRanksChunksRunHere) {
+    Fixture f(flat(1));
+    auto pool = f.d.open_pool(0);
+    EXPECT_TRUE(pool.ranks.empty());
+    auto sink = std::make_unique<RecordingSink>();
+    auto* got = sink.get();
+    auto job = make_job(square, std::views::iota(0, 50), std::move(sink), 0);
+    f.d.submit(pool.id, job);
+    for (int i = 0; i < 100 && !f.d.idle(); ++i) f.d.dispatch();
+    EXPECT_TRUE(f.outbox.sent.empty());
+    ASSERT_TRUE(got->finished.has_value());
+    EXPECT_EQ(got->values().size(), 50u);
+    EXPECT_EQ(got->values().at(49), 49 * 49);
+}
+
+}  // namespace
