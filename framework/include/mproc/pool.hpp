@@ -351,9 +351,9 @@ class Pool {
     // The bound on what an imap job may hold on rank 0.
     std::shared_ptr<detail::ReadBound> read_bound(std::size_t chunksize) const;
 
+    detail::PoolLife life_{"Pool"};  // first: the constructor checks the size with it
     std::shared_ptr<detail::PoolState> pool_;  // holds the engine, found when the pool was made
     std::uint32_t child_tasks_ = 0;            // Job::child_tasks for its tasks
-    detail::PoolLife life_{"Pool"};
     bool released_ = false;  // its worker ranks handed back (after join)
 };
 

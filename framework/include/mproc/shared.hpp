@@ -30,24 +30,20 @@ class RawValue {
   public:
     using mproc_handle = void;  // travels as its bytes (detail::Handle)
 
-    explicit RawValue(T initial = T{}) : offset_(detail::shared_alloc(sizeof(T))) {
-        if (offset_ != 0) store(initial);  // 0: being loaded (see detail::LoadingHandles)
-    }
+    explicit RawValue(T initial = T{}) : offset_(detail::shared_new<T>(1, initial)) {}
 
-    T load() const {
-        T v;
-        detail::rma_load(kType, &v, 1, offset_);
-        return v;
-    }
-    void store(T x) { detail::rma_accumulate(kType, detail::RmaOp::replace, &x, 1, offset_); }
+    T load() const { return detail::shared_load<T>(offset_); }
+    void store(T x) { detail::shared_store<T>(offset_, &x); }
     // Adds `d` and returns the value before.
-    T fetch_add(T d) requires(!std::is_same_v<T, bool>) { return fetch(detail::RmaOp::sum, d); }
-    T exchange(T x) { return fetch(detail::RmaOp::replace, x); }
+    T fetch_add(T d) requires(!std::is_same_v<T, bool>) {
+        return detail::shared_fetch<T>(detail::RmaOp::sum, offset_, d);
+    }
+    T exchange(T x) { return detail::shared_fetch<T>(detail::RmaOp::replace, offset_, x); }
     // Stores `desired` if the value is `expected` (bitwise) and returns true; otherwise loads
     // the value into `expected` and returns false, as std::atomic does.
     bool compare_exchange(T& expected, T desired) {
         T old;
-        detail::rma_compare_swap(kType, &desired, &expected, &old, offset_);
+        detail::rma_compare_swap(detail::rma_type_of<T>(), &desired, &expected, &old, offset_);
         if (std::memcmp(&old, &expected, sizeof(T)) == 0) return true;
         expected = old;
         return false;
@@ -56,14 +52,6 @@ class RawValue {
     T value() const { return load(); }
 
   private:
-    static constexpr detail::RmaType kType = detail::rma_type_of<T>();
-
-    T fetch(detail::RmaOp op, T operand) {
-        T old;
-        detail::rma_fetch_op(kType, op, &operand, &old, offset_);
-        return old;
-    }
-
     std::uint64_t offset_;
 };
 
@@ -86,38 +74,26 @@ class RawArray {
     using mproc_handle = void;  // travels as its bytes (detail::Handle)
     // An empty array of size 0, to assign a real one to (in a container, say).
     RawArray() = default;
-    RawArray(std::size_t n, T initial = T{})
-        : offset_(detail::shared_alloc(n * sizeof(T))), size_(n) {
-        if (n > 0 && offset_ != 0) assign(std::vector<T>(n, initial));  // 0: being loaded
-    }
+    RawArray(std::size_t n, T initial = T{}) : offset_(detail::shared_new<T>(n, initial)), size_(n) {}
     explicit RawArray(const std::vector<T>& values) : RawArray(values.size()) { assign(values); }
 
     std::size_t size() const { return size_; }
-    T load(std::size_t i) const {
-        T v;
-        detail::rma_load(kType, &v, 1, at(i));
-        return v;
-    }
-    void store(std::size_t i, T x) {
-        detail::rma_accumulate(kType, detail::RmaOp::replace, &x, 1, at(i));
-    }
+    T load(std::size_t i) const { return detail::shared_load<T>(at(i)); }
+    void store(std::size_t i, T x) { detail::shared_store<T>(at(i), &x); }
     T fetch_add(std::size_t i, T d) requires(!std::is_same_v<T, bool>) {
-        T old;
-        detail::rma_fetch_op(kType, detail::RmaOp::sum, &d, &old, at(i));
-        return old;
+        return detail::shared_fetch<T>(detail::RmaOp::sum, at(i), d);
     }
     // Every element in one operation (each element read atomically, not the whole array).
     std::vector<T> to_vector() const {
         std::vector<T> out(size_);
-        if (size_ > 0) detail::rma_load(kType, out.data(), size_, offset_);
+        if (size_ > 0) detail::rma_load(detail::rma_type_of<T>(), out.data(), size_, offset_);
         return out;
     }
     void assign(const std::vector<T>& values) {
         if (values.size() != size_)
             throw std::invalid_argument("Array::assign: " + std::to_string(values.size()) +
                                         " values for an array of " + std::to_string(size_));
-        if (size_ > 0)
-            detail::rma_accumulate(kType, detail::RmaOp::replace, values.data(), size_, offset_);
+        if (size_ > 0) detail::shared_store<T>(offset_, values.data(), size_);
     }
 
     // A char array as a string, as Python's Array('c', ...): value() is the text up to the
@@ -140,7 +116,6 @@ class RawArray {
     }
 
   private:
-    static constexpr detail::RmaType kType = detail::rma_type_of<T>();
     std::uint64_t at(std::size_t i) const {
         if (i >= size_)
             throw std::out_of_range("Array index " + std::to_string(i) + " out of range (size " +

@@ -93,6 +93,12 @@ using star_result_t =
 template <class F, class In>
 using starmap_of = list_of<star_result_t<F, In>>;
 
+// `f` taking a tuple's elements as its arguments (starmap's).
+template <class F>
+auto spread(F f) {
+    return [f = std::move(f)](auto&& args) mutable { return std::apply(f, args); };
+}
+
 // The chunks of one imap in flight and the ones finished; guarded by `mutex`.
 template <class R>
 struct ThreadStream {
@@ -208,22 +214,20 @@ class ThreadPool {
                    CallbackOf<detail::map_of<F, std::ranges::range_reference_t<In>>> callback = {},
                    ErrorCallback error_callback = {}) {
         return collect<std::invoke_result_t<F&, std::ranges::range_reference_t<In>>>(
-            read_all(std::forward<In>(iterable)), chunksize,
-            [f](auto& x) mutable { return std::invoke(f, x); }, std::move(callback),
+            read_all(std::forward<In>(iterable)), chunksize, std::move(f), std::move(callback),
             std::move(error_callback));
     }
+    // map over the items' elements: f(std::apply(args)).
     template <class F, std::ranges::input_range In>
     auto starmap(F f, In&& iterable, std::size_t chunksize = 0) {
-        return starmap_async(std::move(f), std::forward<In>(iterable), chunksize).get();
+        return map(detail::spread(std::move(f)), std::forward<In>(iterable), chunksize);
     }
     template <class F, std::ranges::input_range In>
     auto starmap_async(F f, In&& iterable, std::size_t chunksize = 0,
                        CallbackOf<detail::starmap_of<F, In>> callback = {},
                        ErrorCallback error_callback = {}) {
-        return collect<detail::star_result_t<F, In>>(
-            read_all(std::forward<In>(iterable)), chunksize,
-            [f](auto& t) mutable { return std::apply(f, t); }, std::move(callback),
-            std::move(error_callback));
+        return map_async(detail::spread(std::move(f)), std::forward<In>(iterable), chunksize,
+                         std::move(callback), std::move(error_callback));
     }
 
     template <class F, std::ranges::input_range In>
@@ -323,10 +327,10 @@ class ThreadPool {
                      try {
                          for (; i < last; ++i) {
                              if constexpr (std::is_void_v<R>) {
-                                 call(batch->items[i]);
+                                 std::invoke(call, batch->items[i]);
                                  batch->out[i].emplace();
                              } else {
-                                 batch->out[i].emplace(call(batch->items[i]));
+                                 batch->out[i].emplace(std::invoke(call, batch->items[i]));
                              }
                          }
                      } catch (...) {
@@ -442,10 +446,10 @@ class ThreadPool {
             stream, std::move(launch), 2 * static_cast<std::size_t>(processes()), ordered));
     }
 
+    detail::PoolLife life_{"ThreadPool"};  // first: the constructor checks the size with it
     std::unique_ptr<detail::ThreadWorkers> workers_;
     // Work submitted and not yet settled; callbacks run on the workers' callback thread.
     std::shared_ptr<detail::PoolState> settled_;
-    detail::PoolLife life_{"ThreadPool"};
 };
 
 }  // namespace mproc

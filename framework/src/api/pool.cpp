@@ -27,31 +27,18 @@ std::shared_ptr<Engine> rank0_engine() {
 
 }  // namespace detail
 
-namespace {
-int checked_processes(int processes) {
-    if (processes < 0)
-        throw ValueError("Pool(" + std::to_string(processes) +
-                         "): the number of processes must be at least 1, or 0 for every free "
-                         "worker rank");
-    return processes;
-}
-}  // namespace
-
 Pool::Pool(PoolOptions options)
-    : pool_(detail::rank0_engine()->open_pool(checked_processes(options.processes))),
+    : pool_(detail::rank0_engine()->open_pool(
+          life_.checked_size(options.processes, "processes", "every free worker rank"))),
       child_tasks_(options.maxtasksperchild > 0 ? options.maxtasksperchild
                    : options.isolate            ? detail::kChildForever
                                                 : 0) {}
 
 Pool::~Pool() {
+    life_.end([this] { join(); });
     try {
-        if (!life_.terminated()) {
-            close();
-            join();
-        }
         release();
     } catch (...) {
-        // A destructor must not throw; the engine refuses only once the run has ended.
     }
 }
 

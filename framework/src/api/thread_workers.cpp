@@ -108,27 +108,14 @@ void ThreadWorkers::drop_queued() {
 
 }  // namespace detail
 
-namespace {
-int checked_threads(int processes) {
-    if (processes < 0)
-        throw ValueError("ThreadPool(" + std::to_string(processes) +
-                         "): the number of threads must be at least 1, or 0 for cpu_count()");
-    return processes > 0 ? processes : cpu_count();
-}
-}  // namespace
-
 ThreadPool::ThreadPool(int processes, const std::function<void()>& initializer)
-    : workers_(std::make_unique<detail::ThreadWorkers>(checked_threads(processes), initializer)),
+    : workers_(std::make_unique<detail::ThreadWorkers>(
+          life_.checked_size(processes, "threads", "cpu_count()") > 0 ? processes : cpu_count(),
+          initializer)),
       settled_(std::make_shared<detail::PoolState>(nullptr, workers_->callbacks())) {}
 
 ThreadPool::~ThreadPool() {
-    try {
-        if (!life_.terminated()) {
-            close();
-            join();
-        }
-    } catch (...) {
-    }
+    life_.end([this] { join(); });
     workers_.reset();  // running tasks finish; nothing queued is left after join or terminate
 }
 

@@ -38,7 +38,7 @@ Dispatcher::Dispatcher(const GroupLayout& layout, Outbox& outbox, const Clock& c
       local_(local),
       limits_(limits),
       workers_(layout.master.size() - 1),
-      look_at_all_every_(std::max<duration>(
+      look_at_all_every_(std::max<Clock::duration>(
           kLookAtAllEvery, kLookAtAllPerWorker * static_cast<std::int64_t>(workers_.size()))) {
     for (std::size_t r = 1; r < layout.master.size(); ++r) {
         Worker& w = workers_[r - 1];
@@ -152,17 +152,17 @@ std::vector<int> Dispatcher::direct_ranks() const {
 // run for its estimate) and half an estimate more, without any worker running dry. Chunks
 // with no estimate yet give zero: poll hot. (A result far later than this is the caller's
 // business: it backs off.)
-std::pair<Dispatcher::duration, Dispatcher::duration> Dispatcher::patience_for(
+std::pair<Clock::duration, Clock::duration> Dispatcher::patience_for(
     const Worker& w) const {
     double ns = 0;
     for (const InFlight& f : w.out.front()->chunks)
         ns += f.job->ns_per_item > 0 ? f.job->ns_per_item * f.count : 0;
-    const auto expected = duration(std::chrono::nanoseconds(static_cast<std::int64_t>(ns)));
+    const auto expected = Clock::duration(std::chrono::nanoseconds(static_cast<std::int64_t>(ns)));
     // A worker in a group answers through its leader, which sends a batch about once a
     // message's time: rank 0 allows itself a quarter of that (at most half a hold), so it
     // takes a batch soon after it comes, and the members hold more chunks (kRelayCover).
-    const auto slack = w.route < 0 ? duration(expected / 2)
-                                   : std::min<duration>(expected / 4, kMaxRelayHold / 2);
+    const auto slack = w.route < 0 ? Clock::duration(expected / 2)
+                                   : std::min<Clock::duration>(expected / 4, kMaxRelayHold / 2);
     return {expected, slack};
 }
 
@@ -185,7 +185,7 @@ void Dispatcher::note_due(Worker& w) {
     dues_.push(due_of(w));
 }
 
-std::optional<Dispatcher::duration> Dispatcher::poll_again_in() const {
+std::optional<Clock::duration> Dispatcher::poll_again_in() const {
     // The earliest entry decides; it is worked out again here, since the estimates it was
     // made with have moved since.
     while (!dues_.empty()) {
@@ -196,7 +196,7 @@ std::optional<Dispatcher::duration> Dispatcher::poll_again_in() const {
             continue;
         }
         const auto [expected, slack] = patience_for(w);
-        return std::max(w.owed_since + expected - clock_.now(), duration::zero()) + slack;
+        return std::max(w.owed_since + expected - clock_.now(), Clock::duration::zero()) + slack;
     }
     return std::nullopt;
 }

@@ -49,7 +49,7 @@ class Clock {
 
 class SteadyClock final : public Clock {
   public:
-    time_point now() const override { return std::chrono::steady_clock::now(); }
+    Clock::time_point now() const override { return std::chrono::steady_clock::now(); }
 };
 
 // Where the dispatcher's task messages go. A message for a worker in a node group goes to its
@@ -67,9 +67,6 @@ class Outbox {
 
 class Dispatcher {
   public:
-    using time_point = Clock::time_point;
-    using duration = Clock::duration;
-
     struct Limits {
         // The most bytes one message may carry (MPI counts bytes in an int); a chunk whose
         // message would be larger fails its job, saying so.
@@ -124,7 +121,7 @@ class Dispatcher {
     // How long until a worker's oldest message is due (sent or begun, run for its estimate),
     // plus a slack: it holds more work meanwhile. Zero when an estimate is missing; nullopt
     // with nothing out.
-    std::optional<duration> poll_again_in() const;
+    std::optional<Clock::duration> poll_again_in() const;
     // No job is live.
     bool idle() const { return jobs_.empty(); }
     // The ranks rank 0 talks to directly: flat workers and leaders (who tell their members).
@@ -148,7 +145,7 @@ class Dispatcher {
         bool leads = false;  // a group leader: runs no tasks, never in a pool
         // Since when it owes a result: its first message out was sent, or its last answer
         // came with more still out.
-        time_point owed_since;
+        Clock::time_point owed_since;
         std::deque<std::unique_ptr<Message>> out;  // oldest first; answered in this order
         std::vector<std::unique_ptr<Message>> spare;
         std::size_t chunks_out = 0;
@@ -157,7 +154,7 @@ class Dispatcher {
     };
     // When a worker's oldest message out is due, as poll_again_in works it out (dues_).
     struct Due {
-        time_point at;
+        Clock::time_point at;
         int rank;
         std::uint64_t stamp;
         bool operator>(const Due& o) const { return at > o.at; }
@@ -178,7 +175,7 @@ class Dispatcher {
 
     bool dispatch_local(Pool& pool);
     // The time poll_again_in waits for `w` (its oldest message's estimate, and a slack).
-    std::pair<duration, duration> patience_for(const Worker& w) const;
+    std::pair<Clock::duration, Clock::duration> patience_for(const Worker& w) const;
     // Records `w`'s oldest message out in dues_ (after it changed), dropping the entry it had.
     void note_due(Worker& w);
     // The entry of dues_ for `w`, which has a message out.
@@ -222,8 +219,8 @@ class Dispatcher {
     // one such pass runs every look_at_all_every_ anyway.
     std::vector<int> answered_;
     bool look_at_all_ = true;
-    time_point looked_at_all_{};
-    const duration look_at_all_every_;
+    Clock::time_point looked_at_all_{};
+    const Clock::duration look_at_all_every_;
     mutable std::priority_queue<Due, std::vector<Due>, std::greater<>> dues_;
     std::vector<Route> routes_;
     std::map<int, Pool> pools_;

@@ -22,6 +22,27 @@ class PoolLife {
   public:
     explicit PoolLife(const char* name) : name_(name) {}
 
+    // `n`, a pool's size as given to `name_`'s constructor: ValueError when negative, saying
+    // that it counts `what` and what 0 means.
+    int checked_size(int n, const char* what, const char* zero_means) const {
+        if (n < 0)
+            throw ValueError(std::string(name_) + "(" + std::to_string(n) + "): the number of " +
+                             what + " must be at least 1, or 0 for " + zero_means);
+        return n;
+    }
+    // What a pool's destructor does first: unless terminated, close and `join()`, swallowing
+    // what that throws (the engine refuses only once the run has ended).
+    template <class Join>
+    void end(Join&& join) noexcept {
+        try {
+            if (!terminated_) {
+                close();
+                join();
+            }
+        } catch (...) {
+        }
+    }
+
     void close() { closed_ = true; }
     void terminate() { closed_ = terminated_ = true; }
     bool terminated() const { return terminated_; }

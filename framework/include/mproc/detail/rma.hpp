@@ -11,8 +11,10 @@
 // (the user's main function, callbacks) hand it to the MPI thread, the only thread of rank 0
 // that calls MPI (MPI_THREAD_FUNNELED, which osc/pt2pt requires).
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <type_traits>
 
 namespace mproc::detail {
@@ -73,6 +75,40 @@ void rma_compare_swap(RmaType type, const void* desired, const void* expected, v
 
 // `bytes` of zeroed arena, aligned to 8; throws ResourceError when the arena is full.
 std::uint64_t shared_alloc(std::size_t bytes);
+
+// The typed operations of Value and Array, on the scalar (or `count` scalars) at `offset`.
+template <SharedScalar T>
+T shared_load(std::uint64_t offset) {
+    T v;
+    rma_load(rma_type_of<T>(), &v, 1, offset);
+    return v;
+}
+template <SharedScalar T>
+void shared_store(std::uint64_t offset, const T* values, std::size_t count = 1) {
+    rma_accumulate(rma_type_of<T>(), RmaOp::replace, values, count, offset);
+}
+// The value before; it becomes op(before, operand).
+template <SharedScalar T>
+T shared_fetch(RmaOp op, std::uint64_t offset, T operand) {
+    T before;
+    rma_fetch_op(rma_type_of<T>(), op, &operand, &before, offset);
+    return before;
+}
+// `n` scalars in the arena, each `initial`: their offset. While a handle is being loaded from
+// an archive (LoadingHandles) nothing is allocated: offset 0.
+template <SharedScalar T>
+std::uint64_t shared_new(std::size_t n, T initial) {
+    const std::uint64_t offset = shared_alloc(n * sizeof(T));
+    if (offset == 0 || n == 0) return offset;
+    if (n == 1) {
+        shared_store<T>(offset, &initial);
+    } else {
+        const auto all = std::make_unique<T[]>(n);  // (no std::vector<bool>: it has no data())
+        std::fill_n(all.get(), n, initial);
+        shared_store<T>(offset, all.get(), n);
+    }
+    return offset;
+}
 
 // The queue lock (MCS) under Lock and RLock: a 32-bit tail word in the arena at `offset`.
 // A waiter spins, backing off, on a node in its own rank's part of the window.

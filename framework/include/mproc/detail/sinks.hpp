@@ -256,20 +256,10 @@ class StreamSink final : public ResultSink {
         push(seq, Chunk{{{}, std::move(e)}, count});
     }
     void finish(std::uint64_t chunks) override {
-        {
-            std::lock_guard lock(mutex_);
-            total_ = chunks;
-        }
-        cv_.notify_all();
-        settlement_.settle();
+        end([&] { total_ = chunks; });
     }
     void abort(std::exception_ptr e) override {
-        {
-            std::lock_guard lock(mutex_);
-            aborted_ = std::move(e);
-        }
-        cv_.notify_all();
-        settlement_.settle();
+        end([&] { aborted_ = std::move(e); });
     }
     bool fails_whole_job() const override { return false; }
 
@@ -296,6 +286,18 @@ class StreamSink final : public ResultSink {
         std::uint64_t count = 0;   // items the chunk stood for (a failed one has no values)
         std::uint64_t chunks = 1;  // chunks merged into it (unordered: see append_to_last)
     };
+
+    // Nothing more will come: `say` how the job ended (under the lock), wake the reader, and
+    // settle the job in its pool.
+    template <class Say>
+    void end(Say&& say) {
+        {
+            std::lock_guard lock(mutex_);
+            say();
+        }
+        cv_.notify_all();
+        settlement_.settle();
+    }
 
     // In completion order, results that arrive while the reader has not yet taken the last
     // chunk join it: tiny chunks then cost neither an allocation nor a queue entry each.
