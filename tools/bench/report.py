@@ -45,6 +45,7 @@ def main():
                 continue
             data[(r["workers"], r["figure"])][r["impl"]] = r["value"]
     workers = sorted({w for w, fig in data}, reverse=True)
+    installed = {fig: row for (w, fig), row in data.items() if "mproc, installed" in row}
     raw = {w: data.get((w, "8-byte round trips, 4 in flight"), {}).get("raw MPI") for w in workers}
 
     print("| workers | figure | mproc | multiprocessing.Pool | mpi4py.futures | raw MPI (4 in flight) "
@@ -198,6 +199,19 @@ def main():
         print("|---|---|---|---|---|")
         for r in runner_rows:
             print(r)
+    if installed:
+        print()
+        print("A program built against the installed package (`tools/bench/installed`: the same "
+              "benchmark, `find_package(mproc)`), 2 workers, beside `multiprocessing.Pool` run "
+              "again in the same minute:")
+        print()
+        print("| figure | mproc, installed | multiprocessing.Pool | mproc / Pool |")
+        print("|---|---|---|---|")
+        for fig in RATES:
+            row = installed.get(fig)
+            if row:
+                m, p = row.get("mproc, installed"), row.get("multiprocessing.Pool, beside installed")
+                print(f"| {fig} | {fmt_rate(m)} | {fmt_rate(p)} | {ratio(m, p)} |")
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ SLEEPER_WAKES = 1880.0
 
 
 def budget_of(T, group):
-    """Chunks a worker holds (Scheduler::in_flight_budget for chunks of T µs, chunksize 1), and
+    """Chunks a worker holds (Dispatcher::in_flight_budget for chunks of T µs, chunksize 1), and
     how many a refill waits for (a message's worth: half the budget flat, a third in groups)."""
     budget = min(16, max(2, 1 + int(-(-RELAY_COVER // T)))) if group else 2
     budget = max(budget, min(16, int(TARGET_IN_FLIGHT / T)))
@@ -318,7 +318,7 @@ def _run(W, T, group, costs, cores, periods, late, spread=1.0, wake_us=None):
     for l in range(L):
         at(hold * (l + 0.5) / L, "wakeL", l)
 
-    # Rank 0's sleep, as Scheduler::poll_again_in works it out: until the earliest worker's
+    # Rank 0's sleep, as Dispatcher::poll_again_in works it out: until the earliest worker's
     # head chunk is due (it was sent, or the worker last answered, a chunk's time ago), plus
     # half a chunk's time flat or a quarter (at most 500 µs) in groups; at most 1 ms.
     # owed[w] is when worker w last answered; `dues` a heap of (owed + T, w), stale entries

@@ -77,7 +77,7 @@ struct TaskHeader {
 // most 1 ms: rank 0's CPU per task 19% lower, the same share of the ideal rate; 13
 // alternating runs each, 129 ranks on 2 cores in groups of 16, 2 ms tasks.)
 inline constexpr std::chrono::microseconds kMaxRelayHold{2000};
-// What a member keeps queued beyond the chunk it runs (Scheduler::in_flight_budget), in work:
+// What a member keeps queued beyond the chunk it runs (Dispatcher::in_flight_budget), in work:
 // the refill's 2.5 holds and as much again for wake-ups late on a loaded host, and at least
 // one chunk.
 inline constexpr std::chrono::microseconds kRelayCover{5 * kMaxRelayHold};

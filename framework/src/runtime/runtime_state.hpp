@@ -1,9 +1,11 @@
 #pragma once
 // The runtime of one rank, and its one owner: made by mproc::run on every rank, it owns the
 // communicators, the MPI thread, the shared window, the node segment, the jobs other ranks
-// may set off (RemoteActions) and (on rank 0) the
-// scheduler and the queue service, and tears them down in the reverse order. Code that is
-// handed no reference to a part reaches it through Runtime::current(), the one pointer to it.
+// may set off (RemoteActions) and, on rank 0, the pool service, the thread the Pools'
+// callbacks run on and the queue service; it tears them down in the reverse order. What is
+// handed no reference to a part reaches it through Runtime::current(), the one pointer to it:
+// a Pool once, when it is made; a shared object's or a queue's handle, which is bytes that
+// travel between ranks, at every call.
 
 #include <atomic>
 #include <cstdint>

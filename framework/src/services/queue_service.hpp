@@ -1,7 +1,7 @@
 #pragma once
 // Rank 0's side of every queue and pipe (see mproc/detail/queue_ops.hpp): the items, the
 // requests waiting on them, and their deadlines. Owned by the Runtime, driven by rank 0's MPI
-// thread, whose loop polls it beside the scheduler.
+// thread, whose loop polls it beside the pool service.
 
 #include <mpi.h>
 

@@ -3,7 +3,7 @@
 // MPI runs FUNNELED, which osc/pt2pt requires). On rank 0 the user's code runs on other
 // threads; they hand MPI work to this one — `post` for something to run at its next turn,
 // `call` to run an operation and wait for it — and its loop runs that between polls of the
-// services above it (the scheduler, the queue service). It knows nothing of them: they are
+// services above it (the pool service, the queue service). It knows nothing of them: they are
 // Services it polls.
 
 #include <atomic>

@@ -52,7 +52,9 @@ void Send::wait() {
 }
 
 std::vector<char> Sends::take_buffer() {
-    recycle();
+    // Only when no buffer is free: testing a send that has not completed makes MPI progress
+    // every transport, which cost rank 0 8% of its rate at chunksize 1 when done per message.
+    if (free_.empty()) recycle();
     if (free_.empty()) return {};
     std::vector<char> b = std::move(free_.back());
     free_.pop_back();

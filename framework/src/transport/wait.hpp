@@ -17,7 +17,7 @@
 //   at sleeping (2000 tiny chunks took 1.4 s instead of 3 ms; 160 worker-to-worker queue
 //   round trips/s instead of 77 k/s). So a conversation (queue requests) keeps its sleeps at
 //   50 µs for its first 20 ms, and rank 0's loop caps its sleeps by when it expects a result
-//   (see Scheduler::poll_again_in).
+//   (see Dispatcher::poll_again_in).
 
 #include <sched.h>
 

@@ -1,9 +1,9 @@
 #pragma once
-// A job is one Pool call (map, imap, apply, ...) as the scheduler sees it: a source that packs
-// input items into chunks on demand, a sink that takes each chunk's packed results, and the
-// bookkeeping the scheduler keeps while chunks are out on workers.
+// A job is one Pool call (map, imap, apply, ...) as the pool engine sees it: a source that
+// packs input items into chunks on demand, a sink that takes each chunk's packed results, and
+// the bookkeeping the dispatcher keeps while chunks are out on workers.
 //
-// Sources and sinks are type-erased here and written as templates in pool.hpp; the scheduler
+// Sources and sinks are type-erased here and written as templates in pool.hpp; the dispatcher
 // (framework/src) only moves bytes.
 
 #include <atomic>
@@ -88,14 +88,14 @@ struct ReadBound {
 };
 
 struct Job {
-    std::uint64_t id = 0;  // assigned by the scheduler
-    std::size_t slot = 0;  // its place in the scheduler's list of live jobs
+    std::uint64_t id = 0;  // assigned by the dispatcher
+    std::size_t slot = 0;  // its place in the dispatcher's list of live jobs
     int pool_id = 0;
     TaskId task = 0;
     std::string task_name;
     std::unique_ptr<ChunkSource> source;
     std::unique_ptr<ResultSink> sink;
-    std::uint32_t chunksize = 0;    // 0: chosen by the scheduler
+    std::uint32_t chunksize = 0;    // 0: chosen by the dispatcher
     int pinned_rank = -1;           // >= 0: run only on this rank (initializers)
     std::uint32_t child_tasks = 0;  // see TaskHeader::child_tasks (maxtasksperchild, isolate)
     std::shared_ptr<ReadBound> bound;  // an imap's; null: no bound (map, apply)
