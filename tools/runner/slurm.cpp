@@ -2,12 +2,12 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <regex>
 #include <sstream>
 #include <stdexcept>
 
@@ -90,9 +90,17 @@ std::string render_sbatch(const Config& cfg, const SbatchRequest& req) {
         {"@RESUME@", req.resume ? "1" : "0"},
     };
     for (const auto& [name, value] : fills) replace_all(text, name, value);
-    // One the template has and this list lacks would reach sbatch as text.
-    if (std::smatch left; std::regex_search(text, left, std::regex("@[A-Z_]+@")))
-        throw std::runtime_error(req.template_path + ": unknown placeholder " + left.str());
+    // One the template has and this list lacks would reach sbatch as text: @, then capitals
+    // and underscores, then @.
+    for (std::size_t at = text.find('@'); at != std::string::npos; at = text.find('@', at + 1)) {
+        std::size_t end = at + 1;
+        while (end < text.size() && (std::isupper(static_cast<unsigned char>(text[end])) ||
+                                     text[end] == '_'))
+            ++end;
+        if (end > at + 1 && end < text.size() && text[end] == '@')
+            throw std::runtime_error(req.template_path + ": unknown placeholder " +
+                                     text.substr(at, end - at + 1));
+    }
     return text;
 }
 

@@ -125,8 +125,11 @@ class Pool {
             auto source = single_source<Pack>(std::forward_as_tuple(initargs...));
             // In the worker rank itself, not in a child: the children forked after it inherit
             // what it set up, as Python's fresh workers run it again.
+            JobOptions pinned;
+            pinned.pinned_rank = rank;
+            pinned.in_rank = true;
             submit_job(entry, std::move(source), std::make_unique<detail::SingleSink<R>>(state), 1,
-                       {.pinned_rank = rank, .in_rank = true});
+                       std::move(pinned));
             states.push_back(std::move(state));
         }
         try {
@@ -316,8 +319,10 @@ class Pool {
         auto sink = std::make_unique<detail::StreamSink<typename T::result>>(pool_, bound, ordered);
         auto* stream = sink.get();
         // chunksize 0: sized automatically
+        JobOptions bounded;
+        bounded.bound = std::move(bound);
         auto job = submit_job(entry, std::move(source), std::move(sink), chunksize,
-                              {.bound = std::move(bound)});
+                              std::move(bounded));
         return IMapResult<typename T::result>(
             detail::PoolStream<typename T::result>(std::move(job), stream));
     }

@@ -8,8 +8,10 @@
 #include <exception>
 #include <typeinfo>
 
-#include "mproc/detail/job.hpp"
 #include "mproc/detail/registry.hpp"
+#include "mproc/detail/serialize.hpp"
+
+MPROC_PLAIN_SERIALIZABLE(mproc::detail::TaskFailure)
 
 namespace mproc::detail {
 

@@ -9,10 +9,24 @@
 
 #include "base/protocol.hpp"
 #include "base/task_child.hpp"
-#include "mproc/detail/job.hpp"
-#include "mproc/detail/serialize.hpp"
+#include "mproc/detail/bytes.hpp"
 
 namespace mproc::detail {
+
+// Where a failed chunk failed, as the worker saw it; it travels back packed
+// (execute.cpp packs and unpacks it).
+struct TaskFailure {
+    std::string type_name;
+    std::string message;
+    std::uint64_t index = 0;  // the input index of the item that threw
+    int rank = 0;
+    std::string host;
+
+    template <class Archive>
+    void serialize(Archive& ar, const unsigned int) {
+        ar& type_name& message& index& rank& host;
+    }
+};
 
 // Runs the chunk described by `header` on its packed inputs at `args`, and appends a
 // ResultHeader followed by the packed results (or a TaskFailure naming `here`) to `out`.

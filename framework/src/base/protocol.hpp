@@ -23,8 +23,8 @@
 #include <cstring>
 #include <string>
 
+#include "mproc/detail/bytes.hpp"
 #include "mproc/detail/queue_ops.hpp"
-#include "mproc/detail/registry.hpp"
 #include "mproc/error.hpp"
 
 namespace mproc::detail {

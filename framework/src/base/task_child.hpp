@@ -12,7 +12,7 @@
 #include <utility>
 
 #include "base/protocol.hpp"
-#include "mproc/detail/serialize.hpp"
+#include "mproc/detail/bytes.hpp"
 
 namespace mproc::detail {
 

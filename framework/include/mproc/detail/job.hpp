@@ -13,8 +13,7 @@
 #include <optional>
 #include <string>
 
-#include "mproc/detail/registry.hpp"
-#include "mproc/detail/serialize.hpp"
+#include "mproc/detail/bytes.hpp"
 
 namespace mproc::detail {
 
@@ -30,26 +29,6 @@ class ChunkSource {
     // throws it (so a short fill does not mean the input ended).
     virtual bool error_pending() const { return false; }
 };
-
-// Where a failed chunk failed, as the worker saw it.
-struct TaskFailure {
-    std::string type_name;
-    std::string message;
-    std::uint64_t index = 0;  // the input index of the item that threw
-    int rank = 0;
-    std::string host;
-
-    template <class Archive>
-    void serialize(Archive& ar, const unsigned int) {
-        ar& type_name& message& index& rank& host;
-    }
-};
-
-}  // namespace mproc::detail
-
-MPROC_PLAIN_SERIALIZABLE(mproc::detail::TaskFailure)
-
-namespace mproc::detail {
 
 // Receives results. Called on the MPI thread; implementations hand results to user threads.
 class ResultSink {

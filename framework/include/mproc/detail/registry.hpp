@@ -14,8 +14,6 @@
 
 namespace mproc::detail {
 
-using TaskId = std::uint64_t;
-
 // Runs `count` packed items from [in, in + size) and appends their packed results to `out`.
 // `done` counts the items finished, so a throw can be pinned to its input.
 using ChunkInvoker = std::function<void(const char* in, std::size_t size, std::uint32_t count,

@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "mproc/detail/bytes.hpp"
 #include "mproc/error.hpp"
 
 // Boost 1.74 has no std::tuple support; a tuple serializes as its elements in order.
@@ -77,22 +78,6 @@ void serialize(Archive& ar, T& t, const unsigned int /*version*/) {
     BOOST_CLASS_TRACKING(T, boost::serialization::track_never)
 
 namespace mproc::detail {
-
-using Buffer = std::vector<char>;
-
-// The value a void task "returns", so every task has a result type.
-struct Unit {
-    template <class Archive>
-    void serialize(Archive&, const unsigned int) {}
-};
-
-// What a result of type R is kept as: Unit for void.
-template <class R>
-using Stored = std::conditional_t<std::is_void_v<R>, Unit, R>;
-
-template <class T>
-concept Bitwise =
-    std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_member_pointer_v<T>;
 
 // A type may bring its own byte codec, found by argument-dependent lookup, when Boost's
 // per-field work is too slow for it (the batch runner's values are):
