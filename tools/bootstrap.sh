@@ -23,7 +23,7 @@ mproc_ensure_packages() {
         echo "mproc: install them with: sudo apt-get install -y $missing" >&2
         exit 2
     fi
-    echo "mproc: installing $missing" >&2
+    echo "mproc: installing the Debian packages it needs (half a minute or so): $missing" >&2
     export DEBIAN_FRONTEND=noninteractive
     if ! apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1; then
         apt-get update -qq >/dev/null 2>&1 || true

@@ -4,6 +4,8 @@
 //   program crash   a worker rank dies mid-map: the job ends (no rank left hanging)
 //   program lock    a worker dies holding a shared Lock that rank 0 then waits for: the job
 //                   ends rather than rank 0 waiting forever
+//   program fails   an imap of 3000 inputs where 7 and 2900 throw: prints how many failed
+//                   (the report test draws these failed chunks)
 
 #include <cstdlib>
 #include <iostream>
@@ -15,6 +17,12 @@ int square(int x) {
     return x * x;
 }
 MPROC_TASK(square);
+
+int fails_on_7_and_2900(int x) {
+    if (x == 7 || x == 2900) throw std::invalid_argument("input " + std::to_string(x));
+    return x;
+}
+MPROC_TASK(fails_on_7_and_2900);
 
 int die_on_3(int x) {
     if (x == 3 && mproc::worker_count() > 0) std::abort();
@@ -40,6 +48,19 @@ int main(int argc, char** argv) {
         }
         if (mode == "crash") {
             (void)pool.map(die_on_3, mproc::range(10), 1);
+            return;
+        }
+        if (mode == "fails") {
+            int failed = 0;
+            auto results = pool.imap(fails_on_7_and_2900, mproc::range(3000));
+            for (auto it = results.begin(); it != results.end(); ++it) {
+                try {
+                    (void)*it;
+                } catch (const mproc::RemoteError&) {
+                    ++failed;
+                }
+            }
+            std::cout << failed << " failed" << std::endl;
             return;
         }
         if (mode == "lock") {

@@ -125,7 +125,7 @@ front=$!
 started "mproc-runner run $qcfg" && sleep 1.5
 victim=$(pgrep -f "^[^ ]*mproc-runner run $qcfg" | sort -n | tail -1)
 kill -STOP "$victim"
-sleep 6
+sleep 3.5  # named after 2 s (MPROC_QUIET_SECONDS)
 kill -CONT "$victim"
 wait "$front"; rc=$?
 [ "$rc" -eq 0 ] && ok "stopped rank: the run finishes once it continues" || bad "stopped rank: exit $rc" "$(cat "$work/quiet.log")"

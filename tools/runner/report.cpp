@@ -100,33 +100,112 @@ svg text { font: 11px system-ui, sans-serif; fill: #333; }
 .retry { stroke: #e08a00; stroke-width: 2; } .grid { stroke: #ddd; } .line { fill: none; stroke: #4a7bd0; stroke-width: 1.5; }
 .line2 { fill: none; stroke: #3a9a5a; stroke-width: 1.5; } .hist { fill: #7a9ad8; }
 .busy { fill: #4a7bd0; } .idle { fill: #e4e8f0; } .note { color: #666; }
+svg text.axis { fill: #555; font-style: italic; } .failmark { fill: #d04a4a; }
 )";
 
-// A line chart of (x, y) points over [0, x_max] × [0, y_max], with a label and axis ticks.
+// Axis ticks a person reads at a glance: a step of 1, 2 or 5 × 10^k giving about `want`
+// intervals over [0, top]; the axis then ends at the first tick at or past top.
+struct Ticks {
+    double step = 1;
+    int count = 1;  // intervals: ticks at 0, step, ..., count × step
+    double end() const { return step * count; }
+};
+Ticks nice_ticks(double top, int want) {
+    if (!(top > 0)) return {};
+    const double raw = top / want;
+    const double power = std::pow(10.0, std::floor(std::log10(raw)));
+    double step = 10 * power;
+    for (const double m : {1.0, 2.0, 5.0})
+        if (m * power >= raw) {
+            step = m * power;
+            break;
+        }
+    return {step, static_cast<int>(std::ceil(top / step - 1e-9))};
+}
+
+// A number as a label: 2.2k, 1.6M, 0.25, 40 (at most three significant digits, no exponent).
+std::string short_num(double v) {
+    const double a = std::fabs(v);
+    const auto trim = [](double x) {
+        std::string s = fixed(x, x >= 100 ? 0 : x >= 10 ? 1 : 2);
+        if (s.find('.') != std::string::npos) {
+            while (s.back() == '0') s.pop_back();
+            if (s.back() == '.') s.pop_back();
+        }
+        return s;
+    };
+    if (a >= 1e9) return trim(v / 1e9) + "G";
+    if (a >= 1e6) return trim(v / 1e6) + "M";
+    if (a >= 1e3) return trim(v / 1e3) + "k";
+    if (a == 0) return "0";
+    if (a < 0.01) return trim(v * 1e3) + "m";
+    return trim(v);
+}
+
+// A time as a label: 63 µs, 250 ms, 1.6 s, 4 min, 2 h.
+std::string short_time(double seconds) {
+    if (seconds == 0) return "0";
+    if (seconds < 1e-3) return short_num(seconds * 1e6) + " µs";
+    if (seconds < 1) return short_num(seconds * 1e3) + " ms";
+    if (seconds < 120) return short_num(seconds) + " s";
+    if (seconds < 7200) return short_num(seconds / 60) + " min";
+    return short_num(seconds / 3600) + " h";
+}
+
+// Ticks along a time axis of `span` seconds: steps a clock has (1, 2, 5 × 10^k below a minute,
+// then 1, 2, 5, 10, 15, 30 minutes, 1, 2, 3, 6, 12 hours, days), at most about ten, each
+// labelled in the unit of the step; at x = x_of(t), the labels at `y`.
+template <class XOf>
+void time_ticks(std::ostream& o, double span, int y, XOf x_of) {
+    static constexpr double kClock[] = {60,    120,   300,   600,   900,   1800,  3600,
+                                        7200,  10800, 21600, 43200, 86400, 172800};
+    double step = nice_ticks(span, 10).step;
+    if (step > 30)
+        for (const double c : kClock)
+            if (step <= c || c == kClock[std::size(kClock) - 1]) {
+                step = c;
+                break;
+            }
+    const auto label = [step](double t) {
+        if (t == 0) return std::string("0");
+        if (step < 1) return short_num(t * 1e3) + " ms";
+        if (step < 60) return short_num(t) + " s";
+        if (step < 3600) return short_num(t / 60) + " min";
+        if (step < 86400) return short_num(t / 3600) + " h";
+        return short_num(t / 86400) + " d";
+    };
+    for (double at = 0; at <= span * 1.0001; at += step)
+        o << "<text class='tick' text-anchor='middle' x='" << fixed(x_of(at), 1) << "' y='" << y
+          << "'>" << label(at) << "</text>";
+}
+
+// A line chart of (x, y) points over [0, x_max] seconds and [0, y_max] of `y_unit`, its axes
+// ticked at round steps.
 void line_chart(std::ostream& o, const std::vector<std::pair<double, double>>& pts, double x_max,
-                double y_max, const std::string& y_label, const char* cls, int w = 1100,
-                int h = 160) {
-    const int left = 60, top = 10, plot_w = w - left - 20, plot_h = h - 40;
+                double y_max, const std::string& y_unit, const char* cls, int w = 1100,
+                int h = 170) {
+    const int left = 60, top = 18, plot_w = w - left - 20, plot_h = h - 52;
+    const Ticks yt = nice_ticks(y_max > 0 ? y_max : 1, 4);
+    const double y_top = yt.end();
+    const auto x_of = [&](double x) { return left + plot_w * x / std::max(x_max, 1e-9); };
+    const auto y_of = [&](double y) { return top + plot_h - plot_h * y / y_top; };
     o << "<svg width='" << w << "' height='" << h << "'>";
-    for (int i = 0; i <= 4; ++i) {
-        const double y = top + plot_h - plot_h * i / 4.0;
-        o << "<line class='grid' x1='" << left << "' x2='" << left + plot_w << "' y1='" << y
-          << "' y2='" << y << "'/><text x='4' y='" << y + 4 << "'>" << num(y_max * i / 4.0)
-          << "</text>";
+    for (int i = 0; i <= yt.count; ++i) {
+        const double y = y_of(yt.step * i);
+        o << "<line class='grid' x1='" << left << "' x2='" << left + plot_w << "' y1='"
+          << fixed(y, 1) << "' y2='" << fixed(y, 1) << "'/><text class='tick' text-anchor='end' x='"
+          << left - 6 << "' y='" << fixed(y + 4, 1) << "'>" << short_num(yt.step * i) << "</text>";
     }
-    for (int i = 0; i <= 10; ++i) {
-        const double x = left + plot_w * i / 10.0;
-        o << "<text x='" << x - 10 << "' y='" << h - 12 << "'>" << num(x_max * i / 10.0, 2)
-          << " s</text>";
-    }
+    time_ticks(o, x_max, h - 20, x_of);
+    o << "<text class='axis' x='" << left + plot_w << "' y='" << h - 4
+      << "' text-anchor='end'>time since the run started</text>";
     o << "<path class='" << cls << "' d='";
     bool first = true;
     for (const auto& [x, y] : pts) {
-        o << (first ? "M" : "L") << fixed(left + plot_w * x / std::max(x_max, 1e-9), 1) << ","
-          << fixed(top + plot_h - plot_h * y / std::max(y_max, 1e-9), 1) << " ";
+        o << (first ? "M" : "L") << fixed(x_of(x), 1) << "," << fixed(y_of(y), 1) << " ";
         first = false;
     }
-    o << "'/><text x='" << left + 4 << "' y='" << top + 12 << "'>" << html(y_label)
+    o << "'/><text class='axis' x='" << left << "' y='" << top - 6 << "'>" << html(y_unit)
       << "</text></svg>\n";
 }
 
@@ -198,17 +277,18 @@ int report(const Args& args) {
         busy_total += d(r.as_list().at(3));
     }
     row("ranks", std::to_string(nranks) + " (rank 0 the master)");
-    row("traced", fixed(span, 2) + " s, " + num(items_total, 10) + " tasks, " +
+    row("traced", short_time(span) + ", " + num(items_total, 10) + " tasks, " +
                       (chunks.empty() ? std::string("kept as aggregates")
                                       : std::to_string(chunks.size()) + " chunks") +
-                      ", " + fixed(busy_total, 1) + " s busy in all");
+                      ", " + short_time(busy_total) + " busy in all");
     o << "</table>\n";
 
     // ---- The timeline: a row per rank ----
     const int w = 1100, left = 150, row_h = 18, plot_w = w - left - 20;
-    const int h = 30 + row_h * nranks + 20;
+    const int h = 30 + row_h * nranks + 36;  // and the time axis below
     o << "<h2>Timeline</h2><p class='note'>One row per rank; each bar is a chunk of tasks "
-         "(hover for what it was). Red: a failed chunk or task; orange ticks: retried inputs."
+         "(hover for what it was). Red: a failed chunk or task, drawn at least 2 px wide; orange "
+         "ticks: retried inputs."
       << (chunks.empty() ? " Too many chunks to draw one by one: the shade is how busy the rank "
                            "was in each tenth of a second."
                          : "")
@@ -221,9 +301,9 @@ int report(const Args& args) {
           << left << "' x2='" << left + plot_w << "' y1='" << y + row_h - 1 << "' y2='"
           << y + row_h - 1 << "'/></g>";
     }
-    for (int i = 0; i <= 10; ++i)
-        o << "<text x='" << x_of(span * i / 10) - 10 << "' y='" << h - 4 << "'>"
-          << num(span * i / 10, 2) << " s</text>";
+    time_ticks(o, span, h - 20, x_of);
+    o << "<text class='axis' x='" << left + plot_w << "' y='" << h - 4
+      << "' text-anchor='end'>time since the run started</text>";
     if (!chunks.empty()) {
         // Chunks closer than a pixel on one rank are drawn as one bar (their sum in the title).
         std::map<int, std::vector<const Chunk*>> by_rank;
@@ -247,8 +327,8 @@ int report(const Args& args) {
                   << "' y='" << y << "' width='" << fixed(std::max(x1 - x0, 0.8), 1) << "' height='"
                   << row_h - 5 << "'><title>rank " << rank << ": " << num(items, 10)
                   << " task(s) from input " << num(list[i]->first, 15) << ", in " << j - i
-                  << " chunk(s), from " << fixed(list[i]->start, 3) << " s, " << num(secs)
-                  << " s busy" << (ok ? "" : ", failed") << "</title></rect>";
+                  << " chunk(s), from " << short_time(list[i]->start) << ", "
+                  << short_time(secs) << " busy" << (ok ? "" : ", failed") << "</title></rect>";
                 i = j;
             }
         }
@@ -260,9 +340,21 @@ int report(const Args& args) {
             o << "<rect class='bar' fill-opacity='" << fixed(busy, 2) << "' x='"
               << fixed(x_of(t), 1) << "' y='" << 22 + rank * row_h << "' width='"
               << fixed(std::max(x_of(t + bucket_s) - x_of(t), 0.8), 1) << "' height='" << row_h - 5
-              << "'><title>rank " << rank << " at " << fixed(t, 1) << " s: " << fixed(100 * busy, 0)
+              << "'><title>rank " << rank << " at " << short_time(t) << ": " << fixed(100 * busy, 0)
               << "% busy, " << num(d(l.at(3)), 10) << " tasks</title></rect>";
         }
+    }
+    // Every failed chunk on top, at least 2 px wide, however many chunks share its pixel (or,
+    // past the chunks kept one by one, the first failures the trace kept).
+    for (const Value& v : (chunks.empty() ? trace["failures"] : trace["chunks"]).as_list()) {
+        const Chunk c = chunk_of(v);
+        if (c.ok) continue;
+        const double x0 = x_of(c.start), x1 = x_of(c.start + c.seconds);
+        o << "<rect class='failmark' x='" << fixed(std::min(x0, left + plot_w - 2.0), 1) << "' y='"
+          << 20 + c.rank * row_h + 2 << "' width='" << fixed(std::max(x1 - x0, 2.0), 1)
+          << "' height='" << row_h - 5 << "'><title>rank " << c.rank << ": a failed chunk of "
+          << num(c.items, 10) << " task(s) from input " << num(c.first, 15) << ", at "
+          << short_time(c.start) << "</title></rect>";
     }
     const auto mark = [&](const Value& m, const char* cls, const std::string& what) {
         const int rank = static_cast<int>(d(m["rank"]));
@@ -320,9 +412,9 @@ int report(const Args& args) {
         workers_max = std::max(workers_max, workers.back().second);
     }
     o << "<h2>Tasks per second</h2>\n";
-    line_chart(o, rate, span, rate_max * 1.05, "tasks/s", "line");
+    line_chart(o, rate, span, rate_max, "tasks per second", "line");
     o << "<h2>Workers busy</h2>\n";
-    line_chart(o, workers, span, std::max(1.0, workers_max * 1.05), "workers busy", "line2");
+    line_chart(o, workers, span, std::max(1.0, workers_max), "workers busy (running a task)", "line2");
 
     // ---- Task times ----
     const Value& hist = batch && !summary["task_seconds_log2_us"].as_list().empty()
@@ -333,25 +425,33 @@ int report(const Args& args) {
     const auto& bins = hist.as_list();
     double hist_max = 1;
     for (const Value& b : bins) hist_max = std::max(hist_max, d(b));
-    o << "<svg id='histogram' width='1100' height='180'>";
+    o << "<svg id='histogram' width='1100' height='196'>";
+    const Ticks ht = nice_ticks(hist_max, 4);
+    for (int i = 0; i <= ht.count; ++i) {
+        const double y = 160 - 140 * ht.step * i / ht.end();
+        o << "<line class='grid' x1='50' x2='1090' y1='" << fixed(y, 1) << "' y2='" << fixed(y, 1)
+          << "'/><text class='tick' text-anchor='end' x='44' y='" << fixed(y + 4, 1) << "'>"
+          << short_num(ht.step * i) << "</text>";
+    }
     const double bw = bins.empty() ? 0 : 1040.0 / static_cast<double>(bins.size());
+    const auto label = [](double us) {
+        return us < 1e3 ? short_num(us) + " µs" : short_time(us / 1e6);
+    };
     for (std::size_t i = 0; i < bins.size(); ++i) {
         const double n = d(bins[i]);
-        const double bh = 140 * n / hist_max;
+        const double bh = 140 * n / ht.end();
         const double lo_us = i == 0 ? 0 : std::pow(2.0, static_cast<double>(i) - 1);
-        const auto label = [](double us) {
-            return us < 1e3   ? num(us) + " µs"
-                   : us < 1e6 ? num(us / 1e3) + " ms"
-                              : num(us / 1e6) + " s";
-        };
-        o << "<rect class='hist' x='" << fixed(50 + i * bw, 1) << "' y='" << fixed(150 - bh, 1)
+        o << "<rect class='hist' x='" << fixed(50 + i * bw, 1) << "' y='" << fixed(160 - bh, 1)
           << "' width='" << fixed(std::max(bw - 2, 1.0), 1) << "' height='" << fixed(bh, 1)
           << "'><title>" << num(n, 10) << " tasks of " << label(lo_us) << " to "
           << label(std::pow(2.0, static_cast<double>(i))) << "</title></rect>";
         if (i % 3 == 0)
-            o << "<text x='" << fixed(50 + i * bw, 1) << "' y='168'>" << label(lo_us) << "</text>";
+            o << "<text class='tick' x='" << fixed(50 + i * bw, 1) << "' y='176'>" << label(lo_us)
+              << "</text>";
     }
-    o << "</svg>\n";
+    o << "<text class='axis' x='50' y='12'>tasks</text><text class='axis' x='1090' y='192' "
+         "text-anchor='end'>time per task (each bar twice as long as the one before)</text>"
+         "</svg>\n";
 
     // ---- The slowest ----
     o << "<h2>The 20 slowest " << (batch ? "inputs" : "chunks") << "</h2><table id='slowest'>";
@@ -362,13 +462,13 @@ int report(const Args& args) {
               << s["seconds"].text() << "</td><td class='n'>" << s["rank"].text() << "</td><td>"
               << html(s["record"].as_string()) << "</td></tr>";
     } else {
-        o << "<tr><th>first input</th><th>rank</th><th>start (s)</th><th>seconds</th>"
+        o << "<tr><th>first input</th><th>rank</th><th>started at</th><th>took</th>"
              "<th>tasks</th></tr>";
         for (const Value& v : trace["slowest"].as_list()) {
             const Chunk c = chunk_of(v);
             o << "<tr><td class='n'>" << num(c.first, 15) << "</td><td class='n'>" << c.rank
-              << "</td><td class='n'>" << fixed(c.start, 3) << "</td><td class='n'>"
-              << num(c.seconds) << "</td><td class='n'>" << num(c.items, 10) << "</td></tr>";
+              << "</td><td class='n'>" << short_time(c.start) << "</td><td class='n'>"
+              << short_time(c.seconds) << "</td><td class='n'>" << num(c.items, 10) << "</td></tr>";
         }
     }
     o << "</table>\n";
@@ -403,7 +503,7 @@ int report(const Args& args) {
     }
     o << "<h2>Rank 0's load</h2><p class='note'>CPU seconds per second of rank 0's process (all "
          "its threads): near 1 or more, rank 0 was keeping the workers waiting.</p>\n";
-    line_chart(o, load, span, load_max * 1.05, "rank 0 CPU (cores)", "line");
+    line_chart(o, load, span, load_max, "rank 0's CPU, in cores", "line");
 
     // A little script: the page says it was drawn (and a test can see that it ran).
     o << "<script>document.body.dataset.ranks = document.querySelectorAll('#timeline "
