@@ -1,5 +1,11 @@
 #include "value.hpp"
 
+#include <boost/archive/binary_iarchive.hpp>
+#include <boost/archive/binary_oarchive.hpp>
+#include <boost/serialization/map.hpp>
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/vector.hpp>
+
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -233,6 +239,18 @@ void mproc_pack(std::vector<char>& out, const Value& v) {
     }
 }
 
+namespace {
+// A list's or a map's element count. Each element takes a byte at least: a count beyond what
+// arrived is corrupt, and is refused before anything is allocated for it.
+std::uint64_t unpack_count(const char*& at, const char* end) {
+    std::uint64_t n = 0;
+    detail::unpack_raw(at, end, n);
+    if (n > static_cast<std::uint64_t>(end - at))
+        throw mproc::Error("mproc: truncated message while unpacking");
+    return n;
+}
+}  // namespace
+
 void mproc_unpack(const char*& at, const char* end, Value& v) {
     using namespace mproc::detail;
     // Lists and maps nest by recursion here: a message nesting deeper than any config does
@@ -278,22 +296,14 @@ void mproc_unpack(const char*& at, const char* end, Value& v) {
             break;
         }
         case 5: {
-            std::uint64_t n = 0;
-            unpack_raw(at, end, n);
-            // Each element takes a byte at least: a count beyond what arrived is corrupt, and
-            // is refused before anything is allocated for it.
-            if (n > static_cast<std::uint64_t>(end - at))
-                throw mproc::Error("mproc: truncated message while unpacking");
+            const std::uint64_t n = unpack_count(at, end);
             Value::List l(static_cast<std::size_t>(n));
             for (Value& x : l) mproc_unpack(at, end, x);
             v = Value(std::move(l));
             break;
         }
         case 6: {
-            std::uint64_t n = 0;
-            unpack_raw(at, end, n);
-            if (n > static_cast<std::uint64_t>(end - at))
-                throw mproc::Error("mproc: truncated message while unpacking");
+            const std::uint64_t n = unpack_count(at, end);
             Value::Map m;
             for (std::uint64_t i = 0; i < n; ++i) {
                 std::string k;
@@ -516,5 +526,69 @@ class JsonReader {
 Value parse_json(const std::string& text) {
     return JsonReader(text).document();
 }
+
+namespace {
+template <class T, class Archive, class Variant>
+void load_as(Archive& ar, Variant& v) {
+    T x{};
+    ar >> x;
+    v = std::move(x);
+}
+}  // namespace
+
+template <class Archive>
+void Value::save(Archive& ar, const unsigned int) const {
+    const int kind = static_cast<int>(v_.index());
+    ar << kind;
+    std::visit(
+        [&ar](const auto& x) {
+            using X = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<X, Written>) {
+                ar << x.text << x.d << x.i << x.integral;
+            } else if constexpr (!std::is_same_v<X, std::monostate>) {
+                ar << x;
+            }
+        },
+        v_);
+}
+template <class Archive>
+void Value::load(Archive& ar, const unsigned int) {
+    int kind = 0;
+    ar >> kind;
+    switch (kind) {
+        case 0:
+            v_ = std::monostate{};
+            break;
+        case 1:
+            load_as<bool>(ar, v_);
+            break;
+        case 2:
+            load_as<std::int64_t>(ar, v_);
+            break;
+        case 3:
+            load_as<double>(ar, v_);
+            break;
+        case 4:
+            load_as<std::string>(ar, v_);
+            break;
+        case 5:
+            load_as<List>(ar, v_);
+            break;
+        case 6:
+            load_as<Map>(ar, v_);
+            break;
+        case 7: {
+            Written w;
+            ar >> w.text >> w.d >> w.i >> w.integral;
+            v_ = std::move(w);
+            break;
+        }
+        default:
+            throw std::runtime_error("Value: corrupt archive");
+    }
+}
+
+template void Value::save(boost::archive::binary_oarchive&, const unsigned int) const;
+template void Value::load(boost::archive::binary_iarchive&, const unsigned int);
 
 }  // namespace mproc::runner
