@@ -30,6 +30,13 @@ refuse "unknown top-level key" 3:1 "unknown key 'outptu' \(did you mean 'output'
 'job: squares
 input: {values: [1]}
 outptu: {path: x.jsonl}'
+refuse "a value where a mapping goes, with its form" 3:9 "output must be a mapping of path, provenance, joblog, task_logs, not 'out.jsonl' \(e.g. output: \{path: ...\}\)" \
+'job: squares
+input: {values: [1]}
+output: out.jsonl'
+refuse "a list where a range goes" 2:16 "input.range must be a mapping of start, stop, step, not a list \(e.g. range: \{start: ...\}\)" \
+'job: squares
+input: {range: [0, 10]}'
 refuse "wrong type" 4:14 "pool.chunksize must be an integer, not 'lots'" \
 'job: squares
 input: {values: [1]}

@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/archive/binary_iarchive.hpp>
+#include <boost/archive/binary_oarchive.hpp>
 #include <cmath>
+#include <sstream>
 
 #include "value.hpp"
 
@@ -48,6 +51,24 @@ TEST(RunnerValue, WrittenNumbersTravel) {
     mproc_unpack(at, bytes.data() + bytes.size(), back);
     EXPECT_EQ(back, v);
     EXPECT_EQ(back.json(), "{\"a\": 2.50, \"b\": \"x\"}");
+}
+
+// A saved config carries its params through a Boost archive: every kind of value comes back
+// as it was, written numbers with their text.
+TEST(RunnerValue, EveryKindThroughAnArchive) {
+    const Value v(Value::List{Value(), Value(true), Value(std::int64_t{-7}), Value(0.25),
+                              Value("s\xff"), Value::written("1e3", 1000.0),
+                              Value::Map{{"k", Value::List{Value(std::int64_t{1})}}}});
+    std::stringstream bytes;
+    {
+        boost::archive::binary_oarchive out(bytes);
+        out << v;
+    }
+    Value back;
+    boost::archive::binary_iarchive in(bytes);
+    in >> back;
+    EXPECT_EQ(back, v);
+    EXPECT_EQ(back.json(), v.json());
 }
 
 TEST(RunnerValue, AnyBytesGiveValidUtf8) {

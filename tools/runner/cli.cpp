@@ -5,6 +5,8 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "job.hpp"
+
 namespace mproc::runner {
 namespace {
 
@@ -28,11 +30,38 @@ const char* const kExitCodes =
     "(partial results, a changed config on --resume, results another run is writing); 3\n"
     "interrupted (a signal, a lost rank, a full disk): continue with --resume.";
 
+// `s` as one shell word: as it is when nothing in it is special to the shell, else quoted.
+std::string shell_word(const std::string& s) {
+    const bool plain = !s.empty() && s.find_first_not_of(
+                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklm"
+                                         "nopqrstuvwxyz0123456789_./:=+,@%-") == std::string::npos;
+    return plain ? s : shell_quote(s);
+}
+
+// A line of shell for `args.config` and what follows it.
+std::string quoted_tail(const Args& args) {
+    std::string s = shell_word(args.config);
+    if (args.ranks > 0) s += " --ranks " + std::to_string(args.ranks);
+    if (!args.hostfile.empty()) s += " --hostfile " + shell_word(args.hostfile);
+    if (args.shard)
+        s += " --shard " + std::to_string(args.shard->index) + "/" +
+             std::to_string(args.shard->count);
+    if (args.many_ranks) s += " --many-ranks";
+    for (const auto& set : args.sets) s += " --set " + shell_word(set);
+    return s;
+}
+
 }  // namespace
 
 std::string front_name() {
     const char* front = std::getenv("MPROC_FRONT");
     return front != nullptr && *front != '\0' ? front : "mproc";
+}
+
+std::string rerun_line(const Args& args) {
+    if (const char* line = std::getenv("MPROC_RERUN"); line != nullptr && *line != '\0')
+        return line;  // on a rank: as the front made it
+    return front_name() + " run " + quoted_tail(args);
 }
 
 Args parse_command_line(int argc, char** argv) {

@@ -40,4 +40,8 @@ Args parse_command_line(int argc, char** argv);
 // "mproc" when run directly.
 std::string front_name();
 
+// The command line that started this run, for messages that say how to go on (without
+// --resume, --restart or --retry-failed): on a rank, as the front made it (MPROC_RERUN).
+std::string rerun_line(const Args& args);
+
 }  // namespace mproc::runner

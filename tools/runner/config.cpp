@@ -18,6 +18,7 @@
 
 #include "inputs.hpp"
 #include "mproc/error.hpp"
+#include "yaml_reader.hpp"
 
 namespace mproc::runner {
 namespace {
@@ -27,170 +28,6 @@ namespace fs = std::filesystem;
 // The most ranks (or nodes, or array tasks) a setting may name: far beyond any machine, and
 // far below where an int would wrap.
 constexpr int kMaxRanks = 1'000'000;
-
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-    std::vector<std::size_t> row(b.size() + 1);
-    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-    for (std::size_t i = 1; i <= a.size(); ++i) {
-        std::size_t diag = row[0];
-        row[0] = i;
-        for (std::size_t j = 1; j <= b.size(); ++j) {
-            const std::size_t up = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-            diag = up;
-        }
-    }
-    return row[b.size()];
-}
-
-// " (did you mean 'x'?)" for the closest candidate within a small edit distance.
-std::string suggestion(const std::string& word, const std::vector<std::string>& candidates) {
-    std::string best;
-    std::size_t best_d = std::max<std::size_t>(2, word.size() / 3) + 1;
-    for (const auto& c : candidates) {
-        const std::size_t d = edit_distance(word, c);
-        if (d < best_d) {
-            best_d = d;
-            best = c;
-        }
-    }
-    return best.empty() ? "" : " (did you mean '" + best + "'?)";
-}
-
-std::string join(const std::vector<std::string>& v) {
-    std::string s;
-    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
-    return s;
-}
-
-class Checker {
-  public:
-    Checker(std::string file, std::map<std::string, std::string> sets)
-        : file_(std::move(file)), sets_(std::move(sets)) {}
-
-    // Where `node` was given: its position, or its --set.
-    Place place(const YAML::Node& node, const std::string& key) const {
-        auto it = sets_.find(key);
-        if (it != sets_.end()) return {"--set " + it->first + "=" + it->second, 0, 0};
-        const YAML::Mark m = node.Mark();
-        if (m.is_null()) return {file_, 1, 1};
-        return {file_, m.line + 1, m.column + 1};
-    }
-
-    // Throws the ConfigError for `node` (at its position, or naming its --set).
-    [[noreturn]] void fail(const YAML::Node& node, const std::string& key,
-                           const std::string& what) const {
-        const Place at = place(node, key);
-        throw ConfigError(at.file, at.line, at.column, what);
-    }
-
-    void keys(const YAML::Node& map, const std::string& where,
-              const std::vector<std::string>& allowed) const {
-        if (!map.IsMap()) fail(map, where, where + " must be a mapping");
-        for (const auto& kv : map) {
-            const std::string k = kv.first.as<std::string>();
-            if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
-                fail(kv.first, where.empty() ? k : where + "." + k,
-                     "unknown key '" + k + "'" + (where.empty() ? "" : " in " + where) +
-                         suggestion(k, allowed) + "; expected one of: " + join(allowed));
-            }
-        }
-    }
-
-    std::int64_t integer(const YAML::Node& n, const std::string& key, std::int64_t min,
-                         std::int64_t max = INT64_MAX) const {
-        std::int64_t v = 0;
-        if (!n.IsScalar() || !YAML::convert<std::int64_t>::decode(n, v)) {
-            double d = 0;
-            if (n.IsScalar() && YAML::convert<double>::decode(n, d) && std::isfinite(d) &&
-                d == std::floor(d) && std::fabs(d) >= 0x1p63)
-                fail(n, key, key + " is out of range: " + show(n));  // beyond 64 bits
-            fail(n, key, key + " must be an integer, not " + show(n));
-        }
-        if (v < min)
-            fail(n, key, key + " must be at least " + std::to_string(min) + ", not " + n.Scalar());
-        if (v > max)
-            fail(n, key, key + " must be at most " + std::to_string(max) + ", not " + n.Scalar());
-        return v;
-    }
-
-    // An int-sized setting (a count of ranks, retries, ...): at most `max`.
-    int count(const YAML::Node& n, const std::string& key, int min, int max) const {
-        return static_cast<int>(integer(n, key, min, max));
-    }
-
-    // A finite number of at least `min` (.nan and .inf are refused: no setting means them).
-    double number(const YAML::Node& n, const std::string& key, double min) const {
-        double v = 0;
-        if (!n.IsScalar() || !YAML::convert<double>::decode(n, v))
-            fail(n, key, key + " must be a number, not " + show(n));
-        if (!std::isfinite(v)) fail(n, key, key + " must be a finite number, not " + show(n));
-        if (v < min)
-            fail(n, key, key + " must be at least " + Value(min).json() + ", not " + show(n));
-        return v;
-    }
-
-    bool boolean(const YAML::Node& n, const std::string& key) const {
-        bool v = false;
-        if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v))
-            fail(n, key, key + " must be true or false, not " + show(n));
-        return v;
-    }
-
-    std::string string(const YAML::Node& n, const std::string& key) const {
-        if (!n.IsScalar()) fail(n, key, key + " must be a string, not " + show(n));
-        return n.Scalar();
-    }
-
-    std::string choice(const YAML::Node& n, const std::string& key,
-                       const std::vector<std::string>& options) const {
-        const std::string s = string(n, key);
-        if (std::find(options.begin(), options.end(), s) == options.end())
-            fail(n, key,
-                 key + " must be one of " + join(options) + ", not '" + s + "'" +
-                     suggestion(s, options));
-        return s;
-    }
-
-    static std::string show(const YAML::Node& n) {
-        if (n.IsScalar()) return "'" + n.Scalar() + "'";
-        if (n.IsSequence()) return "a list";
-        if (n.IsMap()) return "a mapping";
-        return "nothing";
-    }
-
-    const std::string& file() const { return file_; }
-
-  private:
-    std::string file_;
-    std::map<std::string, std::string> sets_;
-};
-
-// A YAML value as a Value: quoted scalars stay strings; plain ones become numbers, booleans
-// or null where they read as such.
-Value to_value(const YAML::Node& n) {
-    if (n.IsNull() || !n.IsDefined()) return Value();
-    if (n.IsSequence()) {
-        Value::List l;
-        for (const auto& x : n) l.push_back(to_value(x));
-        return Value(std::move(l));
-    }
-    if (n.IsMap()) {
-        Value::Map m;
-        for (const auto& kv : n) m.emplace(kv.first.as<std::string>(), to_value(kv.second));
-        return Value(std::move(m));
-    }
-    if (n.Tag() == "!") return Value(n.Scalar());  // quoted: a string, whatever it looks like
-    // Numbers keep the text they were written as (see value.hpp).
-    const std::string& s = n.Scalar();
-    std::int64_t i = 0;
-    if (YAML::convert<std::int64_t>::decode(n, i)) return Value::written(s, i);
-    double d = 0;
-    if (YAML::convert<double>::decode(n, d)) return Value::written(s, d);
-    if (s == "true" || s == "false") return Value(s == "true");
-    if (s == "~" || s == "null") return Value();
-    return Value(s);
-}
 
 // A CSV input, read whole once: a header of distinct names, then rows with as many fields.
 void check_csv(const Checker& c, const YAML::Node& n, const std::string& key, InputSpec& spec) {
@@ -409,43 +246,6 @@ void check_output(const Checker& c, const YAML::Node& n, Config& cfg) {
         c.fail(n, "output.path", "output.path: cannot write into '" + dir.string() + "'");
 }
 
-// Applies "a.b.c=value" to the document; returns the key for error messages.
-std::string apply_set(YAML::Node root, const std::string& set,
-                      std::map<std::string, std::string>& sets) {
-    const auto eq = set.find('=');
-    if (eq == std::string::npos || eq == 0)
-        throw ConfigError("--set " + set, 0, 0, "expected KEY=VALUE, like pool.chunksize=100");
-    const std::string key = set.substr(0, eq), value = set.substr(eq + 1);
-    std::vector<std::string> parts;
-    for (std::size_t at = 0;;) {
-        const auto dot = key.find('.', at);
-        parts.push_back(key.substr(at, dot - at));
-        if (dot == std::string::npos) break;
-        at = dot + 1;
-    }
-    YAML::Node node = root;
-    for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
-        YAML::Node next = node[parts[i]];
-        if (!next.IsDefined() || next.IsNull()) node[parts[i]] = YAML::Node(YAML::NodeType::Map);
-        node.reset(node[parts[i]]);
-    }
-    YAML::Node parsed;
-    try {
-        parsed = YAML::Load(value);
-    } catch (const YAML::Exception& e) {
-        throw ConfigError("--set " + set, 0, 0, e.msg);
-    }
-    // Only a value written as YAML flow ([..] or {..}) is a list or mapping; "-" and "a: b"
-    // on a command line are strings.
-    const bool flow = !value.empty() && (value[0] == '[' || value[0] == '{');
-    if ((parsed.IsNull() && !value.empty() && value != "~" && value != "null") ||
-        ((parsed.IsSequence() || parsed.IsMap()) && !flow))
-        parsed = YAML::Node(value);
-    node[parts.back()] = parsed;
-    sets[key] = value;
-    return key;
-}
-
 // The `slurm:` section (see slurm/README.md). Values end up in #SBATCH lines of a script, so
 // anything that could break out of its line is refused here, with its place.
 void check_slurm(const Checker& c, const YAML::Node& s, Config& cfg) {
@@ -589,51 +389,9 @@ const char* policy_name(Policy p) {
     return "?";
 }
 
-// YAML forbids a key twice in one mapping, but yaml-cpp keeps both and lookups find the
-// first: refuse it, naming both places.
-void check_duplicates(const std::string& file, const YAML::Node& n) {
-    if (n.IsSequence()) {
-        for (const auto& x : n) check_duplicates(file, x);
-    } else if (n.IsMap()) {
-        std::map<std::string, YAML::Mark> seen;
-        for (const auto& kv : n) {
-            if (kv.first.IsScalar()) {
-                const auto [it, fresh] = seen.emplace(kv.first.Scalar(), kv.first.Mark());
-                if (!fresh) {
-                    const YAML::Mark m = kv.first.Mark();
-                    throw ConfigError(file, m.line + 1, m.column + 1,
-                                      "duplicate key '" + kv.first.Scalar() + "' (first at line " +
-                                          std::to_string(it->second.line + 1) + ", column " +
-                                          std::to_string(it->second.column + 1) + "); keep one");
-                }
-            }
-            check_duplicates(file, kv.second);
-        }
-    }
-}
-
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
-    if (fs::is_directory(path))
-        throw ConfigError(path, 0, 0, "is a directory; CONFIG is a YAML file (see configs/)");
-    if (access(path.c_str(), R_OK) != 0)
-        throw ConfigError(path, 0, 0,
-                          std::string("cannot read the config file: ") + std::strerror(errno));
-    YAML::Node root;
-    try {
-        root = YAML::LoadFile(path);
-    } catch (const YAML::BadFile&) {
-        throw ConfigError(
-            path, 1, 1,
-            "cannot read the config file" + std::string(fs::exists(path) ? "" : " (no such file)"));
-    } catch (const YAML::Exception& e) {
-        throw ConfigError(path, e.mark.line + 1, e.mark.column + 1, "malformed YAML: " + e.msg);
-    }
-    if (!root.IsMap())
-        throw ConfigError(path, 1, 1, "the config must be a mapping with 'job:' and 'input:'");
-    check_duplicates(path, root);
     std::map<std::string, std::string> sets;
-    for (const auto& s : overrides) apply_set(root, s, sets);
-
+    const YAML::Node root = read_yaml(path, overrides, sets);
     Checker c(path, sets);
     Config cfg;
     cfg.file = path;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "job.hpp"
+#include "record_format.hpp"
 #include "value.hpp"
 
 namespace mproc::runner {
@@ -24,7 +25,6 @@ struct InputSpec {
     std::vector<std::pair<std::string, std::vector<Value>>> grid;  // grid, in file order
 };
 
-enum class Format { jsonl, csv, txt };
 enum class Policy { fail, skip, retry };
 
 // What to do when the allocation's time limit comes before the end of the run.

@@ -7,7 +7,7 @@
 #include <optional>
 #include <sstream>
 
-#include "output.hpp"
+#include "files.hpp"
 
 namespace mproc::runner {
 

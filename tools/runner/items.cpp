@@ -11,7 +11,7 @@
 #include <typeinfo>
 
 #include "job.hpp"
-#include "output.hpp"
+#include "record_format.hpp"
 
 namespace mproc::runner {
 namespace {

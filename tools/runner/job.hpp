@@ -176,6 +176,8 @@ const char* type_name(ParamType t);
 
 // `s` as one word for /bin/sh or bash, whatever it holds: in single quotes.
 std::string shell_quote(const std::string& s);
+// The words with ", " between them: "a, b, c".
+std::string join(const std::vector<std::string>& words);
 
 }  // namespace mproc::runner
 

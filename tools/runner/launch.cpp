@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "files.hpp"
 #include "job.hpp"
 #include "slurm.hpp"
 
@@ -38,29 +39,6 @@ std::string self_path() {
     if (n <= 0) throw std::runtime_error("cannot find this program (/proc/self/exe)");
     return std::string(buf, static_cast<std::size_t>(n));
 }
-
-// A temporary file that is removed when this goes out of scope, however the run ends.
-class TempFile {
-  public:
-    explicit TempFile(const char* what) {
-        const char* dir = std::getenv("TMPDIR");
-        std::string pattern =
-            std::string(dir && *dir ? dir : "/tmp") + "/mproc-" + what + "-XXXXXX";
-        const int fd = mkstemp(pattern.data());
-        if (fd < 0)
-            throw std::runtime_error("cannot make a temporary file (" + pattern +
-                                     "): " + std::strerror(errno));
-        close(fd);
-        path_ = pattern;
-    }
-    ~TempFile() { std::remove(path_.c_str()); }
-    TempFile(const TempFile&) = delete;
-    TempFile& operator=(const TempFile&) = delete;
-    const std::string& path() const { return path_; }
-
-  private:
-    std::string path_;
-};
 
 // The terminal's width on stderr, 80 when it does not say (script's pty says 0).
 int terminal_columns() {
@@ -170,27 +148,6 @@ class LauncherErrors {
     std::thread thread_;
 };
 
-// `s` as one shell word: as it is when nothing in it is special to the shell, else quoted.
-std::string shell_word(const std::string& s) {
-    const bool plain = !s.empty() && s.find_first_not_of(
-                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklm"
-                                         "nopqrstuvwxyz0123456789_./:=+,@%-") == std::string::npos;
-    return plain ? s : shell_quote(s);
-}
-
-// A line of shell for `args.config` and what follows it.
-std::string quoted_tail(const Args& args) {
-    std::string s = shell_word(args.config);
-    if (args.ranks > 0) s += " --ranks " + std::to_string(args.ranks);
-    if (!args.hostfile.empty()) s += " --hostfile " + shell_word(args.hostfile);
-    if (args.shard)
-        s += " --shard " + std::to_string(args.shard->index) + "/" +
-             std::to_string(args.shard->count);
-    if (args.many_ranks) s += " --many-ranks";
-    for (const auto& set : args.sets) s += " --set " + shell_word(set);
-    return s;
-}
-
 // The rank a launcher's message says was lost: mpirun's "... process rank 2 with PID ..."
 // or the heartbeat's "rank 2 on node7 stopped answering".
 std::optional<int> lost_rank(const std::string& cause) {
@@ -207,18 +164,14 @@ std::optional<int> lost_rank(const std::string& cause) {
 
 }  // namespace
 
-std::string rerun_line(const Args& args) {
-    if (const char* line = std::getenv("MPROC_RERUN"); line != nullptr && *line != '\0')
-        return line;  // on a rank: as the front made it
-    return front_name() + " run " + quoted_tail(args);
+bool runs_here(const Args& args) {
+    return args.hostfile.empty() && std::getenv("SLURM_JOB_ID") == nullptr;
 }
 
-int launch_run(const Args& args, const Plan& plan) {
+int launch_run(const Args& args, const Planned& planned, const std::string& saved) {
     const std::string rerun = rerun_line(args);
     setenv("MPROC_RERUN", rerun.c_str(), 1);
-    const bool local = args.hostfile.empty() && std::getenv("SLURM_JOB_ID") == nullptr;
-    TempFile saved("config"), status("status");
-    const Planned planned = plan(args, local, saved.path());
+    TempFile status("status");
 
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
@@ -249,7 +202,7 @@ int launch_run(const Args& args, const Plan& plan) {
         const bool resume = args.resume || restart > 0;
         std::vector<std::string> argv = launcher(args, planned.ranks);
         for (const std::string& a :
-             {self_path(), std::string("run"), args.config, std::string("--saved"), saved.path()})
+             {self_path(), std::string("run"), args.config, std::string("--saved"), saved})
             argv.push_back(a);
         if (resume) argv.push_back("--resume");
         if (args.restart && !resume) argv.push_back("--restart");

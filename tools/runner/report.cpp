@@ -17,19 +17,13 @@
 #include <stdexcept>
 
 #include "config.hpp"
-#include "output.hpp"
+#include "files.hpp"
+#include "results_writer.hpp"
 #include "value.hpp"
 
 namespace mproc::runner {
 namespace {
 
-std::string read_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return {};
-    std::ostringstream s;
-    s << f.rdbuf();
-    return s.str();
-}
 
 std::string html(const std::string& s) {
     std::string out;
@@ -214,7 +208,7 @@ void line_chart(std::ostream& o, const std::vector<std::pair<double, double>>& p
 int report(const Args& args) {
     // Where the trace and the summary are.
     std::string trace_path, summary_path_, base;
-    const std::string head = read_file(args.config).substr(0, 64);
+    const std::string head = read_file_if_any(args.config).substr(0, 64);
     if (head.find("\"mproc_trace\"") != std::string::npos || args.config.ends_with(".trace")) {
         trace_path = args.config;
         base = args.config.size() > 6 && args.config.ends_with(".trace")
@@ -230,13 +224,13 @@ int report(const Args& args) {
         trace_path = base + ".trace";
     }
     summary_path_ = summary_path(base);
-    const std::string trace_text = read_file(trace_path);
+    const std::string trace_text = read_file_if_any(trace_path);
     if (trace_text.empty())
         throw std::invalid_argument("no trace at " + trace_path +
                                     ": every run writes one when it ends (a C++ program with "
                                     "MPROC_TRACE=FILE set); run the job first");
     const Value trace = parse_json(trace_text);
-    const std::string summary_text = read_file(summary_path_);
+    const std::string summary_text = read_file_if_any(summary_path_);
     const Value summary = summary_text.empty() ? Value() : parse_json(summary_text);
     const bool batch = summary.is_map();
     const std::string out_path = args.report_out.empty() ? base + ".html" : args.report_out;

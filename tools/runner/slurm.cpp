@@ -11,20 +11,15 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "output.hpp"
+#include "files.hpp"
+#include "journal.hpp"
+#include "results_writer.hpp"
 
 namespace mproc::runner {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read " + path);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
 
 void replace_all(std::string& text, const std::string& from, const std::string& to) {
     for (std::size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to.size())
@@ -70,7 +65,12 @@ std::string sbatch_path(const Config& cfg) {
 }
 
 std::string render_sbatch(const Config& cfg, const SbatchRequest& req) {
-    std::string text = read_file(req.template_path);
+    std::string text;
+    try {
+        text = read_file(req.template_path);
+    } catch (const IoError& e) {  // an installation's fault, not an interrupted run (exit 2)
+        throw std::runtime_error(std::string(e.what()) + " (the sbatch template)");
+    }
     std::string sets;
     for (const auto& s : req.sets) {
         if (!sets.empty()) sets += ' ';
@@ -133,23 +133,17 @@ int merge_parts(const Config& cfg, bool if_complete) {
         for (const auto& m : missing) std::cerr << "  " << m << "\n";
         return 3;
     }
+    // As a run writes its results: into OUTPUT.part under OUTPUT.lock, synced, then renamed.
     const int lock = lock_output(cfg.output);
     const std::string tmp = cfg.output + ".part";
     Value reduced = cfg.job->reduce_init;
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    std::FILE* out = nullptr;
+    try {
+        out = open_file(tmp, "wb");
         bool first = true;
         for (const auto& p : parts) {
-            std::ifstream in(p, std::ios::binary);
-            if (!in) throw std::runtime_error("cannot read " + p);
             // A CSV part starts with the header line: the merged file has it once.
-            if (cfg.format == Format::csv && !first) {
-                std::string header;
-                std::getline(in, header);
-            }
-            // (Inserting an empty stream would set failbit and silently drop what follows.)
-            if (in.peek() != std::char_traits<char>::eof()) out << in.rdbuf();
-            if (!out) throw IoError("cannot write " + tmp + ": " + std::strerror(errno));
+            append_file(out, tmp, p, cfg.format == Format::csv && !first);
             first = false;
             if (cfg.job->reduce) {
                 if (!cfg.job->combine)
@@ -163,10 +157,17 @@ int merge_parts(const Config& cfg, bool if_complete) {
                 }
             }
         }
-        if (!out.flush()) throw IoError("cannot write " + tmp + ": " + std::strerror(errno));
+        write_all(out, "", tmp);
+        sync_file(out, tmp);
+        close_file(out, tmp);
+        if (cfg.job->reduce) replace_file(reduced_path(cfg.output), reduced.json() + "\n");
+        rename_file(tmp, cfg.output);
+    } catch (...) {
+        if (out != nullptr) std::fclose(out);
+        std::remove(tmp.c_str());
+        release_lock(lock);
+        throw;
     }
-    if (cfg.job->reduce) replace_file(reduced_path(cfg.output), reduced.json() + "\n");
-    fs::rename(tmp, cfg.output);
     release_lock(lock);
     std::cerr << "mproc merge: " << n << " parts merged into " << cfg.output;
     if (cfg.job->reduce) std::cerr << ", reduction: " << reduced_path(cfg.output);

@@ -16,16 +16,14 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "files.hpp"
+
 extern char** environ;
 
 namespace mproc::runner {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string reason() {
-    return std::strerror(errno);
-}
 
 // mproc-supervise, installed beside this program.
 const std::string& supervisor_path() {

@@ -1,5 +1,11 @@
 #include "value.hpp"
 
+#include <boost/archive/binary_iarchive.hpp>
+#include <boost/archive/binary_oarchive.hpp>
+#include <boost/serialization/map.hpp>
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/vector.hpp>
+
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -84,21 +90,29 @@ bool is_json_number(const std::string& s) {
     return i == s.size();
 }
 
+namespace {
+// The escape of a character that would break a line (a newline, a return, and a tab when
+// `tab`), or null when the character stays as it is.
+const char* line_escape(char c, bool tab) {
+    switch (c) {
+        case '\n':
+            return "\\n";
+        case '\r':
+            return "\\r";
+        case '\t':
+            return tab ? "\\t" : nullptr;
+        default:
+            return nullptr;
+    }
+}
+}  // namespace
+
 void append_escaped(std::string& out, const std::string& s, bool tab) {
     for (char c : s) {
-        switch (c) {
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += tab ? "\\t" : "\t";
-                break;
-            default:
-                out += c;
-        }
+        if (const char* e = line_escape(c, tab))
+            out += e;
+        else
+            out += c;
     }
 }
 
@@ -176,30 +190,17 @@ void append_json_string(std::string& out, const std::string& s) {
             }
             continue;
         }
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (c < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += static_cast<char>(c);
-                }
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else if (const char* e = line_escape(static_cast<char>(c), true)) {
+            out += e;
+        } else if (c < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+        } else {
+            out += static_cast<char>(c);
         }
     }
     out += '"';
@@ -232,6 +233,18 @@ void mproc_pack(std::vector<char>& out, const Value& v) {
         }
     }
 }
+
+namespace {
+// A list's or a map's element count. Each element takes a byte at least: a count beyond what
+// arrived is corrupt, and is refused before anything is allocated for it.
+std::uint64_t unpack_count(const char*& at, const char* end) {
+    std::uint64_t n = 0;
+    detail::unpack_raw(at, end, n);
+    if (n > static_cast<std::uint64_t>(end - at))
+        throw mproc::Error("mproc: truncated message while unpacking");
+    return n;
+}
+}  // namespace
 
 void mproc_unpack(const char*& at, const char* end, Value& v) {
     using namespace mproc::detail;
@@ -278,22 +291,14 @@ void mproc_unpack(const char*& at, const char* end, Value& v) {
             break;
         }
         case 5: {
-            std::uint64_t n = 0;
-            unpack_raw(at, end, n);
-            // Each element takes a byte at least: a count beyond what arrived is corrupt, and
-            // is refused before anything is allocated for it.
-            if (n > static_cast<std::uint64_t>(end - at))
-                throw mproc::Error("mproc: truncated message while unpacking");
+            const std::uint64_t n = unpack_count(at, end);
             Value::List l(static_cast<std::size_t>(n));
             for (Value& x : l) mproc_unpack(at, end, x);
             v = Value(std::move(l));
             break;
         }
         case 6: {
-            std::uint64_t n = 0;
-            unpack_raw(at, end, n);
-            if (n > static_cast<std::uint64_t>(end - at))
-                throw mproc::Error("mproc: truncated message while unpacking");
+            const std::uint64_t n = unpack_count(at, end);
             Value::Map m;
             for (std::uint64_t i = 0; i < n; ++i) {
                 std::string k;
@@ -516,5 +521,41 @@ class JsonReader {
 Value parse_json(const std::string& text) {
     return JsonReader(text).document();
 }
+
+namespace {
+// Reads alternative K of the variant when `kind` is K; false when it is none of them.
+template <class Archive, class Variant, std::size_t... K>
+bool load_alternative(Archive& ar, Variant& v, int kind, std::index_sequence<K...>) {
+    const auto load = [&]<std::size_t I>() {
+        std::variant_alternative_t<I, Variant> x{};
+        if constexpr (I != 0) ar >> x;  // monostate has nothing to read
+        v = std::move(x);
+        return true;
+    };
+    return ((kind == static_cast<int>(K) && load.template operator()<K>()) || ...);
+}
+}  // namespace
+
+template <class Archive>
+void Value::save(Archive& ar, const unsigned int) const {
+    const int kind = static_cast<int>(v_.index());
+    ar << kind;
+    std::visit(
+        [&ar](const auto& x) {
+            if constexpr (!std::is_same_v<std::decay_t<decltype(x)>, std::monostate>) ar << x;
+        },
+        v_);
+}
+template <class Archive>
+void Value::load(Archive& ar, const unsigned int) {
+    int kind = 0;
+    ar >> kind;
+    if (!load_alternative(ar, v_, kind,
+                          std::make_index_sequence<std::variant_size_v<decltype(v_)>>{}))
+        throw std::runtime_error("Value: corrupt archive");
+}
+
+template void Value::save(boost::archive::binary_oarchive&, const unsigned int) const;
+template void Value::load(boost::archive::binary_iarchive&, const unsigned int);
 
 }  // namespace mproc::runner

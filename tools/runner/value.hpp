@@ -8,13 +8,12 @@
 // CSV cells get that text, .jsonl gets it as a number when it is valid JSON and as a string
 // otherwise. Jobs still compute with its value.
 
-#include <boost/serialization/map.hpp>
+#include <boost/serialization/level.hpp>
 #include <boost/serialization/split_member.hpp>
-#include <boost/serialization/string.hpp>
-#include <boost/serialization/vector.hpp>
+#include <boost/serialization/tracking.hpp>
 #include <cstdint>
 #include <map>
-#include <mproc/detail/serialize.hpp>
+#include <mproc/detail/bytes.hpp>
 #include <string>
 #include <variant>
 #include <vector>
@@ -34,6 +33,10 @@ class Value {
         std::int64_t i = 0;
         bool integral = false;
         bool operator==(const Written&) const = default;
+        template <class Archive>
+        void serialize(Archive& ar, const unsigned int) {
+            ar & text & d & i & integral;
+        }
     };
     // A number written as `text`: plain when printing the value gives `text` back.
     static Value written(std::string text, double d);
@@ -96,67 +99,15 @@ class Value {
     friend void mproc_pack(std::vector<char>& out, const Value& v);
     friend void mproc_unpack(const char*& at, const char* end, Value& v);
 
+    // Through a Boost binary archive (a saved config, the pool's Setup): defined, for those
+    // archives only, in value.cpp, so that what includes this parses no archive.
     template <class Archive>
-    void save(Archive& ar, const unsigned int) const {
-        const int kind = static_cast<int>(v_.index());
-        ar << kind;
-        std::visit(
-            [&ar](const auto& x) {
-                using X = std::decay_t<decltype(x)>;
-                if constexpr (std::is_same_v<X, Written>) {
-                    ar << x.text << x.d << x.i << x.integral;
-                } else if constexpr (!std::is_same_v<X, std::monostate>) {
-                    ar << x;
-                }
-            },
-            v_);
-    }
+    void save(Archive& ar, const unsigned int version) const;
     template <class Archive>
-    void load(Archive& ar, const unsigned int) {
-        int kind = 0;
-        ar >> kind;
-        switch (kind) {
-            case 0:
-                v_ = std::monostate{};
-                break;
-            case 1:
-                load_as<bool>(ar);
-                break;
-            case 2:
-                load_as<std::int64_t>(ar);
-                break;
-            case 3:
-                load_as<double>(ar);
-                break;
-            case 4:
-                load_as<std::string>(ar);
-                break;
-            case 5:
-                load_as<List>(ar);
-                break;
-            case 6:
-                load_as<Map>(ar);
-                break;
-            case 7: {
-                Written w;
-                ar >> w.text >> w.d >> w.i >> w.integral;
-                v_ = std::move(w);
-                break;
-            }
-            default:
-                throw std::runtime_error("Value: corrupt archive");
-        }
-    }
+    void load(Archive& ar, const unsigned int version);
     BOOST_SERIALIZATION_SPLIT_MEMBER()
 
   private:
-    template <class T, class Archive>
-    void load_as(Archive& ar) {
-        T x{};
-        ar >> x;
-        v_ = std::move(x);
-    }
-
     const Written* written_() const { return std::get_if<Written>(&v_); }
 
     std::variant<std::monostate, bool, std::int64_t, double, std::string, List, Map, Written> v_;
@@ -186,4 +137,6 @@ void append_escaped(std::string& out, const std::string& s, bool tab);
 
 }  // namespace mproc::runner
 
-MPROC_PLAIN_SERIALIZABLE(mproc::runner::Value)
+// Only mproc sends it (every rank has the same build): no class version, no tracking.
+BOOST_CLASS_IMPLEMENTATION(mproc::runner::Value, boost::serialization::object_serializable)
+BOOST_CLASS_TRACKING(mproc::runner::Value, boost::serialization::track_never)
