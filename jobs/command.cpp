@@ -1,12 +1,14 @@
 // command: a task farmer. Each input fills a shell command template — `{}` is the whole input,
 // `{.}` `{/}` `{//}` `{/.}` its path without extension, base name, directory and base name
-// without extension, `{#}` its sequence number (from 1), `{name}` a field of a mapping input
-// (a grid point), as GNU parallel has them. A template with shell syntax runs under /bin/sh
-// with every value shell-quoted; one without (`wc -l {}`) runs its program directly, each
-// value one argument. Every command runs under its rank's mproc-supervise (supervise.cpp), which
-// ends all it started — when it exits, on a timeout or a stop, and when its rank dies. The record
-// keeps the exit code (or the signal), stdout and stderr apart (bounded, and saying when they
-// were cut), for a success and a failure alike; a non-zero exit is a failed task.
+// without extension, `{#}` its sequence number (from 1), `{%}` the worker's slot, `{name}` a
+// field of a mapping input (a grid point), as GNU parallel has them; each command also sees
+// where it runs and its share of the node in its environment (task_environment). A template
+// with shell syntax runs under /bin/sh with every value shell-quoted; one without (`wc -l {}`)
+// runs its program directly, each value one argument. Every command runs under its rank's
+// mproc-supervise (supervise.cpp), which ends all it started — when it exits, on a timeout or
+// a stop, and when its rank dies. The record keeps the exit code (or the signal), stdout and
+// stderr apart (bounded, and saying when they were cut), for a success and a failure alike; a
+// non-zero exit is a failed task.
 
 #include <fcntl.h>
 #include <signal.h>
@@ -96,12 +98,14 @@ MPROC_JOB({
     .run = [](const Value& input, const Value& params, const TaskContext& ctx) -> Value {
         const std::string& tpl = params["command"].as_string();
         // As the shell reads it: what runs under /bin/sh, and what the joblog shows either way.
-        std::string line = fill_template(tpl, input, ctx.index());
+        const Filling with{input, ctx.index(), ctx.place().slot};
+        std::string line = fill_template(tpl, with);
         const std::vector<std::string> words = needs_shell(tpl)
                                                    ? std::vector<std::string>{"/bin/sh", "-c", line}
-                                                   : command_words(tpl, input, ctx.index());
+                                                   : command_words(tpl, with);
         const TaskLogs logs(ctx);
-        const Supervised o = run_supervised(words, ctx.deadline(), stop_requested,
+        const Supervised o = run_supervised(words, task_environment(ctx), ctx.deadline(),
+                                            stop_requested,
                                             static_cast<std::size_t>(params["max_output"].as_int()),
                                             kGrace, logs.out, logs.err);
         if (o.stopped) throw TaskInterrupted("the run was stopped; the command was ended");

@@ -38,6 +38,31 @@ TEST(Groups, SettingsAreReadAsWrittenAndABadOneIsRefusedWithWhatIsAccepted) {
     }
 }
 
+// A worker's slot counts only the ranks that run tasks: rank 0 and leaders have none, and a
+// node's slots start at 0 on each node.
+TEST(Groups, SlotsCountTheRanksThatRunTasks) {
+    const std::vector<int> two_nodes{0, 0, 0, 3, 3, 3};
+    const GroupLayout flat = plan_groups(two_nodes, kGroupsFlat);
+    const auto slot = [&](const GroupLayout& g, int rank) {
+        const WorkerSlot w = slot_of(two_nodes, g, rank);
+        return std::vector<int>{w.slot, w.node_slot, w.node_workers};
+    };
+    EXPECT_EQ(slot(flat, 0), (std::vector<int>{-1, -1, 2}));
+    EXPECT_EQ(slot(flat, 1), (std::vector<int>{0, 0, 2}));
+    EXPECT_EQ(slot(flat, 2), (std::vector<int>{1, 1, 2}));
+    EXPECT_EQ(slot(flat, 3), (std::vector<int>{2, 0, 3}));
+    EXPECT_EQ(slot(flat, 5), (std::vector<int>{4, 2, 3}));
+    const GroupLayout by_node = plan_groups(two_nodes, kGroupsByNode);  // leaders 1 and 3
+    ASSERT_TRUE(by_node.leader(1) && by_node.leader(3));
+    EXPECT_EQ(slot(by_node, 1), (std::vector<int>{-1, -1, 1}));
+    EXPECT_EQ(slot(by_node, 2), (std::vector<int>{0, 0, 1}));
+    EXPECT_EQ(slot(by_node, 4), (std::vector<int>{1, 0, 2}));
+    EXPECT_EQ(slot(by_node, 5), (std::vector<int>{2, 1, 2}));
+    const WorkerSlot alone = slot_of({0}, plan_groups({0}, kGroupsFlat), 0);
+    EXPECT_EQ(std::vector<int>({alone.slot, alone.node_slot, alone.node_workers}),
+              (std::vector<int>{0, 0, 1}));
+}
+
 TEST(Groups, FlatPutsEveryRankUnderRankZero) {
     const GroupLayout g = plan_groups(one_node(5), kGroupsFlat);
     EXPECT_EQ(g.master, (std::vector<int>{-1, 0, 0, 0, 0}));

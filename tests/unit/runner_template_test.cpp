@@ -12,22 +12,23 @@ using Words = std::vector<std::string>;
 
 TEST(RunnerTemplate, GnuParallelsPlaceholders) {
     const Value path("dir/sub/file.tar.gz");
-    EXPECT_EQ(placeholder_value("", path, 0), "dir/sub/file.tar.gz");
-    EXPECT_EQ(placeholder_value(".", path, 0), "dir/sub/file.tar");
-    EXPECT_EQ(placeholder_value("/", path, 0), "file.tar.gz");
-    EXPECT_EQ(placeholder_value("//", path, 0), "dir/sub");
-    EXPECT_EQ(placeholder_value("/.", path, 0), "file.tar");
-    EXPECT_EQ(placeholder_value("#", path, 0), "1");  // from 1, as GNU parallel
-    EXPECT_EQ(placeholder_value("#", path, 41), "42");
-    EXPECT_EQ(placeholder_value("//", Value("file"), 0), ".");
-    EXPECT_EQ(placeholder_value("//", Value("/file"), 0), "/");
-    EXPECT_EQ(placeholder_value(".", Value(".bashrc"), 0), ".bashrc");  // a dot file
-    EXPECT_EQ(placeholder_value(".", Value("a.b/c"), 0), "a.b/c");      // a dot in a folder
+    EXPECT_EQ(placeholder_value("", {path, 0}), "dir/sub/file.tar.gz");
+    EXPECT_EQ(placeholder_value(".", {path, 0}), "dir/sub/file.tar");
+    EXPECT_EQ(placeholder_value("/", {path, 0}), "file.tar.gz");
+    EXPECT_EQ(placeholder_value("//", {path, 0}), "dir/sub");
+    EXPECT_EQ(placeholder_value("/.", {path, 0}), "file.tar");
+    EXPECT_EQ(placeholder_value("#", {path, 0}), "1");  // from 1, as GNU parallel
+    EXPECT_EQ(placeholder_value("#", {path, 41}), "42");
+    EXPECT_EQ(placeholder_value("%", {path, 41, 3}), "3");  // the worker's slot, from 1
+    EXPECT_EQ(placeholder_value("//", {Value("file"), 0}), ".");
+    EXPECT_EQ(placeholder_value("//", {Value("/file"), 0}), "/");
+    EXPECT_EQ(placeholder_value(".", {Value(".bashrc"), 0}), ".bashrc");  // a dot file
+    EXPECT_EQ(placeholder_value(".", {Value("a.b/c"), 0}), "a.b/c");      // a dot in a folder
     const Value point(Value::Map{{"alpha", Value::written("0.50", 0.5)}, {"n", Value(100)}});
-    EXPECT_EQ(placeholder_value("alpha", point, 0), "0.50");  // as written
-    EXPECT_EQ(placeholder_value("n", point, 0), "100");
-    EXPECT_THROW(placeholder_value("beta", point, 0), std::invalid_argument);
-    EXPECT_THROW(placeholder_value("beta", path, 0), std::invalid_argument);
+    EXPECT_EQ(placeholder_value("alpha", {point, 0}), "0.50");  // as written
+    EXPECT_EQ(placeholder_value("n", {point, 0}), "100");
+    EXPECT_THROW(placeholder_value("beta", {point, 0}), std::invalid_argument);
+    EXPECT_THROW(placeholder_value("beta", {path, 0}), std::invalid_argument);
 }
 
 TEST(RunnerTemplate, WhatIsAPlaceholderAndWhatIsShell) {
@@ -45,11 +46,15 @@ TEST(RunnerTemplate, WhatIsAPlaceholderAndWhatIsShell) {
 }
 
 TEST(RunnerTemplate, ValuesAreQuotedForTheShell) {
-    EXPECT_EQ(fill_template("echo {} > {.}.out", Value("a b.txt"), 0),
+    EXPECT_EQ(fill_template("echo {} > {.}.out", {Value("a b.txt"), 0}),
               "echo 'a b.txt' > 'a b'.out");
-    EXPECT_EQ(fill_template("echo {}", Value("$(touch x)"), 0), "echo '$(touch x)'");
-    EXPECT_EQ(fill_template("echo {}", Value("it's"), 0), "echo 'it'\\''s'");
-    EXPECT_EQ(fill_template("run {#} ${HOME}", Value("x"), 2), "run '3' ${HOME}");
+    EXPECT_EQ(fill_template("echo {}", {Value("$(touch x)"), 0}), "echo '$(touch x)'");
+    EXPECT_EQ(fill_template("echo {}", {Value("it's"), 0}), "echo 'it'\\''s'");
+    EXPECT_EQ(fill_template("run {#} ${HOME}", {Value("x"), 2}), "run '3' ${HOME}");
+    EXPECT_EQ(fill_template("CUDA_VISIBLE_DEVICES={%} run {}", {Value("x"), 0, 2}),
+              "CUDA_VISIBLE_DEVICES='2' run 'x'");
+    // A dry run knows no slot yet: {%} stays as written.
+    EXPECT_EQ(fill_template("run {} on {%}", {Value("x"), 0}), "run 'x' on {%}");
 }
 
 TEST(RunnerTemplate, WithoutShellSyntaxTheProgramRunsDirectly) {
@@ -61,11 +66,11 @@ TEST(RunnerTemplate, WithoutShellSyntaxTheProgramRunsDirectly) {
                               "case {} in a) ;; esac"})
         EXPECT_TRUE(needs_shell(shell)) << shell;
     // Each placeholder's value is part of one argument, exactly as the shell would pass it.
-    EXPECT_EQ(command_words("wc -l {}", Value("a b.txt"), 0), (Words{"wc", "-l", "a b.txt"}));
-    EXPECT_EQ(command_words("cp {} out/{/.}.bak", Value("x/y z.c"), 0),
+    EXPECT_EQ(command_words("wc -l {}", {Value("a b.txt"), 0}), (Words{"wc", "-l", "a b.txt"}));
+    EXPECT_EQ(command_words("cp {} out/{/.}.bak", {Value("x/y z.c"), 0}),
               (Words{"cp", "x/y z.c", "out/y z.bak"}));
-    EXPECT_EQ(command_words("  echo   {}  ", Value(""), 0), (Words{"echo", ""}));
-    EXPECT_EQ(command_words("echo {}", Value("$(touch x)"), 0), (Words{"echo", "$(touch x)"}));
+    EXPECT_EQ(command_words("  echo   {}  ", {Value(""), 0}), (Words{"echo", ""}));
+    EXPECT_EQ(command_words("echo {}", {Value("$(touch x)"), 0}), (Words{"echo", "$(touch x)"}));
 }
 
 TEST(RunnerTemplate, ValidateRefusesWhatCanNeverWork) {

@@ -17,7 +17,7 @@ bool is_identifier(const std::string& s) {
 
 bool is_placeholder(const std::string& name) {
     return name.empty() || name == "." || name == "/" || name == "//" || name == "/." ||
-           name == "#" || is_identifier(name);
+           name == "#" || name == "%" || is_identifier(name);
 }
 
 // The path pieces GNU parallel's placeholders name.
@@ -69,29 +69,50 @@ std::vector<Placeholder> placeholders(const std::string& tpl) {
     return found;
 }
 
-std::string placeholder_value(const std::string& n, const Value& input, std::uint64_t index) {
+std::string placeholder_value(const std::string& n, const Filling& with) {
+    const Value& input = with.input;
     if (n.empty()) return input.text();
     if (n == ".") return without_extension(input.text());
     if (n == "/") return basename_of(input.text());
     if (n == "//") return dirname_of(input.text());
     if (n == "/.") return without_extension(basename_of(input.text()));
-    if (n == "#") return std::to_string(index + 1);  // GNU parallel's sequence starts at 1
+    if (n == "#") return std::to_string(with.index + 1);  // GNU parallel's sequence starts at 1
+    if (n == "%") return std::to_string(with.slot);
     if (!input.is_map() || input[n].is_null())
         throw std::invalid_argument("the command uses {" + n + "} but the input " + input.json() +
                                     " has no '" + n + "'");
     return input[n].text();
 }
 
-std::string fill_template(const std::string& tpl, const Value& input, std::uint64_t index) {
+std::string fill_template(const std::string& tpl, const Filling& with) {
     std::string out;
     std::size_t from = 0;
     for (const Placeholder& p : placeholders(tpl)) {
         out.append(tpl, from, p.at - from);
         from = p.at + p.length;
-        out += shell_quote(placeholder_value(p.name, input, index));
+        if (p.name == "%" && with.slot == 0)
+            out += "{%}";  // the slot is not known until a worker takes it
+        else
+            out += shell_quote(placeholder_value(p.name, with));
     }
     out.append(tpl, from, std::string::npos);
     return out;
+}
+
+std::vector<std::string> task_environment(const TaskContext& ctx) {
+    const WorkerPlace& at = ctx.place();
+    const std::string slot = std::to_string(at.slot);
+    std::vector<std::string> env{"MPROC_SLOT=" + slot,
+                                 "MPROC_NODE_SLOT=" + std::to_string(at.node_slot),
+                                 "MPROC_RANK=" + std::to_string(at.rank),
+                                 "MPROC_HOST=" + at.host,
+                                 "MPROC_INDEX=" + std::to_string(ctx.index()),
+                                 "PARALLEL_SEQ=" + std::to_string(ctx.index() + 1),
+                                 "PARALLEL_JOBSLOT=" + slot};
+    if (!at.gpus.empty())
+        for (const char* name : kDeviceVariables)
+            env.push_back(std::string(name) + "=" + join(at.gpus, ","));
+    return env;
 }
 
 std::optional<ParamProblem> check_template(const Value& params, const InputShape& shape) {
@@ -150,8 +171,7 @@ bool needs_shell(const std::string& tpl) {
     return first.find('=') != std::string::npos;  // FOO=1 cmd sets a variable
 }
 
-std::vector<std::string> command_words(const std::string& tpl, const Value& input,
-                                       std::uint64_t index) {
+std::vector<std::string> command_words(const std::string& tpl, const Filling& with) {
     std::vector<std::string> words;
     std::string word;
     bool in_word = false;
@@ -159,7 +179,9 @@ std::vector<std::string> command_words(const std::string& tpl, const Value& inpu
     std::size_t next = 0;
     for (std::size_t i = 0; i < tpl.size(); ++i) {
         if (next < found.size() && i == found[next].at) {
-            word += placeholder_value(found[next].name, input, index);
+            word += found[next].name == "%" && with.slot == 0
+                        ? "{%}"
+                        : placeholder_value(found[next].name, with);
             in_word = true;
             i += found[next++].length - 1;
         } else if (tpl[i] == ' ' || tpl[i] == '\t') {

@@ -1,6 +1,7 @@
 #include "config.hpp"
 
 #include <glob.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -28,14 +29,21 @@ namespace fs = std::filesystem;
 // The most ranks (or nodes, or array tasks) a setting may name: far beyond any machine, and
 // far below where an int would wrap.
 constexpr int kMaxRanks = 1'000'000;
+// The most cores (or devices) a worker may ask for: more than any node has.
+constexpr int kMaxCores = 65536;
+
+// Refuses, at `n`, a file this process cannot read.
+void check_readable(const Checker& c, const YAML::Node& n, const std::string& key,
+                    const std::string& path) {
+    if (access(path.c_str(), R_OK) != 0 || fs::is_directory(path))
+        c.fail(n, key,
+               key + ": cannot read '" + path + "'" + (fs::exists(path) ? "" : " (no such file)"));
+}
 
 // A CSV input, read whole once: a header of distinct names, then rows with as many fields.
 void check_csv(const Checker& c, const YAML::Node& n, const std::string& key, InputSpec& spec) {
+    check_readable(c, n, key, spec.path);
     std::ifstream in(spec.path, std::ios::binary);
-    if (!in || fs::is_directory(spec.path))
-        c.fail(n, key,
-               key + ": cannot read '" + spec.path + "'" +
-                   (fs::exists(spec.path) ? "" : " (no such file)"));
     std::string line, why;
     for (std::uint64_t number = 1; std::getline(in, line); ++number) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -95,10 +103,7 @@ void check_input(const Checker& c, const YAML::Node& in, InputSpec& spec) {
     } else if (kind == "lines") {
         spec.kind = InputSpec::Kind::lines;
         spec.path = c.string(n, key);
-        if (access(spec.path.c_str(), R_OK) != 0 || fs::is_directory(spec.path))
-            c.fail(n, key,
-                   key + ": cannot read '" + spec.path + "'" +
-                       (fs::exists(spec.path) ? "" : " (no such file)"));
+        check_readable(c, n, key, spec.path);
     } else if (kind == "csv") {
         spec.kind = InputSpec::Kind::csv;
         spec.path = c.string(n, key);
@@ -251,7 +256,8 @@ void check_output(const Checker& c, const YAML::Node& n, Config& cfg) {
 void check_slurm(const Checker& c, const YAML::Node& s, Config& cfg) {
     c.keys(s, "slurm",
            {"nodes", "ntasks_per_node", "time", "partition", "account", "job_name", "output",
-            "error", "extra", "signal", "on_timeout", "max_restarts", "array", "launcher"});
+            "error", "extra", "signal", "on_timeout", "max_restarts", "array", "launcher",
+            "cpus_per_task"});
     SlurmSpec& spec = cfg.slurm;
     auto one_line = [&](const char* key) -> std::string {
         const YAML::Node n = s[key];
@@ -328,6 +334,66 @@ void check_slurm(const Checker& c, const YAML::Node& s, Config& cfg) {
     }
     if (s["launcher"])
         spec.launcher = c.choice(s["launcher"], "slurm.launcher", {"mpirun", "srun"});
+    if (s["cpus_per_task"])
+        spec.cpus_per_task = c.count(s["cpus_per_task"], "slurm.cpus_per_task", 1, kMaxCores);
+}
+
+// The `pool:` section.
+void check_pool(const Checker& c, const YAML::Node& pool, Config& cfg) {
+    c.keys(pool, "pool",
+           {"processes", "chunksize", "ordered", "isolate", "cores_per_worker", "gpus_per_worker",
+            "order", "durations"});
+    if (const auto p = pool["processes"]) {
+        cfg.processes =
+            p.IsScalar() && p.Scalar() == "all" ? 0 : c.count(p, "pool.processes", 1, kMaxRanks);
+        cfg.processes_at = c.place(p, "pool.processes");
+    }
+    if (const auto p = pool["chunksize"])
+        cfg.chunksize = p.IsScalar() && p.Scalar() == "auto"
+                            ? 0
+                            : static_cast<std::size_t>(c.integer(p, "pool.chunksize", 1, 1'000'000'000));
+    if (const auto p = pool["ordered"]) cfg.ordered = c.boolean(p, "pool.ordered");
+    if (const auto p = pool["isolate"]) cfg.isolate = c.boolean(p, "pool.isolate");
+    if (const auto p = pool["cores_per_worker"])
+        cfg.cores_per_worker = c.count(p, "pool.cores_per_worker", 1, kMaxCores);
+    if (const auto p = pool["gpus_per_worker"]) {
+        cfg.gpus_per_worker = c.count(p, "pool.gpus_per_worker", 0, kMaxCores);
+        cfg.gpus_at = c.place(p, "pool.gpus_per_worker");
+    }
+    if (const auto p = pool["order"])
+        cfg.order = c.choice(p, "pool.order", {"input", "longest_first"}) == "input"
+                        ? Order::input
+                        : Order::longest_first;
+    if (const auto p = pool["durations"]) {
+        cfg.durations = c.string(p, "pool.durations");
+        check_readable(c, p, "pool.durations", cfg.durations);
+        if (cfg.order != Order::longest_first)
+            c.fail(p, "pool.durations",
+                   "pool.durations is read only to put the longest inputs first; add pool.order: "
+                   "longest_first, or leave pool.durations out");
+    } else if (cfg.order == Order::longest_first) {
+        c.fail(pool["order"], "pool.order",
+               "pool.order: longest_first needs pool.durations: an earlier run's .jsonl results "
+               "(with their seconds), its .summary.json, or a GNU parallel joblog");
+    }
+}
+
+// launch.gpus: the node's devices, each as written (CUDA_VISIBLE_DEVICES joins them with
+// commas).
+std::vector<std::string> check_gpus(const Checker& c, const YAML::Node& n) {
+    if (!n.IsSequence())
+        c.fail(n, "launch.gpus",
+               "launch.gpus must be a list of the node's devices, e.g. [0, 1, 2, 3], not " +
+                   Checker::show(n));
+    std::vector<std::string> gpus;
+    for (const auto& d : n) {
+        const std::string id = c.string(d, "launch.gpus");
+        if (id.empty() || id.find_first_of(", \t\n") != std::string::npos)
+            c.fail(d, "launch.gpus",
+                   "each of launch.gpus must be one device (a number or a UUID), not '" + id + "'");
+        gpus.push_back(id);
+    }
+    return gpus;
 }
 
 }  // namespace
@@ -377,6 +443,14 @@ std::optional<long> slurm_time_seconds(const std::string& t) {
     return seconds;
 }
 
+int local_ranks(const Config& cfg) {
+    if (cfg.ranks > 0) return cfg.ranks;
+    cpu_set_t set;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (sched_getaffinity(0, sizeof set, &set) == 0) cores = CPU_COUNT(&set);
+    return static_cast<int>(std::max(1L, cores / cfg.cores_per_worker)) + 1;
+}
+
 const char* policy_name(Policy p) {
     switch (p) {
         case Policy::fail:
@@ -413,22 +487,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
     cfg.params = check_params(c, root, *cfg.job);
     check_params_against_input(c, root, cfg);
 
-    if (const YAML::Node pool = root["pool"]) {
-        c.keys(pool, "pool", {"processes", "chunksize", "ordered", "isolate"});
-        if (const auto p = pool["processes"]) {
-            cfg.processes = p.IsScalar() && p.Scalar() == "all"
-                                ? 0
-                                : c.count(p, "pool.processes", 1, kMaxRanks);
-            cfg.processes_at = c.place(p, "pool.processes");
-        }
-        if (const auto p = pool["chunksize"])
-            cfg.chunksize =
-                p.IsScalar() && p.Scalar() == "auto"
-                    ? 0
-                    : static_cast<std::size_t>(c.integer(p, "pool.chunksize", 1, 1'000'000'000));
-        if (const auto p = pool["ordered"]) cfg.ordered = c.boolean(p, "pool.ordered");
-        if (const auto p = pool["isolate"]) cfg.isolate = c.boolean(p, "pool.isolate");
-    }
+    if (const YAML::Node pool = root["pool"]) check_pool(c, pool, cfg);
     cfg.output = "results/" + job + ".jsonl";
     cfg.provenance = cfg.job->provenance;
     if (const YAML::Node out = root["output"]) {
@@ -484,8 +543,9 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
                        std::string(policy_name(cfg.policy)) + "'; use policy: retry");
     }
     if (const YAML::Node l = root["launch"]) {
-        c.keys(l, "launch", {"ranks"});
+        c.keys(l, "launch", {"ranks", "gpus"});
         if (l["ranks"]) cfg.ranks = c.count(l["ranks"], "launch.ranks", 1, kMaxRanks);
+        if (l["gpus"]) cfg.gpus = check_gpus(c, l["gpus"]);
     }
     if (const YAML::Node s = root["slurm"]) check_slurm(c, s, cfg);
     if (cfg.slurm.job_name.empty()) cfg.slurm.job_name = "mproc-" + cfg.job->name;

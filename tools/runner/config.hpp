@@ -27,6 +27,9 @@ struct InputSpec {
 
 enum class Policy { fail, skip, retry };
 
+// pool.order: the order inputs go out in (results are written in input order either way).
+enum class Order { input, longest_first };
+
 // What to do when the allocation's time limit comes before the end of the run.
 enum class OnTimeout { chain, requeue, stop };
 
@@ -45,6 +48,7 @@ struct SlurmSpec {
     int max_restarts = 10;            // continuations at most, after the first allocation
     int array = 0;                    // > 0: a job array of that many tasks, each with its share
     std::string launcher = "mpirun";  // or "srun" (--mpi=pmix)
+    int cpus_per_task = 0;            // sbatch --cpus-per-task; 0: pool.cores_per_worker
 };
 
 // Where a setting was given, for errors found after reading: a position in the file, or a
@@ -66,6 +70,18 @@ struct Config {
     // pool.isolate: each input runs in a child process of its worker, so a crash (a signal,
     // abort(), exit()) is that input's failure, not a lost rank.
     bool isolate = false;
+    // pool.cores_per_worker: the cores each worker's tasks may use (OMP_NUM_THREADS and the
+    // like); a node runs one worker per that many of its cores.
+    int cores_per_worker = 1;
+    // pool.gpus_per_worker: the devices each worker's tasks see, its own share of its node's:
+    // those the allocation set (CUDA_VISIBLE_DEVICES, ROCR_VISIBLE_DEVICES) or launch.gpus.
+    int gpus_per_worker = 0;
+    std::vector<std::string> gpus;  // launch.gpus, as written
+    Place gpus_at;                  // where pool.gpus_per_worker was set
+    // pool.order and pool.durations: an earlier run's results, summary or joblog, whose
+    // seconds put the longest inputs first.
+    Order order = Order::input;
+    std::string durations;
     std::string output;  // "-": stdout
     Format format = Format::jsonl;
     // output.provenance: every record also says where, when and how long it ran (host, rank,
@@ -85,7 +101,8 @@ struct Config {
     // a lost rank before giving up.
     int max_crashes = 3;
     int restarts = 5;  // max_crashes + 2 unless set
-    int ranks = 3;     // for `mproc run` outside an allocation
+    int ranks = 0;     // launch.ranks, for `mproc run` outside an allocation; 0: unset
+                       // (a worker per cores_per_worker cores of this machine, and rank 0)
     SlurmSpec slurm;
 };
 
@@ -93,6 +110,10 @@ struct Config {
 Config load_config(const std::string& path, const std::vector<std::string>& sets);
 
 const char* policy_name(Policy p);
+
+// The ranks `mproc run` starts on this machine: launch.ranks, or else a worker per
+// pool.cores_per_worker of the cores this process may use, at least one, and rank 0.
+int local_ranks(const Config& cfg);
 
 // A checked config saved whole and loaded again (saved_config.cpp): a run reads its YAML once.
 // Loading gives nullopt for a missing, torn or foreign file.

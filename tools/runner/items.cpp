@@ -18,6 +18,7 @@ namespace {
 Setup g_setup;
 const JobSpec* g_job = nullptr;
 int g_rank = 0;
+WorkerPlace g_place;
 
 // A task's error as a record says it: the message, a sentence. The exception's C++ type is
 // added only when it says something the message may not (std::out_of_range from .at(),
@@ -65,11 +66,61 @@ std::string joblog_line(std::uint64_t index, const std::string& host, double sta
 
 }  // namespace
 
+NodeDevices node_devices(const std::vector<std::string>& configured) {
+    if (!configured.empty()) return {configured, "launch.gpus"};
+    for (const char* name : {"CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES"}) {
+        const char* set = std::getenv(name);
+        if (set == nullptr) continue;
+        NodeDevices found{{}, name};
+        for (std::string_view rest = set; !rest.empty();) {
+            const auto comma = rest.find(',');
+            if (comma != 0) found.ids.emplace_back(rest.substr(0, comma));
+            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        }
+        return found;
+    }
+    return {};
+}
+
+std::vector<std::string> worker_gpus(const NodeDevices& node, int per_worker, int node_slot,
+                                     int node_workers, const std::string& host) {
+    const auto need = static_cast<std::size_t>(per_worker) * static_cast<std::size_t>(node_workers);
+    if (node.ids.size() < need) {
+        const std::string found =
+            node.source.empty()
+                ? "none (no launch.gpus, and neither CUDA_VISIBLE_DEVICES nor "
+                  "ROCR_VISIBLE_DEVICES is set)"
+                : std::to_string(node.ids.size()) + " (" +
+                      (node.ids.empty() ? "an empty list" : join(node.ids)) + ", from " +
+                      node.source + ")";
+        throw std::runtime_error(
+            "pool.gpus_per_worker: " + std::to_string(node_workers) + " worker" +
+            (node_workers == 1 ? "" : "s") + " on " + host + " need " + std::to_string(need) +
+            " device" + (need == 1 ? "" : "s") + " (" + std::to_string(per_worker) +
+            " each), but it has " + found +
+            "; start fewer workers (pool.cores_per_worker, --ranks) or lower "
+            "pool.gpus_per_worker");
+    }
+    const auto first = node.ids.begin() + static_cast<std::ptrdiff_t>(node_slot) * per_worker;
+    return {first, first + per_worker};
+}
+
 void setup_worker(Setup setup) {
     g_job = find_job(setup.job);
     if (g_job == nullptr) throw std::runtime_error("no job '" + setup.job + "' in this build");
-    g_setup = std::move(setup);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+    const mproc::WorkerSlot slot = mproc::worker_slot();
+    g_place = WorkerPlace{slot.slot + 1, slot.node_slot, g_rank, host_name(),
+                          setup.cores_per_worker, {}};
+    if (setup.gpus_per_worker > 0) {
+        g_place.gpus = worker_gpus(node_devices(setup.gpus), setup.gpus_per_worker,
+                                   slot.node_slot, slot.node_workers, host_name());
+        // For a C++ job's own device runtime, which reads them once, when it starts: set
+        // before the first task. (The MPI thread reads no variable by now.)
+        const std::string mine = join(g_place.gpus, ",");
+        for (const char* name : kDeviceVariables) setenv(name, mine.c_str(), 1);
+    }
+    g_setup = std::move(setup);
 }
 
 Record run_item(Item item) {
@@ -92,6 +143,7 @@ Record run_item(Item item) {
         TaskContext ctx(deadline, item.index);
         ctx.set_timeout_seconds(g_setup.task_timeout);
         ctx.set_log_dir(g_setup.task_logs);
+        ctx.set_place(g_place);
         // After the attempt, however it ends.
         struct Keep {
             const TaskContext& ctx;

@@ -53,9 +53,9 @@ std::vector<const JobSpec*> all_jobs() {
     return out;
 }
 
-std::string join(const std::vector<std::string>& words) {
+std::string join(const std::vector<std::string>& words, const std::string& between) {
     std::string s;
-    for (const auto& w : words) s += (s.empty() ? "" : ", ") + w;
+    for (std::size_t i = 0; i < words.size(); ++i) s += (i == 0 ? "" : between) + words[i];
     return s;
 }
 

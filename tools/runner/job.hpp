@@ -68,7 +68,19 @@ class TaskInterrupted : public std::runtime_error {
 void request_stop() noexcept;
 bool stop_requested() noexcept;
 
-// What a running task knows besides its input: its deadline.
+// Where a worker runs its tasks: its slot (1 to the run's workers: GNU parallel's job slot),
+// its place among its node's workers (from 0), its rank and host, the cores its tasks may use
+// (pool.cores_per_worker) and the devices they see (pool.gpus_per_worker).
+struct WorkerPlace {
+    int slot = 1;
+    int node_slot = 0;
+    int rank = 0;
+    std::string host;
+    int cores = 1;
+    std::vector<std::string> gpus;
+};
+
+// What a running task knows besides its input: its deadline and where it runs.
 class TaskContext {
   public:
     using Clock = std::chrono::steady_clock;
@@ -86,6 +98,10 @@ class TaskContext {
     // output.task_logs: the folder a job writes each task's whole output to ("": none).
     const std::string& log_dir() const { return *log_dir_; }
     void set_log_dir(const std::string& dir) { log_dir_ = &dir; }  // outlives the task
+    // Where it runs; the cores it may use (OMP_NUM_THREADS is set to the same).
+    const WorkerPlace& place() const { return *place_; }
+    int cores() const { return place_->cores; }
+    void set_place(const WorkerPlace& place) { place_ = &place; }  // outlives the task
 
     // What the task ran, as the joblog shows it (GNU parallel's Command, Exitval and Signal
     // columns): a job that runs programs says so; others are shown as "job input".
@@ -103,7 +119,9 @@ class TaskContext {
     std::uint64_t index_ = 0;
     double timeout_seconds_ = 0;
     const std::string* log_dir_ = &kNoDir;
+    const WorkerPlace* place_ = &kNowhere;
     static inline const std::string kNoDir;
+    static inline const WorkerPlace kNowhere;
 };
 
 // What every input of a config gives a task, for checks that need to know: whether each is
@@ -176,8 +194,15 @@ const char* type_name(ParamType t);
 
 // `s` as one word for /bin/sh or bash, whatever it holds: in single quotes.
 std::string shell_quote(const std::string& s);
-// The words with ", " between them: "a, b, c".
-std::string join(const std::vector<std::string>& words);
+// The words with `between` between them: "a, b, c".
+std::string join(const std::vector<std::string>& words, const std::string& between = ", ");
+
+// What a task sees of its worker's share of a node: the cores it may use, in the variables
+// thread libraries read (unless the user set them), and its devices.
+inline constexpr const char* kThreadVariables[] = {"OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                                   "OPENBLAS_NUM_THREADS"};
+inline constexpr const char* kDeviceVariables[] = {"CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES",
+                                                   "ROCR_VISIBLE_DEVICES"};
 
 }  // namespace mproc::runner
 

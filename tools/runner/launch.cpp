@@ -48,20 +48,33 @@ int terminal_columns() {
 }
 
 // How the ranks start here: inside an allocation its launcher, across a hostfile's hosts, or
-// on this machine.
-std::vector<std::string> launcher(const Args& args, int ranks) {
+// on this machine. mpirun passes the thread libraries' variables on to other hosts; srun
+// passes the whole environment, and is given the allocation's cores per task (since Slurm
+// 22.05 it does not take them from sbatch).
+std::vector<std::string> launcher(const Args& args, int ranks, const std::string& hostfile) {
     const std::string np = std::to_string(ranks);
+    std::vector<std::string> mpirun{"mpirun", "--bind-to", "none"};
+    for (const char* name : kThreadVariables) {
+        mpirun.push_back("-x");
+        mpirun.push_back(name);
+    }
     if (std::getenv("SLURM_JOB_ID") != nullptr && args.hostfile.empty()) {
         const char* which = std::getenv("MPROC_LAUNCHER");
         const std::string l = which && *which ? which : "mpirun";
-        if (l == "srun") return {"srun", "--mpi=pmix", "--kill-on-bad-exit=1"};
-        if (l == "mpirun") return {"mpirun", "--bind-to", "none"};
+        if (l == "srun") {
+            std::vector<std::string> srun{"srun", "--mpi=pmix", "--kill-on-bad-exit=1"};
+            if (const char* cpus = std::getenv("SLURM_CPUS_PER_TASK"))
+                srun.push_back(std::string("--cpus-per-task=") + cpus);
+            return srun;
+        }
+        if (l == "mpirun") return mpirun;
         throw std::invalid_argument("MPROC_LAUNCHER must be mpirun or srun, not '" + l + "'");
     }
-    if (!args.hostfile.empty())
-        return {"mpirun",          "-np",       np,    "--hostfile", args.hostfile,
-                "--oversubscribe", "--bind-to", "none"};
-    return {"mpirun", "-np", np, "--oversubscribe", "--bind-to", "none"};
+    for (const std::string& a : {std::string("-np"), np, std::string("--oversubscribe")})
+        mpirun.push_back(a);
+    if (!hostfile.empty())
+        for (const std::string& a : {std::string("--hostfile"), hostfile}) mpirun.push_back(a);
+    return mpirun;
 }
 
 // Starts `argv` in a session of its own (a terminal's Ctrl-C reaches only this front, which
@@ -172,6 +185,13 @@ int launch_run(const Args& args, const Planned& planned, const std::string& save
     const std::string rerun = rerun_line(args);
     setenv("MPROC_RERUN", rerun.c_str(), 1);
     TempFile status("status");
+    // The hostfile as the plan placed the ranks on it, or the user's as it is.
+    std::optional<TempFile> placed;
+    if (!planned.hostfile_text.empty()) {
+        placed.emplace("hosts");
+        replace_file(placed->path(), planned.hostfile_text);
+    }
+    const std::string hostfile = placed ? placed->path() : args.hostfile;
 
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
@@ -187,6 +207,10 @@ int launch_run(const Args& args, const Planned& planned, const std::string& save
         unsetenv("MPROC_COLUMNS");
     }
     setenv("MPROC_STATUS_FILE", status.path().c_str(), 1);
+    // Every task may use pool.cores_per_worker cores: thread libraries are told so, unless
+    // the user told them otherwise.
+    for (const char* name : kThreadVariables)
+        setenv(name, std::to_string(planned.cores_per_worker).c_str(), 0);
     // Every run records what it did beside its results, for `mproc report` (see trace.hpp).
     if (planned.output != "-" && std::getenv("MPROC_TRACE") == nullptr)
         setenv("MPROC_TRACE", (planned.output + ".trace").c_str(), 1);
@@ -200,7 +224,7 @@ int launch_run(const Args& args, const Planned& planned, const std::string& save
     for (int restart = 0;; ++restart) {
         // A restart continues what the runs before it did.
         const bool resume = args.resume || restart > 0;
-        std::vector<std::string> argv = launcher(args, planned.ranks);
+        std::vector<std::string> argv = launcher(args, planned.ranks, hostfile);
         for (const std::string& a :
              {self_path(), std::string("run"), args.config, std::string("--saved"), saved})
             argv.push_back(a);

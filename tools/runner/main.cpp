@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
             InputStream in(cfg.input);
             std::cout << cfg.file << ": ok: job " << cfg.job->name << ", " << in.size()
                       << " inputs, results to " << cfg.output << ", errors.policy "
-                      << policy_name(cfg.policy) << ", " << cfg.ranks << " ranks\n";
+                      << policy_name(cfg.policy) << ", " << local_ranks(cfg) << " ranks\n";
             return 0;
         }
         if (args.verb == "submit") return submit(args);

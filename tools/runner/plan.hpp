@@ -16,7 +16,17 @@ struct Planned {
     int ranks = 1;       // to start
     int restarts = 0;    // errors.restarts: runs again after a lost rank
     std::string output;  // output.path ("-": stdout)
+    int cores_per_worker = 1;
+    // With --hostfile and no rank count given: the hostfile as mpirun is to read it, each
+    // host's slots divided by cores_per_worker and one more on the first for rank 0.
+    std::string hostfile_text;
 };
+
+// The ranks a hostfile holds for workers of `cores_per_worker` cores each (every host's
+// slots= divided, at least one, and rank 0 on the first host besides its workers), and the
+// hostfile that places them so. std::invalid_argument naming the line of a host without
+// slots=.
+std::pair<int, std::string> hostfile_ranks(const std::string& path, int cores_per_worker);
 
 // How the run treats results an earlier run left, from --resume, --restart, --retry-failed.
 Start start_of(const Args& args);

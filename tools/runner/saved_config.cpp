@@ -27,7 +27,7 @@ void serialize(Archive& ar, mproc::runner::Place& p, const unsigned int) {
 template <class Archive>
 void serialize(Archive& ar, mproc::runner::SlurmSpec& s, const unsigned int) {
     ar& s.nodes& s.ntasks_per_node& s.time& s.partition& s.account& s.job_name& s.output& s.error& s
-        .extra& s.signal& s.on_timeout& s.max_restarts& s.array& s.launcher;
+        .extra& s.signal& s.on_timeout& s.max_restarts& s.array& s.launcher& s.cpus_per_task;
 }
 
 }  // namespace boost::serialization
@@ -36,24 +36,35 @@ namespace mproc::runner {
 
 namespace {
 // Changed whenever Config changes shape: a file of another layout is not loaded.
-constexpr int kSavedVersion = 5;
+constexpr int kSavedVersion = 6;
+
+// Every field of a Config but its job, in one list for both directions (an output archive
+// only reads them).
+template <class Archive>
+void fields(Archive& ar, Config& cfg) {
+    bool count = cfg.max_failures.has_value(), percent = cfg.max_failures_percent.has_value();
+    std::uint64_t n = cfg.max_failures.value_or(0);
+    double p = cfg.max_failures_percent.value_or(0);
+    ar& cfg.file& cfg.input& cfg.params& cfg.processes& cfg.processes_at& cfg.chunksize&
+        cfg.ordered& cfg.isolate& cfg.cores_per_worker& cfg.gpus_per_worker& cfg.gpus&
+            cfg.gpus_at& cfg.order& cfg.durations& cfg.output& cfg.format& cfg.provenance&
+                cfg.joblog& cfg.task_logs& cfg.policy& cfg.retries& cfg.task_timeout& count& n&
+                    percent& p& cfg.max_crashes& cfg.restarts& cfg.ranks& cfg.slurm;
+    if constexpr (Archive::is_loading::value) {
+        if (count) cfg.max_failures = n;
+        if (percent) cfg.max_failures_percent = p;
+    }
+}
 }  // namespace
 
 void save_config(const Config& cfg, const std::string& path) {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
     {
         boost::archive::binary_oarchive ar(f);
-        std::string job = cfg.job->name;
         int version = kSavedVersion;
-        const bool count = cfg.max_failures.has_value(),
-                   percent = cfg.max_failures_percent.has_value();
-        const std::uint64_t n = cfg.max_failures.value_or(0);
-        const double p = cfg.max_failures_percent.value_or(0);
-        ar << version << cfg.file << job << cfg.input << cfg.params << cfg.processes
-           << cfg.processes_at << cfg.chunksize << cfg.ordered << cfg.isolate << cfg.output
-           << cfg.format << cfg.provenance << cfg.joblog << cfg.task_logs << cfg.policy
-           << cfg.retries << cfg.task_timeout << count << n << percent << p << cfg.max_crashes
-           << cfg.restarts << cfg.ranks << cfg.slurm;
+        std::string job = cfg.job->name;
+        ar << version << job;
+        fields(ar, const_cast<Config&>(cfg));
     }
     if (!f.flush()) throw std::runtime_error("cannot write " + path);
 }
@@ -68,16 +79,8 @@ std::optional<Config> load_saved_config(const std::string& path) {
         int version = 0;
         ar >> version;
         if (version != kSavedVersion) return std::nullopt;
-        bool count = false, percent = false;
-        std::uint64_t n = 0;
-        double p = 0;
-        ar >> cfg.file >> job >> cfg.input >> cfg.params >> cfg.processes >> cfg.processes_at >>
-            cfg.chunksize >> cfg.ordered >> cfg.isolate >> cfg.output >> cfg.format >>
-            cfg.provenance >> cfg.joblog >> cfg.task_logs >> cfg.policy >> cfg.retries >>
-            cfg.task_timeout >> count >> n >> percent >> p >> cfg.max_crashes >> cfg.restarts >>
-            cfg.ranks >> cfg.slurm;
-        if (count) cfg.max_failures = n;
-        if (percent) cfg.max_failures_percent = p;
+        ar >> job;
+        fields(ar, cfg);
         cfg.job = find_job(job);
         if (cfg.job == nullptr) return std::nullopt;
         return cfg;

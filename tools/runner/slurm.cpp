@@ -44,6 +44,8 @@ std::string sbatch_lines(const Config& cfg) {
     o << "#SBATCH --job-name=" << s.job_name << "\n"
       << "#SBATCH --nodes=" << s.nodes << "\n"
       << "#SBATCH --ntasks-per-node=" << s.ntasks_per_node << "\n"
+      << "#SBATCH --cpus-per-task="
+      << (s.cpus_per_task > 0 ? s.cpus_per_task : cfg.cores_per_worker) << "\n"
       << "#SBATCH --time=" << s.time << "\n";
     if (!s.partition.empty()) o << "#SBATCH --partition=" << s.partition << "\n";
     if (!s.account.empty()) o << "#SBATCH --account=" << s.account << "\n";

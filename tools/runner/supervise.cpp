@@ -4,11 +4,12 @@
 //   mproc-supervise PARENT_PID      (its standard input is a SOCK_SEQPACKET socket to the rank)
 //
 // A rank starts one when it first runs a command and keeps it (supervisor.hpp is the other
-// end). Per command the rank sends the program, its arguments and the grace period, with the
-// two pipes for its stdout and stderr; this program forks and execs it in a process group of
-// its own and answers with its wait status once the command *and everything it started* is
-// gone. It is a child subreaper (prctl), so every descendant of the command stays in its
-// tree — even one that calls setsid or whose parent has exited — and can be found and ended:
+// end). Per command the rank sends the program, its arguments, the variables it adds to the
+// environment and the grace period, with the two pipes for its stdout and stderr; this program
+// forks and execs it in a process group of its own and answers with its wait status once
+// the command *and everything it started* is gone. It is a child subreaper (prctl), so every
+// descendant of the command stays in its tree — even one that calls setsid or whose parent
+// has exited — and can be found and ended:
 //
 // - when the command exits, whatever it left running is sent SIGTERM, then SIGKILL after the
 //   grace: a task ends with everything it started;
@@ -127,16 +128,20 @@ bool reap(Command& c) {
     }
 }
 
-// Starts the command a "run" message describes: grace in milliseconds (4 bytes), then the
-// program and its arguments, each ending in NUL; its stdout and stderr come as two
-// descriptors. Returns false for a message that is not one.
+// Starts the command a "run" message describes: the grace in milliseconds and the number of
+// variables (4 bytes each), then the variables ("NAME=VALUE") and the program and its
+// arguments, each ending in NUL; its stdout and stderr come as two descriptors. Returns false
+// for a message that is not one.
 bool start(Command& c, const char* msg, std::size_t n, int out, int err) {
-    std::uint32_t grace_ms = 0;
-    if (n < 1 + sizeof grace_ms + 2 || msg[n - 1] != '\0') return false;
+    std::uint32_t grace_ms = 0, count = 0;
+    const std::size_t head = 1 + sizeof grace_ms + sizeof count;
+    if (n < head + 2 || msg[n - 1] != '\0') return false;
     std::memcpy(&grace_ms, msg + 1, sizeof grace_ms);
-    std::vector<char*> argv;
-    for (std::size_t at = 1 + sizeof grace_ms; at < n; at += std::strlen(msg + at) + 1)
-        argv.push_back(const_cast<char*>(msg + at));
+    std::memcpy(&count, msg + 1 + sizeof grace_ms, sizeof count);
+    std::vector<char*> env, argv;
+    for (std::size_t at = head; at < n; at += std::strlen(msg + at) + 1)
+        (env.size() < count ? env : argv).push_back(const_cast<char*>(msg + at));
+    if (env.size() != count || argv.empty()) return false;
     argv.push_back(nullptr);
     c = Command{};
     c.grace = grace_ms / 1000.0;
@@ -149,6 +154,7 @@ bool start(Command& c, const char* msg, std::size_t n, int out, int err) {
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
+        for (char* v : env) putenv(v);  // the message outlives the exec
         execvp(argv[0], argv.data());
         dprintf(STDERR_FILENO, "mproc: cannot run '%s': %s\n", argv[0], std::strerror(errno));
         _exit(127);

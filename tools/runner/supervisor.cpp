@@ -143,12 +143,16 @@ Idle& idle() {
     return supervisors;
 }
 
-// Hands the command to `s`: 'r', the grace in milliseconds, the arguments each ending in
-// NUL, and the write ends of the output pipes.
-bool send_run(const Supervisor& s, const std::vector<std::string>& argv, std::uint32_t grace_ms,
-              int out, int err) {
+// Hands the command to `s`: 'r', the grace in milliseconds and the number of variables (4
+// bytes each), the variables and then the arguments, each ending in NUL, and the write ends
+// of the output pipes.
+bool send_run(const Supervisor& s, const std::vector<std::string>& argv,
+              const std::vector<std::string>& env, std::uint32_t grace_ms, int out, int err) {
     std::string msg = "r";
+    const auto count = static_cast<std::uint32_t>(env.size());
     msg.append(reinterpret_cast<const char*>(&grace_ms), sizeof grace_ms);
+    msg.append(reinterpret_cast<const char*>(&count), sizeof count);
+    for (const std::string& v : env) msg.append(v.c_str(), v.size() + 1);
     for (const std::string& a : argv) msg.append(a.c_str(), a.size() + 1);
     if (msg.size() > 65536)
         throw std::runtime_error("the command is " + std::to_string(msg.size()) +
@@ -210,18 +214,19 @@ struct Pipe {
 }  // namespace
 
 Supervised run_supervised(const std::vector<std::string>& argv,
+                          const std::vector<std::string>& env,
                           std::optional<Clock::time_point> deadline,
                           const std::function<bool()>& stop, std::size_t max_output,
                           std::chrono::milliseconds grace, int copy_out, int copy_err) {
     Pipe out, err;
     std::unique_ptr<Supervisor> sup = idle().take();
     const auto grace_ms = static_cast<std::uint32_t>(grace.count());
-    if (!send_run(*sup, argv, grace_ms, out.write, err.write)) {
+    if (!send_run(*sup, argv, env, grace_ms, out.write, err.write)) {
         // It may have ended with the thread that started it (its parent-death signal is tied
         // to that thread): a new one, once.
         sup->set_broken();
         sup = std::make_unique<Supervisor>();
-        if (!send_run(*sup, argv, grace_ms, out.write, err.write)) {
+        if (!send_run(*sup, argv, env, grace_ms, out.write, err.write)) {
             sup->set_broken();
             throw std::runtime_error("cannot hand the command to its supervisor: " + reason());
         }

@@ -30,12 +30,14 @@ struct Supervised {
     Captured out, err;
 };
 
-// Runs `argv` (argv[0] looked up in PATH) with stdout and stderr kept apart, each up to
+// Runs `argv` (argv[0] looked up in PATH), with `env` ("NAME=VALUE" each) added to its
+// environment, and stdout and stderr kept apart, each up to
 // `max_output` bytes. Past `deadline`, or once `stop()` is true, the command and all it
 // started get SIGTERM, then SIGKILL after `grace`. Throws std::runtime_error when the command
 // cannot be handed to a supervisor.
 // `copy_out` and `copy_err`, when not -1, also get the whole of each stream.
 Supervised run_supervised(const std::vector<std::string>& argv,
+                          const std::vector<std::string>& env,
                           std::optional<std::chrono::steady_clock::time_point> deadline,
                           const std::function<bool()>& stop, std::size_t max_output,
                           std::chrono::milliseconds grace, int copy_out = -1, int copy_err = -1);

@@ -26,4 +26,16 @@ int rank_count();
 // MPROC_GROUP_SIZE; see the README's "Node groups"); 0 with one rank.
 int worker_count();
 
+// Where the calling rank runs tasks, for a program that gives each worker its own share of a
+// node (threads, devices, a scratch folder): `slot` numbers the ranks that run tasks from 0,
+// in rank order over the whole run; `node_slot` numbers those on this rank's node; and
+// `node_workers` is how many run tasks there. Rank 0 and group leaders run none: their slot
+// and node_slot are -1. With one rank, rank 0 runs the tasks: slot 0 of 1.
+struct WorkerSlot {
+    int slot = -1;
+    int node_slot = -1;
+    int node_workers = 0;
+};
+WorkerSlot worker_slot();
+
 }  // namespace mproc

@@ -72,4 +72,8 @@ int worker_count() {
     return detail::runtime_info().workers;
 }
 
+WorkerSlot worker_slot() {
+    return detail::runtime_info().slot;
+}
+
 }  // namespace mproc

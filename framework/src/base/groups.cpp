@@ -98,4 +98,24 @@ GroupLayout plan_groups(const std::vector<int>& node, int setting) {
     return layout;
 }
 
+WorkerSlot slot_of(const std::vector<int>& node, const GroupLayout& layout, int rank) {
+    WorkerSlot w;
+    const auto size = static_cast<int>(node.size());
+    if (size == 1) return {0, 0, 1};  // rank 0 runs the tasks itself
+    const auto runs_tasks = [&](int r) { return r != 0 && !layout.leader(r); };
+    const int mine = node[static_cast<std::size_t>(rank)];
+    int slot = 0;
+    for (int r = 0; r < size; ++r) {
+        if (!runs_tasks(r)) continue;
+        const bool here = node[static_cast<std::size_t>(r)] == mine;
+        if (r == rank) {
+            w.slot = slot;
+            w.node_slot = w.node_workers;
+        }
+        ++slot;
+        w.node_workers += here ? 1 : 0;
+    }
+    return w;
+}
+
 }  // namespace mproc::detail

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "mproc/runtime.hpp"
+
 namespace mproc::detail {
 
 // MPROC_GROUP_SIZE as a number every rank can be sent.
@@ -48,5 +50,9 @@ struct GroupLayout {
 //   task) and a leader would only cost a rank that could run tasks.
 inline constexpr int kAutoGroupRanks = 256;
 GroupLayout plan_groups(const std::vector<int>& node, int setting);
+
+// Where `rank` runs tasks under `layout` (mproc::worker_slot), its node's ranks being those
+// with its number in `node`.
+WorkerSlot slot_of(const std::vector<int>& node, const GroupLayout& layout, int rank);
 
 }  // namespace mproc::detail

@@ -71,10 +71,9 @@ std::uint64_t bytes_from_env(const Communicator& comm, const char* name, std::ui
     std::abort();
 }
 
-// The group layout (groups.hpp), the same on every rank: rank 0 reads MPROC_GROUP_SIZE (other
-// hosts may not have it in their environment) and sends it to all; each rank's node is named
-// by the world rank of its node's first rank.
-GroupLayout layout_groups(const Communicator& comm, const Communicator& node) {
+// MPROC_GROUP_SIZE as rank 0 reads it (other hosts may not have it in their environment),
+// sent to all, so every rank computes the same group layout (groups.hpp).
+int group_setting(const Communicator& comm) {
     int setting = kGroupsAuto;
     if (comm.rank() == 0) {
         try {
@@ -85,11 +84,16 @@ GroupLayout layout_groups(const Communicator& comm, const Communicator& node) {
         }
     }
     check(MPI_Bcast(&setting, 1, MPI_INT, 0, comm.get()), "MPI_Bcast");
+    return setting;
+}
+
+// Each rank's node, by rank, named by the world rank of its node's first rank.
+std::vector<int> nodes_of(const Communicator& comm, const Communicator& node) {
     int first = comm.rank();
     check(MPI_Bcast(&first, 1, MPI_INT, 0, node.get()), "MPI_Bcast");
     std::vector<int> nodes(static_cast<std::size_t>(comm.size()));
     check(MPI_Allgather(&first, 1, MPI_INT, nodes.data(), 1, MPI_INT, comm.get()), "MPI_Allgather");
-    return plan_groups(nodes, setting);
+    return nodes;
 }
 
 }  // namespace
@@ -97,7 +101,8 @@ GroupLayout layout_groups(const Communicator& comm, const Communicator& node) {
 Runtime::Runtime()
     : node_(Communicator::NodeOf{comm_}),
       info_{comm_.rank(), comm_.size(), host_name(), {}},
-      groups_(layout_groups(comm_, node_)),
+      nodes_(nodes_of(comm_, node_)),
+      groups_(plan_groups(nodes_, group_setting(comm_))),
       several_nodes_(node_.size() < comm_.size()),
       mpi_thread_(comm_.rank() == 0),
       window_(comm_, mpi_thread_,
@@ -115,6 +120,7 @@ Runtime::Runtime()
     info_.hosts = gather_hosts(comm_, info_.host);
     info_.master = std::max(0, groups_.master[static_cast<std::size_t>(comm_.rank())]);
     info_.workers = groups_.workers();
+    info_.slot = slot_of(nodes_, groups_, comm_.rank());
     heartbeat_ = std::make_unique<Heartbeat>(comm_, info_.host, info_.hosts);
     if (comm_.rank() == 0) {
         queues_ = std::make_unique<QueueService>(comm_);

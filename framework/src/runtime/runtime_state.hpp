@@ -39,6 +39,7 @@ struct RuntimeInfo {
     std::vector<std::string> hosts;  // on rank 0: every rank's host, by rank
     int master = 0;   // the rank this one takes tasks from (rank 0, or its group's leader)
     int workers = 0;  // the ranks that run tasks (worker_count())
+    WorkerSlot slot;  // where this rank runs tasks (worker_slot())
 };
 
 class Runtime {
@@ -76,6 +77,7 @@ class Runtime {
     Communicator comm_;
     Communicator node_;  // the ranks on this rank's node
     RuntimeInfo info_;
+    std::vector<int> nodes_;  // by rank: its node, named by the node's first rank
     GroupLayout groups_;
     // Made once the hosts are known; declared here so it beats until the rest is torn down.
     std::unique_ptr<Heartbeat> heartbeat_;
