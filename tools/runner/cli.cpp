@@ -107,6 +107,21 @@ Args parse_command_line(int argc, char** argv) {
         ->type_name("K/N");
     run->add_flag("--many-ranks", a.many_ranks,
                   "allow more than 64 ranks per core on this machine");
+    run->add_option("--dry-run", a.dry_run_count,
+                    "print the first N commands as they would run (default 10), and the count; "
+                    "run nothing, write nothing")
+        ->expected(0, 1)
+        ->default_str("10")
+        ->type_name("[N]")
+        ->check(CLI::Validator(
+            [](const std::string& n) -> std::string {
+                if (!n.empty() && n.find_first_not_of("0123456789") == std::string::npos &&
+                    n.size() < 10 && std::stoi(n) > 0)
+                    return "";
+                return "takes how many commands to show (a number, 10 if left out), not '" + n +
+                       "'; put it after CONFIG: run CONFIG --dry-run [N]";
+            },
+            "N"));
     sets(run);
     run->add_option("--saved", a.saved, "the checked config (given to every rank by the launcher)")
         ->group("");

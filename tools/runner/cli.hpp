@@ -21,6 +21,7 @@ struct Args {
     std::string saved;           // run, given by the launcher to every rank: the checked config
     std::optional<Shard> shard;  // --shard K/N: one task of a job array
     bool dry_run = false;        // submit
+    int dry_run_count = 0;       // run --dry-run [N]: the commands to show (0: not a dry run)
     bool if_complete = false;    // merge
     std::string report_out;      // report -o FILE
     std::string chrome_trace;    // report --chrome-trace FILE

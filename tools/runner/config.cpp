@@ -547,6 +547,10 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
         if (l["ranks"]) cfg.ranks = c.count(l["ranks"], "launch.ranks", 1, kMaxRanks);
         if (l["gpus"]) cfg.gpus = check_gpus(c, l["gpus"]);
     }
+    if (cfg.order == Order::longest_first && cfg.output == "-")
+        c.fail(root["pool"]["order"], "pool.order",
+               "pool.order: longest_first puts the results file back in input order at the end, "
+               "and output.path is '-'; set output.path");
     if (const YAML::Node s = root["slurm"]) check_slurm(c, s, cfg);
     if (cfg.slurm.job_name.empty()) cfg.slurm.job_name = "mproc-" + cfg.job->name;
     return cfg;

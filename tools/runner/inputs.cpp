@@ -106,6 +106,24 @@ void InputStream::limit(std::uint64_t first, std::uint64_t end) {
     size_ = end;
 }
 
+std::optional<Value> InputStream::at(std::uint64_t i) {
+    if (spec_.kind == InputSpec::Kind::lines || spec_.kind == InputSpec::Kind::csv) {
+        if (line_starts_.empty()) {
+            std::ifstream in(spec_.path, std::ios::binary);
+            std::string line;
+            if (spec_.kind == InputSpec::Kind::csv) std::getline(in, line);  // the header
+            for (auto start = static_cast<std::uint64_t>(in.tellg()); std::getline(in, line);
+                 start += line.size() + 1)
+                line_starts_.push_back(start);
+        }
+        if (i >= line_starts_.size()) return std::nullopt;
+        lines_.clear();
+        lines_.seekg(static_cast<std::streamoff>(line_starts_[i]));
+    }
+    at_ = i;
+    return next();
+}
+
 std::optional<Value> InputStream::next() {
     if (at_ >= size_) return std::nullopt;
     const std::uint64_t i = at_++;
@@ -151,16 +169,16 @@ ItemRange::ItemRange(const InputSpec& spec, std::function<bool(std::uint64_t)> d
 
 void ItemRange::advance() {
     for (;;) {
-        if (stopped_.load()) {
+        if (stopped_.load() || (order_ && ordered_ == order_->size())) {
             ended_ = true;
             return;
         }
-        auto v = stream_.next();
+        const std::uint64_t i = order_ ? (*order_)[ordered_++] : index_++;
+        auto v = order_ ? stream_.at(i) : stream_.next();
         if (!v) {
             ended_ = true;
             return;
         }
-        const std::uint64_t i = index_++;
         if (done_ && done_(i)) continue;
         current_ = Item{i, std::move(*v)};
         if (on_read_) on_read_(current_);

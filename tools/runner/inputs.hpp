@@ -26,6 +26,9 @@ class InputStream {
     std::uint64_t size() const { return size_; }
     // The next input, or nullopt at the end.
     std::optional<Value> next();
+    // Input `i` (of those the stream is limited to), and from there on with next(). A lines
+    // or csv input finds its lines through a table of where each starts, made on first use.
+    std::optional<Value> at(std::uint64_t i);
     // Restricts the stream to the inputs with indices in [first, end) (before the first next()).
     void limit(std::uint64_t first, std::uint64_t end);
 
@@ -36,6 +39,7 @@ class InputStream {
     std::uint64_t size_ = 0;
     std::uint64_t at_ = 0;
     std::ifstream lines_;
+    std::vector<std::uint64_t> line_starts_;  // at(): where each input's line starts
 };
 
 // Part `index` of `count` equal parts of the inputs, as a Slurm array task takes them: a
@@ -77,6 +81,9 @@ class ItemRange {
     std::default_sentinel_t end() const { return {}; }
     // Ends the range early: no more inputs go out (errors.max_failures).
     void stop() { stopped_.store(true); }
+    // Hands the inputs out in this order instead (indices of this shard; pool.order), before
+    // the first is read.
+    void reorder(std::vector<std::uint64_t> order) { order_ = std::move(order); }
     // How many inputs this shard has.
     std::uint64_t total() const { return end_ - first_; }
     // The shard's first index.
@@ -90,6 +97,8 @@ class ItemRange {
     std::function<void(const Item&)> on_read_;
     std::uint64_t first_ = 0, end_ = 0;
     std::uint64_t index_ = 0;
+    std::optional<std::vector<std::uint64_t>> order_;
+    std::size_t ordered_ = 0;  // how far into order_
     Item current_;
     bool ended_ = false;
     std::atomic<bool> stopped_{false};  // (set by the thread reading the results)

@@ -23,6 +23,7 @@
 
 #include "cli.hpp"
 #include "config.hpp"
+#include "dry_run.hpp"
 #include "exit_code.hpp"
 #include "files.hpp"
 #include "inputs.hpp"
@@ -97,6 +98,7 @@ int main(int argc, char** argv) {
         if (args.verb == "report") return report(args);
         if (args.verb == "merge")
             return merge_parts(load_config(args.config, args.sets), args.if_complete);
+        if (args.verb == "run" && !rank && args.dry_run_count > 0) return dry_run(args, std::cout);
         if (args.verb == "run" && !rank) {
             const TempFile saved("config");
             const Planned planned = plan(args, runs_here(args), saved.path());

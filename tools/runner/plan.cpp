@@ -11,6 +11,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "durations.hpp"
 #include "files.hpp"
 #include "items.hpp"
 #include "slurm.hpp"
@@ -139,6 +140,7 @@ Planned plan(const Args& args, bool local, const std::string& saved) {
     }
     check_processes(cfg, ranks, ranks - 1);
     check_devices(cfg, most_workers_on_a_node(local, ranks));
+    if (cfg.order == Order::longest_first) read_durations(cfg.durations);  // refused now, not later
     check_start(cfg, start_of(args), rerun_line(args));
     save_config(cfg, saved);
     // A run already writing these results is named now, before any rank starts (rank 0

@@ -92,6 +92,8 @@ ResultWriter::ResultWriter(const Config& cfg, Start start, const std::string& re
         }
         if (!complete_ && !cfg.joblog.empty())
             open_joblog(part_size_ == begin_ && done_count_ == 0);
+        // Records come in the order inputs went out; the file is in input order.
+        if (cfg.order == Order::longest_first) needs_sort_ = true;
     } catch (...) {
         if (part_ != nullptr) std::fclose(part_);
         if (journal_ != nullptr) std::fclose(journal_);

@@ -12,8 +12,8 @@
 // blocks past the state's checkpoint are folded in again from their .jsonl records (.csv and
 // .txt: run again). .part is cut back to the last block that counts, never padded.
 // --retry-failed copies the records that stand into a new .part, leaves the failed inputs out
-// of its journal, and resumes that; records that came after a hole are put back in index
-// order at the end.
+// of its journal, and resumes that; records that came after a hole, or out of order (pool.order:
+// longest_first), are put back in index order at the end.
 
 #include <chrono>
 #include <cstdint>
