@@ -9,9 +9,13 @@ printf 'job: squares\ninput: {range: {stop: 20000}}\npool: {chunksize: 50}\n' >s
 "$mproc" run squares.yaml --ranks 3 --set output.path=here.jsonl >/dev/null 2>&1 || bad "the run on this host"
 
 printf 'job: command\ninput: {range: {stop: 60}}\nparams: {command: hostname}\npool: {chunksize: 1}\n' >where.yaml
+# Workers of 2 cores on hosts of 2 slots, no rank count given: one worker a host, and rank 0
+# besides on the first.
+printf 'job: where\ninput: {range: {stop: 40}}\npool: {chunksize: 1, cores_per_worker: 2}\n' >cores.yaml
 bash "$root/tests/multinode/netns_hosts.sh" 2 --shell -- bash -c \
     '"$0" run squares.yaml --ranks 4 --hostfile "$MPROC_HOSTFILE" --set output.path=hosts.jsonl &&
-     "$0" run where.yaml --ranks 4 --hostfile "$MPROC_HOSTFILE" --set output.path=where.jsonl' \
+     "$0" run where.yaml --ranks 4 --hostfile "$MPROC_HOSTFILE" --set output.path=where.jsonl &&
+     "$0" run cores.yaml --hostfile "$MPROC_HOSTFILE" --set output.path=cores.jsonl' \
     "$mproc" >"$work/out" 2>&1
 rc=$?
 [ "$rc" = 77 ] && { cat "$work/out"; exit 77; }
@@ -25,6 +29,14 @@ contains "rank 2 too" "$err" 'rank 2: [1-9][0-9]* tasks'
 hosts=$(hosts_of where.jsonl)
 [ "$(wc -l <<<"$hosts")" = 2 ] && grep -q -- '-h1$' <<<"$hosts" && grep -q -- '-h2$' <<<"$hosts" &&
     ok "tasks ran on both hosts: $(echo $hosts)" || bad "tasks' hosts" "$hosts"
+
+layout=$(python3 -c '
+import json
+print(" ".join(sorted({"%s:%s:%s:%s:%s" % (r["host"][-2:], r["rank"], r["slot"], r["node_slot"], r["OMP_NUM_THREADS"])
+                       for r in (json.loads(l)["result"] for l in open("cores.jsonl"))})))' 2>&1)
+[ "$layout" = "h1:1:1:0:2 h2:2:2:0:2" ] &&
+    ok "cores_per_worker 2 over a hostfile: one worker a host (slots 1 and 2), OMP_NUM_THREADS=2 on both" ||
+    bad "cores_per_worker over a hostfile (host:rank:slot:node_slot:OMP_NUM_THREADS)" "$layout"
 
 # Four hosts with node groups: on each host its first rank leads the others and runs no
 # tasks; the results are the same.

@@ -2,8 +2,8 @@
 # `tools/mproc submit` against a real Slurm started here (local_slurm.sh): a squares job (ranks
 # by mpirun, and by srun --mpi=pmix), a job the time limit interrupts and that continues in a
 # chained job, the same with a requeued job, a job array whose parts are merged, and the plain
-# slurm/example.sbatch. Every result is compared byte for byte with a clean `tools/mproc run`
-# of the same config.
+# slurm/example.sbatch, and workers of two cores (--cpus-per-task). Every result is compared
+# byte for byte with a clean `tools/mproc run` of the same config.
 source "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/local_slurm.sh"
 
@@ -93,6 +93,10 @@ trap 'kill "$releaser" 2>/dev/null; slurm_down; rm -rf "$work"' EXIT
 config squares squares "{range: {stop: 5000}}" "ntasks_per_node: 3"
 config srun squares "{range: {stop: 5000}}" "ntasks_per_node: 3" "launcher: srun"
 config parts cpu_sum "{range: {stop: 30}}" "array: 3" "ntasks_per_node: 2"
+# Workers of 2 cores: the script asks for --cpus-per-task=2 (slurm.cpus_per_task follows
+# pool.cores_per_worker), srun is given it, and every task is told 2 threads.
+config cores where "{range: {stop: 12}}" "ntasks_per_node: 3" "launcher: srun"
+echo "pool: {chunksize: 1, cores_per_worker: 2}" >>cores.yaml
 echo "params: {span: 100000}" >>parts.yaml
 expect "dry run prints the script" 0 "$mproc" submit squares.yaml --dry-run
 contains "the script asks for the warning signal" "$out" '^#SBATCH --signal=B:USR1@[0-9]+$'
@@ -103,6 +107,9 @@ submit srun
 srun_id=$id
 submit parts
 parts_id=$id
+contains "the script asks for 2 cores per task" "$("$mproc" submit cores.yaml --dry-run 2>&1)" '^#SBATCH --cpus-per-task=2$'
+submit cores
+cores_id=$id
 # The plain example, as a user would submit it after editing its two paths.
 plain_id=$(MPROC=$mproc CONFIG=squares.yaml sbatch --parsable "$root/slurm/example.sbatch" \
            --set output.path=results/plain.jsonl)
@@ -121,6 +128,15 @@ same "squares results through srun --mpi=pmix" results/srun.jsonl clean/srun.jso
 state=$(slurm_wait "$plain_id" 120)
 [ "$state" = COMPLETED ] && ok "slurm/example.sbatch completed" || bad "slurm/example.sbatch: $state" "$(cat slurm-$plain_id.out 2>&1)"
 same "slurm/example.sbatch results" results/plain.jsonl clean/squares.jsonl
+
+state=$(slurm_wait "$cores_id" 120)
+[ "$state" = COMPLETED ] && ok "cores job completed" || bad "cores job: $state" "$(cat results/cores-*.log 2>&1)"
+seen=$(python3 -c '
+import json
+print(" ".join(sorted({"%s:%s" % (r["cores"], r["OMP_NUM_THREADS"]) for r in (json.loads(l)["result"] for l in open("results/cores.jsonl"))})))' 2>&1)
+[ "$seen" = "2:2" ] && ok "in the allocation every task had ctx.cores() 2 and OMP_NUM_THREADS=2" || bad "cores in the allocation" "$seen"
+cpus=$(scontrol -o show job "$cores_id" 2>/dev/null | grep -oE 'NumCPUs=[0-9]+' | head -1)
+[ "$cpus" = NumCPUs=6 ] && ok "Slurm allocated 3 tasks x 2 CPUs ($cpus)" || bad "the allocation's CPUs" "$cpus"
 
 # The array: three tasks, each with its own part; the last to finish merges them.
 for k in 0 1 2; do
