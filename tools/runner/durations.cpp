@@ -126,8 +126,11 @@ std::vector<std::uint64_t> longest_first(const InputSpec& spec, std::uint64_t fi
     }
     const double unknown =
         durations.rest.value_or(known > 0 ? known_sum / static_cast<double>(known) : 0);
+    // At equal seconds a known input goes first: a summary's unlisted inputs took at most
+    // its shortest listed one, so they follow it.
     std::stable_sort(inputs.begin(), inputs.end(), [&](const auto& a, const auto& b) {
-        return a.second.value_or(unknown) > b.second.value_or(unknown);
+        const double sa = a.second.value_or(unknown), sb = b.second.value_or(unknown);
+        return sa > sb || (sa == sb && a.second && !b.second);
     });
     std::vector<std::uint64_t> order;
     order.reserve(inputs.size());

@@ -34,7 +34,7 @@ struct Durations {
 Durations read_durations(const std::string& path);
 
 // The indices of `spec`'s inputs in [first, end) not yet `done`, longest first by
-// `durations` (ties, and unknown inputs among themselves, in input order).
+// `durations` (at a tie a known input first; otherwise ties in input order).
 std::vector<std::uint64_t> longest_first(const InputSpec& spec, std::uint64_t first,
                                          std::uint64_t end, const Durations& durations,
                                          const std::function<bool(std::uint64_t)>& done);
