@@ -3,7 +3,7 @@
 # of what a command sees) at 1, 2, 3 and 5 ranks, flat and in node groups; cores per worker
 # (the ranks started, OMP_NUM_THREADS, ctx.cores(), a user's own setting kept); devices per
 # worker from launch.gpus and from CUDA_VISIBLE_DEVICES, and a node with too few refused
-# before anything is written; --dry-run; the longest inputs first from each kind of
+# before anything is written; --dry-run (with --resume too); the longest inputs first from each kind of
 # durations file, with the results file in input order.
 source "$(dirname "$0")/lib.sh"
 cd "$work" || exit 1
@@ -126,6 +126,17 @@ contains "shows the program and its arguments, marked" "$out" '^\(no shell\) \["
 [ "$(ls -A)" = "$(printf 'direct.yaml\nshell.yaml\nslot.yaml')" ] && ok "a dry run writes nothing" || bad "files after dry runs" "$(ls -A)"
 expect "--dry-run 0 is refused" 2 "$mproc" run shell.yaml --dry-run 0
 contains "with how to write it" "$err" 'takes how many commands to show'
+# With --resume: what a stopped run has still to do, and nothing of its files touched.
+printf 'job: command\ninput: {range: {stop: 10}}\nparams: {command: "test {} -lt 3"}\npool: {chunksize: 1}\nerrors: {policy: skip, max_failures: 1}\noutput: {path: res/r.jsonl}\n' >part.yaml
+expect "a run its failure budget stops" 1 "$mproc" run part.yaml --ranks 2
+before=$(cd res && ls -l --time-style=full-iso && md5sum ./*)
+expect "a dry run with --resume" 0 "$mproc" run part.yaml --dry-run 20 --resume
+shown=$(sed -n 's/^(no shell) \["test", "\([0-9]*\)".*/\1/p' <<<"$out" | tr '\n' ' ')
+left=$(python3 -c 'import json; done = {json.loads(l)["index"] for l in open("res/r.jsonl.part")}
+print(" ".join(str(i) for i in range(10) if i not in done), end=" ")')
+[ -n "$shown" ] && [ "$shown" = "$left" ] && ok "shows what is not yet done ($shown)" || bad "dry run with --resume: shown [$shown], not done [$left]" "$out"
+contains "and counts it so" "$out" "^# [0-9]+ of [0-9]+ commands not yet done"
+[ "$before" = "$(cd res && ls -l --time-style=full-iso && md5sum ./*)" ] && ok "and leaves the run's files as they were" || bad "files changed by a dry run"
 cd "$work" || exit 1
 
 # The longest first: 1 worker, so the tasks run in the order they go out.
