@@ -4,7 +4,7 @@
 //   mproc_bench          rates and CPU-bound scaling
 //   mproc_bench memory   rank 0's peak memory for imap over 10^8 lazy inputs, measured in a
 //                        process of its own (freed heap from earlier runs would count too)
-//   mproc_bench costs    what the scale model (tools/model) is fed: a timed wake-up's CPU,
+//   mproc_bench costs    what the scale simulator (tools/model) is fed: a timed wake-up's CPU,
 //                        rank 0's CPU per chunk, a ring record's copying, a yield that
 //                        switches threads (run with 2 ranks)
 //   mproc_bench sleep [MS]  rank 0's CPU time per task, the whole host's, and the share of
@@ -47,7 +47,8 @@ std::int64_t empty64(std::int64_t x) {
 MPROC_TASK(empty64);
 
 // Sleeps `us` microseconds and returns how long it took: on a loaded host a sleep ends late,
-// by however long the waking rank waits for a core, which the scale model takes as measured.
+// by however long the waking rank waits for a core; the scale simulator's check runs tasks
+// of the length measured.
 int sleep_us(int us) {
     const auto start = std::chrono::steady_clock::now();
     std::this_thread::sleep_for(std::chrono::microseconds(us));
@@ -67,7 +68,7 @@ double cpu_seconds(int who = RUSAGE_SELF) {
 }
 
 // Times this process's threads have gone to sleep: during a map nearly all are its MPI
-// thread's loop, which the scale model's wake-up rule must match.
+// thread's loop, beside which the scale simulator sets its own rank 0's wake-ups.
 long sleeps() {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
@@ -164,8 +165,7 @@ void rank0_cost(mproc::Pool& pool, double scale, double ms) {
     bench::emit("mproc", w, "host CPU per " + what.str(), host / n * 1e6, "us");
     bench::emit("mproc", w, what.str() + "s efficiency", (n * ms * 1e-3 / w) / wall * 100, "%");
     bench::emit("mproc", w, "length of a " + what.str(), slept / n, "us");
-    // How far the late ends spread: most sleeps end a little late, a few much later (the
-    // scale model draws them so).
+    // How far the late ends spread: most sleeps end a little late, a few much later.
     std::sort(took.begin(), took.end());
     bench::emit("mproc", w, "90th percentile length of a " + what.str(), took[took.size() * 9 / 10],
                 "us");
@@ -204,7 +204,7 @@ int stop_sleepers(int) {
 }
 MPROC_TASK(stop_sleepers);
 
-// The costs the scale model (tools/model) is fed, measured here with 1 worker:
+// The costs the scale simulator (tools/model) is fed, measured here with 1 worker:
 // - a timed wake-up: a thread waking from a 200 µs wait on a condition variable (how rank 0's
 //   and a leader's loops sleep), its CPU per wake;
 // - rank 0's CPU per 2 ms task, where its loop mostly sleeps and wakes (a turn of the loop),

@@ -39,7 +39,7 @@ def main():
             if r["impl"].startswith(("mproc flat", "mproc groups", "MPI ranks sleeping")):
                 scale[(r["impl"], r["workers"], r["figure"])].append(r["value"])
                 continue
-            # The scale model's costs are its own (tools/model reads them; their "workers" may
+            # The scale simulator's costs are its own (tools/model reads them; their "workers" may
             # count threads that only sleep).
             if r["figure"].startswith("cost: "):
                 continue
