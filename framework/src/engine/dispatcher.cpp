@@ -368,6 +368,7 @@ void Dispatcher::fail_oversized(const Message& msg, std::size_t bytes) {
 void Dispatcher::route(const Worker& w, const Buffer& message) {
     Route& r = routes_[static_cast<std::size_t>(w.route)];
     const std::size_t adds = sizeof(RouteHeader) + message.size();
+    if (!r.has_open) open_routes_.push_back(w.route);
     if (r.has_open && r.open.size() + adds > limits_.max_message_bytes) {
         // One message carries at most max_message_bytes: send what is gathered.
         outbox_.send(r.leader, std::move(r.open));
@@ -418,11 +419,12 @@ bool Dispatcher::dispatch() {
 }
 
 void Dispatcher::send_routes() {
-    for (Route& r : routes_) {
-        if (!r.has_open) continue;
+    for (int i : open_routes_) {
+        Route& r = routes_[static_cast<std::size_t>(i)];
         outbox_.send(r.leader, std::move(r.open));
         r.has_open = false;
     }
+    open_routes_.clear();
 }
 
 // With no worker ranks, the chunk runs here, one per call so that commands and cancellations

@@ -223,6 +223,9 @@ class Dispatcher {
     const Clock::duration look_at_all_every_;
     mutable std::priority_queue<Due, std::vector<Due>, std::greater<>> dues_;
     std::vector<Route> routes_;
+    // The routes with a message open in this pass, each once: send_routes walks these, not
+    // every leader (10^5 ranks in groups of 16 have 6,250).
+    std::vector<int> open_routes_;
     std::map<int, Pool> pools_;
     // Live jobs, each at its `slot` (removed by swapping the last into its place).
     std::vector<std::shared_ptr<Job>> jobs_;

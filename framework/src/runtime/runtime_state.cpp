@@ -100,7 +100,7 @@ std::vector<int> nodes_of(const Communicator& comm, const Communicator& node) {
 
 Runtime::Runtime()
     : node_(Communicator::NodeOf{comm_}),
-      info_{comm_.rank(), comm_.size(), host_name(), {}},
+      info_{comm_.rank(), comm_.size(), host_name(), {}, 0, 0, {}},
       nodes_(nodes_of(comm_, node_)),
       groups_(plan_groups(nodes_, group_setting(comm_))),
       several_nodes_(node_.size() < comm_.size()),
@@ -230,7 +230,7 @@ Runtime& runtime(const char* what) {
 }
 
 const RuntimeInfo& runtime_info() noexcept {
-    static const RuntimeInfo outside{0, 1, host_name(), {}, 0, 0};  // before and after mproc::run
+    static const RuntimeInfo outside{0, 1, host_name(), {}, 0, 0, {}};  // before and after mproc::run
     const Runtime* r = Runtime::current();
     return r != nullptr ? r->info() : outside;
 }
