@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The scale simulator (tools/model) through `tools/mproc model`, on the bench run kept here
-# (bench_2026-11-30.jsonl, its default costs): the line it ends with; rank 0's CPU per task
+# (bench_2026-12-07.jsonl, its default costs): the line it ends with; rank 0's CPU per task
 # against that run's 2 ms rows at 9 and 33 ranks, which a core per rank does not change much
 # (the simulator times rank 0's real Dispatcher here; 129 ranks on this host's 2 cores cost rank
 # 0 more per event than the cost rows measure, as docs/scale-model.md shows); groups cheaper for
 # rank 0 than flat at 10^4 ranks; where rank 0 saturates; its refusals.
 source "$(dirname "$0")/../e2e/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
-raw=$here/bench_2026-11-30.jsonl
+raw=$here/bench_2026-12-07.jsonl
 
 # median IMPL WORKERS FIGURE: the kept run's median of that row.
 median() {

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -124,7 +125,8 @@ std::string limit_of(const Outcome& o) {
 int doc(const Bench& bench, const std::string& source) {
     double dispatcher_per_chunk = 0, messages_per_chunk = 0, turns_per_2ms = 0;
     const Costs c = costs_from(bench, dispatcher_per_chunk, messages_per_chunk, turns_per_2ms);
-    std::cout << "Made by `tools/mproc model --doc` from `" << source << "`.\n\n"
+    std::cout << "Made by `tools/mproc model --doc` from the bench run `"
+              << std::filesystem::path(source).filename().string() << "`.\n\n"
               << "| cost | µs | from |\n|---|---|---|\n"
               << "| a timed wake-up | " << fixed(c.wake, 2) << " | the bench's `cost: timed wake-up` |\n"
               << "| a ring record | " << fixed(c.ring, 3) << " | the bench's `cost: ring record` |\n"

@@ -42,6 +42,7 @@ constexpr double kSpin = 20, kYield = 200, kFirstSleep = 20, kMaxSleep = 1000;
 constexpr double kShortestSleep = 50;  // below it a loop yields and polls instead
 constexpr double kSureSleep = 200;     // a sure wait this long is slept in one piece
 constexpr double kWorkerYield = 1000;  // a dry worker yields this long before it sleeps
+constexpr double kSeveralNodesSleep = 50;  // rank 0's longest sleep when ranks span nodes
 constexpr double kMaxHold = std::chrono::duration<double, std::micro>(kMaxRelayHold).count();
 constexpr int kTurnMessages = 64;      // result messages rank 0 takes a turn (pool_service.cpp)
 
@@ -96,7 +97,8 @@ struct Loop {
     bool idle = false;           // Backoff: idle since idle_since
     Time idle_since = 0;
     double nap = kFirstSleep;
-    double longest = kMaxSleep;  // Sleeps::longest
+    double idle_sleep = kMaxSleep;  // Sleeps::idle: the sleep when nothing is expected
+    double longest = kMaxSleep;     // Sleeps::longest
     std::deque<std::pair<int, int>> inbox;  // (from, message) arrived, not yet taken
     double cpu = 0;
     std::uint64_t wakes = 0;
@@ -154,7 +156,10 @@ class Simulation {
                 l->members = layout_.members[static_cast<std::size_t>(r)].size();
             }
         }
-        rank0_.longest = kMaxSleep;
+        // Rank 0's loop over several nodes never sleeps past 50 µs, so that one-sided
+        // operations aimed at it progress (runtime_state.cpp); on one node, 1 ms.
+        const bool several_nodes = s.node_ranks > 0 && s.ranks > s.node_ranks;
+        rank0_.idle_sleep = rank0_.longest = several_nodes ? kSeveralNodesSleep : kMaxSleep;
         // What reading the clock twice costs, taken from every timed call.
         std::vector<double> empty;
         for (int i = 0; i < 2001; ++i) {
@@ -396,7 +401,7 @@ void Simulation::turn_end(int rank, Time e, bool progressed) {
     const std::optional<double> wait = patience(rank, e);
     if (!wait) {
         l.reset();
-        return schedule(l, rank, e + kMaxSleep, Loop::Mode::sleeping, e);
+        return schedule(l, rank, e + l.idle_sleep, Loop::Mode::sleeping, e);
     }
     if (!l.idle) {
         l.idle = true;
@@ -412,7 +417,7 @@ void Simulation::turn_end(int rank, Time e, bool progressed) {
         l.nap = std::min(l.nap * 2, kMaxSleep);
         schedule(l, rank, e + nap, Loop::Mode::sleeping, e);
     };
-    if (idle_for > std::max(4 * *wait, 1000.0)) return pause(kMaxSleep);
+    if (idle_for > std::max(4 * *wait, 1000.0)) return pause(l.idle_sleep);
     if (cap < kShortestSleep)
         // Yields and polls until something comes (an arrival ends the poll at once); looked
         // at again every 10 µs, which only re-reads the patience.
