@@ -80,28 +80,38 @@ class Bench {
     std::map<std::tuple<std::string, int, std::string>, std::vector<double>> rows_;
 };
 
-// The simulator's costs: the bench's, and MPI's per message worked out from rank 0's CPU per
-// chunk there (1 worker, an empty task at chunksize 1) less what the Dispatcher's own calls
-// take in the same run simulated here, over the messages per chunk.
-Costs costs_from(const Bench& bench, double& dispatcher_per_chunk, double& messages_per_chunk,
-                 double& turns_per_2ms) {
+// The simulator's costs, from the bench run:
+// - a wake-up and a ring record, as measured;
+// - MPI's CPU per message: rank 0's CPU per chunk there (1 worker, an empty task at chunksize
+//   1) less what the Dispatcher's own calls take in that run simulated here (the least of three
+//   runs: interference only adds), over rank 0's messages per chunk;
+// - a loop's turn: rank 0's CPU per 2 ms task with 1 worker, less what the simulator charges
+//   that run without it, over its turns per task.
+struct Derived {
+    double per_chunk = 0, dispatcher_per_chunk = 0, messages_per_chunk = 0;
+    double per_2ms = 0, turns_per_2ms = 0;
+};
+
+Costs costs_from(const Bench& bench, Derived& d) {
     Costs c;
     c.wake = bench.cost("cost: timed wake-up");
     c.ring = bench.cost("cost: ring record");
-    const Outcome tiny = mproc::model::simulate(
-        {.ranks = 2, .task_ms = 0.0005, .group_size = 0, .node_ranks = 0, .tasks = 200'000}, c);
-    dispatcher_per_chunk = tiny.dispatcher_us_per_task;
-    messages_per_chunk = tiny.messages_per_task;
-    c.message = std::max(0.0, (bench.cost("cost: rank 0 CPU per chunk") - dispatcher_per_chunk) /
-                                  std::max(messages_per_chunk, 1e-9));
-    // A turn: rank 0's CPU per 2 ms task with one worker, where its loop sleeps and wakes
-    // about twice a task, less what the simulator charges that run without it, over its turns.
-    const Outcome slow = mproc::model::simulate(
-        {.ranks = 2, .task_ms = 2, .group_size = 0, .node_ranks = 0, .tasks = 2'000}, c);
+    d.per_chunk = bench.cost("cost: rank 0 CPU per chunk");
     const auto per_2ms = bench.median("mproc", 0, "cost: rank 0 CPU per 2 ms task");
     if (!per_2ms) throw std::invalid_argument("the bench run has no 'cost: rank 0 CPU per 2 ms task' row");
+    d.per_2ms = *per_2ms;
+    d.dispatcher_per_chunk = 1e300;
+    for (int i = 0; i < 3; ++i) {
+        const Outcome tiny = mproc::model::simulate(
+            {.ranks = 2, .task_ms = 0.0005, .group_size = 0, .node_ranks = 0, .tasks = 200'000}, c);
+        d.dispatcher_per_chunk = std::min(d.dispatcher_per_chunk, tiny.dispatcher_us_per_task);
+        d.messages_per_chunk = tiny.messages_per_task;
+    }
+    c.message = std::max(0.0, (d.per_chunk - d.dispatcher_per_chunk) / std::max(d.messages_per_chunk, 1e-9));
+    const Outcome slow = mproc::model::simulate(
+        {.ranks = 2, .task_ms = 2, .group_size = 0, .node_ranks = 0, .tasks = 2'000}, c);
     c.turn = std::max(0.0, (*per_2ms - slow.rank0_us_per_task) / std::max(slow.turns_per_task, 1e-9));
-    turns_per_2ms = slow.turns_per_task;
+    d.turns_per_2ms = slow.turns_per_task;
     return c;
 }
 
@@ -123,23 +133,22 @@ std::string limit_of(const Outcome& o) {
 }
 
 int doc(const Bench& bench, const std::string& source) {
-    double dispatcher_per_chunk = 0, messages_per_chunk = 0, turns_per_2ms = 0;
-    const Costs c = costs_from(bench, dispatcher_per_chunk, messages_per_chunk, turns_per_2ms);
+    Derived d;
+    const Costs c = costs_from(bench, d);
     std::cout << "Made by `tools/mproc model --doc` from the bench run `"
               << std::filesystem::path(source).filename().string() << "`.\n\n"
               << "| cost | µs | from |\n|---|---|---|\n"
               << "| a timed wake-up | " << fixed(c.wake, 2) << " | the bench's `cost: timed wake-up` |\n"
               << "| a ring record | " << fixed(c.ring, 3) << " | the bench's `cost: ring record` |\n"
               << "| MPI's CPU per message | " << fixed(c.message, 2)
-              << " | the bench's `cost: rank 0 CPU per chunk` ("
-              << fixed(bench.cost("cost: rank 0 CPU per chunk"), 3) << ") less the Dispatcher's calls timed here ("
-              << fixed(dispatcher_per_chunk, 3) << "), over rank 0's messages per chunk (" << fixed(messages_per_chunk, 2)
+              << " | the bench's `cost: rank 0 CPU per chunk` (" << fixed(d.per_chunk, 3)
+              << ") less the Dispatcher's calls timed here (" << fixed(d.dispatcher_per_chunk, 3)
+              << ", the least of three runs), over rank 0's messages per chunk (" << fixed(d.messages_per_chunk, 2)
               << ") |\n"
               << "| a turn of rank 0's or a leader's loop, beyond its wake-up and messages | " << fixed(c.turn, 2)
-              << " | the bench's `cost: rank 0 CPU per 2 ms task` with 1 worker ("
-              << fixed(*bench.median("mproc", 0, "cost: rank 0 CPU per 2 ms task"), 1)
+              << " | the bench's `cost: rank 0 CPU per 2 ms task` with 1 worker (" << fixed(d.per_2ms, 1)
               << ") less what the simulator charges that run without it, over its turns per task ("
-              << fixed(turns_per_2ms, 2) << ") |\n"
+              << fixed(d.turns_per_2ms, 2) << ") |\n"
               << "| a message's flight within a node | " << fixed(c.latency_node, 2) << " | assumed (shared memory) |\n"
               << "| a message's flight between nodes | " << fixed(c.latency_net, 2) << " + bytes / "
               << fixed(c.bandwidth / 1000, 0) << " GB/s | assumed (InfiniBand) |\n\n";
@@ -240,8 +249,8 @@ int main(int argc, char** argv) {
         const Bench bench(costs_path);
         if (as_doc) return doc(bench, costs_path);
         if (setup.ranks == 0 || setup.task_ms == 0) usage("--ranks and --task-ms are needed");
-        double dispatcher_per_chunk = 0, messages_per_chunk = 0, turns_per_2ms = 0;
-        const Costs c = costs_from(bench, dispatcher_per_chunk, messages_per_chunk, turns_per_2ms);
+        Derived d;
+        const Costs c = costs_from(bench, d);
         const Outcome o = mproc::model::simulate(setup, c);
         std::cout << "workers " << o.workers << ", tasks " << o.tasks << ", simulated "
                   << fixed(o.simulated_seconds, 3) << " s; rank 0 busy " << fixed(100 * o.rank0_busy, 1)
