@@ -252,7 +252,8 @@ class Simulation {
     std::vector<Worker> workers_;
     std::vector<int> running_;  // by rank: the message a worker runs
 
-    // Rank 0's CPU as time goes: (when a turn began, CPU so far, of it in the Dispatcher, wakes).
+    // Rank 0's counts as time goes, at the start of each of its turns: CPU so far, of it in the
+    // Dispatcher, wake-ups, messages and turns.
     struct Mark {
         Time at;
         double cpu, dispatcher;
