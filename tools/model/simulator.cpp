@@ -130,6 +130,7 @@ struct Leader {
 struct Worker {
     std::deque<int> queue;  // task messages
     bool running = false;
+    int result = -1;        // while running: the result message it will send
     Time dry_since = 0;
     int master = 0;         // 0, or its leader
 };
@@ -250,7 +251,6 @@ class Simulation {
     Loop rank0_;
     std::vector<std::unique_ptr<Leader>> leaders_;
     std::vector<Worker> workers_;
-    std::vector<int> running_;  // by rank: the message a worker runs
 
     // Rank 0's counts as time goes, at the start of each of its turns: CPU so far, of it in the
     // Dispatcher, wake-ups, messages and turns.
@@ -478,13 +478,13 @@ void Simulation::worker_start(int rank, Time at) {
     const double hop = w.master == 0 ? costs_.message : costs_.ring;
     const Time done = at + hop + busy;
     runs_.emplace_back(at + hop, done);
-    running_[static_cast<std::size_t>(rank)] = store(std::move(result));
+    w.result = store(std::move(result));
     push(done, Kind::worker_free, rank);
 }
 
 void Simulation::worker_free(int rank, Time at) {
     Worker& w = workers_[static_cast<std::size_t>(rank)];
-    const int result = running_[static_cast<std::size_t>(rank)];
+    const int result = w.result;
     const std::size_t size = slab_[static_cast<std::size_t>(result)].size();
     const double hop = w.master == 0 ? costs_.message : costs_.ring;
     push(at + hop + (w.master == 0 ? flight(rank, 0, size) : costs_.latency_node), Kind::arrive,
@@ -502,7 +502,6 @@ Outcome Simulation::run() {
     if (workers < 1) throw std::invalid_argument("simulator: no rank runs tasks");
     const std::uint64_t n =
         setup_.tasks > 0 ? setup_.tasks : std::max<std::uint64_t>(20'000, 25ull * static_cast<std::uint64_t>(workers));
-    running_.assign(static_cast<std::size_t>(setup_.ranks), -1);
 
     const TaskEntry& entry = lookup_task(model_task, "simulator");
     auto job = std::make_shared<Job>();

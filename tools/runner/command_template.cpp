@@ -130,13 +130,11 @@ std::optional<ParamProblem> check_template(const Value& params, const InputShape
             return ParamProblem{"command", shown + where +
                                                " names a field, but the inputs have none (only "
                                                "a grid, or values that are mappings, do); use {}"};
-        if (std::find(shape.fields.begin(), shape.fields.end(), p.name) == shape.fields.end()) {
-            std::string fields;
-            for (const auto& f : shape.fields) fields += (fields.empty() ? "" : ", ") + f;
-            return ParamProblem{"command",
-                                shown + where + " is not a field of every input; " +
-                                    (fields.empty() ? "they share none" : "they have: " + fields)};
-        }
+        if (std::find(shape.fields.begin(), shape.fields.end(), p.name) == shape.fields.end())
+            return ParamProblem{"command", shown + where + " is not a field of every input; " +
+                                               (shape.fields.empty()
+                                                    ? "they share none"
+                                                    : "they have: " + join(shape.fields))};
     }
     return std::nullopt;
 }

@@ -36,9 +36,7 @@ int dry_run(const Args& args, std::ostream& out) {
             mark_runs(block.runs, done);
     const auto is_done = [&](std::uint64_t i) { return i < done.size() && done[i]; };
     ItemRange items(cfg.input, is_done, args.shard.value_or(Shard{}));
-    if (cfg.order == Order::longest_first)
-        items.reorder(longest_first(cfg.input, items.first(), items.first() + items.total(),
-                                    read_durations(cfg.durations), is_done));
+    apply_order(cfg, items, is_done);
     std::uint64_t shown = 0, count = 0;
     for (const Item& item : items) {
         if (shown < static_cast<std::uint64_t>(args.dry_run_count)) {

@@ -138,4 +138,11 @@ std::vector<std::uint64_t> longest_first(const InputSpec& spec, std::uint64_t fi
     return order;
 }
 
+void apply_order(const Config& cfg, ItemRange& items,
+                 const std::function<bool(std::uint64_t)>& done) {
+    if (cfg.order != Order::longest_first) return;
+    items.reorder(longest_first(cfg.input, items.first(), items.first() + items.total(),
+                                read_durations(cfg.durations), done));
+}
+
 }  // namespace mproc::runner

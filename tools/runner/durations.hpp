@@ -39,4 +39,9 @@ std::vector<std::uint64_t> longest_first(const InputSpec& spec, std::uint64_t fi
                                          std::uint64_t end, const Durations& durations,
                                          const std::function<bool(std::uint64_t)>& done);
 
+// Puts `items` in pool.order: with longest_first, the inputs still to do (not `done`) longest
+// first by pool.durations; otherwise it leaves them in input order.
+void apply_order(const Config& cfg, ItemRange& items,
+                 const std::function<bool(std::uint64_t)>& done);
+
 }  // namespace mproc::runner

@@ -132,10 +132,7 @@ int lock_output(const std::string& output) {
                          (holder.empty() ? "it is starting" : holder) +
                          "); wait for it to end, or stop it, and run again");
     }
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
-    const std::string who =
-        "host " + std::string(host) + ", pid " + std::to_string(getpid()) + "\n";
+    const std::string who = "host " + host_name() + ", pid " + std::to_string(getpid()) + "\n";
     if (ftruncate(fd, 0) != 0 || pwrite(fd, who.data(), who.size(), 0) < 0) {
         close(fd);
         io_failed("write", path);
@@ -147,6 +144,15 @@ void release_lock(int fd) {
     if (fd < 0) return;
     [[maybe_unused]] const int rc = ftruncate(fd, 0);  // no holder to name; nothing to undo
     close(fd);
+}
+
+const std::string& host_name() {
+    static const std::string name = [] {
+        char buf[256] = {};
+        gethostname(buf, sizeof buf - 1);
+        return std::string(buf);
+    }();
+    return name;
 }
 
 }  // namespace mproc::runner

@@ -75,4 +75,8 @@ class TempFile {
 int lock_output(const std::string& output);
 void release_lock(int fd);
 
+// This machine's host name, read once: the lock names its holder by it, records and joblog
+// lines say where they ran, and device checks name the node.
+const std::string& host_name();
+
 }  // namespace mproc::runner

@@ -1,7 +1,6 @@
 #include "items.hpp"
 
 #include <mpi.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <exception>
@@ -10,6 +9,7 @@
 #include <stdexcept>
 #include <typeinfo>
 
+#include "files.hpp"
 #include "job.hpp"
 #include "record_format.hpp"
 
@@ -30,15 +30,6 @@ std::string error_text(const std::exception& e) {
         typeid(e) == typeid(std::range_error) || typeid(e) == typeid(std::domain_error);
     if (plain) return e.what();
     return std::string(e.what()) + " (" + detail::demangle(typeid(e).name()) + ")";
-}
-
-const std::string& host_name() {
-    static const std::string name = [] {
-        char buf[256] = {};
-        gethostname(buf, sizeof buf - 1);
-        return std::string(buf);
-    }();
-    return name;
 }
 
 double wall_now() {

@@ -48,10 +48,8 @@ int most_workers_on_a_node(bool local, int ranks) {
 // Refuses, before any rank starts, a node with fewer devices than its workers need.
 void check_devices(const Config& cfg, int workers) {
     if (cfg.gpus_per_worker == 0 || workers <= 0) return;
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
     try {
-        worker_gpus(node_devices(cfg.gpus), cfg.gpus_per_worker, 0, workers, host);
+        worker_gpus(node_devices(cfg.gpus), cfg.gpus_per_worker, 0, workers, host_name());
     } catch (const std::runtime_error& e) {
         const Place& at = cfg.gpus_at;
         throw mproc::ConfigError(at.file, at.line, at.column, e.what());

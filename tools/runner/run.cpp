@@ -162,10 +162,7 @@ BatchRun::BatchRun(const Args& args, const Config& cfg, ResultWriter& out,
         crashes_.emplace(cfg.output, cfg.max_crashes);
         running_.emplace(*crashes_, items_.first());
     }
-    if (cfg.order == Order::longest_first)
-        items_.reorder(longest_first(cfg.input, items_.first(), items_.first() + items_.total(),
-                                     read_durations(cfg.durations),
-                                     [this](std::uint64_t i) { return out_.done(i); }));
+    apply_order(cfg, items_, [this](std::uint64_t i) { return out_.done(i); });
     items_.on_read([this](const Item& item) {
         // What is out on workers is named in OUTPUT.running before it goes: the suspects if
         // a rank is lost.
