@@ -12,6 +12,7 @@
 #include <map>
 #include <numeric>
 #include <ranges>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -546,59 +547,182 @@ TEST(Dispatcher, AFailedChunkFailsAMapButOnlyItsOwnItemsInAnImap) {
     }
 }
 
-TEST(Dispatcher, MembersOfAGroupAreReachedThroughTheirLeaderOneMessageAPass) {
-    // 5 ranks in groups of 2: rank 1 leads 2, rank 3 leads 4.
-    Fixture f(plan_groups(std::vector<int>(5, 0), 2));
+// A group leader as the tests play it (group_leader.cpp decides over MPI): it runs each
+// member's own messages on that member, and hands the group's chunks to its members in turn,
+// answered newest first, so that rank 0 sees them out of order.
+struct FakeLeader {
+    struct Part {
+        RouteHeader route;
+        Buffer bytes;
+    };
+    static std::vector<Part> parts(const Buffer& message) {
+        std::vector<Part> got;
+        for_each_part<RouteHeader>(message.data(), message.size(), "routed",
+                                   [&](const RouteHeader& r, const char* m) {
+                                       got.push_back({r, Buffer(m, m + r.size)});
+                                   });
+        return got;
+    }
+    static void append(Buffer& batch, int rank, RouteFlags flags, const Buffer& bytes) {
+        const RouteHeader route{rank, flags, bytes.size()};
+        const std::size_t at = batch.size();
+        batch.resize(at + sizeof route + bytes.size());
+        std::memcpy(batch.data() + at, &route, sizeof route);
+        std::memcpy(batch.data() + at + sizeof route, bytes.data(), bytes.size());
+    }
+    // The batch a leader sends back for `message`, its `members` sharing the group's chunks.
+    static Buffer answer(const Buffer& message, const std::vector<int>& members, double ns) {
+        Buffer batch;
+        std::vector<Part> group;
+        for (Part& p : parts(message)) {
+            if (p.route.flags == kRouteGroup)
+                group.push_back(std::move(p));
+            else
+                append(batch, p.route.rank, kRouteMember, run_message(p.bytes, p.route.rank, ns));
+        }
+        std::reverse(group.begin(), group.end());
+        for (std::size_t i = 0; i < group.size(); ++i) {
+            const int member = members[i % members.size()];
+            append(batch, member, kRouteGroup, run_message(group[i].bytes, member, ns));
+        }
+        return batch;
+    }
+};
+
+TEST(Dispatcher, APoolWithWholeGroupsSendsTheirChunksToTheLeadersWhoHandThemOut) {
+    // 7 ranks in groups of 3: rank 1 leads 2 and 3, rank 4 leads 5 and 6.
+    const std::map<int, std::vector<int>> members{{1, {2, 3}}, {4, {5, 6}}};
+    Fixture f(plan_groups(std::vector<int>(7, 0), 3));
     auto pool = f.d.open_pool(0);
-    EXPECT_EQ(pool.ranks, (std::vector<int>{2, 4}));  // leaders run no tasks
+    EXPECT_EQ(pool.ranks, (std::vector<int>{2, 3, 5, 6}));  // leaders run no tasks
     auto sink = std::make_unique<RecordingSink>();
     auto* got = sink.get();
-    auto job = make_job(square, std::views::iota(0, 200), std::move(sink), 1);
+    auto job = make_job(square, std::views::iota(0, 300), std::move(sink), 1);
     f.d.submit(pool.id, job);
     f.d.dispatch();
-    for (int round = 0; round < 200 && !f.outbox.sent.empty(); ++round) {
+    std::size_t most_parts = 0;
+    for (int round = 0; round < 300 && !f.outbox.sent.empty(); ++round) {
         auto out = f.outbox.take();
         std::map<int, int> per_leader;
-        for (const auto& s : out) ++per_leader[s.rank];
-        for (auto [leader, n] : per_leader) {
-            EXPECT_TRUE(leader == 1 || leader == 3) << leader;
-            EXPECT_EQ(n, 1) << "a pass sends each leader one message";
-        }
-        // Each leader answers with its member's results behind a RouteHeader, as it relays.
         for (const auto& s : out) {
-            Buffer batch;
-            for_each_part<RouteHeader>(
-                s.message.data(), s.message.size(), "routed",
-                [&](const RouteHeader& r, const char* m) {
-                    EXPECT_EQ(r.rank, s.rank + 1);
-                    const Buffer reply = run_message(Buffer(m, m + r.size), r.rank, 1000);
-                    const RouteHeader back{r.rank, 0, reply.size()};
-                    const std::size_t at = batch.size();
-                    batch.resize(at + sizeof back + reply.size());
-                    std::memcpy(batch.data() + at, &back, sizeof back);
-                    std::memcpy(batch.data() + at + sizeof back, reply.data(), reply.size());
-                });
+            ASSERT_TRUE(members.count(s.rank)) << "rank 0 sent to rank " << s.rank;
+            EXPECT_EQ(++per_leader[s.rank], 1) << "a pass sends each leader one message";
+            const auto parts = FakeLeader::parts(s.message);
+            most_parts = std::max(most_parts, parts.size());
+            for (const auto& p : parts) {
+                EXPECT_EQ(p.route.flags, kRouteGroup);
+                EXPECT_EQ(p.route.rank, s.rank);
+                EXPECT_EQ(chunks_of(p.bytes).size(), 1u) << "one chunk a part";
+            }
+            const Buffer batch = FakeLeader::answer(s.message, members.at(s.rank), 1e6);
             f.d.on_results(s.rank, batch.data(), batch.size());
         }
         f.d.dispatch();
     }
     ASSERT_TRUE(got->finished.has_value());
-    EXPECT_EQ(got->values().size(), 200u);
-    // A leader relaying for a rank outside its group is refused.
-    const Buffer bogus = [] {
-        Buffer b(sizeof(RouteHeader));
-        const RouteHeader r{4, 0, 0};
-        std::memcpy(b.data(), &r, sizeof r);
-        return b;
-    }();
-    try {
-        f.d.on_results(1, bogus.data(), bogus.size());
-        ADD_FAILURE() << "rank 1 relayed for rank 4";
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("relayed results from rank 4, which is not in its group"),
-                  std::string::npos)
-            << e.what();
+    const auto values = got->values();
+    ASSERT_EQ(values.size(), 300u);
+    for (int i = 0; i < 300; ++i) EXPECT_EQ(values.at(static_cast<std::uint64_t>(i)), i * i);
+    // Once estimates came, a message carries work for both members and more.
+    EXPECT_GT(most_parts, 2u);
+    EXPECT_TRUE(f.d.idle());
+}
+
+TEST(Dispatcher, AGroupFedByItsLeaderNamesTheMemberInErrorsAndWhenItIsQuiet) {
+    Fixture f(plan_groups(std::vector<int>(4, 0), 3));  // rank 1 leads 2 and 3
+    auto pool = f.d.open_pool(0);
+    auto sink = std::make_unique<RecordingSink>();
+    auto* got = sink.get();
+    auto job = make_job(fails_on_seven, std::views::iota(0, 10), std::move(sink), 1);
+    f.d.submit(pool.id, job);
+    f.d.dispatch();
+    for (int i = 0; i < 50 && !f.outbox.sent.empty(); ++i) {
+        for (auto& s : f.outbox.take()) {
+            const Buffer batch = FakeLeader::answer(s.message, {3}, 1000);
+            f.d.on_results(s.rank, batch.data(), batch.size());
+        }
+        f.d.dispatch();
     }
+    const std::string why = message_of(got->first_error());
+    EXPECT_NE(why.find("seven"), std::string::npos) << why;
+    EXPECT_NE(why.find("rank 3"), std::string::npos) << why;  // the member that ran it
+    EXPECT_TRUE(f.d.idle());
+
+    // Only the leader knows what a member it feeds owes: it tells rank 0.
+    f.d.submit(pool.id,
+               make_job(square, std::views::iota(0, 100), std::make_unique<RecordingSink>(), 1));
+    f.d.dispatch();
+    (void)f.outbox.take();
+    EXPECT_TRUE(f.d.quiet_workers(pool.id, 1).empty());
+    Buffer word;
+    const std::int64_t owed_ns = 40'000'000'000;
+    FakeLeader::append(word, 2, kRouteQuiet,
+                       Buffer(reinterpret_cast<const char*>(&owed_ns),
+                              reinterpret_cast<const char*>(&owed_ns) + sizeof owed_ns));
+    f.d.on_results(1, word.data(), word.size());
+    f.clock.advance(2s);
+    auto quiet = f.d.quiet_workers(pool.id, 30);
+    ASSERT_EQ(quiet.size(), 1u);
+    EXPECT_EQ(quiet[0].first, 2);
+    EXPECT_DOUBLE_EQ(quiet[0].second, 42.0);
+    EXPECT_TRUE(f.d.quiet_workers(pool.id, 43).empty());
+}
+
+TEST(Dispatcher, PartOfAGroupAndPinnedChunksGoToTheMemberThroughItsLeader) {
+    // 7 ranks in groups of 3: rank 1 leads 2 and 3, rank 4 leads 5 and 6.
+    Fixture f(plan_groups(std::vector<int>(7, 0), 3));
+    auto alone = f.d.open_pool(1);  // a Process, say: rank 2
+    ASSERT_EQ(alone.ranks, (std::vector<int>{2}));
+    auto pool = f.d.open_pool(0);  // 3 without the rest of its group; 5 and 6 whole
+    ASSERT_EQ(pool.ranks, (std::vector<int>{3, 5, 6}));
+    // An initializer pinned to rank 5, which its leader otherwise feeds.
+    auto pinned_sink = std::make_unique<RecordingSink>();
+    auto* pinned_got = pinned_sink.get();
+    auto pinned = make_job(square, std::views::iota(4, 5), std::move(pinned_sink), 1);
+    pinned->pinned_rank = 5;
+    f.d.submit(pool.id, pinned);
+    auto sink = std::make_unique<RecordingSink>();
+    auto* got = sink.get();
+    auto job = make_job(square, std::views::iota(0, 60), std::move(sink), 1);
+    f.d.submit(pool.id, job);
+    f.d.dispatch();
+    std::set<std::pair<int, std::uint32_t>> seen;  // (the part's rank, its flags)
+    for (int round = 0; round < 100 && !f.outbox.sent.empty(); ++round) {
+        for (auto& s : f.outbox.take()) {
+            for (const auto& p : FakeLeader::parts(s.message))
+                seen.insert({p.route.rank, p.route.flags});
+            const std::vector<int> fed = s.rank == 4 ? std::vector<int>{5, 6} : std::vector<int>{};
+            const Buffer batch = FakeLeader::answer(s.message, fed, 1000);
+            f.d.on_results(s.rank, batch.data(), batch.size());
+        }
+        f.d.dispatch();
+    }
+    // Rank 2 is another pool's; rank 3 is fed by rank 0 through rank 1; the group of 4 by 4,
+    // but for the chunk pinned to 5.
+    EXPECT_EQ(seen, (std::set<std::pair<int, std::uint32_t>>{
+                        {3, kRouteMember}, {4, kRouteGroup}, {5, kRouteMember}}));
+    ASSERT_TRUE(pinned_got->finished.has_value());
+    EXPECT_EQ(pinned_got->values(), (std::map<std::uint64_t, int>{{0, 16}}));
+    ASSERT_TRUE(got->finished.has_value());
+    EXPECT_EQ(got->values().size(), 60u);
+}
+
+TEST(Dispatcher, ALeaderRelayingForAnotherGroupOrAnUnknownPartIsRefused) {
+    Fixture f(plan_groups(std::vector<int>(5, 0), 2));  // rank 1 leads 2, rank 3 leads 4
+    f.d.open_pool(0);
+    const auto refused = [&](int rank, std::uint32_t flags, const std::string& expected) {
+        Buffer b(sizeof(RouteHeader));
+        const RouteHeader r{rank, flags, 0};
+        std::memcpy(b.data(), &r, sizeof r);
+        try {
+            f.d.on_results(1, b.data(), b.size());
+            ADD_FAILURE() << "rank 1 relayed for rank " << rank << ", flags " << flags;
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+        }
+    };
+    refused(4, kRouteMember, "relayed results from rank 4, which is not in its group");
+    refused(2, 7, "sent a part marked 7 of 0 bytes, which rank 0 does not know");
 }
 
 TEST(Dispatcher, WithNoWorkerRanksChunksRunHere) {

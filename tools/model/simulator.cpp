@@ -19,6 +19,7 @@
 #include "base/protocol.hpp"
 #include "base/trace.hpp"
 #include "engine/dispatcher.hpp"
+#include "engine/group_dispatcher.hpp"
 #include "mproc/detail/engine.hpp"
 #include "mproc/detail/sinks.hpp"
 #include "mproc/task.hpp"
@@ -51,6 +52,8 @@ constexpr double kShortestSleep = 50;  // below it a loop yields and polls inste
 constexpr double kSureSleep = 200;     // a sure wait this long is slept in one piece
 constexpr double kWorkerYield = 1000;  // a dry worker yields this long before it sleeps
 constexpr double kSeveralNodesSleep = 50;  // rank 0's longest sleep when ranks span nodes
+// Rank 0's longest sure sleep on one node (kRelayCover).
+constexpr double kRank0Longest = std::chrono::duration<double, std::micro>(kRelayCover).count();
 constexpr double kMaxHold = std::chrono::duration<double, std::micro>(kMaxRelayHold).count();
 constexpr int kTurnMessages = 64;      // result messages rank 0 takes a turn (pool_service.cpp)
 
@@ -117,14 +120,21 @@ struct Loop {
     }
 };
 
-struct Leader {
+// A group leader: its loop, and its real GroupDispatcher, whose messages (kept here as a call
+// makes them) become events.
+struct Leader final : GroupDispatcher::Links {
+    Leader(int rank, const std::vector<int>& members, const Clock& clock)
+        : decide(rank, members, *this, clock, kRelayInlineBytes) {}
+    void to_member(int rank, const char* message, std::size_t size) override {
+        down.emplace_back(rank, Buffer(message, message + size));
+    }
+    void to_rank0(Buffer batch) override { up.push_back(std::move(batch)); }
+    Buffer take_buffer() override { return {}; }
+
     Loop loop;
-    std::size_t members = 0;
-    Buffer batch;
-    std::size_t batch_messages = 0;
-    Time batch_due = 0;
-    std::uint64_t out_total = 0;
-    double ns_per_message = -1;
+    GroupDispatcher decide;
+    std::vector<std::pair<int, Buffer>> down;
+    std::vector<Buffer> up;
 };
 
 struct Worker {
@@ -160,15 +170,15 @@ class Simulation {
             workers_[static_cast<std::size_t>(r)].master = layout_.master[static_cast<std::size_t>(r)];
             if (layout_.leader(r)) {
                 auto& l = leaders_[static_cast<std::size_t>(r)];
-                l = std::make_unique<Leader>();
+                l = std::make_unique<Leader>(r, layout_.members[static_cast<std::size_t>(r)], clock_);
                 l->loop.longest = kMaxHold;
-                l->members = layout_.members[static_cast<std::size_t>(r)].size();
             }
         }
         // Rank 0's loop over several nodes never sleeps past 50 µs, so that one-sided
         // operations aimed at it progress (runtime_state.cpp); on one node, 1 ms.
         const bool several_nodes = s.node_ranks > 0 && s.ranks > s.node_ranks;
-        rank0_.idle_sleep = rank0_.longest = several_nodes ? kSeveralNodesSleep : kMaxSleep;
+        rank0_.idle_sleep = several_nodes ? kSeveralNodesSleep : kMaxSleep;
+        rank0_.longest = several_nodes ? kSeveralNodesSleep : kRank0Longest;
         // What reading the clock twice costs, taken from every timed call.
         std::vector<double> empty;
         for (int i = 0; i < 2001; ++i) {
@@ -332,53 +342,34 @@ void Simulation::rank0_turn(Time start, double& cpu, bool& progressed) {
 
 void Simulation::leader_turn(int rank, Time start, double& cpu, bool& progressed) {
     Leader& l = *leaders_[static_cast<std::size_t>(rank)];
+    // A call into the leader's GroupDispatcher, timed like rank 0's; what it sent leaves
+    // after it, each message at its cost.
+    const auto call = [&](auto&& f) {
+        cpu += timed(start + cpu, f);
+        for (auto& [member, message] : std::exchange(l.down, {})) {
+            cpu += costs_.ring;
+            push(start + cpu + costs_.latency_node, Kind::arrive, member, 0, store(std::move(message)), rank);
+        }
+        for (Buffer& batch : std::exchange(l.up, {})) {
+            cpu += costs_.message;
+            const std::size_t size = batch.size();
+            push(start + cpu + flight(rank, 0, size), Kind::arrive, 0, 0, store(std::move(batch)), rank);
+        }
+    };
     while (!l.loop.inbox.empty()) {
         auto [from, message] = l.loop.inbox.front();
         l.loop.inbox.pop_front();
-        Buffer b = take(message);
+        const Buffer b = take(message);
         progressed = true;
         if (from == 0) {
-            // Rank 0's message: each member's part into its ring.
             cpu += costs_.message;
-            for_each_part<RouteHeader>(b.data(), b.size(), "routed", [&](const RouteHeader& h, const char* data) {
-                cpu += costs_.ring;
-                ++l.out_total;
-                push(start + cpu + costs_.latency_node, Kind::arrive, h.rank, 0,
-                     store(Buffer(data, data + h.size)), rank);
-            });
-            continue;
+            call([&] { l.decide.from_rank0(b.data(), b.size()); });
+        } else {
+            cpu += costs_.ring;
+            call([&] { l.decide.from_member(from, b.data(), b.size()); });
         }
-        // A member's results: into the batch for rank 0 (GroupLeader::gather).
-        cpu += costs_.ring;
-        --l.out_total;
-        const Time now = start + cpu;
-        std::uint64_t busy = 0;
-        for_each_part<ResultHeader>(b.data(), b.size(), "result",
-                                    [&](const ResultHeader& h, const char*) { busy += h.busy_ns; });
-        const auto took = static_cast<double>(busy);
-        l.ns_per_message = l.ns_per_message < 0 ? took : 0.7 * l.ns_per_message + 0.3 * took;
-        if (l.batch_messages == 0) {
-            l.batch.clear();
-            l.batch_due = 1e300;
-        }
-        const RouteHeader route{from, 0, b.size()};
-        const std::size_t at = l.batch.size();
-        l.batch.resize(at + sizeof route + b.size());
-        std::memcpy(l.batch.data() + at, &route, sizeof route);
-        std::memcpy(l.batch.data() + at + sizeof route, b.data(), b.size());
-        ++l.batch_messages;
-        l.batch_due = std::min(l.batch_due, now + std::min(kMaxHold, took / 1000));
     }
-    const Time now = start + cpu;
-    if (l.batch_messages > 0 &&
-        (l.batch_messages >= l.members || now >= l.batch_due || l.out_total == 0 ||
-         l.batch.size() >= (1u << 20))) {
-        cpu += costs_.message;
-        const std::size_t size = l.batch.size();
-        push(start + cpu + flight(rank, 0, size), Kind::arrive, 0, 0, store(std::move(l.batch)), rank);
-        l.batch = {};
-        l.batch_messages = 0;
-    }
+    call([&] { l.decide.tick(); });
 }
 
 std::optional<double> Simulation::patience(int rank, Time e) {
@@ -390,14 +381,10 @@ std::optional<double> Simulation::patience(int rank, Time e) {
         if (!wait) return std::nullopt;
         return std::chrono::duration<double, std::micro>(*wait).count();
     }
-    const Leader& l = *leaders_[static_cast<std::size_t>(rank)];
-    std::optional<double> best;
-    if (l.batch_messages > 0) best = std::max(l.batch_due - e, 0.0);
-    if (l.out_total > 0) {
-        const double hold = l.ns_per_message < 0 ? 0 : std::min(kMaxHold, l.ns_per_message / 1000);
-        if (!best || hold < *best) best = hold;
-    }
-    return best;
+    clock_.t = e;
+    const auto wait = leaders_[static_cast<std::size_t>(rank)]->decide.poll_again_in();
+    if (!wait) return std::nullopt;
+    return std::chrono::duration<double, std::micro>(*wait).count();
 }
 
 // MpiThread::loop after a turn that ended at `e`.

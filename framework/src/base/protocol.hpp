@@ -7,11 +7,12 @@
 // chunks this way divides the per-message cost of tiny tasks without changing what a chunk
 // means (the unit of scheduling, of results and of failure).
 //
-// Under node groups (groups.hpp) rank 0 sends a group's leader one message (kTagTask) that
-// holds task messages for several of its members, each a RouteHeader and the task message
-// exactly as a member would have got it; the leader forwards each and sends back (kTagResult)
-// its members' result messages the same way, several in one. A rank knows a routed message by
-// its source: rank 0 and a leader route, nobody else does.
+// Under node groups (groups.hpp) rank 0 sends a group's leader one message (kTagTask) of
+// parts, each a RouteHeader and what it carries (RouteFlags): a chunk for the group, which the
+// leader hands to a member of its choice, or a task message for one member, which the leader
+// forwards unchanged. The leader sends back (kTagResult) its members' result messages the same
+// way, several in one, each marked with the member that ran it and whose chunks it answers. A
+// rank knows a routed message by its source: rank 0 and a leader route, nobody else does.
 //
 // Variable sizes are received with MPI_Improbe + MPI_Mrecv, so there is never a separate
 // "size" message to race with.
@@ -82,10 +83,33 @@ inline constexpr std::chrono::microseconds kMaxRelayHold{2000};
 // one chunk.
 inline constexpr std::chrono::microseconds kRelayCover{5 * kMaxRelayHold};
 
+// Messages between a leader and its members larger than this go by MPI rather than through
+// their shared-memory ring (shared/relay_rings.hpp): a quarter of a ring, so several always fit.
+inline constexpr std::size_t kRelayInlineBytes = 64 * 1024;
+// What a member keeps queued beyond the chunk it runs when its leader hands out the group's
+// chunks (GroupLeader): the leader is on the same node and wakes at least once a hold, so half
+// the cover rank 0 keeps for a member it feeds itself; the rest of the group's work waits at
+// the leader, for whichever member is free first.
+inline constexpr std::chrono::microseconds kMemberCover{kRelayCover / 2};
+// How long a member of a group its leader feeds may owe results before the leader tells rank 0
+// (Pool::quiet_workers names it), and how often it tells again while the member stays quiet.
+inline constexpr std::chrono::milliseconds kQuietReport{500};
+
+// The parts of a message between rank 0 and a group leader.
+enum RouteFlags : std::uint32_t {
+    // To `rank`, or from it: a task message or its result message, routed unchanged.
+    kRouteMember = 0,
+    // Down (rank: the leader): chunks for the group, which the leader hands to its members as
+    // they have room. Up (rank: the member that ran them): the results of such chunks.
+    kRouteGroup = 1,
+    // Up: member `rank` has owed results for the nanoseconds in the part (an int64).
+    kRouteQuiet = 2,
+};
+
 struct RouteHeader {
-    std::int32_t rank;  // the member the message is for, or from
-    std::uint32_t reserved;
-    std::uint64_t size;  // bytes of the message after this header
+    std::int32_t rank;  // the member the message is for, or from (kRouteGroup down: the leader)
+    std::uint32_t flags;  // a RouteFlags
+    std::uint64_t size;   // bytes of the message after this header
 };
 
 enum class ResultStatus : std::uint32_t {

@@ -23,6 +23,7 @@ constexpr std::size_t kMaxInFlight = 16;
 // per worker).
 constexpr std::chrono::milliseconds kLookAtAllEvery{10};
 constexpr std::chrono::nanoseconds kLookAtAllPerWorker{4000};
+constexpr std::size_t kGroupBudgetScale = 2;
 
 std::string rank_text(int rank) {
     return "rank " + std::to_string(rank);
@@ -46,8 +47,12 @@ Dispatcher::Dispatcher(const GroupLayout& layout, Outbox& outbox, const Clock& c
         const auto& members = layout.members[r];
         if (members.empty()) continue;
         w.leads = true;
-        for (int m : members) worker(m).route = static_cast<int>(routes_.size());
-        routes_.emplace_back().leader = w.rank;
+        w.led = static_cast<int>(routes_.size());
+        w.width = members.size();
+        for (int m : members) worker(m).route = w.led;
+        Route& route = routes_.emplace_back();
+        route.leader = w.rank;
+        route.members = members;
     }
 }
 
@@ -83,14 +88,30 @@ Dispatcher::Opened Dispatcher::open_pool(int processes) {
         opened.ranks = std::move(free);
     }
     ++next_pool_id_;
-    pools_[opened.id].ranks = opened.ranks;
+    Pool& pool = pools_[opened.id];
+    pool.ranks = opened.ranks;
+    pool.targets = opened.ranks;
+    // The groups it holds whole are fed by their leaders.
+    for (const Route& r : routes_) {
+        const bool whole = std::all_of(r.members.begin(), r.members.end(),
+                                       [&](int m) { return worker(m).pool == opened.id; });
+        if (!whole) continue;
+        worker(r.leader).pool = opened.id;
+        for (int m : r.members) worker(m).fed = true;
+        pool.targets.push_back(r.leader);
+    }
     return opened;
 }
 
 void Dispatcher::release_pool(int pool) {
     const auto it = pools_.find(pool);
     if (it == pools_.end()) return;
-    for (int r : it->second.ranks) worker(r).pool = 0;
+    for (int r : it->second.targets) {
+        Worker& w = worker(r);
+        w.pool = 0;
+        w.fed = false;
+        w.quiet_since = Clock::time_point::max();
+    }
     pools_.erase(it);
 }
 
@@ -131,8 +152,12 @@ std::vector<std::pair<int, double>> Dispatcher::quiet_workers(int pool, double a
     std::vector<std::pair<int, double>> quiet;
     const auto now = clock_.now();
     for (const Worker& w : workers_) {
-        if (w.pool != pool || w.out.empty()) continue;
-        const double owed = std::chrono::duration<double>(now - w.owed_since).count();
+        if (w.pool != pool || w.leads) continue;
+        // What a fed member owes, only its leader knows: it tells when that is long.
+        Clock::time_point since = w.fed ? w.quiet_since : Clock::time_point::max();
+        if (!w.out.empty()) since = std::min(since, w.owed_since);
+        if (since == Clock::time_point::max()) continue;
+        const double owed = std::chrono::duration<double>(now - since).count();
         if (owed >= at_least) quiet.emplace_back(w.rank, owed);
     }
     return quiet;
@@ -154,15 +179,28 @@ std::vector<int> Dispatcher::direct_ranks() const {
 // business: it backs off.)
 std::pair<Clock::duration, Clock::duration> Dispatcher::patience_for(
     const Worker& w) const {
+    const auto estimate = [](const InFlight& f) {
+        return f.job->ns_per_item > 0 ? f.job->ns_per_item * f.count : 0.0;
+    };
     double ns = 0;
-    for (const InFlight& f : w.out.front()->chunks)
-        ns += f.job->ns_per_item > 0 ? f.job->ns_per_item * f.count : 0;
+    if (!w.out.empty()) {
+        for (const InFlight& f : w.out.front()->chunks) ns += estimate(f);
+    } else {
+        // A leader sends its group's results once they answer a third of the chunks out on
+        // the group (GroupDispatcher::flush_due): that many chunks' time, spread over its
+        // members.
+        const double thirds = static_cast<double>(w.group_out.size()) / (3.0 * w.width);
+        ns = estimate(w.group_out.front()) * std::max(1.0, thirds);
+    }
     const auto expected = Clock::duration(std::chrono::nanoseconds(static_cast<std::int64_t>(ns)));
     // A worker in a group answers through its leader, which sends a batch about once a
     // message's time: rank 0 allows itself a quarter of that (at most half a hold), so it
     // takes a batch soon after it comes, and the members hold more chunks (kRelayCover).
-    const auto slack = w.route < 0 ? Clock::duration(expected / 2)
-                                   : std::min<Clock::duration>(expected / 4, kMaxRelayHold / 2);
+    // A group its leader feeds has the leader's queue besides: rank 0 may come half a
+    // batch's time late (at most a hold), and so takes several leaders' batches a turn.
+    if (w.leads) return {expected, std::min<Clock::duration>(expected / 8, kRelayCover / 2)};
+    const auto slack = w.route >= 0 ? std::min<Clock::duration>(expected / 4, kMaxRelayHold / 2)
+                                    : Clock::duration(expected / 2);
     return {expected, slack};
 }
 
@@ -173,13 +211,13 @@ Dispatcher::Due Dispatcher::due_of(const Worker& w) const {
 
 void Dispatcher::note_due(Worker& w) {
     ++w.stamp;
-    if (w.out.empty()) return;
+    if (!owes(w)) return;
     // Stale entries leave the heap as poll_again_in meets them; a loop that never goes idle
     // never meets them, so past a few per worker the heap is built afresh.
     if (dues_.size() > 4 * workers_.size() + 64) {
         decltype(dues_) fresh;
         for (const Worker& o : workers_)
-            if (!o.out.empty() && &o != &w) fresh.push(due_of(o));
+            if (owes(o) && &o != &w) fresh.push(due_of(o));
         dues_.swap(fresh);
     }
     dues_.push(due_of(w));
@@ -191,7 +229,7 @@ std::optional<Clock::duration> Dispatcher::poll_again_in() const {
     while (!dues_.empty()) {
         const Due& d = dues_.top();
         const Worker& w = worker(d.rank);
-        if (d.stamp != w.stamp || w.out.empty()) {
+        if (d.stamp != w.stamp || !owes(w)) {
             dues_.pop();
             continue;
         }
@@ -203,14 +241,14 @@ std::optional<Clock::duration> Dispatcher::poll_again_in() const {
 
 // ---- Dispatch -----------------------------------------------------------------------------------
 
-Job* Dispatcher::next_job(Pool& pool, int rank) {
+Job* Dispatcher::next_job(Pool& pool, int rank, bool fed) {
     for (auto it = pool.queue.begin(); it != pool.queue.end();) {
         Job* j = it->get();
         if (j->input_done || j->failed || j->cancelled) {
             it = pool.queue.erase(it);
             continue;
         }
-        const bool pinned_ok = j->pinned_rank < 0 || j->pinned_rank == rank;
+        const bool pinned_ok = j->pinned_rank < 0 ? !fed : j->pinned_rank == rank;
         const bool bound_ok = !j->bound || j->bound->has_room(j->next_seq, j->next_index);
         if (pinned_ok && bound_ok) return j;
         ++it;
@@ -294,15 +332,18 @@ bool Dispatcher::pack_chunk(Job& job, int workers, Buffer& out, InFlight& record
     return true;
 }
 
+void Dispatcher::take_known_estimate(Job& job) {
+    if (job.ns_per_item < 0)
+        if (auto known = task_ns_.find(job.task); known != task_ns_.end())
+            job.ns_per_item = known->second;
+}
+
 bool Dispatcher::send_batch(Pool& pool, Worker& w) {
+    if (w.leads) return send_group(pool, w);
     const int workers = static_cast<int>(pool.ranks.size());
-    Job* job = next_job(pool, w.rank);
+    Job* job = next_job(pool, w.rank, w.fed);
     if (job == nullptr) return false;
-    // A job submitted before its task's first results came (apply_async in a loop) takes
-    // what they say now, rather than starting from one chunk per message.
-    if (job->ns_per_item < 0)
-        if (auto known = task_ns_.find(job->task); known != task_ns_.end())
-            job->ns_per_item = known->second;
+    take_known_estimate(*job);
     const bool routed = w.route >= 0;
     const std::size_t budget = in_flight_budget(*job, workers, routed);
     if (w.chunks_out >= budget) return false;
@@ -326,19 +367,19 @@ bool Dispatcher::send_batch(Pool& pool, Worker& w) {
     while (job != nullptr && msg->chunks.size() < batch) {
         InFlight record;
         if (pack_chunk(*job, workers, out, record)) msg->chunks.push_back(record);
-        job = next_job(pool, w.rank);
+        job = next_job(pool, w.rank, w.fed);
     }
     const std::size_t limit = limits_.max_message_bytes - (routed ? sizeof(RouteHeader) : 0);
     if (msg->chunks.empty() || out.size() > limit) {
         // Inputs too large for one message: their jobs fail, saying so; the rest go on. (Or
         // the jobs ended while packing: the caller looks again.)
-        if (!msg->chunks.empty()) fail_oversized(*msg, out.size());
+        if (!msg->chunks.empty()) fail_oversized(msg->chunks, out.size());
         w.spare.push_back(std::move(msg));
         if (out.capacity() <= (1u << 20)) member_ = std::move(out);  // not gigabytes
         return true;
     }
     if (routed) {
-        route(w, out);
+        route(w.route, w.rank, kRouteMember, out);
         member_ = std::move(out);
     } else {
         outbox_.send(w.rank, std::move(out));
@@ -351,13 +392,53 @@ bool Dispatcher::send_batch(Pool& pool, Worker& w) {
     return true;
 }
 
-void Dispatcher::fail_oversized(const Message& msg, std::size_t bytes) {
+// The group's share: what each member would hold, times its members, so a group is kept as
+// busy as its members were when rank 0 fed them one by one; the leader keeps what its members
+// do not hold yet for whichever is free first. A third of it per message, as for a member.
+bool Dispatcher::send_group(Pool& pool, Worker& leader) {
+    const int workers = static_cast<int>(pool.ranks.size());
+    Job* job = next_job(pool, leader.rank, false);
+    if (job == nullptr) return false;
+    take_known_estimate(*job);
+    const std::size_t budget = in_flight_budget(*job, workers, true) * leader.width * kGroupBudgetScale;
+    const std::size_t batch = std::max<std::size_t>(1, budget / 3);
+    if (leader.chunks_out >= budget || budget - leader.chunks_out < batch) return false;
+    const bool first = leader.group_out.empty();
+    const std::size_t limit = limits_.max_message_bytes - sizeof(RouteHeader);
+    std::size_t packed = 0;
+    bool failed = false;
+    // Each chunk is a part of its own: the leader hands them out one by one.
+    while (job != nullptr && packed < batch) {
+        InFlight record;
+        member_.clear();
+        if (pack_chunk(*job, workers, member_, record)) {
+            if (member_.size() > limit) {
+                fail_oversized({record}, member_.size());
+                failed = true;
+            } else {
+                route(leader.led, leader.rank, kRouteGroup, member_);
+                leader.group_out.push_back(record);
+                ++packed;
+            }
+        }
+        job = next_job(pool, leader.rank, false);
+    }
+    if (member_.capacity() > (1u << 20)) member_ = Buffer();  // not gigabytes
+    leader.chunks_out += packed;
+    if (packed > 0 && first) {
+        leader.owed_since = clock_.now();
+        note_due(leader);
+    }
+    return packed > 0 || failed;
+}
+
+void Dispatcher::fail_oversized(const std::vector<InFlight>& chunks, std::size_t bytes) {
     const auto error = std::make_exception_ptr(
         Error("the inputs of one chunk take " + std::to_string(bytes) +
               " bytes, more than one MPI message carries (" +
               std::to_string(limits_.max_message_bytes) +
               "): pass smaller inputs, or a smaller chunksize"));
-    for (const InFlight& f : msg.chunks) {
+    for (const InFlight& f : chunks) {
         --f.job->in_flight;
         if (!f.job->failed && !f.job->cancelled) f.job->sink->fail(f.seq, f.first, f.count, error);
         f.job->failed = true;
@@ -365,10 +446,10 @@ void Dispatcher::fail_oversized(const Message& msg, std::size_t bytes) {
     }
 }
 
-void Dispatcher::route(const Worker& w, const Buffer& message) {
-    Route& r = routes_[static_cast<std::size_t>(w.route)];
+void Dispatcher::route(int index, int rank, RouteFlags flags, const Buffer& message) {
+    Route& r = routes_[static_cast<std::size_t>(index)];
     const std::size_t adds = sizeof(RouteHeader) + message.size();
-    if (!r.has_open) open_routes_.push_back(w.route);
+    if (!r.has_open) open_routes_.push_back(index);
     if (r.has_open && r.open.size() + adds > limits_.max_message_bytes) {
         // One message carries at most max_message_bytes: send what is gathered.
         outbox_.send(r.leader, std::move(r.open));
@@ -379,7 +460,7 @@ void Dispatcher::route(const Worker& w, const Buffer& message) {
         r.open.clear();
         r.has_open = true;
     }
-    const RouteHeader header{w.rank, 0, message.size()};
+    const RouteHeader header{rank, flags, message.size()};
     const std::size_t at = r.open.size();
     r.open.resize(at + adds);
     std::memcpy(r.open.data() + at, &header, sizeof header);
@@ -409,7 +490,7 @@ bool Dispatcher::dispatch() {
             }
             return sent;
         };
-        const std::vector<int>& ranks = all ? pool.ranks : answered_;
+        const std::vector<int>& ranks = all ? pool.targets : answered_;
         while (pass(ranks)) any = true;
     }
     for (int rank : answered_) worker(rank).answered = false;
@@ -430,7 +511,7 @@ void Dispatcher::send_routes() {
 // With no worker ranks, the chunk runs here, one per call so that commands and cancellations
 // are still seen between chunks.
 bool Dispatcher::dispatch_local(Pool& pool) {
-    Job* job = next_job(pool, 0);
+    Job* job = next_job(pool, 0, false);
     if (job == nullptr) return false;
     local_in_.clear();
     InFlight record;
@@ -457,19 +538,59 @@ void Dispatcher::on_results(int source, const char* data, std::size_t size) {
         answer(from, data, size);
         return;
     }
-    // A leader's batch: result messages of its members, each as the member sent it.
+    // A leader's batch: result messages of its members, each as the member sent it, and
+    // word of members that owe results for long.
     for_each_part<RouteHeader>(
         data, size, "routed result", [&](const RouteHeader& route, const char* message) {
             Worker* w = route.rank > 0 && route.rank <= static_cast<int>(workers_.size())
                             ? &worker(route.rank)
                             : nullptr;
-            if (w == nullptr || w->route < 0 ||
-                routes_[static_cast<std::size_t>(w->route)].leader != from.rank)
+            if (w == nullptr || w->route != from.led)
                 throw Error("mproc: internal error: group leader " + rank_text(from.rank) +
                             " relayed results from " + rank_text(route.rank) +
                             ", which is not in its group");
-            answer(*w, message, route.size);
+            if (route.flags == kRouteMember) {
+                answer(*w, message, route.size);
+            } else if (route.flags == kRouteGroup) {
+                answer_group(from, *w, message, route.size);
+            } else if (route.flags == kRouteQuiet && route.size == sizeof(std::int64_t)) {
+                std::int64_t owed_ns = 0;
+                std::memcpy(&owed_ns, message, sizeof owed_ns);
+                if (w->fed) w->quiet_since = clock_.now() - std::chrono::nanoseconds(owed_ns);
+            } else {
+                throw Error("mproc: internal error: group leader " + rank_text(from.rank) +
+                            " sent a part marked " + std::to_string(route.flags) + " of " +
+                            std::to_string(route.size) + " bytes, which rank 0 does not know");
+            }
         });
+}
+
+void Dispatcher::answer_group(Worker& leader, Worker& m, const char* data, std::size_t size) {
+    m.quiet_since = Clock::time_point::max();
+    for_each_part<ResultHeader>(
+        data, size, "result", [&](const ResultHeader& header, const char* payload) {
+            // Members finish in any order; most often it is among the oldest.
+            const auto it = std::find_if(
+                leader.group_out.begin(), leader.group_out.end(), [&](const InFlight& f) {
+                    return f.seq == header.seq && f.job->id == header.job;
+                });
+            if (it == leader.group_out.end())
+                throw Error("mproc: internal error: " + rank_text(m.rank) + " answered chunk " +
+                            std::to_string(header.seq) + " of job " + std::to_string(header.job) +
+                            ", which its group leader " + rank_text(leader.rank) +
+                            " was not sent");
+            const InFlight f = *it;
+            leader.group_out.erase(it);
+            --leader.chunks_out;
+            --f.job->in_flight;
+            handle_result(*f.job, header, f.first, payload, header.size, m.rank);
+        });
+    leader.owed_since = clock_.now();
+    note_due(leader);
+    if (!leader.answered) {
+        leader.answered = true;
+        answered_.push_back(leader.rank);
+    }
 }
 
 void Dispatcher::answer(Worker& w, const char* data, std::size_t size) {

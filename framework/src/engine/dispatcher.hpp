@@ -34,26 +34,13 @@
 #include "base/groups.hpp"
 #include "base/protocol.hpp"
 #include "base/trace.hpp"
+#include "engine/clock.hpp"
 #include "mproc/detail/job.hpp"
 
 namespace mproc::detail {
 
-// The time, as the dispatcher reads it: the steady clock in a run, a hand-moved one in tests.
-class Clock {
-  public:
-    using time_point = std::chrono::steady_clock::time_point;
-    using duration = std::chrono::steady_clock::duration;
-    virtual ~Clock() = default;
-    virtual time_point now() const = 0;
-};
-
-class SteadyClock final : public Clock {
-  public:
-    Clock::time_point now() const override { return std::chrono::steady_clock::now(); }
-};
-
-// Where the dispatcher's task messages go. A message for a worker in a node group goes to its
-// leader, behind a RouteHeader with the messages of the group's other members.
+// Where the dispatcher's task messages go. What is for a node group goes to its leader: the
+// group's chunks, and messages for single members, each behind a RouteHeader.
 class Outbox {
   public:
     virtual ~Outbox() = default;
@@ -74,8 +61,11 @@ class Dispatcher {
     };
 
     // Workers are ranks 1 .. layout.master.size() - 1; those in a group (`layout`) are
-    // reached through their leader, and leaders run no tasks. With no worker ranks a pool's
-    // chunks run here, through `local`.
+    // reached through their leader, and leaders run no tasks. A pool that holds a whole group
+    // sends its chunks to the leader, which hands them to its members (group_leader.hpp):
+    // here the group is one account, with the budget of all its members. Chunks pinned to a
+    // member, and a pool with part of a group, go to members one by one, through the leader.
+    // With no worker ranks a pool's chunks run here, through `local`.
     Dispatcher(const GroupLayout& layout, Outbox& outbox, const Clock& clock, Trace& trace,
                ChunkRunner& local, Limits limits);
     Dispatcher(const GroupLayout& layout, Outbox& outbox, const Clock& clock, Trace& trace,
@@ -140,9 +130,19 @@ class Dispatcher {
     };
     struct Worker {
         int rank = 0;
-        int pool = 0;        // 0: free
+        int pool = 0;        // 0: free (a leader: the pool that holds its whole group)
         int route = -1;      // the index in routes_ of its group's leader; -1: sent to directly
-        bool leads = false;  // a group leader: runs no tasks, never in a pool
+        bool leads = false;  // a group leader: runs no tasks
+        int led = -1;        // a leader: the index of its own route in routes_
+        std::size_t width = 0;  // a leader: its members
+        // A member whose leader hands it its pool's chunks: rank 0 sends it only chunks
+        // pinned to it.
+        bool fed = false;
+        // A leader: the group's chunks out (handed out there, answered in any order), oldest
+        // first.
+        std::deque<InFlight> group_out;
+        // A fed member: since when its leader says it has owed results (none: max()).
+        Clock::time_point quiet_since = Clock::time_point::max();
         // Since when it owes a result: its first message out was sent, or its last answer
         // came with more still out.
         Clock::time_point owed_since;
@@ -163,11 +163,14 @@ class Dispatcher {
     // (each a RouteHeader and the task message), sent as one.
     struct Route {
         int leader = 0;
+        std::vector<int> members;
         Buffer open;
         bool has_open = false;
     };
     struct Pool {
         std::vector<int> ranks;
+        // Whom dispatch gives chunks: its ranks, and the leaders of groups it holds whole.
+        std::vector<int> targets;
         // Jobs with chunks still to hand out, oldest first. Shared ownership lets a retired
         // job linger here until dispatch passes it, instead of a search to remove it.
         std::deque<std::shared_ptr<Job>> queue;
@@ -182,18 +185,31 @@ class Dispatcher {
     Due due_of(const Worker& w) const;
     // The result message in `data` from worker `w`, answering its oldest message out.
     void answer(Worker& w, const char* data, std::size_t size);
+    // The result message in `data` from member `m` of `leader`'s group, answering chunks the
+    // leader handed it.
+    void answer_group(Worker& leader, Worker& m, const char* data, std::size_t size);
+    // Whether `w` owes results: a message out, or a leader's group chunks.
+    static bool owes(const Worker& w) { return !w.out.empty() || !w.group_out.empty(); }
     // Sends each route's gathered messages to its leader.
     void send_routes();
-    Job* next_job(Pool& pool, int rank);
+    // The pool's first job with a chunk `rank` may take: pinned to it, or, unless its leader
+    // feeds it (`fed`), pinned to nobody.
+    Job* next_job(Pool& pool, int rank, bool fed);
     std::uint32_t chunk_items(const Job& job, int workers) const;
     std::size_t in_flight_budget(const Job& job, int workers, bool routed) const;
     // Sends `w` one message of chunks if its in-flight budget has room; false if nothing
     // was sent.
     bool send_batch(Pool& pool, Worker& w);
-    // Fails the jobs of the chunks in `msg`, whose message of `bytes` is too large to send.
-    void fail_oversized(const Message& msg, std::size_t bytes);
-    // Appends `message` for member `w` to its leader's message of this pass.
-    void route(const Worker& w, const Buffer& message);
+    // The same for a leader whose group the pool holds whole: chunks for the group.
+    bool send_group(Pool& pool, Worker& leader);
+    // Fails the jobs of `chunks`, whose message of `bytes` is too large to send.
+    void fail_oversized(const std::vector<InFlight>& chunks, std::size_t bytes);
+    // A job submitted before its task's first results came (apply_async in a loop) takes
+    // what they say now, rather than starting from one chunk per message.
+    void take_known_estimate(Job& job);
+    // Appends `message` to the message of this pass for route `index`, behind
+    // RouteHeader{rank, flags}.
+    void route(int index, int rank, RouteFlags flags, const Buffer& message);
     // Appends the job's next chunk (header and inputs) to `out`; false when the input ended.
     bool pack_chunk(Job& job, int workers, Buffer& out, InFlight& record);
     void handle_result(Job& job, const ResultHeader& header, std::uint64_t first,

@@ -1,30 +1,17 @@
 #include "engine/group_leader.hpp"
 
-#include <algorithm>
-#include <cstring>
 #include <string>
 
-#include "mproc/error.hpp"
 #include "base/protocol.hpp"
+#include "mproc/error.hpp"
 
 namespace mproc::detail {
 
-namespace {
-
-// How long a member's results may wait here for others to join them on the way to rank 0:
-// what its message took (`ns`), at most kMaxRelayHold (protocol.hpp says why that is safe).
-// Rank 0 then takes results a batch at a time instead of one by one, and this loop wakes about
-// once a batch.
-MpiThread::Clock::duration hold_for(double ns) {
-    return std::min<MpiThread::Clock::duration>(
-        kMaxRelayHold, std::chrono::nanoseconds(static_cast<std::int64_t>(ns)));
-}
-
-}  // namespace
-
 GroupLeader::GroupLeader(const Communicator& comm, const std::vector<int>& members,
                          const RelayRings* rings)
-    : comm_(comm), slot_(static_cast<std::size_t>(comm.size()), -1) {
+    : comm_(comm),
+      slot_(static_cast<std::size_t>(comm.size()), -1),
+      decide_(comm.rank(), members, *this, clock_, kRelayInlineBytes) {
     for (int r : members) {
         slot_[static_cast<std::size_t>(r)] = static_cast<int>(members_.size());
         Member& m = members_.emplace_back();
@@ -36,13 +23,14 @@ GroupLeader::GroupLeader(const Communicator& comm, const std::vector<int>& membe
     }
 }
 
-GroupLeader::Member& GroupLeader::member(int rank, const char* what) {
+GroupLeader::Member& GroupLeader::member(int rank) {
     const int slot = rank >= 0 && rank < static_cast<int>(slot_.size())
                          ? slot_[static_cast<std::size_t>(rank)]
                          : -1;
     if (slot < 0)
-        throw Error("mproc: group leader rank " + std::to_string(comm_.rank()) + " " + what +
-                    " rank " + std::to_string(rank) + ", which is not in its group");
+        throw Error("mproc: group leader rank " + std::to_string(comm_.rank()) +
+                    " got a message from rank " + std::to_string(rank) +
+                    ", which is not in its group");
     return members_[static_cast<std::size_t>(slot)];
 }
 
@@ -53,7 +41,7 @@ bool GroupLeader::poll() {
         if (!arrival) break;
         any = true;
         if (arrival->tag == kTagTask) {
-            forward(in_.data(), in_.size());
+            decide_.from_rank0(in_.data(), in_.size());
         } else if (arrival->tag == kTagControl) {
             stop_members();
         } else {
@@ -74,9 +62,9 @@ bool GroupLeader::poll() {
     // by MPI too, and read_up receives it from its member when the ring says so.)
     if (members_.front().up == nullptr)
         any |= receive_arrived(comm_.get(), kTagResult, in_, 256, [&](Arrival arrival) {
-            gather(member(arrival.source, "got results from"));
+            decide_.from_member(arrival.source, in_.data(), in_.size());
         });
-    if (batch_messages_ > 0 && (stopping_ || flush_due(Clock::now()))) flush();
+    decide_.tick();
     return any;
 }
 
@@ -88,7 +76,7 @@ bool GroupLeader::read_up(Member& m) {
             // before it has.
             if (!try_receive(comm_.get(), m.rank, kTagResult, in_)) return any;
             m.result_by_mpi = false;
-            gather(m);
+            decide_.from_member(m.rank, in_.data(), in_.size());
             any = true;
             continue;
         }
@@ -100,8 +88,26 @@ bool GroupLeader::read_up(Member& m) {
         else if (*kind == RelayKind::stop)
             m.stopped = true;  // it has written its last result
         else
-            gather(m);
+            decide_.from_member(m.rank, in_.data(), in_.size());
     }
+}
+
+void GroupLeader::to_member(int rank, const char* message, std::size_t size) {
+    Member& m = member(rank);
+    if (m.down == nullptr) {
+        send_by_mpi(m, message, size, kTagTask);
+    } else if (size > kRelayInlineBytes) {
+        // MPI keeps large messages in order among themselves; the marker places them among
+        // the ring's.
+        send_by_mpi(m, message, size, kTagTask);
+        write_down(m, RelayKind::by_mpi, nullptr, 0);
+    } else {
+        write_down(m, RelayKind::message, message, size);
+    }
+}
+
+void GroupLeader::to_rank0(Buffer batch) {
+    sends_.start(comm_.get(), 0, kTagResult, std::move(batch));
 }
 
 void GroupLeader::send_by_mpi(const Member& m, const char* data, std::size_t size, int tag) {
@@ -115,82 +121,9 @@ void GroupLeader::write_down(Member& m, RelayKind kind, const char* data, std::s
     m.backlog.emplace_back(kind, std::vector<char>(data, data + size));
 }
 
-void GroupLeader::forward(const char* data, std::size_t size) {
-    for_each_part<RouteHeader>(
-        data, size, "routed task", [&](const RouteHeader& route, const char* message) {
-            Member& m = member(route.rank, "was sent chunks for");
-            std::uint32_t chunks = 0;
-            for_each_part<TaskHeader>(message, route.size, "task",
-                                      [&](const TaskHeader&, const char*) { ++chunks; });
-            if (m.down == nullptr) {
-                send_by_mpi(m, message, route.size, kTagTask);
-            } else if (route.size > kRelayInlineBytes) {
-                // MPI keeps large messages in order among themselves; the marker places them
-                // among the ring's.
-                send_by_mpi(m, message, route.size, kTagTask);
-                write_down(m, RelayKind::by_mpi, nullptr, 0);
-            } else {
-                write_down(m, RelayKind::message, message, route.size);
-            }
-            if (m.owed.empty()) m.owed_since = Clock::now();
-            m.owed.push_back(chunks);
-            ++out_total_;
-        });
-}
-
-void GroupLeader::gather(Member& m) {
-    if (m.owed.empty())
-        throw Error("mproc: group leader rank " + std::to_string(comm_.rank()) +
-                    " got results from rank " + std::to_string(m.rank) + ", which owed none");
-    // Members answer in order, so this answers the oldest message.
-    m.owed.pop_front();
-    --out_total_;
-    const auto now = Clock::now();
-    m.owed_since = now;
-    if (stopping_) return;  // rank 0 has what it waited for; the rest it would drop
-
-    // What the member's message took: the next one it holds takes about as long, which is
-    // how long its results may wait here.
-    std::uint64_t busy = 0;
-    for_each_part<ResultHeader>(in_.data(), in_.size(), "result",
-                                [&](const ResultHeader& h, const char*) { busy += h.busy_ns; });
-    const auto took = static_cast<double>(busy);
-    ns_per_message_ = ns_per_message_ < 0 ? took : 0.7 * ns_per_message_ + 0.3 * took;
-    // One MPI message carries at most kMaxMessageBytes: send what is gathered first.
-    if (batch_messages_ > 0 && batch_.size() + sizeof(RouteHeader) + in_.size() > kMaxMessageBytes)
-        flush();
-    if (batch_messages_ == 0) {
-        batch_ = sends_.take_buffer();
-        batch_due_ = Clock::time_point::max();
-    }
-    const RouteHeader route{m.rank, 0, in_.size()};
-    const std::size_t at = batch_.size();
-    batch_.resize(at + sizeof route + in_.size());
-    std::memcpy(batch_.data() + at, &route, sizeof route);
-    std::memcpy(batch_.data() + at + sizeof route, in_.data(), in_.size());
-    ++batch_messages_;
-    batch_due_ = std::min(batch_due_, now + hold_for(took));
-}
-
-bool GroupLeader::flush_due(Clock::time_point now) const {
-    // Every member has answered, or the oldest answer has waited its hold, or nobody owes
-    // anything more (the end of a map: nothing else will join the batch). Not at half the
-    // group, as before: that sent twice the messages and woke this loop more often, for no
-    // gain to members, whose queued work covers the hold. (129 ranks on 2 cores in groups of
-    // 16, 2 ms tasks, with the leader's loop sleeping up to a hold rather than 1 ms: its
-    // turns 40% fewer, the host's CPU per task 29.8 µs against 30.8, 92.8% of the ideal rate
-    // against 91.8%; medians of 14 alternating runs each.)
-    return batch_messages_ >= members_.size() || now >= batch_due_ || out_total_ == 0 ||
-           batch_.size() >= (1u << 20);
-}
-
-void GroupLeader::flush() {
-    sends_.start(comm_.get(), 0, kTagResult, std::move(batch_));
-    batch_messages_ = 0;
-}
-
 void GroupLeader::stop_members() {
     stopping_ = true;
+    decide_.stop();
     for (Member& m : members_) {
         if (m.down != nullptr)
             write_down(m, RelayKind::stop, nullptr, 0);
@@ -209,23 +142,10 @@ bool GroupLeader::finished() {
     return sends_.drained();
 }
 
-// Rank 0's refills come when they come; what can be planned is the members' results and the
-// batch's hold. Sleep until the batch is due, or for a hold's length (hold_for: a message's
-// time), whichever is first: a member has kRelayCover of work queued beyond the chunk it
-// runs, so it does not wait for this. With nothing owed, nothing is expected: the loop's idle
-// sleep says how soon rank 0's next message (a new map's first chunks) is seen.
 std::optional<MpiThread::Patience> GroupLeader::poll_again_in() const {
-    if (stopping_) return MpiThread::Patience{Clock::duration::zero(), false};
-    std::optional<MpiThread::Patience> best;
-    if (batch_messages_ > 0)
-        best =
-            MpiThread::Patience{std::max(batch_due_ - Clock::now(), Clock::duration::zero()), true};
-    if (out_total_ > 0) {
-        const Clock::duration hold =
-            ns_per_message_ < 0 ? Clock::duration::zero() : hold_for(ns_per_message_);
-        if (!best || hold < best->wait) best = MpiThread::Patience{hold, true};
-    }
-    return best;
+    const auto wait = decide_.poll_again_in();
+    if (!wait) return std::nullopt;
+    return MpiThread::Patience{*wait, !stopping_};
 }
 
 }  // namespace mproc::detail

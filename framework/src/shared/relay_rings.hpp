@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/groups.hpp"
+#include "base/protocol.hpp"
 #include "transport/transport.hpp"
 
 namespace mproc::detail {
@@ -26,9 +27,6 @@ enum class RelayKind : std::uint32_t {
     by_mpi = 1,   // the next such message comes by MPI (kTagTask or kTagResult), in order
     stop = 2,     // down: the member's serve loop ends; up: it has ended
 };
-
-// Messages larger than this go by MPI: a quarter of a ring, so several always fit.
-inline constexpr std::size_t kRelayInlineBytes = 64 * 1024;
 
 // Writes one record, whole, or nothing when the ring lacks room: false. Wakes a reader that
 // sleeps in relay_sleep.
