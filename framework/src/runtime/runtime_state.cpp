@@ -197,12 +197,15 @@ int Runtime::run_rank0(const std::function<void()>& main_fn) {
         // Across nodes (osc/pt2pt) a one-sided operation aimed at rank 0's arena completes
         // only when rank 0 enters MPI: there its loop never sleeps long, or every shared-object
         // operation from a worker waits out its sleep (measured: ~1 ms each with 1 ms sleeps).
-        // On one node it sleeps as long as its services are sure of, up to kRelayCover: a group
-        // its leader feeds sends a batch about once a third of the work rank 0 keeps out on it
-        // (8 ms with 2 ms tasks in groups of 16), and the leader's queue covers rank 0 being late.
+        // On one node with shared windows (no one-sided operation waits for it) it sleeps as
+        // long as its services are sure of, up to kRelayCover: a group its leader feeds sends a
+        // batch about once a third of the work rank 0 keeps out on it (8 ms with 2 ms tasks in
+        // groups of 16), and the leader's queue covers rank 0 being late.
         const auto idle_sleep =
             several_nodes_ ? std::chrono::microseconds(50) : std::chrono::microseconds(1000);
-        const auto longest = several_nodes_ ? idle_sleep : std::chrono::microseconds(kRelayCover);
+        const auto longest = several_nodes_ || segment_.base() == nullptr
+                                 ? idle_sleep
+                                 : std::chrono::microseconds(kRelayCover);
         mpi_thread_.loop(services, [&] { return pools.finished(); },
                          {.idle = idle_sleep, .longest = longest});
         pools.stop_workers();
