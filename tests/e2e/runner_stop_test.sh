@@ -132,6 +132,22 @@ wait "$front"; rc=$?
 contains "stopped rank: named on the screen" "$(cat "$work/quiet.log")" "^mproc: rank [12] on $(hostname): no answer for [2-9]\.[0-9] s"
 [ "$(wc -l < quiet.jsonl)" -eq 40 ] && ok "stopped rank: every record" || bad "stopped rank: records" "$(wc -l < quiet.jsonl)"
 
+# The same in a node group its leader feeds (MPROC_GROUP_SIZE=3 at 4 ranks: rank 1 leads 2 and
+# 3): only the leader knows what the stopped member holds, and it tells rank 0.
+gcfg="gquiet$$.yaml"
+sed 's/quiet.jsonl/gquiet.jsonl/' "$qcfg" > "$gcfg"
+MPROC_GROUP_SIZE=3 MPROC_QUIET_SECONDS=2 "$mproc" run "$gcfg" --ranks 4 >"$work/gquiet.log" 2>&1 &
+front=$!
+started "mproc-runner run $gcfg" && sleep 1.5
+victim=$(pgrep -f "^[^ ]*mproc-runner run $gcfg" | sort -n | tail -1)  # the last rank: a member
+kill -STOP "$victim"
+sleep 3.5
+kill -CONT "$victim"
+wait "$front"; rc=$?
+[ "$rc" -eq 0 ] && ok "stopped member: the run finishes once it continues" || bad "stopped member: exit $rc" "$(cat "$work/gquiet.log")"
+contains "stopped member: named on the screen" "$(cat "$work/gquiet.log")" "^mproc: rank [23] on $(hostname): no answer for [2-9]\.[0-9] s"
+[ "$(wc -l < gquiet.jsonl)" -eq 40 ] && ok "stopped member: every record" || bad "stopped member: records" "$(wc -l < gquiet.jsonl)"
+
 # task_timeout: the timed-out command's hidden descendants end with it.
 cat > "t$cfg" <<YAML
 job: command

@@ -1,10 +1,11 @@
 #pragma once
-// The scale simulator: rank 0's real Dispatcher (framework/src/engine/dispatcher.*), driven by
-// a discrete-event loop with a simulated clock and network, over workers and group leaders
-// that follow the engine's rules with a core each, as on a cluster. What rank 0's code costs
-// is not assumed: every call into the Dispatcher is timed on this machine as it runs, and
-// rank 0's simulated clock moves by what the call took. What the simulator does assume is in
-// Costs, each figure with where it comes from (docs/scale-model.md).
+// The scale simulator: rank 0's real Dispatcher (framework/src/engine/dispatcher.*) and each
+// group leader's real GroupDispatcher (group_dispatcher.*), driven by a discrete-event loop
+// with a simulated clock and network, over workers that follow the engine's rules, every rank
+// with a core of its own, as on a cluster. What the schedulers' code costs is not assumed:
+// every call into them is timed on this machine as it runs, and the rank's simulated clock
+// moves by what the call took. What the simulator does assume is in Costs, each figure with
+// where it comes from (docs/scale-model.md).
 //
 //     Costs costs = ...;                        // from a bench run (model_main.cpp)
 //     Outcome o = simulate({.ranks = 10'000, .task_ms = 10, .group_size = 16}, costs);
