@@ -239,9 +239,9 @@ void model_costs(mproc::Pool& pool, double scale) {
                 "us");
 
     // Rank 0's loop asleep between results: 2 ms tasks on the one worker, where rank 0 wakes
-    // about twice per task (it sleeps at most 1 ms) and does little else; alone, then with k
-    // threads on the worker's rank sleeping and waking meanwhile (the "workers" of the figures
-    // below are k).
+    // once or twice per task (it sleeps until a result is due) and does little else; alone,
+    // then with k threads on the worker's rank sleeping and waking meanwhile (the "workers" of
+    // the figures below are k).
     const int slow = std::max(50, static_cast<int>(500 * scale));
     const std::vector<int> tasks(static_cast<std::size_t>(slow), 2000);
     for (int k : {0, 2, 8, 32, 64}) {

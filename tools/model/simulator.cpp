@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <cstring>
 #include <deque>
@@ -193,6 +194,15 @@ class Simulation {
     Outcome run();
 
   private:
+    // Tasks per worker: 25, or four times what a worker of a group its leader feeds may have
+    // out at once (twice the chunk it runs and kRelayCover), if that is more: the middle half
+    // of the results, where efficiency is read, must come after rank 0 has handed out the
+    // first budgets, not while it still does.
+    std::uint64_t per_worker() const {
+        const double cover_ms = std::chrono::duration<double, std::milli>(kRelayCover).count();
+        const double out = 2 * (1 + std::ceil(cover_ms / (setup_.task_ms * setup_.chunksize)));
+        return std::max<std::uint64_t>(25, static_cast<std::uint64_t>(4 * out));
+    }
     static std::vector<int> nodes(const Setup& s) {
         std::vector<int> node(static_cast<std::size_t>(s.ranks), 0);
         if (s.node_ranks > 0)
@@ -488,7 +498,7 @@ Outcome Simulation::run() {
     const int workers = layout_.workers();
     if (workers < 1) throw std::invalid_argument("simulator: no rank runs tasks");
     const std::uint64_t n =
-        setup_.tasks > 0 ? setup_.tasks : std::max<std::uint64_t>(20'000, 25ull * static_cast<std::uint64_t>(workers));
+        setup_.tasks > 0 ? setup_.tasks : std::max<std::uint64_t>(20'000, per_worker() * static_cast<std::uint64_t>(workers));
 
     const TaskEntry& entry = lookup_task(model_task, "simulator");
     auto job = std::make_shared<Job>();

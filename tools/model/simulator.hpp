@@ -33,7 +33,7 @@ struct Setup {
     int node_ranks = 16;       // ranks per node; 0: every rank on one node
     std::uint32_t chunksize = 1;
     double spread = 0.05;      // each task takes task_ms × (1 ± spread), uniformly
-    std::uint64_t tasks = 0;   // 0: 25 per worker, at least 20,000
+    std::uint64_t tasks = 0;   // 0: 25 per worker or more (Simulation::per_worker), at least 20,000
     std::uint64_t seed = 1;
 };
 
