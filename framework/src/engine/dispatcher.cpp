@@ -408,7 +408,8 @@ bool Dispatcher::send_group(Pool& pool, Worker& leader) {
     Job* job = next_job(pool, leader.rank, false);
     if (job == nullptr) return false;
     take_known_estimate(*job);
-    const std::size_t budget = in_flight_budget(*job, workers, true) * leader.width * kGroupBudgetScale;
+    const std::size_t budget =
+        in_flight_budget(*job, workers, true) * leader.width * kGroupBudgetScale;
     const std::size_t batch = std::max<std::size_t>(1, budget / 3);
     if (leader.chunks_out >= budget || budget - leader.chunks_out < batch) return false;
     const bool first = leader.group_out.empty();
