@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The layers of framework/src, checked: a file includes only headers of its own folder and
-# of the folders below it (the order below, bottom first), and the pool engine's policy
-# (engine/dispatcher.*) includes nothing that brings in <mpi.h>. ARCHITECTURE.md draws the
-# same order.
+# of the folders below it (the order below, bottom first), and the schedulers
+# (engine/dispatcher.*, engine/group_dispatcher.*) include nothing that brings in <mpi.h>.
+# ARCHITECTURE.md draws the same order.
 set -uo pipefail
 src=$(cd "$(dirname "$0")/../../framework/src" && pwd)
 order=(base transport shared engine services runtime api)
@@ -27,7 +27,7 @@ for file in "$src"/*/*; do
     done < <(grep -n '^#include "' "$file" | sed 's/^\([0-9]*\):#include "\([^"]*\)".*/\1:\2/')
 done
 
-# What the dispatcher's files include, followed through framework/src and the public headers:
+# What the schedulers' files include, followed through framework/src and the public headers:
 # none of it may be <mpi.h>.
 seen=()
 walk() {
@@ -42,9 +42,9 @@ walk() {
     done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f")
     return 0
 }
-for f in "$src"/engine/dispatcher.*; do
-    [ -f "$f" ] || { echo "engine/dispatcher.* is missing"; bad=1; continue; }
+for f in "$src"/engine/dispatcher.* "$src"/engine/group_dispatcher.*; do
+    [ -f "$f" ] || { echo "$f is missing"; bad=1; continue; }
     walk "$f" || { echo "engine/$(basename "$f") reaches <mpi.h>"; bad=1; }
 done
-[ "$bad" = 0 ] && echo "layers: every include looks down; the dispatcher reaches no <mpi.h>"
+[ "$bad" = 0 ] && echo "layers: every include looks down; the schedulers reach no <mpi.h>"
 exit "$bad"

@@ -176,7 +176,8 @@ class Simulation {
             }
         }
         // Rank 0's loop over several nodes never sleeps past 50 µs, so that one-sided
-        // operations aimed at it progress (runtime_state.cpp); on one node, 1 ms.
+        // operations aimed at it progress (runtime_state.cpp); on one node it naps up to 1 ms
+        // when nothing is expected and sleeps up to kRelayCover when it is sure.
         const bool several_nodes = s.node_ranks > 0 && s.ranks > s.node_ranks;
         rank0_.idle_sleep = several_nodes ? kSeveralNodesSleep : kMaxSleep;
         rank0_.longest = several_nodes ? kSeveralNodesSleep : kRank0Longest;

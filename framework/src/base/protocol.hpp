@@ -87,7 +87,7 @@ inline constexpr std::chrono::microseconds kRelayCover{5 * kMaxRelayHold};
 // their shared-memory ring (shared/relay_rings.hpp): a quarter of a ring, so several always fit.
 inline constexpr std::size_t kRelayInlineBytes = 64 * 1024;
 // What a member keeps queued beyond the chunk it runs when its leader hands out the group's
-// chunks (GroupLeader): the leader is on the same node and wakes at least once a hold, so half
+// chunks (GroupDispatcher): the leader is on the same node and wakes at least once a hold, so half
 // the cover rank 0 keeps for a member it feeds itself; the rest of the group's work waits at
 // the leader, for whichever member is free first.
 inline constexpr std::chrono::microseconds kMemberCover{kRelayCover / 2};

@@ -159,8 +159,8 @@ class Dispatcher {
         std::uint64_t stamp;
         bool operator>(const Due& o) const { return at > o.at; }
     };
-    // A group leader, and the messages for its members that one pass of dispatch gathers
-    // (each a RouteHeader and the task message), sent as one.
+    // A group leader, its members, and what one pass of dispatch gathers for it (the group's
+    // chunks and its members' own task messages, each behind a RouteHeader), sent as one.
     struct Route {
         int leader = 0;
         std::vector<int> members;
