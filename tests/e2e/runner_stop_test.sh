@@ -139,13 +139,18 @@ sed 's/quiet.jsonl/gquiet.jsonl/' "$qcfg" > "$gcfg"
 MPROC_GROUP_SIZE=3 MPROC_QUIET_SECONDS=2 "$mproc" run "$gcfg" --ranks 4 >"$work/gquiet.log" 2>&1 &
 front=$!
 started "mproc-runner run $gcfg" && sleep 1.5
-victim=$(pgrep -f "^[^ ]*mproc-runner run $gcfg" | sort -n | tail -1)  # the last rank: a member
+# Rank 3, a member, found by the rank Open MPI gives it (the newest pid could be the leader).
+victim=""
+for p in $(pgrep -f "^[^ ]*mproc-runner run $gcfg"); do
+    tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=3' && victim=$p
+done
+[ -n "$victim" ] && ok "stopped member: rank 3 found" || bad "stopped member: no rank 3" "$(pgrep -af "$gcfg")"
 kill -STOP "$victim"
 sleep 3.5
 kill -CONT "$victim"
 wait "$front"; rc=$?
 [ "$rc" -eq 0 ] && ok "stopped member: the run finishes once it continues" || bad "stopped member: exit $rc" "$(cat "$work/gquiet.log")"
-contains "stopped member: named on the screen" "$(cat "$work/gquiet.log")" "^mproc: rank [23] on $(hostname): no answer for [2-9]\.[0-9] s"
+contains "stopped member: named on the screen" "$(cat "$work/gquiet.log")" "^mproc: rank 3 on $(hostname): no answer for [2-9]\.[0-9] s"
 [ "$(wc -l < gquiet.jsonl)" -eq 40 ] && ok "stopped member: every record" || bad "stopped member: records" "$(wc -l < gquiet.jsonl)"
 
 # task_timeout: the timed-out command's hidden descendants end with it.

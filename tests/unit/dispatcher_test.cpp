@@ -20,6 +20,7 @@
 #include "base/groups.hpp"
 #include "base/trace.hpp"
 #include "engine/dispatcher.hpp"
+#include "fake_clock.hpp"
 #include "mproc/detail/engine.hpp"
 #include "mproc/detail/sinks.hpp"
 #include "mproc/task.hpp"
@@ -28,6 +29,7 @@ namespace {
 
 using namespace mproc;
 using namespace mproc::detail;
+using mproc::detail::testing::FakeClock;
 using namespace std::chrono_literals;
 
 int square(int x) {
@@ -45,15 +47,6 @@ int fails_on_seven(int x) {
     return x;
 }
 MPROC_TASK(fails_on_seven);
-
-class FakeClock final : public Clock {
-  public:
-    time_point now() const override { return now_; }
-    void advance(duration d) { now_ += d; }
-
-  private:
-    time_point now_{std::chrono::hours(1)};
-};
 
 // Keeps every message the dispatcher sends, in order.
 class FakeOutbox final : public Outbox {

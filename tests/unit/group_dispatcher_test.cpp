@@ -12,22 +12,15 @@
 
 #include "base/protocol.hpp"
 #include "engine/group_dispatcher.hpp"
+#include "fake_clock.hpp"
 #include "mproc/error.hpp"
 
 namespace {
 
 using namespace mproc;
 using namespace mproc::detail;
+using mproc::detail::testing::FakeClock;
 using namespace std::chrono_literals;
-
-class FakeClock final : public Clock {
-  public:
-    time_point now() const override { return now_; }
-    void advance(duration d) { now_ += d; }
-
-  private:
-    time_point now_{std::chrono::hours(1)};
-};
 
 class FakeLinks final : public GroupDispatcher::Links {
   public:
@@ -110,20 +103,26 @@ struct Fixture {
     FakeLinks links;
     GroupDispatcher g{1, {2, 3, 4}, links, clock, 1 << 16};
 
-    // Answers every task message sent so far, in order, each chunk busy for `busy`.
+    // Rank 0 sends the group chunks 0 .. n - 1, and the leader takes a turn.
+    void take(std::uint64_t n) {
+        const Buffer message = group_chunks(1, 0, n);
+        g.from_rank0(message.data(), message.size());
+        g.tick();
+    }
+    // Member `sent.first` answers the task message `sent.second`, each chunk busy for `busy`.
+    void answer_one(const std::pair<int, Buffer>& sent, std::chrono::nanoseconds busy) {
+        const Buffer reply = answer(sent.second, busy);
+        g.from_member(sent.first, reply.data(), reply.size());
+    }
+    // Answers every task message sent so far, in order.
     void answer_all(std::chrono::nanoseconds busy) {
-        for (auto& [rank, message] : std::exchange(links.down, {})) {
-            const Buffer reply = answer(message, busy);
-            g.from_member(rank, reply.data(), reply.size());
-        }
+        for (const auto& sent : std::exchange(links.down, {})) answer_one(sent, busy);
     }
 };
 
 TEST(GroupDispatcher, SpreadsTheGroupsChunksOverItsMembersAndKeepsTheRestQueued) {
     Fixture f;
-    const Buffer message = group_chunks(1, 0, 10);
-    f.g.from_rank0(message.data(), message.size());
-    f.g.tick();
+    f.take(10);
     // Before any estimate a member holds two chunks, one a message: the first round gives each
     // member one, the second one more, and 4 chunks wait.
     std::map<int, std::vector<std::uint64_t>> held;
@@ -142,9 +141,7 @@ TEST(GroupDispatcher, SpreadsTheGroupsChunksOverItsMembersAndKeepsTheRestQueued)
 
 TEST(GroupDispatcher, AFreeMemberGetsTheQueuedWorkNotABusyOne) {
     Fixture f;
-    const Buffer message = group_chunks(1, 0, 30);
-    f.g.from_rank0(message.data(), message.size());
-    f.g.tick();
+    f.take(30);
     // Rank 2 is stuck on its chunks; 3 and 4 answer theirs, and take what was queued.
     std::size_t stuck = 0;
     for (int round = 0; round < 30; ++round) {
@@ -173,13 +170,10 @@ TEST(GroupDispatcher, AFreeMemberGetsTheQueuedWorkNotABusyOne) {
 
 TEST(GroupDispatcher, ResultsWaitForTheRestOfTheGroupOrTheirHold) {
     Fixture f;
-    const Buffer message = group_chunks(1, 0, 9);
-    f.g.from_rank0(message.data(), message.size());
-    f.g.tick();
+    f.take(9);
     auto down = std::exchange(f.links.down, {});
     ASSERT_EQ(down.size(), 6u);  // two each; 3 wait here
-    const Buffer first = answer(down[0].second, 1ms);
-    f.g.from_member(down[0].first, first.data(), first.size());
+    f.answer_one(down[0], 1ms);
     f.g.tick();
     EXPECT_TRUE(f.links.up.empty()) << "one answer of nine waits";
     ASSERT_TRUE(f.g.poll_again_in().has_value());
@@ -194,8 +188,7 @@ TEST(GroupDispatcher, ResultsWaitForTheRestOfTheGroupOrTheirHold) {
     // Two more answers of the 8 out wait; the third makes a third of what is out (3 of 5
     // still out, and 3), and they go at once: what rank 0 refills a message at a time.
     for (std::size_t i = 1; i < 4; ++i) {
-        const Buffer reply = answer(down[i].second, 1ms);
-        f.g.from_member(down[i].first, reply.data(), reply.size());
+        f.answer_one(down[i], 1ms);
         f.g.tick();
         EXPECT_EQ(f.links.up.size(), i < 3 ? 1u : 2u) << "after answer " << i + 1;
     }
@@ -205,9 +198,7 @@ TEST(GroupDispatcher, ResultsWaitForTheRestOfTheGroupOrTheirHold) {
 
 TEST(GroupDispatcher, AMemberTakesMoreOnceChunksAreKnownToBeShort) {
     Fixture f;
-    Buffer message = group_chunks(1, 0, 60);
-    f.g.from_rank0(message.data(), message.size());
-    f.g.tick();
+    f.take(60);
     f.answer_all(2ms);
     f.g.tick();
     // 2 ms chunks: the one running and kMemberCover (5 ms) more, 4 in all, 2 a message.
@@ -243,9 +234,7 @@ TEST(GroupDispatcher, AMembersOwnMessagesGoUnchangedAndComeBackAsItsOwn) {
 
 TEST(GroupDispatcher, AMemberItFeedsThatOwesForLongIsReportedToRank0) {
     Fixture f;
-    const Buffer message = group_chunks(1, 0, 6);
-    f.g.from_rank0(message.data(), message.size());
-    f.g.tick();
+    f.take(6);
     f.clock.advance(300ms);
     f.g.tick();
     EXPECT_TRUE(f.links.up.empty()) << "300 ms is not long";
@@ -294,18 +283,14 @@ TEST(GroupDispatcher, BadPartsAreRefusedNamingTheLeader) {
 
 TEST(GroupDispatcher, AtTheStopTheQueueIsDroppedAndWhatIsGatheredGoes) {
     Fixture f;
-    const Buffer message = group_chunks(1, 0, 10);
-    f.g.from_rank0(message.data(), message.size());
-    f.g.tick();
+    f.take(10);
     auto down = std::exchange(f.links.down, {});
-    const Buffer reply = answer(down[0].second, 1ms);
-    f.g.from_member(down[0].first, reply.data(), reply.size());
+    f.answer_one(down[0], 1ms);
     f.g.stop();
     ASSERT_EQ(f.links.up.size(), 1u) << "the gathered result goes at the stop";
     f.g.tick();
     EXPECT_TRUE(f.links.down.empty()) << "the queued chunks are not handed out";
-    const Buffer late = answer(down[1].second, 1ms);
-    f.g.from_member(down[1].first, late.data(), late.size());
+    f.answer_one(down[1], 1ms);
     f.g.tick();
     EXPECT_EQ(f.links.up.size(), 1u) << "results after the stop are not sent";
 }

@@ -54,7 +54,6 @@ Dispatcher::Dispatcher(const GroupLayout& layout, Outbox& outbox, const Clock& c
         if (members.empty()) continue;
         w.leads = true;
         w.led = static_cast<int>(routes_.size());
-        w.width = members.size();
         for (int m : members) worker(m).route = w.led;
         Route& route = routes_.emplace_back();
         route.leader = w.rank;
@@ -195,7 +194,7 @@ std::pair<Clock::duration, Clock::duration> Dispatcher::patience_for(
         // A leader sends its group's results once they answer a third of the chunks out on
         // the group (GroupDispatcher::flush_due): that many chunks' time, spread over its
         // members.
-        const double thirds = static_cast<double>(w.group_out.size()) / (3.0 * w.width);
+        const double thirds = static_cast<double>(w.group_out.size()) / (3.0 * width_of(w));
         ns = estimate(w.group_out.front()) * std::max(1.0, thirds);
     }
     const auto expected = Clock::duration(std::chrono::nanoseconds(static_cast<std::int64_t>(ns)));
@@ -409,7 +408,7 @@ bool Dispatcher::send_group(Pool& pool, Worker& leader) {
     if (job == nullptr) return false;
     take_known_estimate(*job);
     const std::size_t budget =
-        in_flight_budget(*job, workers, true) * leader.width * kGroupBudgetScale;
+        in_flight_budget(*job, workers, true) * width_of(leader) * kGroupBudgetScale;
     const std::size_t batch = std::max<std::size_t>(1, budget / 3);
     if (leader.chunks_out >= budget || budget - leader.chunks_out < batch) return false;
     const bool first = leader.group_out.empty();

@@ -134,7 +134,6 @@ class Dispatcher {
         int route = -1;      // the index in routes_ of its group's leader; -1: sent to directly
         bool leads = false;  // a group leader: runs no tasks
         int led = -1;        // a leader: the index of its own route in routes_
-        std::size_t width = 0;  // a leader: its members
         // A member whose leader hands it its pool's chunks: rank 0 sends it only chunks
         // pinned to it.
         bool fed = false;
@@ -219,6 +218,10 @@ class Dispatcher {
         return job.slot < jobs_.size() && jobs_[job.slot].get() == &job;
     }
     Worker& worker(int rank) { return workers_[static_cast<std::size_t>(rank - 1)]; }
+    // How many members leader `w` has.
+    std::size_t width_of(const Worker& w) const {
+        return routes_[static_cast<std::size_t>(w.led)].members.size();
+    }
     const Worker& worker(int rank) const { return workers_[static_cast<std::size_t>(rank - 1)]; }
 
     Outbox& outbox_;
