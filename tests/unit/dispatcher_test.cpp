@@ -661,6 +661,30 @@ TEST(Dispatcher, AGroupFedByItsLeaderNamesTheMemberInErrorsAndWhenItIsQuiet) {
     EXPECT_TRUE(f.d.quiet_workers(pool.id, 43).empty());
 }
 
+TEST(Dispatcher, ALeaderThatSendsNothingWhileItsGroupOwesIsNamed) {
+    Fixture f(plan_groups(std::vector<int>(4, 0), 3));  // rank 1 leads 2 and 3
+    auto pool = f.d.open_pool(0);
+    f.d.submit(pool.id,
+               make_job(square, std::views::iota(0, 100), std::make_unique<RecordingSink>(), 1));
+    f.d.dispatch();
+    (void)f.outbox.take();
+    f.clock.advance(40s);  // not a word from rank 1
+    auto quiet = f.d.quiet_workers(pool.id, 30);
+    ASSERT_EQ(quiet.size(), 1u);
+    EXPECT_EQ(quiet[0].first, 1);
+    EXPECT_DOUBLE_EQ(quiet[0].second, 40.0);
+    // Word from it (a member quiet for long) shows it alive: then the member is named instead.
+    Buffer word;
+    const std::int64_t owed_ns = 40'000'000'000;
+    FakeLeader::append(word, 3, kRouteQuiet,
+                       Buffer(reinterpret_cast<const char*>(&owed_ns),
+                              reinterpret_cast<const char*>(&owed_ns) + sizeof owed_ns));
+    f.d.on_results(1, word.data(), word.size());
+    quiet = f.d.quiet_workers(pool.id, 30);
+    ASSERT_EQ(quiet.size(), 1u);
+    EXPECT_EQ(quiet[0].first, 3);
+}
+
 TEST(Dispatcher, PartOfAGroupAndPinnedChunksGoToTheMemberThroughItsLeader) {
     // 7 ranks in groups of 3: rank 1 leads 2 and 3, rank 4 leads 5 and 6.
     Fixture f(plan_groups(std::vector<int>(7, 0), 3));

@@ -157,7 +157,14 @@ std::vector<std::pair<int, double>> Dispatcher::quiet_workers(int pool, double a
     std::vector<std::pair<int, double>> quiet;
     const auto now = clock_.now();
     for (const Worker& w : workers_) {
-        if (w.pool != pool || w.leads) continue;
+        if (w.pool != pool) continue;
+        if (w.leads) {
+            if (w.group_out.empty()) continue;
+            const double silent =
+                std::chrono::duration<double>(now - std::max(w.owed_since, w.heard)).count();
+            if (silent >= at_least) quiet.emplace_back(w.rank, silent);
+            continue;
+        }
         // What a fed member owes, only its leader knows: it tells when that is long.
         Clock::time_point since = w.fed ? w.quiet_since : Clock::time_point::max();
         if (!w.out.empty()) since = std::min(since, w.owed_since);
@@ -548,6 +555,7 @@ void Dispatcher::on_results(int source, const char* data, std::size_t size) {
     }
     // A leader's batch: result messages of its members, each as the member sent it, and
     // word of members that owe results for long.
+    from.heard = clock_.now();
     for_each_part<RouteHeader>(
         data, size, "routed result", [&](const RouteHeader& route, const char* message) {
             Worker* w = route.rank > 0 && route.rank <= static_cast<int>(workers_.size())

@@ -93,7 +93,8 @@ class Dispatcher {
     // Cancels every job of `pool` with PoolClosed.
     void terminate(int pool);
     // The pool's workers that have owed a result for at least `at_least` seconds: (rank, for
-    // how long).
+    // how long). A leader that feeds its group is among them when its group owes chunks and
+    // the leader has sent nothing for that long (it reports its quiet members every 0.5 s).
     std::vector<std::pair<int, double>> quiet_workers(int pool, double at_least) const;
     // Something outside may have given any worker room (an imap reader read results under its
     // bound): the next dispatch looks at every worker.
@@ -142,6 +143,8 @@ class Dispatcher {
         std::deque<InFlight> group_out;
         // A fed member: since when its leader says it has owed results (none: max()).
         Clock::time_point quiet_since = Clock::time_point::max();
+        // A leader: when its last message came (results, or word of a quiet member).
+        Clock::time_point heard;
         // Since when it owes a result: its first message out was sent, or its last answer
         // came with more still out.
         Clock::time_point owed_since;
