@@ -20,6 +20,7 @@
 #include "base/groups.hpp"
 #include "base/trace.hpp"
 #include "engine/dispatcher.hpp"
+#include "engine/group_dispatcher.hpp"
 #include "fake_clock.hpp"
 #include "mproc/detail/engine.hpp"
 #include "mproc/detail/sinks.hpp"
@@ -71,7 +72,7 @@ class RecordingSink final : public ResultSink {
         std::vector<int> values;
         std::exception_ptr error;
     };
-    explicit RecordingSink(bool whole = true) : whole_(whole) {}
+    explicit RecordingSink(bool whole = true, bool joins = false) : whole_(whole), joins_(joins) {}
 
     void deliver(std::uint64_t seq, std::uint64_t first, std::uint32_t count, const char* data,
                  std::size_t size) override {
@@ -86,6 +87,7 @@ class RecordingSink final : public ResultSink {
     void finish(std::uint64_t chunks) override { finished = chunks; }
     void abort(std::exception_ptr e) override { aborted = e; }
     bool fails_whole_job() const override { return whole_; }
+    bool joins_chunks() const override { return joins_; }
 
     // Every value delivered, by input index.
     std::map<std::uint64_t, int> values() const {
@@ -106,6 +108,7 @@ class RecordingSink final : public ResultSink {
 
   private:
     bool whole_;
+    bool joins_;
 };
 
 std::string message_of(std::exception_ptr e) {
@@ -621,6 +624,150 @@ TEST(Dispatcher, APoolWithWholeGroupsSendsTheirChunksToTheLeadersWhoHandThemOut)
     EXPECT_TRUE(f.d.idle());
 }
 
+// Rank 0 with real leaders: each leader's GroupDispatcher takes what rank 0 sends it, its
+// members run what it hands them (round by round, in order), and its batches go back to rank
+// 0. What each leader got from rank 0 is kept.
+struct Leaders {
+    struct Links final : GroupDispatcher::Links {
+        void to_member(int rank, const char* message, std::size_t size) override {
+            down.emplace_back(rank, Buffer(message, message + size));
+        }
+        void to_rank0(Buffer batch) override { up.push_back(std::move(batch)); }
+        Buffer take_buffer() override { return {}; }
+        std::vector<std::pair<int, Buffer>> down;
+        std::vector<Buffer> up;
+    };
+    struct Leader {
+        Links links;
+        std::unique_ptr<GroupDispatcher> g;
+    };
+
+    explicit Leaders(Fixture& f) : f(f) {
+        for (std::size_t r = 0; r < f.layout.members.size(); ++r) {
+            if (f.layout.members[r].empty()) continue;
+            Leader& l = leaders[static_cast<int>(r)];
+            l.g = std::make_unique<GroupDispatcher>(static_cast<int>(r), f.layout.members[r],
+                                                    l.links, f.clock, 1 << 16);
+        }
+    }
+    // Runs until nothing moves; each round's chunks take `ns` an item.
+    void run(double ns) {
+        for (int round = 0; round < 10000; ++round) {
+            bool moved = false;
+            for (auto& s : f.outbox.take()) {
+                from_rank0[s.rank].push_back(s.message);
+                leaders.at(s.rank).g->from_rank0(s.message.data(), s.message.size());
+                moved = true;
+            }
+            for (auto& [rank, l] : leaders) {
+                l.g->tick();
+                for (auto& [member, m] : std::exchange(l.links.down, {})) {
+                    const Buffer reply = run_message(m, member, ns);
+                    l.g->from_member(member, reply.data(), reply.size());
+                    moved = true;
+                }
+                f.clock.advance(1ms);
+                l.g->tick();
+                for (Buffer& batch : std::exchange(l.links.up, {})) {
+                    f.d.on_results(rank, batch.data(), batch.size());
+                    moved = true;
+                }
+            }
+            f.d.dispatch();
+            if (!moved) return;
+        }
+        ADD_FAILURE() << "still moving after 10000 rounds";
+    }
+    // The flags of every part rank 0 sent to leaders.
+    std::multiset<std::uint32_t> flags_sent() const {
+        std::multiset<std::uint32_t> flags;
+        for (const auto& [rank, messages] : from_rank0)
+            for (const Buffer& m : messages)
+                for (const auto& p : FakeLeader::parts(m)) flags.insert(p.route.flags);
+        return flags;
+    }
+
+    Fixture& f;
+    std::map<int, Leader> leaders;
+    std::map<int, std::vector<Buffer>> from_rank0;
+};
+
+TEST(Dispatcher, PlainValuesGoToLeadersAsSpansAndComeBackJoined) {
+    Fixture f(plan_groups(std::vector<int>(7, 0), 3));  // rank 1 leads 2 and 3, rank 4 5 and 6
+    Leaders leaders(f);
+    auto pool = f.d.open_pool(0);
+    auto sink = std::make_unique<RecordingSink>(true, true);
+    auto* got = sink.get();
+    auto job = make_job(square, std::views::iota(0, 500), std::move(sink), 1);
+    f.d.submit(pool.id, job);
+    f.d.dispatch();
+    leaders.run(1e6);
+    ASSERT_TRUE(got->finished.has_value());
+    EXPECT_EQ(*got->finished, 500u) << "chunks of one item each, however they travelled";
+    const auto values = got->values();
+    ASSERT_EQ(values.size(), 500u);
+    for (int i = 0; i < 500; ++i) EXPECT_EQ(values.at(static_cast<std::uint64_t>(i)), i * i);
+    // Rank 0 packed spans and took them back joined: far fewer deliveries than chunks.
+    const auto flags = leaders.flags_sent();
+    EXPECT_GT(flags.count(kRouteSpan), 0u);
+    EXPECT_EQ(flags.count(kRouteGroup), 0u);
+    EXPECT_LT(got->got.size(), 500u / 4);
+    EXPECT_TRUE(f.d.idle());
+
+    // A sink that cannot take joined results gets its chunks one by one.
+    auto one_by_one = std::make_unique<RecordingSink>(true, false);
+    auto* each = one_by_one.get();
+    auto job2 = make_job(square, std::views::iota(0, 100), std::move(one_by_one), 1);
+    leaders.from_rank0.clear();
+    f.d.submit(pool.id, job2);
+    f.d.dispatch();
+    leaders.run(1e6);
+    EXPECT_EQ(each->got.size(), 100u);
+    EXPECT_EQ(leaders.flags_sent().count(kRouteSpan), 0u);
+}
+
+TEST(Dispatcher, AFailedChunkOfASpanFailsTheMapNamingTheMemberThatRanIt) {
+    Fixture f(plan_groups(std::vector<int>(4, 0), 3));  // rank 1 leads 2 and 3
+    Leaders leaders(f);
+    auto pool = f.d.open_pool(0);
+    auto sink = std::make_unique<RecordingSink>(true, true);
+    auto* got = sink.get();
+    auto job = make_job(fails_on_seven, std::views::iota(0, 40), std::move(sink), 1);
+    f.d.submit(pool.id, job);
+    f.d.dispatch();
+    leaders.run(1e6);
+    const std::string why = message_of(got->first_error());
+    EXPECT_NE(why.find("seven"), std::string::npos) << why;
+    EXPECT_TRUE(why.find("rank 2") != std::string::npos || why.find("rank 3") != std::string::npos)
+        << why;
+    EXPECT_GT(leaders.flags_sent().count(kRouteSpan), 0u);
+    EXPECT_TRUE(f.d.idle()) << "every chunk of the broken span was accounted for";
+}
+
+TEST(Dispatcher, AJoinedAnswerThatDoesNotMatchASpanIsRefused) {
+    Fixture f(plan_groups(std::vector<int>(4, 0), 3));  // rank 1 leads 2 and 3
+    auto pool = f.d.open_pool(0);
+    auto job = make_job(square, std::views::iota(0, 40),
+                        std::make_unique<RecordingSink>(true, true), 1);
+    f.d.submit(pool.id, job);
+    f.d.dispatch();
+    ASSERT_EQ(FakeLeader::parts(f.outbox.take().at(0).message).at(0).route.flags, kRouteSpan);
+    Buffer result, batch;
+    const ResultHeader wrong{job->id, 0, 1000, 0, 0, 99, ResultStatus::ok};
+    result.resize(sizeof wrong);
+    std::memcpy(result.data(), &wrong, sizeof wrong);
+    FakeLeader::append(batch, 1, kRouteSpan, result);
+    try {
+        f.d.on_results(1, batch.data(), batch.size());
+        ADD_FAILURE() << "a joined answer of 99 items was taken";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("group leader rank 1 joined the results of a span "
+                                             "at chunk 0 of job 1 that does not match"),
+                  std::string::npos)
+            << e.what();
+    }
+}
+
 TEST(Dispatcher, AGroupFedByItsLeaderNamesTheMemberInErrorsAndWhenItIsQuiet) {
     Fixture f(plan_groups(std::vector<int>(4, 0), 3));  // rank 1 leads 2 and 3
     auto pool = f.d.open_pool(0);
@@ -653,12 +800,18 @@ TEST(Dispatcher, AGroupFedByItsLeaderNamesTheMemberInErrorsAndWhenItIsQuiet) {
                        Buffer(reinterpret_cast<const char*>(&owed_ns),
                               reinterpret_cast<const char*>(&owed_ns) + sizeof owed_ns));
     f.d.on_results(1, word.data(), word.size());
-    f.clock.advance(2s);
+    f.clock.advance(1s);
     auto quiet = f.d.quiet_workers(pool.id, 30);
     ASSERT_EQ(quiet.size(), 1u);
     EXPECT_EQ(quiet[0].first, 2);
-    EXPECT_DOUBLE_EQ(quiet[0].second, 42.0);
-    EXPECT_TRUE(f.d.quiet_workers(pool.id, 43).empty());
+    EXPECT_DOUBLE_EQ(quiet[0].second, 41.0);
+    EXPECT_TRUE(f.d.quiet_workers(pool.id, 42).empty());
+    // The leader says it again every half second while the member stays quiet; word it has
+    // not repeated for three of those lapses (the member's answers may come joined, unnamed).
+    f.clock.advance(1s);
+    quiet = f.d.quiet_workers(pool.id, 1);
+    ASSERT_EQ(quiet.size(), 1u);
+    EXPECT_EQ(quiet[0].first, 1);  // now the leader itself, silent for 2 s
 }
 
 TEST(Dispatcher, ALeaderThatSendsNothingWhileItsGroupOwesIsNamed) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,43 @@ Buffer group_chunks(int leader, std::uint64_t first, std::uint64_t n) {
         append(message, RouteHeader{leader, kRouteGroup, chunk.size()}, chunk);
     }
     return message;
+}
+
+// A message from rank 0 with one span of job 1: `items` ints from input index `first` (each
+// its own index), chunks of `each` items from chunk `seq`, as Dispatcher::pack_span packs it.
+Buffer span_of(int leader, std::uint64_t seq, std::uint64_t first, std::uint32_t items,
+               std::uint32_t each) {
+    Buffer part;
+    append(part, SpanHeader{each, sizeof(int)});
+    Buffer inputs;
+    for (std::uint32_t i = 0; i < items; ++i) {
+        const int v = static_cast<int>(first + i);
+        inputs.insert(inputs.end(), reinterpret_cast<const char*>(&v),
+                      reinterpret_cast<const char*>(&v) + sizeof v);
+    }
+    append(part, TaskHeader{1, seq, first, 0, inputs.size(), items, 0}, inputs);
+    Buffer message;
+    append(message, RouteHeader{leader, kRouteSpan, part.size()}, part);
+    return message;
+}
+
+// A member's result message for `message`: each chunk's inputs echoed as its results, busy
+// for `busy`; chunk `fails` (if any) failed instead.
+Buffer echo(const Buffer& message, std::chrono::nanoseconds busy,
+            std::optional<std::uint64_t> fails = std::nullopt) {
+    Buffer out;
+    for_each_part<TaskHeader>(message.data(), message.size(), "task",
+                              [&](const TaskHeader& h, const char* inputs) {
+                                  const bool failed = fails && *fails == h.seq;
+                                  append(out,
+                                         ResultHeader{1, h.seq,
+                                                      static_cast<std::uint64_t>(busy.count()),
+                                                      0, failed ? 4 : h.size, h.count,
+                                                      failed ? ResultStatus::task_failed
+                                                             : ResultStatus::ok},
+                                         failed ? Buffer(4, 'f') : Buffer(inputs, inputs + h.size));
+                              });
+    return out;
 }
 
 // The chunks of a task message, by seq.
@@ -293,6 +331,115 @@ TEST(GroupDispatcher, AtTheStopTheQueueIsDroppedAndWhatIsGatheredGoes) {
     f.answer_one(down[1], 1ms);
     f.g.tick();
     EXPECT_EQ(f.links.up.size(), 1u) << "results after the stop are not sent";
+}
+
+TEST(GroupDispatcher, ASpanIsCutIntoItsChunksAndItsResultsGoBackJoinedInOrder) {
+    Fixture f;
+    const Buffer span = span_of(1, 5, 50, 10, 3);  // chunks 5..8: 3, 3, 3 and 1 items
+    f.g.from_rank0(span.data(), span.size());
+    f.g.tick();
+    std::vector<std::uint64_t> firsts, counts;
+    std::vector<int> inputs;
+    for (const auto& [rank, m] : f.links.down)
+        for_each_part<TaskHeader>(m.data(), m.size(), "task",
+                                  [&](const TaskHeader& h, const char* in) {
+                                      firsts.push_back(h.first);
+                                      counts.push_back(h.count);
+                                      EXPECT_EQ(h.size, h.count * sizeof(int));
+                                      for (std::uint32_t i = 0; i < h.count; ++i) {
+                                          int v;
+                                          std::memcpy(&v, in + i * sizeof v, sizeof v);
+                                          inputs.push_back(v);
+                                      }
+                                  });
+    EXPECT_EQ(firsts, (std::vector<std::uint64_t>{50, 53, 56, 59}));
+    EXPECT_EQ(counts, (std::vector<std::uint64_t>{3, 3, 3, 1}));
+    for (std::size_t i = 0; i < inputs.size(); ++i) EXPECT_EQ(inputs[i], 50 + static_cast<int>(i));
+    // Members answer out of order; nothing goes up until the span's last chunk is in.
+    auto down = std::exchange(f.links.down, {});
+    ASSERT_EQ(down.size(), 4u);
+    for (std::size_t i = down.size(); i-- > 0;) {
+        EXPECT_TRUE(f.links.up.empty());
+        const Buffer reply = echo(down[i].second, 1ms);
+        f.g.from_member(down[i].first, reply.data(), reply.size());
+        f.g.tick();
+    }
+    ASSERT_EQ(f.links.up.size(), 1u);
+    const Buffer& batch = f.links.up[0];
+    std::vector<RouteHeader> routes;
+    for_each_part<RouteHeader>(batch.data(), batch.size(), "batch",
+                               [&](const RouteHeader& r, const char* data) {
+                                   routes.push_back(r);
+                                   ASSERT_EQ(r.flags, kRouteSpan);
+                                   for_each_part<ResultHeader>(
+                                       data, r.size, "result",
+                                       [&](const ResultHeader& h, const char* results) {
+                                           EXPECT_EQ(h.seq, 5u);
+                                           EXPECT_EQ(h.count, 10u);
+                                           EXPECT_EQ(h.busy_ns, 4'000'000u);  // 4 chunks
+                                           EXPECT_EQ(h.status, ResultStatus::ok);
+                                           ASSERT_EQ(h.size, 10 * sizeof(int));
+                                           for (int i = 0; i < 10; ++i) {
+                                               int v;
+                                               std::memcpy(&v, results + i * sizeof v, sizeof v);
+                                               EXPECT_EQ(v, 50 + i);
+                                           }
+                                       });
+                               });
+    ASSERT_EQ(routes.size(), 1u);
+    EXPECT_EQ(routes[0].rank, 1) << "a joined span comes from the leader itself";
+}
+
+TEST(GroupDispatcher, OnceAChunkOfASpanFailsItsResultsGoOneByOneNamingTheirMembers) {
+    Fixture f;
+    const Buffer span = span_of(1, 0, 0, 6, 1);  // chunks 0..5, one item each
+    f.g.from_rank0(span.data(), span.size());
+    f.g.tick();
+    auto down = std::exchange(f.links.down, {});
+    ASSERT_EQ(down.size(), 6u);  // two a member
+    // The first two come back fine and are held; the third fails: all three go up, each
+    // naming its member, and so does every chunk of the span after them.
+    std::map<std::uint64_t, int> ran_by;
+    for (std::size_t i = 0; i < down.size(); ++i) {
+        const Buffer reply = echo(down[i].second, 1ms, 2);
+        for (std::uint64_t seq : seqs_of(down[i].second)) ran_by[seq] = down[i].first;
+        f.g.from_member(down[i].first, reply.data(), reply.size());
+        if (i == 1) {
+            f.g.tick();
+            EXPECT_TRUE(f.links.up.empty());
+        }
+    }
+    f.g.tick();
+    std::map<std::uint64_t, int> named;
+    for (const Buffer& batch : f.links.up)
+        for (const Part& p : parts_of(batch)) {
+            EXPECT_EQ(p.flags, kRouteGroup);
+            for (std::uint64_t seq : p.values) {
+                EXPECT_FALSE(named.count(seq)) << "chunk " << seq << " twice";
+                named[seq] = p.rank;
+            }
+        }
+    EXPECT_EQ(named, ran_by);
+}
+
+TEST(GroupDispatcher, ASpanWhoseSizesDisagreeIsRefused) {
+    Fixture f;
+    Buffer span = span_of(1, 0, 0, 6, 2);
+    span.resize(span.size() - 4);  // one input short of what its header says
+    RouteHeader route;
+    std::memcpy(&route, span.data(), sizeof route);
+    route.size -= 4;
+    std::memcpy(span.data(), &route, sizeof route);
+    try {
+        f.g.from_rank0(span.data(), span.size());
+        ADD_FAILURE() << "a short span was accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(
+                      "group leader rank 1 got a span of 6 items of 4 bytes in chunks of 2 with "
+                      "20 bytes of inputs"),
+                  std::string::npos)
+            << e.what();
+    }
 }
 
 }  // namespace

@@ -91,6 +91,7 @@ class CountingSink final : public ResultSink {
     }
     void finish(std::uint64_t) override { finished = true; }
     void abort(std::exception_ptr) override { throw std::logic_error("simulator: map aborted"); }
+    bool joins_chunks() const override { return true; }  // as a map's of plain values
 
     std::vector<std::pair<Time, std::uint32_t>> done;  // (when, items)
     bool finished = false;

@@ -104,6 +104,19 @@ enum RouteFlags : std::uint32_t {
     kRouteGroup = 1,
     // Up: member `rank` has owed results for the nanoseconds in the part (an int64).
     kRouteQuiet = 2,
+    // Down (rank: the leader): a span, consecutive chunks of one job packed as one: a
+    // SpanHeader, then a TaskHeader whose count and size are the whole span's, then the inputs.
+    // The leader cuts it into its chunks. Up (rank: the leader): the span's results joined, a
+    // ResultHeader (seq the first chunk's, count every item, busy_ns their sum) and the
+    // results end to end. So rank 0 packs and takes a span as one piece however many chunks
+    // it holds. A span whose chunk fails comes back chunk by chunk, as kRouteGroup parts.
+    kRouteSpan = 3,
+};
+
+// What a leader needs to cut a span (kRouteSpan) into chunks.
+struct SpanHeader {
+    std::uint32_t chunk_items;  // items per chunk; the last may have fewer
+    std::uint32_t item_bytes;   // bytes every packed item takes
 };
 
 struct RouteHeader {

@@ -30,6 +30,13 @@ constexpr std::chrono::nanoseconds kLookAtAllPerWorker{4000};
 // rate against the per-member feed's 95-96%, the host spending 24-26 µs of CPU per task
 // against 16-19; with 2, 95-97% against 95-97%.)
 constexpr std::size_t kGroupBudgetScale = 2;
+// What rank 0 spends on a message to a group and its answer, beyond the chunks in them: two
+// messages, the pass that sends one and the walk that takes the other (the scale simulator
+// times 2-3 µs on this machine with spans, whose chunks cost rank 0 nearly nothing more). A
+// pool's groups together may ask for at most half of rank 0's time this way, so with many
+// groups each message carries more: 10^5 ranks with 10 ms tasks, 75 chunks a message instead
+// of 21.
+constexpr double kRank0MessageNs = 4000;
 
 std::string rank_text(int rank) {
     return "rank " + std::to_string(rank);
@@ -166,7 +173,9 @@ std::vector<std::pair<int, double>> Dispatcher::quiet_workers(int pool, double a
             continue;
         }
         // What a fed member owes, only its leader knows: it tells when that is long.
-        Clock::time_point since = w.fed ? w.quiet_since : Clock::time_point::max();
+        Clock::time_point since = w.fed && now - w.quiet_heard < 3 * kQuietReport
+                                      ? w.quiet_since
+                                      : Clock::time_point::max();
         if (!w.out.empty()) since = std::min(since, w.owed_since);
         if (since == Clock::time_point::max()) continue;
         const double owed = std::chrono::duration<double>(now - since).count();
@@ -201,8 +210,9 @@ std::pair<Clock::duration, Clock::duration> Dispatcher::patience_for(
         // A leader sends its group's results once they answer a third of the chunks out on
         // the group (GroupDispatcher::flush_due): that many chunks' time, spread over its
         // members.
-        const double thirds = static_cast<double>(w.group_out.size()) / (3.0 * width_of(w));
-        ns = estimate(w.group_out.front()) * std::max(1.0, thirds);
+        const GroupOut& oldest = w.group_out.front();
+        const double thirds = static_cast<double>(w.chunks_out) / (3.0 * width_of(w));
+        ns = estimate(InFlight{oldest.span.job, 0, 0, oldest.each}) * std::max(1.0, thirds);
     }
     const auto expected = Clock::duration(std::chrono::nanoseconds(static_cast<std::int64_t>(ns)));
     // A group its leader feeds: an eighth of a batch's time, so that rank 0 takes the batch
@@ -306,10 +316,8 @@ std::size_t Dispatcher::in_flight_budget(const Job& job, int workers, bool route
                                                static_cast<double>(kMaxInFlight)));
 }
 
-bool Dispatcher::pack_chunk(Job& job, int workers, Buffer& out, InFlight& record) {
-    const std::size_t at = out.size();
-    out.resize(at + sizeof(TaskHeader));
-    const std::uint32_t want = chunk_items(job, workers);
+std::uint32_t Dispatcher::take_inputs(Job& job, std::uint32_t want, Buffer& out,
+                                      std::size_t at) {
     std::uint32_t n = 0;
     try {
         n = job.source->fill(want, out);
@@ -324,7 +332,7 @@ bool Dispatcher::pack_chunk(Job& job, int workers, Buffer& out, InFlight& record
         ++job.next_seq;  // the failure stands in the stream as a chunk of its own
         job.input_done = true;
         retire_if_done(job);
-        return false;
+        return 0;
     }
     auto left = job.source->remaining();
     if ((n < want || (left && *left == 0)) && !job.source->error_pending()) job.input_done = true;
@@ -332,8 +340,15 @@ bool Dispatcher::pack_chunk(Job& job, int workers, Buffer& out, InFlight& record
     if (n == 0) {
         out.resize(at);
         retire_if_done(job);
-        return false;
     }
+    return n;
+}
+
+bool Dispatcher::pack_chunk(Job& job, int workers, Buffer& out, InFlight& record) {
+    const std::size_t at = out.size();
+    out.resize(at + sizeof(TaskHeader));
+    const std::uint32_t n = take_inputs(job, chunk_items(job, workers), out, at);
+    if (n == 0) return false;
     const TaskHeader header{
         job.id, job.next_seq,   job.next_index, job.task, out.size() - at - sizeof(TaskHeader),
         n,      job.child_tasks};
@@ -343,6 +358,43 @@ bool Dispatcher::pack_chunk(Job& job, int workers, Buffer& out, InFlight& record
     job.next_index += n;
     ++job.in_flight;
     return true;
+}
+
+bool Dispatcher::spans(const Job& job, int workers) const {
+    const std::size_t item_bytes = job.source->item_bytes();
+    return item_bytes > 0 && !trace_.enabled() && job.sink->joins_chunks() &&
+           item_bytes * chunk_items(job, workers) <= limits_.max_message_bytes / 2;
+}
+
+std::uint32_t Dispatcher::pack_span(Job& job, int workers, std::size_t chunks, Buffer& out,
+                                    GroupOut& record) {
+    const std::uint32_t each = chunk_items(job, workers);
+    const std::uint32_t item_bytes = job.source->item_bytes();
+    constexpr std::size_t kHeaders = sizeof(RouteHeader) + sizeof(SpanHeader) + sizeof(TaskHeader);
+    // No more than one message carries (spans() saw that a chunk fits), nor a count's range.
+    const std::size_t fit = (limits_.max_message_bytes - kHeaders) / (std::size_t{each} * item_bytes);
+    chunks = std::max<std::size_t>(1, std::min<std::size_t>({chunks, fit, kMaxChunkItems / each}));
+    const std::size_t at = out.size();
+    const std::size_t inputs = at + sizeof(SpanHeader) + sizeof(TaskHeader);
+    out.resize(inputs);
+    const std::uint32_t n =
+        take_inputs(job, static_cast<std::uint32_t>(chunks * each), out, at);
+    if (n == 0) return 0;
+    if (out.size() - inputs != std::size_t{n} * item_bytes)
+        throw Error("mproc: internal error: the inputs of task '" + job.task_name + "' packed to " +
+                    std::to_string(out.size() - inputs) + " bytes for " + std::to_string(n) +
+                    " items, not " + std::to_string(item_bytes) + " each");
+    const SpanHeader span{each, item_bytes};
+    const TaskHeader header{job.id,        job.next_seq, job.next_index, job.task,
+                            out.size() - inputs, n,       job.child_tasks};
+    std::memcpy(out.data() + at, &span, sizeof span);
+    std::memcpy(out.data() + at + sizeof span, &header, sizeof header);
+    const auto k = static_cast<std::uint32_t>((n + each - 1) / each);
+    record = GroupOut{InFlight{&job, header.seq, header.first, n}, k, each, k};
+    job.next_seq += k;
+    job.next_index += n;
+    job.in_flight += k;
+    return k;
 }
 
 void Dispatcher::take_known_estimate(Job& job) {
@@ -414,25 +466,42 @@ bool Dispatcher::send_group(Pool& pool, Worker& leader) {
     Job* job = next_job(pool, leader.rank, false);
     if (job == nullptr) return false;
     take_known_estimate(*job);
-    const std::size_t budget =
+    std::size_t budget =
         in_flight_budget(*job, workers, true) * width_of(leader) * kGroupBudgetScale;
-    const std::size_t batch = std::max<std::size_t>(1, budget / 3);
+    std::size_t batch = std::max<std::size_t>(1, budget / 3);
+    if (job->ns_per_item > 0) {
+        // The pool's workers answer workers / chunk_ns chunks a second; in messages of
+        // `batch` chunks and their answers rank 0 spends kRank0MessageNs on each.
+        const double chunk_ns = job->ns_per_item * chunk_items(*job, workers);
+        const double least = std::ceil(2 * kRank0MessageNs * workers / chunk_ns);
+        if (least > static_cast<double>(batch)) {
+            batch = static_cast<std::size_t>(std::min(least, double{kMaxChunkItems}));
+            budget = 3 * batch;
+        }
+    }
     if (leader.chunks_out >= budget || budget - leader.chunks_out < batch) return false;
     const bool first = leader.group_out.empty();
     const std::size_t limit = limits_.max_message_bytes - sizeof(RouteHeader);
     std::size_t packed = 0;
     bool failed = false;
-    // Each chunk is a part of its own: the leader hands them out one by one.
+    // Plain values go as spans, packed and later taken as one piece; others a chunk a part.
+    // Either way the leader hands out chunks one by one.
     while (job != nullptr && packed < batch) {
-        InFlight record;
         member_.clear();
-        if (pack_chunk(*job, workers, member_, record)) {
+        if (spans(*job, workers)) {
+            GroupOut record;
+            if (const std::uint32_t k = pack_span(*job, workers, batch - packed, member_, record)) {
+                route(leader.led, leader.rank, kRouteSpan, member_);
+                leader.group_out.push_back(record);
+                packed += k;
+            }
+        } else if (InFlight record; pack_chunk(*job, workers, member_, record)) {
             if (member_.size() > limit) {
                 fail_oversized({record}, member_.size());
                 failed = true;
             } else {
                 route(leader.led, leader.rank, kRouteGroup, member_);
-                leader.group_out.push_back(record);
+                leader.group_out.push_back(GroupOut{record, 1, record.count, 1});
                 ++packed;
             }
         }
@@ -558,6 +627,10 @@ void Dispatcher::on_results(int source, const char* data, std::size_t size) {
     from.heard = clock_.now();
     for_each_part<RouteHeader>(
         data, size, "routed result", [&](const RouteHeader& route, const char* message) {
+            if (route.flags == kRouteSpan && route.rank == from.rank) {
+                answer_span(from, message, route.size);
+                return;
+            }
             Worker* w = route.rank > 0 && route.rank <= static_cast<int>(workers_.size())
                             ? &worker(route.rank)
                             : nullptr;
@@ -572,7 +645,10 @@ void Dispatcher::on_results(int source, const char* data, std::size_t size) {
             } else if (route.flags == kRouteQuiet && route.size == sizeof(std::int64_t)) {
                 std::int64_t owed_ns = 0;
                 std::memcpy(&owed_ns, message, sizeof owed_ns);
-                if (w->fed) w->quiet_since = clock_.now() - std::chrono::nanoseconds(owed_ns);
+                if (w->fed) {
+                    w->quiet_heard = clock_.now();
+                    w->quiet_since = w->quiet_heard - std::chrono::nanoseconds(owed_ns);
+                }
             } else {
                 throw Error("mproc: internal error: group leader " + rank_text(from.rank) +
                             " sent a part marked " + std::to_string(route.flags) + " of " +
@@ -585,22 +661,50 @@ void Dispatcher::answer_group(Worker& leader, Worker& m, const char* data, std::
     m.quiet_since = Clock::time_point::max();
     for_each_part<ResultHeader>(
         data, size, "result", [&](const ResultHeader& header, const char* payload) {
-            // Members finish in any order; most often it is among the oldest.
+            // Members finish in any order; most often it is among the oldest. A chunk of a
+            // span comes alone when one of the span failed.
             const auto it = std::find_if(
-                leader.group_out.begin(), leader.group_out.end(), [&](const InFlight& f) {
-                    return f.seq == header.seq && f.job->id == header.job;
+                leader.group_out.begin(), leader.group_out.end(), [&](const GroupOut& g) {
+                    return header.seq - g.span.seq < g.chunks && g.span.job->id == header.job;
                 });
             if (it == leader.group_out.end())
                 throw Error("mproc: internal error: " + rank_text(m.rank) + " answered chunk " +
                             std::to_string(header.seq) + " of job " + std::to_string(header.job) +
                             ", which its group leader " + rank_text(leader.rank) +
                             " was not sent");
-            const InFlight f = *it;
-            leader.group_out.erase(it);
+            Job& job = *it->span.job;
+            const std::uint64_t first = it->span.first + (header.seq - it->span.seq) * it->each;
+            if (--it->left == 0) leader.group_out.erase(it);
             --leader.chunks_out;
-            --f.job->in_flight;
-            handle_result(*f.job, header, f.first, payload, header.size, m.rank);
+            --job.in_flight;
+            handle_result(job, header, first, payload, header.size, m.rank);
         });
+    answered_by(leader);
+}
+
+void Dispatcher::answer_span(Worker& leader, const char* data, std::size_t size) {
+    for_each_part<ResultHeader>(
+        data, size, "result", [&](const ResultHeader& header, const char* payload) {
+            const auto it = std::find_if(
+                leader.group_out.begin(), leader.group_out.end(), [&](const GroupOut& g) {
+                    return g.span.seq == header.seq && g.span.job->id == header.job;
+                });
+            if (it == leader.group_out.end() || it->left != it->chunks ||
+                it->span.count != header.count)
+                throw Error("mproc: internal error: group leader " + rank_text(leader.rank) +
+                            " joined the results of a span at chunk " +
+                            std::to_string(header.seq) + " of job " +
+                            std::to_string(header.job) + " that does not match what it was sent");
+            const GroupOut g = *it;
+            leader.group_out.erase(it);
+            leader.chunks_out -= g.chunks;
+            g.span.job->in_flight -= g.chunks;
+            handle_result(*g.span.job, header, g.span.first, payload, header.size, leader.rank);
+        });
+    answered_by(leader);
+}
+
+void Dispatcher::answered_by(Worker& leader) {
     leader.owed_since = clock_.now();
     note_due(leader);
     if (!leader.answered) {

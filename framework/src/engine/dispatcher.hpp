@@ -125,6 +125,15 @@ class Dispatcher {
         std::uint64_t first;
         std::uint32_t count;
     };
+    // Chunks out on a group its leader feeds: one chunk (chunks 1), or a span of `chunks`
+    // consecutive ones of `each` items (the last may have fewer; count is all of them), of
+    // which `left` are not yet answered.
+    struct GroupOut {
+        InFlight span;
+        std::uint32_t chunks = 1;
+        std::uint32_t each = 0;
+        std::uint32_t left = 1;
+    };
     // One task message out on a worker, to be answered by one result message.
     struct Message {
         std::vector<InFlight> chunks;
@@ -140,9 +149,13 @@ class Dispatcher {
         bool fed = false;
         // A leader: the group's chunks out (handed out there, answered in any order), oldest
         // first.
-        std::deque<InFlight> group_out;
-        // A fed member: since when its leader says it has owed results (none: max()).
+        std::deque<GroupOut> group_out;
+        // A fed member: since when its leader says it has owed results (none: max()), and
+        // when it said so last. The leader says it again every kQuietReport while the member
+        // stays quiet; its answers may reach rank 0 only joined into a span's, unnamed, so
+        // word older than three reports has lapsed.
         Clock::time_point quiet_since = Clock::time_point::max();
+        Clock::time_point quiet_heard;
         // A leader: when its last message came (results, or word of a quiet member).
         Clock::time_point heard;
         // Since when it owes a result: its first message out was sent, or its last answer
@@ -190,6 +203,10 @@ class Dispatcher {
     // The result message in `data` from member `m` of `leader`'s group, answering chunks the
     // leader handed it.
     void answer_group(Worker& leader, Worker& m, const char* data, std::size_t size);
+    // The joined results of a span, from its leader.
+    void answer_span(Worker& leader, const char* data, std::size_t size);
+    // After results from `leader`'s group: when it is next due, and a look at it in dispatch.
+    void answered_by(Worker& leader);
     // Whether `w` owes results: a message out, or a leader's group chunks.
     static bool owes(const Worker& w) { return !w.out.empty() || !w.group_out.empty(); }
     // Sends each route's gathered messages to its leader.
@@ -214,6 +231,17 @@ class Dispatcher {
     void route(int index, int rank, RouteFlags flags, const Buffer& message);
     // Appends the job's next chunk (header and inputs) to `out`; false when the input ended.
     bool pack_chunk(Job& job, int workers, Buffer& out, InFlight& record);
+    // Whether the job's chunks may go to a leader as spans (kRouteSpan): its items pack to
+    // a fixed size, its sink takes joined results, no trace asks which member ran each, and
+    // a chunk is well within a message.
+    bool spans(const Job& job, int workers) const;
+    // Appends up to `chunks` of the job's next chunks to `out` as one span (SpanHeader,
+    // TaskHeader, inputs); returns how many chunks it holds, 0 when the input ended.
+    std::uint32_t pack_span(Job& job, int workers, std::size_t chunks, Buffer& out,
+                            GroupOut& record);
+    // Packs up to `want` of the job's items after a header's room at `at` in `out`; 0 when
+    // the input ended or threw (the job's sink then has the error).
+    std::uint32_t take_inputs(Job& job, std::uint32_t want, Buffer& out, std::size_t at);
     void handle_result(Job& job, const ResultHeader& header, std::uint64_t first,
                        const char* payload, std::size_t size, int rank);
     void retire_if_done(Job& job);

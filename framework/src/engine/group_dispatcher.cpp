@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "mproc/error.hpp"
@@ -48,6 +49,10 @@ void GroupDispatcher::from_rank0(const char* data, std::size_t size) {
     if (stopping_) return;
     for_each_part<RouteHeader>(
         data, size, "routed task", [&](const RouteHeader& route, const char* message) {
+            if (route.flags == kRouteSpan) {
+                queue_span(message, route.size);
+                return;
+            }
             if (route.flags == kRouteGroup) {
                 for_each_part<TaskHeader>(message, route.size, "task",
                                           [&](const TaskHeader& h, const char* inputs) {
@@ -69,6 +74,42 @@ void GroupDispatcher::from_rank0(const char* data, std::size_t size) {
                                       [&](const TaskHeader&, const char*) { ++chunks; });
             send(m, message, route.size, chunks, false);
         });
+}
+
+void GroupDispatcher::queue_span(const char* message, std::size_t size) {
+    SpanHeader span;
+    TaskHeader h;
+    if (size < sizeof span + sizeof h)
+        throw Error("mproc: group leader rank " + std::to_string(leader_) +
+                    " got a span of " + std::to_string(size) + " bytes, too few for its headers");
+    std::memcpy(&span, message, sizeof span);
+    std::memcpy(&h, message + sizeof span, sizeof h);
+    const char* inputs = message + sizeof span + sizeof h;
+    if (span.chunk_items == 0 || h.count == 0 ||
+        h.size != std::uint64_t{h.count} * span.item_bytes || size - sizeof span - sizeof h != h.size)
+        throw Error("mproc: group leader rank " + std::to_string(leader_) + " got a span of " +
+                    std::to_string(h.count) + " items of " + std::to_string(span.item_bytes) +
+                    " bytes in chunks of " + std::to_string(span.chunk_items) + " with " +
+                    std::to_string(size - sizeof span - sizeof h) + " bytes of inputs");
+    Span& s = spans_.emplace_back();
+    s.job = h.job;
+    s.seq = h.seq;
+    s.count = h.count;
+    for (std::uint32_t done = 0; done < h.count; done += span.chunk_items) {
+        TaskHeader c = h;
+        c.seq = h.seq + s.chunks.size();
+        c.first = h.first + done;
+        c.count = std::min(span.chunk_items, h.count - done);
+        c.size = std::uint64_t{c.count} * span.item_bytes;
+        queue_.push_back({queued_.size(), sizeof c + c.size});
+        const char* from = inputs + std::size_t{done} * span.item_bytes;
+        queued_.insert(queued_.end(), reinterpret_cast<const char*>(&c),
+                       reinterpret_cast<const char*>(&c) + sizeof c);
+        queued_.insert(queued_.end(), from, from + c.size);
+        s.chunks.emplace_back();
+    }
+    s.left = static_cast<std::uint32_t>(s.chunks.size());
+    group_out_ += s.chunks.size();
 }
 
 void GroupDispatcher::send(Member& m, const char* message, std::size_t size, std::uint32_t chunks,
@@ -155,21 +196,99 @@ void GroupDispatcher::from_member(int rank, const char* data, std::size_t size) 
         const double per_chunk = took / answered.chunks;
         ns_per_chunk_ = ns_per_chunk_ < 0 ? per_chunk : 0.7 * ns_per_chunk_ + 0.3 * per_chunk;
     }
-    if (answered.group) {
+    if (answered.group)
         group_out_ -= answered.chunks;
-        batch_group_chunks_ += answered.chunks;
-    } else {
+    else
         ++batch_own_;
-    }
     // The group's results may wait longer: the members hold kMemberCover and the queue here
     // more, so rank 0's refill is not awaited by anyone.
+    if (answered.group && !spans_.empty()) {
+        take_span_results(rank, data, size, now + hold_for(took, kMemberCover));
+        return;
+    }
+    if (answered.group) batch_group_chunks_ += answered.chunks;
     const RouteHeader route{rank, answered.group ? kRouteGroup : kRouteMember, size};
     add_to_batch(route, data,
                  now + (answered.group ? hold_for(took, kMemberCover) : hold_for(took)));
 }
 
+void GroupDispatcher::take_span_results(int rank, const char* data, std::size_t size,
+                                        Clock::time_point due) {
+    for_each_part<ResultHeader>(data, size, "result", [&](const ResultHeader& h,
+                                                          const char* payload) {
+        const char* part = payload - sizeof h;  // the header as the member wrote it
+        const auto span = std::find_if(spans_.begin(), spans_.end(), [&](const Span& s) {
+            return s.job == h.job && h.seq - s.seq < s.chunks.size();
+        });
+        if (span == spans_.end()) {
+            ++batch_group_chunks_;
+            add_to_batch(RouteHeader{rank, kRouteGroup, sizeof h + h.size}, part, due);
+            return;
+        }
+        take_span_result(*span, rank, h, part, due);
+        if (span->left == 0) spans_.erase(span);
+    });
+}
+
+void GroupDispatcher::take_span_result(Span& span, int rank, const ResultHeader& h,
+                                       const char* part, Clock::time_point due) {
+    Span::Result& r = span.chunks[h.seq - span.seq];
+    if (r.rank != 0)
+        throw Error("mproc: group leader rank " + std::to_string(leader_) + " got chunk " +
+                    std::to_string(h.seq) + " of job " + std::to_string(h.job) +
+                    " answered twice, by ranks " + std::to_string(r.rank) + " and " +
+                    std::to_string(rank));
+    const std::size_t bytes = sizeof h + h.size;
+    --span.left;
+    r.rank = rank;
+    if (h.status != ResultStatus::ok && !span.broken) {
+        // Rank 0 hears of each chunk of a span that failed, with the member that ran it.
+        span.broken = true;
+        for (const Span::Result& held : span.chunks) {
+            if (held.rank == 0 || &held == &r) continue;
+            ResultHeader hh;
+            std::memcpy(&hh, span.results.data() + held.at, sizeof hh);
+            ++batch_group_chunks_;
+            add_to_batch(RouteHeader{held.rank, kRouteGroup, sizeof hh + hh.size},
+                         span.results.data() + held.at, due);
+        }
+        span.results = Buffer();
+    }
+    if (span.broken) {
+        ++batch_group_chunks_;
+        add_to_batch(RouteHeader{rank, kRouteGroup, bytes}, part, due);
+        return;
+    }
+    r.at = span.results.size();
+    span.results.insert(span.results.end(), part, part + bytes);
+    span.payload += h.size;
+    if (span.left == 0) join(span, due);
+}
+
+void GroupDispatcher::join(const Span& span, Clock::time_point due) {
+    ResultHeader joined{span.job, span.seq, 0, std::numeric_limits<std::uint64_t>::max(),
+                        span.payload, span.count, ResultStatus::ok};
+    char* to = batch_room(RouteHeader{leader_, kRouteSpan, sizeof joined + span.payload}, due);
+    char* payload = to + sizeof joined;
+    // In chunk order: the results of consecutive chunks end to end.
+    for (const Span::Result& r : span.chunks) {
+        ResultHeader h;
+        std::memcpy(&h, span.results.data() + r.at, sizeof h);
+        std::memcpy(payload, span.results.data() + r.at + sizeof h, h.size);
+        payload += h.size;
+        joined.busy_ns += h.busy_ns;
+        joined.start_ns = std::min(joined.start_ns, h.start_ns);
+    }
+    std::memcpy(to, &joined, sizeof joined);
+    batch_group_chunks_ += span.chunks.size();
+}
+
 void GroupDispatcher::add_to_batch(const RouteHeader& route, const char* data,
                                    Clock::time_point due) {
+    std::memcpy(batch_room(route, due), data, route.size);
+}
+
+char* GroupDispatcher::batch_room(const RouteHeader& route, Clock::time_point due) {
     // One MPI message carries at most kMaxMessageBytes: send what is gathered first.
     if (batch_parts_ > 0 && batch_.size() + sizeof route + route.size > kMaxMessageBytes) flush();
     if (batch_parts_ == 0) {
@@ -180,9 +299,9 @@ void GroupDispatcher::add_to_batch(const RouteHeader& route, const char* data,
     const std::size_t at = batch_.size();
     batch_.resize(at + sizeof route + route.size);
     std::memcpy(batch_.data() + at, &route, sizeof route);
-    std::memcpy(batch_.data() + at + sizeof route, data, route.size);
     ++batch_parts_;
     batch_due_ = std::min(batch_due_, due);
+    return batch_.data() + at + sizeof route;
 }
 
 void GroupDispatcher::report_quiet(Clock::time_point now) {
@@ -238,6 +357,7 @@ void GroupDispatcher::stop() {
     group_out_ -= queue_.size();
     queue_.clear();  // nobody waits for their results now
     queued_.clear();
+    spans_.clear();
 }
 
 // Rank 0's refills come when they come; what can be planned is the members' results and the

@@ -5,6 +5,9 @@
 //  - chunks for the group (kRouteGroup), when a pool holds every member: they wait here in a
 //    queue, and each member is handed more as it answers, so that rank 0 keeps one account
 //    per group and the balance within a group is decided here, next to the members;
+//  - spans (kRouteSpan): a run of one job's chunks packed as one, which the leader cuts into
+//    its chunks and queues the same way; their results are joined here, once all have come,
+//    into one block for rank 0, so that rank 0 packs and takes a span as one piece;
 //  - task messages for one member (kRouteMember): chunks pinned to it (a pool's initializer),
 //    or a pool that holds only part of the group. They go to the member unchanged.
 // A member answers every message in order, so the leader knows which kind each result message
@@ -91,7 +94,37 @@ class GroupDispatcher {
         std::size_t size;
     };
 
+    // A span from rank 0 not yet answered: its chunks' results as they come (a ResultHeader
+    // and payload each, in `results`), joined for rank 0 once all have. Once one fails, each
+    // goes on alone, naming its member, as the group's other chunks do.
+    struct Span {
+        struct Result {
+            int rank = 0;          // the member that ran the chunk; 0: not yet answered
+            std::size_t at = 0;    // its ResultHeader in `results`
+        };
+        std::uint64_t job = 0;
+        std::uint64_t seq = 0;     // its first chunk
+        std::uint32_t count = 0;   // items in all its chunks
+        std::uint32_t left = 0;    // chunks not yet answered
+        bool broken = false;       // a chunk failed: results go on one by one
+        std::vector<Result> chunks;
+        Buffer results;
+        std::size_t payload = 0;   // bytes of results, without their headers
+    };
+
     Member& member(int rank, const char* what);
+    // Cuts span `message` (after its RouteHeader) into chunks on the queue.
+    void queue_span(const char* message, std::size_t size);
+    // A member's answer to chunks of the group, some of them of spans.
+    void take_span_results(int rank, const char* data, std::size_t size, Clock::time_point due);
+    // One chunk's result (`h`, and `part`: its header and payload as the member sent them).
+    void take_span_result(Span& span, int rank, const ResultHeader& h, const char* part,
+                          Clock::time_point due);
+    // Sends a span's results to rank 0 as one part.
+    void join(const Span& span, Clock::time_point due);
+    // Room for a part of `route.size` bytes at the end of the batch for rank 0 (its header
+    // written), to go by `due` at the latest.
+    char* batch_room(const RouteHeader& route, Clock::time_point due);
     // Sends `m` a task message of `chunks` chunks and notes what it owes.
     void send(Member& m, const char* message, std::size_t size, std::uint32_t chunks, bool group);
     void hand_out();
@@ -112,6 +145,7 @@ class GroupDispatcher {
     // The group's chunks not yet handed out, in the order rank 0 sent them.
     std::vector<char> queued_;
     std::deque<Queued> queue_;
+    std::deque<Span> spans_;  // oldest first
     Buffer hand_;      // a member's message being packed
     std::size_t turn_ = 0;  // the member hand_out starts its round with
     // Results gathered for rank 0: how many parts, how many of them a member's own, and how

@@ -28,6 +28,9 @@ class ChunkSource {
     // Whether the input threw while the last fill packed the items before it: the next fill
     // throws it (so a short fill does not mean the input ended).
     virtual bool error_pending() const { return false; }
+    // The bytes every packed item takes when all take the same (plain values), else 0. Then a
+    // group leader can cut a run of chunks packed as one (a span) into its chunks.
+    virtual std::uint32_t item_bytes() const { return 0; }
 };
 
 // Receives results. Called on the MPI thread; implementations hand results to user threads.
@@ -46,6 +49,10 @@ class ResultSink {
     virtual void abort(std::exception_ptr error) = 0;
     // Whether one failed chunk ends the whole job (map, apply) or only its own items (imap).
     virtual bool fails_whole_job() const { return true; }
+    // Whether deliver may take the results of consecutive chunks at once: seq the first of
+    // them, [first, first + count) all their items, data their packed results end to end.
+    // A group leader then joins a span's results into one block (GroupDispatcher).
+    virtual bool joins_chunks() const { return false; }
 };
 
 // What an imap lets rank 0 hold for its reader: at most `chunks` chunks and `items` items
