@@ -33,10 +33,10 @@ contains "says flat" "$(tail -1 <<<"$out")" '^9 ranks, 0.50 ms tasks, flat: '
 # there, the median of three simulations (each times the Dispatcher anew, beside whatever else
 # the suite runs). Flat, within 30%: every result is a message to rank 0, and the simulator's
 # price of a message is worked out from the bench's busiest row. In groups the simulator reads
-# low: rank 0 wakes about once per leader's batch, after up to 10 ms asleep, and on this host's
-# 2 shared cores such a wake-up costs it 25-31 µs more than the bench's cost rows price
-# (docs/scale-model.md), most of its figure there; it is held between 30% and 125% of the
-# measured.
+# low: rank 0 wakes about once per leader's batch, after up to 10 ms asleep, and runs it cold,
+# which costs it 20-23 µs a wake-up more than the simulator's warm timings and the bench's
+# cost rows price (docs/scale-model.md), most of its figure there; it is held between 30%
+# and 125% of the measured.
 for ranks in 9 33; do
     for layout in flat 16; do
         if [ $layout = flat ]; then impl="mproc flat"; workers=$((ranks - 1)); g=0; low=70; high=130

@@ -678,6 +678,18 @@ struct Leaders {
         }
         ADD_FAILURE() << "still moving after 10000 rounds";
     }
+    // A map of `task` over 0 .. n - 1 at chunksize 1 on `pool`, its sink taking joined
+    // results or not, run to its end; the sink (its job is kept here).
+    template <class F>
+    RecordingSink& map(int pool, F& task, int n, bool joins) {
+        auto sink = std::make_unique<RecordingSink>(true, joins);
+        RecordingSink& got = *sink;
+        jobs.push_back(make_job(task, std::views::iota(0, n), std::move(sink), 1));
+        f.d.submit(pool, jobs.back());
+        f.d.dispatch();
+        run(1e6);
+        return got;
+    }
     // The flags of every part rank 0 sent to leaders.
     std::multiset<std::uint32_t> flags_sent() const {
         std::multiset<std::uint32_t> flags;
@@ -690,39 +702,29 @@ struct Leaders {
     Fixture& f;
     std::map<int, Leader> leaders;
     std::map<int, std::vector<Buffer>> from_rank0;
+    std::vector<std::shared_ptr<Job>> jobs;
 };
 
 TEST(Dispatcher, PlainValuesGoToLeadersAsSpansAndComeBackJoined) {
     Fixture f(plan_groups(std::vector<int>(7, 0), 3));  // rank 1 leads 2 and 3, rank 4 5 and 6
     Leaders leaders(f);
     auto pool = f.d.open_pool(0);
-    auto sink = std::make_unique<RecordingSink>(true, true);
-    auto* got = sink.get();
-    auto job = make_job(square, std::views::iota(0, 500), std::move(sink), 1);
-    f.d.submit(pool.id, job);
-    f.d.dispatch();
-    leaders.run(1e6);
-    ASSERT_TRUE(got->finished.has_value());
-    EXPECT_EQ(*got->finished, 500u) << "chunks of one item each, however they travelled";
-    const auto values = got->values();
+    const RecordingSink& got = leaders.map(pool.id, square, 500, true);
+    ASSERT_TRUE(got.finished.has_value());
+    EXPECT_EQ(*got.finished, 500u) << "chunks of one item each, however they travelled";
+    const auto values = got.values();
     ASSERT_EQ(values.size(), 500u);
     for (int i = 0; i < 500; ++i) EXPECT_EQ(values.at(static_cast<std::uint64_t>(i)), i * i);
     // Rank 0 packed spans and took them back joined: far fewer deliveries than chunks.
     const auto flags = leaders.flags_sent();
     EXPECT_GT(flags.count(kRouteSpan), 0u);
     EXPECT_EQ(flags.count(kRouteGroup), 0u);
-    EXPECT_LT(got->got.size(), 500u / 4);
+    EXPECT_LT(got.got.size(), 500u / 4);
     EXPECT_TRUE(f.d.idle());
 
     // A sink that cannot take joined results gets its chunks one by one.
-    auto one_by_one = std::make_unique<RecordingSink>(true, false);
-    auto* each = one_by_one.get();
-    auto job2 = make_job(square, std::views::iota(0, 100), std::move(one_by_one), 1);
     leaders.from_rank0.clear();
-    f.d.submit(pool.id, job2);
-    f.d.dispatch();
-    leaders.run(1e6);
-    EXPECT_EQ(each->got.size(), 100u);
+    EXPECT_EQ(leaders.map(pool.id, square, 100, false).got.size(), 100u);
     EXPECT_EQ(leaders.flags_sent().count(kRouteSpan), 0u);
 }
 
@@ -730,13 +732,8 @@ TEST(Dispatcher, AFailedChunkOfASpanFailsTheMapNamingTheMemberThatRanIt) {
     Fixture f(plan_groups(std::vector<int>(4, 0), 3));  // rank 1 leads 2 and 3
     Leaders leaders(f);
     auto pool = f.d.open_pool(0);
-    auto sink = std::make_unique<RecordingSink>(true, true);
-    auto* got = sink.get();
-    auto job = make_job(fails_on_seven, std::views::iota(0, 40), std::move(sink), 1);
-    f.d.submit(pool.id, job);
-    f.d.dispatch();
-    leaders.run(1e6);
-    const std::string why = message_of(got->first_error());
+    const RecordingSink& got = leaders.map(pool.id, fails_on_seven, 40, true);
+    const std::string why = message_of(got.first_error());
     EXPECT_NE(why.find("seven"), std::string::npos) << why;
     EXPECT_TRUE(why.find("rank 2") != std::string::npos || why.find("rank 3") != std::string::npos)
         << why;
