@@ -183,6 +183,14 @@ TEST(Pool, Starmap) {
     EXPECT_EQ(pool.starmap(add, pairs), (std::vector<int>{3, 7, 0}));
     std::vector<std::pair<int, int>> as_pairs{{10, 1}, {20, 2}};
     EXPECT_EQ(pool.starmap_async(add, as_pairs).get(), (std::vector<int>{11, 22}));
+    // Enough pairs for a group's leader to be sent them in spans, cut at 8 bytes a pair.
+    std::vector<std::tuple<int, int>> many;
+    std::vector<int> sums;
+    for (int i = 0; i < 2000; ++i) {
+        many.emplace_back(i, 3 * i);
+        sums.push_back(4 * i);
+    }
+    EXPECT_EQ(pool.starmap(add, many, 1), sums);
 }
 
 TEST(Pool, ApplyAndApplyAsync) {

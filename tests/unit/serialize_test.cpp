@@ -6,10 +6,12 @@
 #include <mproc/detail/serialize.hpp>
 #include <string>
 #include <tuple>
+#include <typeinfo>
 #include <vector>
 
 using mproc::detail::Buffer;
 using mproc::detail::Packer;
+using mproc::detail::packed_bytes;
 using mproc::detail::packs_as_bytes;
 using mproc::detail::Unpacker;
 
@@ -75,6 +77,27 @@ TEST(Serialize, FastPathCostsExactlyTheBytes) {
     for (std::int64_t i = 0; i < 100; ++i) packer.put(i);
     packer.finish();
     EXPECT_EQ(buf.size(), 100 * sizeof(std::int64_t));
+}
+
+// What a group leader cuts a span of packed inputs by (packed_bytes): each item's bytes as
+// Packer writes them, so n items take n times that.
+template <class T>
+void packs_to_its_fixed_size(const T& value) {
+    Buffer buf;
+    Packer<T> packer(buf);
+    for (int i = 0; i < 7; ++i) packer.put(value);
+    packer.finish();
+    EXPECT_EQ(buf.size(), 7 * packed_bytes<T>) << typeid(T).name();
+}
+
+TEST(Serialize, FixedSizeItemsKnowTheBytesTheyPackTo) {
+    packs_to_its_fixed_size(std::int32_t{5});
+    packs_to_its_fixed_size(Plain{});
+    packs_to_its_fixed_size(std::tuple<char, double, int>{'a', 1.5, 3});  // no padding packed
+    packs_to_its_fixed_size(std::pair<char, std::int64_t>{'b', 9});
+    EXPECT_EQ((packed_bytes<std::tuple<char, double, int>>), 13u);
+    EXPECT_EQ(packed_bytes<std::string>, 0u);
+    EXPECT_EQ((packed_bytes<std::tuple<int, std::string>>), 0u);
 }
 
 TEST(Serialize, RoundTrips) {

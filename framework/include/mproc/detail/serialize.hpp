@@ -100,6 +100,20 @@ struct is_bitwise_aggregate<std::pair<A, B>> : std::bool_constant<Bitwise<A> && 
 template <class T>
 inline constexpr bool packs_as_bytes = Bitwise<T> || is_bitwise_aggregate<T>::value;
 
+// The bytes every packed T takes when it packs as raw bytes, in Packer's order: a Bitwise T
+// whole, a tuple or pair of them element by element (without the padding between them); 0
+// for a T an archive packs.
+template <class T>
+struct element_bytes : std::integral_constant<std::size_t, 0> {};
+template <class... Ts>
+struct element_bytes<std::tuple<Ts...>>
+    : std::integral_constant<std::size_t, (std::size_t{0} + ... + sizeof(Ts))> {};
+template <class A, class B>
+struct element_bytes<std::pair<A, B>> : std::integral_constant<std::size_t, sizeof(A) + sizeof(B)> {};
+template <class T>
+inline constexpr std::size_t packed_bytes =
+    Bitwise<T> ? sizeof(T) : (is_bitwise_aggregate<T>::value ? element_bytes<T>::value : 0);
+
 // A streambuf that appends to a Buffer, so an archive writes straight into the message.
 class AppendStreambuf : public std::streambuf {
   public:

@@ -88,7 +88,7 @@ class RangeSource final : public ChunkSource {
     std::optional<std::uint64_t> remaining() const override { return remaining_; }
     bool error_pending() const override { return input_error_ != nullptr; }
     std::uint32_t item_bytes() const override {
-        return Bitwise<Pack> ? static_cast<std::uint32_t>(sizeof(Pack)) : 0;
+        return static_cast<std::uint32_t>(packed_bytes<Pack>);
     }
 
   private:
@@ -209,10 +209,11 @@ class CollectSink final : public ResultSink {
         }
     }
     void abort(std::exception_ptr e) override { state_->set_error(std::move(e)); }
-    // Plain values pack end to end, so consecutive chunks' results read as one chunk's; a
-    // chunk that comes joined to others simply fills their places too (or, with the input's
-    // size unknown, the first one's slot in chunks_, the others' staying empty).
-    bool joins_chunks() const override { return Bitwise<Stored<R>>; }
+    // Plain values (and tuples of them) pack end to end, so consecutive chunks' results read
+    // as one chunk's; a chunk that comes joined to others simply fills their places too (or,
+    // with the input's size unknown, the first one's slot in chunks_, the others' staying
+    // empty).
+    bool joins_chunks() const override { return packs_as_bytes<Stored<R>>; }
 
   private:
     std::shared_ptr<ResultState<Result>> state_;
