@@ -179,12 +179,27 @@ struct Fixture {
         return n;
     }
 
+    // Submits a map of `task` over `input` at `chunksize` to `pool` and dispatches; its sink
+    // (`whole`: a failed chunk fails the job; `joins`: it takes joined results), which the job
+    // kept here owns.
+    template <class F, class Input>
+    RecordingSink& map(int pool, F& task, Input input, std::uint32_t chunksize, bool whole = true,
+                       bool joins = false) {
+        auto sink = std::make_unique<RecordingSink>(whole, joins);
+        RecordingSink& got = *sink;
+        jobs.push_back(make_job(task, std::move(input), std::move(sink), chunksize));
+        d.submit(pool, jobs.back());
+        d.dispatch();
+        return got;
+    }
+
     GroupLayout layout;
     FakeOutbox outbox;
     FakeClock clock;
     Trace trace;
     ChunkRunner local;
     Dispatcher d;
+    std::vector<std::shared_ptr<Job>> jobs;
 };
 
 GroupLayout flat(int ranks) {
@@ -194,11 +209,7 @@ GroupLayout flat(int ranks) {
 TEST(Dispatcher, GuidedChunksShrinkTowardTheEnd) {
     Fixture f(flat(5));  // 4 workers
     auto pool = f.d.open_pool(0);
-    auto sink = std::make_unique<RecordingSink>();
-    auto* got = sink.get();
-    auto job = make_job(square, std::views::iota(0, 10000), std::move(sink), 0);
-    f.d.submit(pool.id, job);
-    f.d.dispatch();
+    const RecordingSink* got = &f.map(pool.id, square, std::views::iota(0, 10000), 0);
     std::vector<std::uint32_t> sizes;  // in the order chunks went out
     for (int round = 0; round < 10000 && !f.outbox.sent.empty(); ++round) {
         for (const auto& s : f.outbox.sent)
@@ -523,11 +534,8 @@ TEST(Dispatcher, AFailedChunkFailsAMapButOnlyItsOwnItemsInAnImap) {
     for (bool whole : {true, false}) {
         Fixture f(flat(2));
         auto pool = f.d.open_pool(0);
-        auto sink = std::make_unique<RecordingSink>(whole);
-        auto* got = sink.get();
-        auto job = make_job(fails_on_seven, std::views::iota(0, 10), std::move(sink), 1);
-        f.d.submit(pool.id, job);
-        f.d.dispatch();
+        const RecordingSink* got =
+            &f.map(pool.id, fails_on_seven, std::views::iota(0, 10), 1, whole);
         for (int i = 0; i < 50 && !f.outbox.sent.empty(); ++i) f.answer_all(1000);
         const std::string why = message_of(got->first_error());
         EXPECT_NE(why.find("seven"), std::string::npos) << why;
@@ -566,6 +574,14 @@ struct FakeLeader {
         std::memcpy(batch.data() + at, &route, sizeof route);
         std::memcpy(batch.data() + at + sizeof route, bytes.data(), bytes.size());
     }
+    // A leader's word that member `rank` has owed results for `owed`.
+    static Buffer quiet(int rank, std::chrono::nanoseconds owed) {
+        const std::int64_t ns = owed.count();
+        Buffer word;
+        const char* bytes = reinterpret_cast<const char*>(&ns);
+        append(word, rank, kRouteQuiet, Buffer(bytes, bytes + sizeof ns));
+        return word;
+    }
     // The batch a leader sends back for `message`, its `members` sharing the group's chunks.
     static Buffer answer(const Buffer& message, const std::vector<int>& members, double ns) {
         Buffer batch;
@@ -591,11 +607,7 @@ TEST(Dispatcher, APoolWithWholeGroupsSendsTheirChunksToTheLeadersWhoHandThemOut)
     Fixture f(plan_groups(std::vector<int>(7, 0), 3));
     auto pool = f.d.open_pool(0);
     EXPECT_EQ(pool.ranks, (std::vector<int>{2, 3, 5, 6}));  // leaders run no tasks
-    auto sink = std::make_unique<RecordingSink>();
-    auto* got = sink.get();
-    auto job = make_job(square, std::views::iota(0, 300), std::move(sink), 1);
-    f.d.submit(pool.id, job);
-    f.d.dispatch();
+    const RecordingSink* got = &f.map(pool.id, square, std::views::iota(0, 300), 1);
     std::size_t most_parts = 0;
     for (int round = 0; round < 300 && !f.outbox.sent.empty(); ++round) {
         auto out = f.outbox.take();
@@ -682,11 +694,7 @@ struct Leaders {
     // results or not, run to its end; the sink (its job is kept here).
     template <class F>
     RecordingSink& map(int pool, F& task, int n, bool joins) {
-        auto sink = std::make_unique<RecordingSink>(true, joins);
-        RecordingSink& got = *sink;
-        jobs.push_back(make_job(task, std::views::iota(0, n), std::move(sink), 1));
-        f.d.submit(pool, jobs.back());
-        f.d.dispatch();
+        RecordingSink& got = f.map(pool, task, std::views::iota(0, n), 1, true, joins);
         run(1e6);
         return got;
     }
@@ -702,7 +710,6 @@ struct Leaders {
     Fixture& f;
     std::map<int, Leader> leaders;
     std::map<int, std::vector<Buffer>> from_rank0;
-    std::vector<std::shared_ptr<Job>> jobs;
 };
 
 TEST(Dispatcher, PlainValuesGoToLeadersAsSpansAndComeBackJoined) {
@@ -768,11 +775,7 @@ TEST(Dispatcher, AJoinedAnswerThatDoesNotMatchASpanIsRefused) {
 TEST(Dispatcher, AGroupFedByItsLeaderNamesTheMemberInErrorsAndWhenItIsQuiet) {
     Fixture f(plan_groups(std::vector<int>(4, 0), 3));  // rank 1 leads 2 and 3
     auto pool = f.d.open_pool(0);
-    auto sink = std::make_unique<RecordingSink>();
-    auto* got = sink.get();
-    auto job = make_job(fails_on_seven, std::views::iota(0, 10), std::move(sink), 1);
-    f.d.submit(pool.id, job);
-    f.d.dispatch();
+    const RecordingSink* got = &f.map(pool.id, fails_on_seven, std::views::iota(0, 10), 1);
     for (int i = 0; i < 50 && !f.outbox.sent.empty(); ++i) {
         for (auto& s : f.outbox.take()) {
             const Buffer batch = FakeLeader::answer(s.message, {3}, 1000);
@@ -791,11 +794,7 @@ TEST(Dispatcher, AGroupFedByItsLeaderNamesTheMemberInErrorsAndWhenItIsQuiet) {
     f.d.dispatch();
     (void)f.outbox.take();
     EXPECT_TRUE(f.d.quiet_workers(pool.id, 1).empty());
-    Buffer word;
-    const std::int64_t owed_ns = 40'000'000'000;
-    FakeLeader::append(word, 2, kRouteQuiet,
-                       Buffer(reinterpret_cast<const char*>(&owed_ns),
-                              reinterpret_cast<const char*>(&owed_ns) + sizeof owed_ns));
+    const Buffer word = FakeLeader::quiet(2, 40s);
     f.d.on_results(1, word.data(), word.size());
     f.clock.advance(1s);
     auto quiet = f.d.quiet_workers(pool.id, 30);
@@ -824,11 +823,7 @@ TEST(Dispatcher, ALeaderThatSendsNothingWhileItsGroupOwesIsNamed) {
     EXPECT_EQ(quiet[0].first, 1);
     EXPECT_DOUBLE_EQ(quiet[0].second, 40.0);
     // Word from it (a member quiet for long) shows it alive: then the member is named instead.
-    Buffer word;
-    const std::int64_t owed_ns = 40'000'000'000;
-    FakeLeader::append(word, 3, kRouteQuiet,
-                       Buffer(reinterpret_cast<const char*>(&owed_ns),
-                              reinterpret_cast<const char*>(&owed_ns) + sizeof owed_ns));
+    const Buffer word = FakeLeader::quiet(3, 40s);
     f.d.on_results(1, word.data(), word.size());
     quiet = f.d.quiet_workers(pool.id, 30);
     ASSERT_EQ(quiet.size(), 1u);
@@ -848,11 +843,7 @@ TEST(Dispatcher, PartOfAGroupAndPinnedChunksGoToTheMemberThroughItsLeader) {
     auto pinned = make_job(square, std::views::iota(4, 5), std::move(pinned_sink), 1);
     pinned->pinned_rank = 5;
     f.d.submit(pool.id, pinned);
-    auto sink = std::make_unique<RecordingSink>();
-    auto* got = sink.get();
-    auto job = make_job(square, std::views::iota(0, 60), std::move(sink), 1);
-    f.d.submit(pool.id, job);
-    f.d.dispatch();
+    const RecordingSink* got = &f.map(pool.id, square, std::views::iota(0, 60), 1);
     std::set<std::pair<int, std::uint32_t>> seen;  // (the part's rank, its flags)
     for (int round = 0; round < 100 && !f.outbox.sent.empty(); ++round) {
         for (auto& s : f.outbox.take()) {

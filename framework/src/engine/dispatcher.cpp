@@ -344,10 +344,10 @@ std::uint32_t Dispatcher::take_inputs(Job& job, std::uint32_t want, Buffer& out,
     return n;
 }
 
-bool Dispatcher::pack_chunk(Job& job, int workers, Buffer& out, InFlight& record) {
+bool Dispatcher::pack_chunk(Job& job, std::uint32_t items, Buffer& out, InFlight& record) {
     const std::size_t at = out.size();
     out.resize(at + sizeof(TaskHeader));
-    const std::uint32_t n = take_inputs(job, chunk_items(job, workers), out, at);
+    const std::uint32_t n = take_inputs(job, items, out, at);
     if (n == 0) return false;
     const TaskHeader header{
         job.id, job.next_seq,   job.next_index, job.task, out.size() - at - sizeof(TaskHeader),
@@ -360,19 +360,19 @@ bool Dispatcher::pack_chunk(Job& job, int workers, Buffer& out, InFlight& record
     return true;
 }
 
-bool Dispatcher::spans(const Job& job, int workers) const {
-    const std::size_t item_bytes = job.source->item_bytes();
-    return item_bytes > 0 && !trace_.enabled() && job.sink->joins_chunks() &&
-           item_bytes * chunk_items(job, workers) <= limits_.max_message_bytes / 2;
+std::uint32_t Dispatcher::span_item_bytes(const Job& job, std::uint32_t each) const {
+    const std::uint32_t item_bytes = job.source->item_bytes();
+    const bool spans = item_bytes > 0 && !trace_.enabled() && job.sink->joins_chunks() &&
+                       std::size_t{item_bytes} * each <= limits_.max_message_bytes / 2;
+    return spans ? item_bytes : 0;
 }
 
-std::uint32_t Dispatcher::pack_span(Job& job, int workers, std::size_t chunks, Buffer& out,
-                                    GroupOut& record) {
-    const std::uint32_t each = chunk_items(job, workers);
-    const std::uint32_t item_bytes = job.source->item_bytes();
+std::uint32_t Dispatcher::pack_span(Job& job, std::uint32_t each, std::uint32_t item_bytes,
+                                    std::size_t chunks, Buffer& out, GroupOut& record) {
     constexpr std::size_t kHeaders = sizeof(RouteHeader) + sizeof(SpanHeader) + sizeof(TaskHeader);
-    // No more than one message carries (spans() saw that a chunk fits), nor a count's range.
-    const std::size_t fit = (limits_.max_message_bytes - kHeaders) / (std::size_t{each} * item_bytes);
+    // No more than one message carries (a chunk fits: span_item_bytes), nor a count's range.
+    const std::size_t fit =
+        (limits_.max_message_bytes - kHeaders) / (std::size_t{each} * item_bytes);
     chunks = std::max<std::size_t>(1, std::min<std::size_t>({chunks, fit, kMaxChunkItems / each}));
     const std::size_t at = out.size();
     const std::size_t inputs = at + sizeof(SpanHeader) + sizeof(TaskHeader);
@@ -431,7 +431,8 @@ bool Dispatcher::send_batch(Pool& pool, Worker& w) {
     out.clear();
     while (job != nullptr && msg->chunks.size() < batch) {
         InFlight record;
-        if (pack_chunk(*job, workers, out, record)) msg->chunks.push_back(record);
+        if (pack_chunk(*job, chunk_items(*job, workers), out, record))
+            msg->chunks.push_back(record);
         job = next_job(pool, w.rank, w.fed);
     }
     const std::size_t limit = limits_.max_message_bytes - (routed ? sizeof(RouteHeader) : 0);
@@ -488,14 +489,16 @@ bool Dispatcher::send_group(Pool& pool, Worker& leader) {
     // Either way the leader hands out chunks one by one.
     while (job != nullptr && packed < batch) {
         member_.clear();
-        if (spans(*job, workers)) {
+        const std::uint32_t each = chunk_items(*job, workers);
+        if (const std::uint32_t item_bytes = span_item_bytes(*job, each)) {
             GroupOut record;
-            if (const std::uint32_t k = pack_span(*job, workers, batch - packed, member_, record)) {
+            if (const std::uint32_t k =
+                    pack_span(*job, each, item_bytes, batch - packed, member_, record)) {
                 route(leader.led, leader.rank, kRouteSpan, member_);
                 leader.group_out.push_back(record);
                 packed += k;
             }
-        } else if (InFlight record; pack_chunk(*job, workers, member_, record)) {
+        } else if (InFlight record; pack_chunk(*job, each, member_, record)) {
             if (member_.size() > limit) {
                 fail_oversized({record}, member_.size());
                 failed = true;
@@ -599,7 +602,7 @@ bool Dispatcher::dispatch_local(Pool& pool) {
     if (job == nullptr) return false;
     local_in_.clear();
     InFlight record;
-    if (!pack_chunk(*job, 1, local_in_, record)) return true;
+    if (!pack_chunk(*job, chunk_items(*job, 1), local_in_, record)) return true;
     TaskHeader header;
     std::memcpy(&header, local_in_.data(), sizeof header);
     local_out_.clear();

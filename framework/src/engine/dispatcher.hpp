@@ -229,16 +229,19 @@ class Dispatcher {
     // Appends `message` to the message of this pass for route `index`, behind
     // RouteHeader{rank, flags}.
     void route(int index, int rank, RouteFlags flags, const Buffer& message);
-    // Appends the job's next chunk (header and inputs) to `out`; false when the input ended.
-    bool pack_chunk(Job& job, int workers, Buffer& out, InFlight& record);
-    // Whether the job's chunks may go to a leader as spans (kRouteSpan): its items pack to
-    // a fixed size, its sink takes joined results, no trace asks which member ran each, and
-    // a chunk is well within a message.
-    bool spans(const Job& job, int workers) const;
-    // Appends up to `chunks` of the job's next chunks to `out` as one span (SpanHeader,
-    // TaskHeader, inputs); returns how many chunks it holds, 0 when the input ended.
-    std::uint32_t pack_span(Job& job, int workers, std::size_t chunks, Buffer& out,
-                            GroupOut& record);
+    // Appends the job's next chunk of up to `items` items (header and inputs) to `out`; false
+    // when the input ended.
+    bool pack_chunk(Job& job, std::uint32_t items, Buffer& out, InFlight& record);
+    // The bytes each item of the job packs to when its chunks of `each` items may go to a
+    // leader as spans (kRouteSpan): its items pack to a fixed size, its sink takes joined
+    // results, no trace asks which member ran each chunk, and a chunk is well within a
+    // message. 0: its chunks go one by one.
+    std::uint32_t span_item_bytes(const Job& job, std::uint32_t each) const;
+    // Appends up to `chunks` of the job's next chunks, `each` items of `item_bytes` apiece, to
+    // `out` as one span (SpanHeader, TaskHeader, inputs); returns how many chunks it holds, 0
+    // when the input ended.
+    std::uint32_t pack_span(Job& job, std::uint32_t each, std::uint32_t item_bytes,
+                            std::size_t chunks, Buffer& out, GroupOut& record);
     // Packs up to `want` of the job's items after a header's room at `at` in `out`; 0 when
     // the input ended or threw (the job's sink then has the error).
     std::uint32_t take_inputs(Job& job, std::uint32_t want, Buffer& out, std::size_t at);

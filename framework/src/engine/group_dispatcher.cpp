@@ -86,7 +86,8 @@ void GroupDispatcher::queue_span(const char* message, std::size_t size) {
     std::memcpy(&h, message + sizeof span, sizeof h);
     const char* inputs = message + sizeof span + sizeof h;
     if (span.chunk_items == 0 || h.count == 0 ||
-        h.size != std::uint64_t{h.count} * span.item_bytes || size - sizeof span - sizeof h != h.size)
+        h.size != std::uint64_t{h.count} * span.item_bytes ||
+        size - sizeof span - sizeof h != h.size)
         throw Error("mproc: group leader rank " + std::to_string(leader_) + " got a span of " +
                     std::to_string(h.count) + " items of " + std::to_string(span.item_bytes) +
                     " bytes in chunks of " + std::to_string(span.chunk_items) + " with " +
