@@ -248,6 +248,20 @@ TEST(GroupDispatcher, AMemberTakesMoreOnceChunksAreKnownToBeShort) {
     for (const auto& [rank, n] : held) EXPECT_EQ(n, 4u) << "rank " << rank;
 }
 
+TEST(GroupDispatcher, AShortQueueIsSharedThoughOneMemberMayTakeItAll) {
+    Fixture f;
+    f.take(3);
+    f.answer_all(100us);  // short chunks: a member may hold 16, 8 a message
+    f.g.tick();
+    // The last 9 chunks of a map: three each, not 8 to the first member and 1 to the next.
+    const Buffer tail = group_chunks(1, 3, 9);
+    f.g.from_rank0(tail.data(), tail.size());
+    f.g.tick();
+    std::map<int, std::size_t> held;
+    for (const auto& [rank, m] : f.links.down) held[rank] += seqs_of(m).size();
+    EXPECT_EQ(held, (std::map<int, std::size_t>{{2, 3}, {3, 3}, {4, 3}}));
+}
+
 TEST(GroupDispatcher, AMembersOwnMessagesGoUnchangedAndComeBackAsItsOwn) {
     Fixture f;
     Buffer own;

@@ -134,12 +134,15 @@ std::size_t GroupDispatcher::member_budget() const {
 void GroupDispatcher::hand_out() {
     // A member takes half its budget per message: one runs while the next waits, and the
     // leader hears of it about twice per budget. One message per member per round, starting
-    // one member further each time, so a short queue is spread rather than taken by the first.
+    // one member further each time, and none larger than the member's share of what waits, so
+    // a short queue is spread rather than taken by the first (with short chunks half a budget
+    // is 8, and a map's last 8 chunks went to one member while its neighbour idled).
     const std::size_t budget = member_budget();
-    const std::size_t batch = std::max<std::size_t>(1, budget / 2);
+    const std::size_t most = std::max<std::size_t>(1, budget / 2);
     const std::size_t n = members_.size();
     for (bool gave = true; gave && !queue_.empty();) {
         gave = false;
+        const std::size_t batch = std::min(most, (queue_.size() + n - 1) / n);
         for (std::size_t i = 0; i < n && !queue_.empty(); ++i) {
             Member& m = members_[(turn_ + i) % n];
             if (m.group_chunks + batch > budget) continue;
